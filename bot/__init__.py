@@ -1,0 +1,1 @@
+"""Chat adapters (Slack, Discord, console), the transport-free dispatcher, commands, scheduler."""

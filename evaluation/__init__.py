@@ -1,0 +1,1 @@
+"""Judges, similarity, rating aggregation, latency/cost analysis and charts."""

@@ -1,0 +1,1 @@
+"""Model backends (embedded llama.cpp, Ollama, OpenAI-compatible) and host provisioning."""

@@ -1,0 +1,132 @@
+"""The one backend contract: `async generate(request) -> Generation`.
+
+A Generation is typed and carries text, token counts and timings (client-measured TTFT and
+total, plus whatever the server reports), or an error. Backends never raise for a failed
+request: the error is data, so a run never crashes on one bad model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from slam.config import ModelSpec
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to generate. `prompt` is the user turn; backends apply their own chat format."""
+
+    prompt: str
+    system: str | None = None
+    max_tokens: int = 160
+    temperature: float = 0.7
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServerTimings:
+    """Durations the server reports about itself (Ollama's load/prompt_eval/eval/total)."""
+
+    load_s: float | None = None
+    prompt_eval_s: float | None = None
+    eval_s: float | None = None
+    total_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The result of one request: text and measurements, or an error (then text may be partial)."""
+
+    text: str
+    backend: str
+    model: str
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    ttft_s: float | None = None
+    latency_s: float | None = None
+    server: ServerTimings = field(default_factory=ServerTimings)
+    error: str | None = None
+    finish_reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def tpot_s(self) -> float | None:
+        """Time per output token after the first: (latency - TTFT) / (output tokens - 1)."""
+        return tpot(self.latency_s, self.ttft_s, self.output_tokens)
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        if not self.output_tokens or not self.latency_s:
+            return None
+        return self.output_tokens / self.latency_s
+
+    def with_error(self, error: str) -> Generation:
+        return replace(self, error=error)
+
+
+def tpot(latency_s: float | None, ttft_s: float | None, output_tokens: int | None) -> float | None:
+    """Per-output-token latency; None when it is undefined (fewer than 2 tokens)."""
+    if latency_s is None or ttft_s is None or output_tokens is None or output_tokens < 2:
+        return None
+    return max(latency_s - ttft_s, 0.0) / (output_tokens - 1)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model server (or in-process model) that answers GenerationRequests."""
+
+    name: str
+
+    async def generate(self, request: GenerationRequest) -> Generation: ...
+
+    async def aclose(self) -> None: ...
+
+
+BackendFactory = Callable[["ModelSpec"], Backend]
+
+# Backends register by name; the module (and so its SDK) is imported only when first used.
+_REGISTRY: dict[str, str] = {
+    "llamacpp": "hosting.llamacpp:LlamaCppBackend",
+    "ollama": "hosting.ollama_backend:OllamaBackend",
+    "openai": "hosting.openai_backend:OpenAIBackend",
+}
+_LOADED: dict[str, BackendFactory] = {}
+
+
+def register(name: str, target: str | BackendFactory) -> None:
+    """Register a backend by name: a factory, or 'module:attr' to import lazily."""
+    if isinstance(target, str):
+        _REGISTRY[name] = target
+        _LOADED.pop(name, None)
+    else:
+        _LOADED[name] = target
+
+
+def backend_names() -> list[str]:
+    return sorted(set(_REGISTRY) | set(_LOADED))
+
+
+def create_backend(spec: ModelSpec) -> Backend:
+    """Instantiate the backend for a configured model."""
+    from slam.errors import SlamError
+
+    factory = _LOADED.get(spec.backend)
+    if factory is None:
+        target = _REGISTRY.get(spec.backend)
+        if target is None:
+            raise SlamError(
+                f"model '{spec.name}': unknown backend '{spec.backend}'; "
+                f"expected one of {backend_names()}"
+            )
+        module_name, attr = target.split(":")
+        factory = getattr(importlib.import_module(module_name), attr)
+        _LOADED[spec.backend] = factory
+    return factory(spec)

@@ -1,0 +1,135 @@
+"""Embedded backend: llama.cpp in this process (llama-cpp-python) on a local GGUF file.
+
+Generation runs token by token in a worker thread so the event loop stays free and TTFT is
+measured at the first sampled token, exactly as a streaming server would report it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hosting.base import Generation, GenerationRequest
+from hosting.gguf import gemma_turns, resolve_model_path
+
+if TYPE_CHECKING:
+    from slam.config import ModelSpec
+
+_END_MARKERS = ("<end_of_turn>", "<eos>")
+
+
+@dataclass
+class _Loaded:
+    llm: Any
+    lock: threading.Lock
+    stop_ids: frozenset[int]
+
+
+_CACHE: dict[tuple[str, int, int], _Loaded] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_llama(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> _Loaded:
+    """Load (once per process) a GGUF with llama.cpp; several specs may share one file."""
+    threads = n_threads or os.cpu_count() or 1
+    key = (str(path), n_ctx, threads)
+    with _CACHE_LOCK:
+        loaded = _CACHE.get(key)
+        if loaded is None:
+            from llama_cpp import Llama
+
+            llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
+            stop_ids = {llm.token_eos()}
+            for marker in _END_MARKERS:
+                ids = llm.tokenize(marker.encode(), add_bos=False, special=True)
+                if len(ids) == 1:
+                    stop_ids.add(ids[0])
+            loaded = _Loaded(llm=llm, lock=threading.Lock(), stop_ids=frozenset(stop_ids))
+            _CACHE[key] = loaded
+    return loaded
+
+
+class LlamaCppBackend:
+    """In-process llama.cpp. `model` is 'builtin:gemma3-270m' or a path to a .gguf file."""
+
+    name = "llamacpp"
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.path = resolve_model_path(spec.model)
+        self._loaded: _Loaded | None = None
+
+    def _ensure_loaded(self) -> _Loaded:
+        if self._loaded is None:
+            self._loaded = load_llama(self.path, self.spec.n_ctx, self.spec.n_threads)
+        return self._loaded
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """Generate in a worker thread; errors (bad GGUF, context overflow) become data."""
+        try:
+            return await asyncio.to_thread(self._generate_sync, request)
+        except Exception as exc:
+            return Generation(
+                text="",
+                backend=self.name,
+                model=self.spec.name,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+
+    def _generate_sync(self, request: GenerationRequest) -> Generation:
+        loaded = self._ensure_loaded()
+        llm = loaded.llm
+        prompt = gemma_turns(request.prompt, request.system)
+        with loaded.lock:  # a llama.cpp context serves one sequence at a time
+            tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+            budget = min(request.max_tokens, llm.n_ctx() - len(tokens))
+            if budget <= 0:
+                return Generation(
+                    text="",
+                    backend=self.name,
+                    model=self.spec.name,
+                    prompt_tokens=len(tokens),
+                    error=f"prompt of {len(tokens)} tokens does not fit n_ctx={llm.n_ctx()}",
+                )
+            if request.seed is not None:
+                llm.set_seed(request.seed)
+            out: list[int] = []
+            finish = "length"
+            start = time.perf_counter()
+            ttft: float | None = None
+            for tok in llm.generate(
+                tokens, temp=request.temperature, top_k=64, top_p=0.95, repeat_penalty=1.0
+            ):
+                if ttft is None:
+                    ttft = time.perf_counter() - start
+                if tok in loaded.stop_ids:
+                    finish = "stop"
+                    break
+                out.append(tok)
+                if len(out) >= budget:
+                    break
+            latency = time.perf_counter() - start
+            text = llm.detokenize(out).decode("utf-8", errors="replace")
+        for stop in request.stop:
+            cut = text.find(stop)
+            if cut >= 0:
+                text, finish = text[:cut], "stop"
+        return Generation(
+            text=text.strip(),
+            backend=self.name,
+            model=self.spec.name,
+            prompt_tokens=len(tokens),
+            output_tokens=len(out),
+            ttft_s=ttft,
+            latency_s=latency,
+            finish_reason=finish,
+        )
+
+    async def aclose(self) -> None:
+        # Models stay cached for the process: reloading costs more than keeping them.
+        return None

@@ -1,0 +1,76 @@
+"""The `slam` command line. Each area registers its own subcommands; heavy imports stay
+inside command bodies so `slam --help` is instant."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+
+from slam.errors import SlamError
+
+app = typer.Typer(
+    name="slam",
+    help="SLaM bot: can self-hosted small language models replace a paid LLM API?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Modules exposing `register(app: typer.Typer) -> None`. Missing optional areas are skipped.
+COMMAND_MODULES = (
+    "slam.commands",
+    "evaluation.cli",
+    "bot.cli",
+    "hosting.cli",
+)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(app)
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logs."),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors become a message and exit code 2, never a traceback."""
+    _register_all()
+    try:
+        app(args=argv, standalone_mode=False)
+    except SlamError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        typer.secho("aborted", err=True)
+        return 130
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except Exception as exc:  # click usage errors come here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

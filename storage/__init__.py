@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, engine/session helpers and Alembic migrations."""

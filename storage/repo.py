@@ -1,0 +1,101 @@
+"""Small, transaction-friendly helpers shared by every area (get-or-create and lookups)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from slam.config import ModelSpec
+from storage.models import Experiment, Generation, ModelRecord, Prompt, UserContext
+
+
+def ensure_experiment(session: Session, name: str, prompt_template: str) -> Experiment:
+    exp = session.exec(select(Experiment).where(Experiment.name == name)).first()
+    if exp is None:
+        exp = Experiment(name=name, prompt_template=prompt_template)
+        session.add(exp)
+        session.flush()
+    elif exp.prompt_template != prompt_template:
+        exp.prompt_template = prompt_template
+        session.add(exp)
+    return exp
+
+
+def ensure_model(session: Session, spec: ModelSpec) -> ModelRecord:
+    """Record the model as configured now (backend, id, quantization and hardware may change)."""
+    rec = session.exec(select(ModelRecord).where(ModelRecord.name == spec.name)).first()
+    if rec is None:
+        rec = ModelRecord(name=spec.name, backend=spec.backend, model_id=spec.model)
+    rec.backend = spec.backend
+    rec.model_id = spec.model
+    rec.host = spec.host
+    rec.quantization = spec.quantization
+    rec.hardware = spec.hardware
+    rec.is_reference = spec.reference
+    session.add(rec)
+    session.flush()
+    return rec
+
+
+def ensure_user_context(session: Session, key: str, name: str, data: dict[str, object]) -> UserContext:
+    row = session.exec(select(UserContext).where(UserContext.key == key)).first()
+    payload = json.dumps(data, sort_keys=True, ensure_ascii=False)
+    if row is None:
+        row = UserContext(key=key, name=name, data_json=payload)
+    else:
+        row.name, row.data_json = name, payload
+    session.add(row)
+    session.flush()
+    return row
+
+
+def ensure_prompt(
+    session: Session, experiment_id: int, user_context_id: int, text: str, text_hash: str
+) -> Prompt:
+    q = select(Prompt).where(
+        Prompt.experiment_id == experiment_id,
+        Prompt.user_context_id == user_context_id,
+        Prompt.text_hash == text_hash,
+    )
+    row = session.exec(q).first()
+    if row is None:
+        row = Prompt(
+            experiment_id=experiment_id,
+            user_context_id=user_context_id,
+            text=text,
+            text_hash=text_hash,
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def existing_generation(
+    session: Session, prompt_id: int, model_id: int, run_date: date, sample_index: int
+) -> Generation | None:
+    q = select(Generation).where(
+        Generation.prompt_id == prompt_id,
+        Generation.model_id == model_id,
+        Generation.run_date == run_date,
+        Generation.sample_index == sample_index,
+    )
+    return session.exec(q).first()
+
+
+def model_names(session: Session) -> dict[int, str]:
+    """Model id -> name, for reports."""
+    return {m.id: m.name for m in session.exec(select(ModelRecord)).all() if m.id is not None}
+
+
+def try_insert(session: Session, row: object) -> bool:
+    """Insert in a savepoint; False when a unique constraint says it is already there."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+        return True
+    except IntegrityError:
+        return False
