@@ -21,10 +21,12 @@ app = typer.Typer(
 
 # Modules exposing `register(app: typer.Typer) -> None`. Missing optional areas are skipped.
 COMMAND_MODULES = (
-    "slam.commands",
-    "evaluation.cli",
-    "bot.cli",
-    "hosting.cli",
+    "slam.commands",  # init, db, generate, quantize, demo, models
+    "evaluation.cli",  # score
+    "evaluation.perf_cli",  # probe, sweep, report
+    "bot.cli",  # bot slack|discord|console, schedule
+    "hosting.cli",  # ollama list|pull
+    "hosting.aws.cli",  # host up|status|down|guard
 )
 
 
