@@ -7,6 +7,7 @@ all at once, so a user fixes the file in one pass.
 from __future__ import annotations
 
 import os
+import re
 import string
 import tomllib
 from pathlib import Path
@@ -153,6 +154,57 @@ class DatabaseConfig(_Strict):
     url: str = "sqlite:///slam.db"
 
 
+DLAMI_SSM_PARAMETER = (
+    "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
+)
+
+
+class AwsConfig(_Strict):
+    """The GPU host `slam host up` launches: an EC2 instance serving Ollama.
+
+    Credentials never live here: boto3's standard chain (environment, profile, instance role).
+    """
+
+    region: str = "us-east-1"
+    instance_type: str = "g4dn.xlarge"
+    ami_id: str = Field(
+        default=f"ssm:{DLAMI_SSM_PARAMETER}",
+        description="an AMI id, or 'ssm:<parameter name>' resolved at launch",
+    )
+    key_name: str | None = Field(default=None, description="EC2 key pair for SSH (optional)")
+    security_group_ids: list[str] = Field(default_factory=list)
+    subnet_id: str | None = None
+    ttl_hours: float = Field(default=8.0, gt=0, le=168)
+    ollama_models: list[str] = Field(
+        default_factory=list, description="models to pull; default: the ollama [[models]]"
+    )
+    tag_prefix: str = Field(default="slam", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+    volume_gb: int = Field(default=100, ge=8, le=16384)
+    ollama_port: int = Field(default=11434, ge=1, le=65535)
+    use_private_ip: bool = False
+    self_terminate: bool = Field(
+        default=True, description="the host also shuts itself down (terminates) at its TTL"
+    )
+    boot_timeout_s: float = Field(default=600.0, ge=0)
+    ready_timeout_s: float = Field(default=1800.0, ge=0)
+    poll_interval_s: float = Field(default=10.0, ge=0)
+
+    @field_validator("ollama_models")
+    @classmethod
+    def _model_names(cls, v: list[str]) -> list[str]:
+        bad = [m for m in v if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/-]*", m)]
+        if bad:
+            raise ValueError(f"invalid Ollama model name(s) {bad}; expected e.g. 'llama3.2:1b'")
+        return v
+
+    @field_validator("tag_prefix")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        if v.lower().startswith("aws"):
+            raise ValueError("tags starting with 'aws' are reserved by AWS; pick another prefix")
+        return v
+
+
 class SlamConfig(_Strict):
     """The whole `slam.toml`."""
 
@@ -163,6 +215,7 @@ class SlamConfig(_Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     chat: ChatConfig = Field(default_factory=ChatConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    aws: AwsConfig = Field(default_factory=AwsConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SlamConfig:
@@ -256,8 +309,10 @@ def _problems(exc: ValidationError, data: dict[str, Any]) -> list[str]:
             msg = "unknown key (check the spelling; `slam init` writes a commented example)"
         elif err["type"] == "missing":
             msg = "required key is missing"
-        elif "input" in err and err["type"] not in ("value_error",) and not isinstance(
-            err["input"], dict | list
+        elif (
+            "input" in err
+            and err["type"] not in ("value_error",)
+            and not isinstance(err["input"], dict | list)
         ):
             msg = f"{msg} (got {err['input']!r})"
         out.append(f"{loc}: {msg}" if loc else msg)
