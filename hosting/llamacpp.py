@@ -43,6 +43,9 @@ def load_llama(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> _
         if loaded is None:
             from llama_cpp import Llama
 
+            from hosting.llama_logs import route_llama_logs
+
+            route_llama_logs()
             llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
             stop_ids = {llm.token_eos()}
             for marker in _END_MARKERS:

@@ -58,6 +58,9 @@ def quantize(source: Path, quant: str, out_dir: Path, *, force: bool = False) ->
         return target
     import llama_cpp
 
+    from hosting.llama_logs import route_llama_logs
+
+    route_llama_logs()
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, QUANT_TYPES[quant])
     params.nthread = os.cpu_count() or 1

@@ -35,7 +35,8 @@ def _register_all() -> None:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name == name:
+            # Skip only when the module (or its package) is absent, not on its own bad imports.
+            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
                 continue
             raise
         module.register(app)

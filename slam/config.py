@@ -228,7 +228,8 @@ class SlamConfig(_Strict):
             raise ValueError(f"models: only one model may have reference = true (got {refs})")
         if self.judge.model is not None and self.judge.model not in names:
             raise ValueError(
-                f"judge.model: '{self.judge.model}' is not a [[models]] name; expected one of {names}"
+                f"judge.model: '{self.judge.model}' is not a [[models]] name;"
+                f" expected one of {names}"
             )
         for m in self.models:
             if m.hardware != "api" and m.hardware not in self.pricing.instances:

@@ -57,9 +57,7 @@ def load_user_contexts(source: str = "builtin") -> list[UserContextData]:
     else:
         path = Path(source)
         if not path.exists():
-            raise ConfigError(
-                source, ["user contexts file not found (experiment.user_contexts)"]
-            )
+            raise ConfigError(source, ["user contexts file not found (experiment.user_contexts)"])
         raw = path.read_text("utf-8")
         label = source
     try:

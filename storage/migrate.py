@@ -36,3 +36,12 @@ def current(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def open_database(url: str | None = None) -> Engine:
+    """An engine on `url` with the schema brought up to date (safe to call on every start)."""
+    from storage.db import make_engine
+
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine

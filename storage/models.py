@@ -14,7 +14,8 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Timezone-aware UTC now (sqlmodel's UTCDateTime columns require aware values)."""
+    return datetime.now(UTC)
 
 
 class Experiment(SQLModel, table=True):
@@ -265,3 +266,19 @@ class HostRecord(SQLModel, table=True):
     launched_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime | None = None
     terminated_at: datetime | None = None
+
+
+class PairMessage(SQLModel, table=True):
+    """A chat message showing a rating pair: the channel post, a rater's DM copy, or (score mode)
+    the per-response score prompt. Reactions are mapped to pairs through this table."""
+
+    __tablename__ = "pair_message"
+    __table_args__ = (UniqueConstraint("platform", "channel", "message_ref"),)
+    id: int | None = Field(default=None, primary_key=True)
+    pair_id: int = Field(foreign_key="rating_pair.id", index=True)
+    platform: str = Field(max_length=32)
+    channel: str = Field(max_length=200)
+    message_ref: str = Field(max_length=200)
+    target: str | None = Field(default=None, max_length=1)  # None: pairwise; 'A'/'B': score prompt
+    rater_id: int | None = Field(default=None, foreign_key="rater.id", index=True)  # DM recipient
+    created_at: datetime = Field(default_factory=utcnow)

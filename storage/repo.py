@@ -40,7 +40,9 @@ def ensure_model(session: Session, spec: ModelSpec) -> ModelRecord:
     return rec
 
 
-def ensure_user_context(session: Session, key: str, name: str, data: dict[str, object]) -> UserContext:
+def ensure_user_context(
+    session: Session, key: str, name: str, data: dict[str, object]
+) -> UserContext:
     row = session.exec(select(UserContext).where(UserContext.key == key)).first()
     payload = json.dumps(data, sort_keys=True, ensure_ascii=False)
     if row is None:

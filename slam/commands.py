@@ -1,0 +1,168 @@
+"""Core commands: init, db, models, generate, quantize, demo."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from slam.errors import SlamError
+
+if TYPE_CHECKING:
+    from slam.config import SlamConfig
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="Path to slam.toml (default: ./slam.toml).")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("models")(models)
+    app.command("generate")(generate)
+    app.command("quantize")(quantize)
+    app.command("demo")(demo)
+    db = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+    db.command("upgrade")(db_upgrade)
+    db.command("current")(db_current)
+    app.add_typer(db, name="db")
+
+
+def _config(path: Path | None) -> SlamConfig:
+    from slam.config import load_config
+
+    return load_config(path)
+
+
+def init(
+    path: Path = typer.Argument(Path("slam.toml"), help="Where to write the example config."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented example slam.toml."""
+    if path.exists() and not force:
+        raise SlamError(f"{path} already exists; use --force to overwrite it")
+    text = resources.files("slam.data").joinpath("slam.example.toml").read_text("utf-8")
+    path.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {path}: edit the [[models]] and set secrets in the environment")
+
+
+def db_upgrade(config: Path | None = ConfigOpt) -> None:
+    """Create or upgrade the database schema to the newest revision."""
+    from storage.db import make_engine
+    from storage.migrate import current, upgrade
+
+    cfg = _config(config)
+    engine = make_engine(cfg.database.url)
+    upgrade(engine)
+    typer.echo(
+        f"database {engine.url.render_as_string(hide_password=True)} at revision {current(engine)}"
+    )
+
+
+def db_current(config: Path | None = ConfigOpt) -> None:
+    """Show the database's schema revision."""
+    from storage.db import check_connection, make_engine
+    from storage.migrate import current
+
+    cfg = _config(config)
+    engine = make_engine(cfg.database.url)
+    check_connection(engine)
+    typer.echo(current(engine) or "empty (run `slam db upgrade`)")
+
+
+def models(config: Path | None = ConfigOpt) -> None:
+    """List the configured models (reference first) and where they run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    cfg = _config(config)
+    table = Table(title="Configured models")
+    for col in ("name", "backend", "model", "quant", "hardware", "role"):
+        table.add_column(col)
+    for m in sorted(cfg.models, key=lambda m: not m.reference):
+        role = "reference" if m.reference else "candidate"
+        if cfg.judge_model and cfg.judge_model.name == m.name:
+            role += " + judge"
+        table.add_row(m.name, m.backend, m.model, m.quantization, m.hardware, role)
+    Console().print(table)
+
+
+def generate(
+    config: Path | None = ConfigOpt,
+    model: list[str] = typer.Option(None, "--model", "-m", help="Only these models (repeatable)."),
+    samples: int | None = typer.Option(None, min=1, help="Samples per user and model."),
+    max_tokens: int | None = typer.Option(None, min=1, help="Override experiment.max_tokens."),
+    run_date: str | None = typer.Option(
+        None, "--date", help="Run date YYYY-MM-DD (default today)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Generate today's responses from every model for every sample user (resumable)."""
+    from rich.console import Console
+
+    from slam.generate import generate as run_generate
+    from slam.summary import render_table, summarize
+    from storage.migrate import open_database
+
+    cfg = _config(config)
+    day = _parse_date(run_date)
+    engine = open_database(cfg.database.url)
+    res = asyncio.run(
+        run_generate(
+            engine,
+            cfg,
+            model_names=model or None,
+            run_date=day,
+            samples=samples,
+            max_tokens=max_tokens,
+            progress=not quiet,
+        )
+    )
+    console = Console()
+    console.print(
+        f"{res.done} generated ({res.errors} errors), {res.skipped} already stored for "
+        f"{res.run_date}"
+    )
+    console.print(render_table(summarize(engine, res.run_date)))
+
+
+def quantize(
+    source: str = typer.Argument("builtin:gemma3-270m", help="GGUF path or 'builtin:gemma3-270m'."),
+    types: list[str] = typer.Option(
+        ["Q3_K_M", "Q2_K"], "--type", "-t", help="Quantization types (repeatable)."
+    ),
+    out: Path = typer.Option(Path("models"), "--out", "-o", help="Output directory."),
+    force: bool = typer.Option(False, "--force", help="Re-create existing variants."),
+) -> None:
+    """Make lower-bit variants of a GGUF with llama.cpp's own quantizer."""
+    from hosting.gguf import resolve_model_path
+    from hosting.quantize import normalize_quant
+    from hosting.quantize import quantize as run_quantize
+
+    src = resolve_model_path(source)
+    quants = [normalize_quant(t) for t in types]  # validate all before the slow part
+    for q in quants:
+        path = run_quantize(src, q, out, force=force)
+        typer.echo(f"{q:7s} {path} ({path.stat().st_size / 1e6:.0f} MB)")
+
+
+def demo(
+    workspace: Path = typer.Option(Path(".slam-demo"), help="Directory for the demo's files."),
+    quick: bool = typer.Option(False, "--quick", help="Tiny run (2 users, short answers)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start from an empty workspace."),
+) -> None:
+    """Run the whole pipeline offline on the packaged model and its quantized variants."""
+    from slam.demo import run_demo
+
+    run_demo(workspace, quick=quick, fresh=fresh)
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SlamError(f"--date {value!r} is not a date; expected YYYY-MM-DD") from None
