@@ -1,0 +1,189 @@
+"""OpenAI backend: the official `openai` AsyncOpenAI client, streaming chat completions.
+
+Serves the reference (GPT-4 family) and any OpenAI-compatible server (vLLM, llama.cpp server)
+via `host` or OPENAI_BASE_URL. Streams with `include_usage` so TTFT is client-measured and
+token counts come from the server; a server that sends no usage leaves the counts None.
+The SDK is imported lazily; its own retries are off (hosting.retry is the one policy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from hosting.base import Generation, GenerationRequest
+from hosting.retry import (
+    Retryable,
+    RetryPolicy,
+    call_with_retries,
+    connection_refused,
+    is_retryable_status,
+    parse_retry_after,
+)
+
+if TYPE_CHECKING:
+    from slam.config import ModelSpec
+
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+# A local OpenAI-compatible server usually wants no key, but the SDK refuses to start without one.
+PLACEHOLDER_KEY = "sk-no-key"
+_MAX_DETAIL = 300  # some servers put a traceback in the error message
+
+
+class _Failed(Exception):
+    """A non-retryable failure, already described for the user."""
+
+
+def _detail(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    text = body.get("message") if isinstance(body, dict) else None
+    text = str(text or getattr(exc, "message", None) or exc).strip()
+    return text if len(text) <= _MAX_DETAIL else text[:_MAX_DETAIL] + "…"
+
+
+def describe_error(exc: BaseException, where: str, model: str, timeout_s: float) -> Exception:
+    """Map an SDK exception to Retryable (transient) or _Failed (final), naming the endpoint."""
+    import openai
+
+    if isinstance(exc, TimeoutError | openai.APITimeoutError):
+        return _Failed(
+            f"{where} did not answer within {timeout_s:g}s (raise timeout_s in slam.toml)"
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        what = "refused the connection" if connection_refused(exc) else "could not be reached"
+        return Retryable(f"{where} {what} (is the server running? check `host` or OPENAI_BASE_URL)")
+    if isinstance(exc, openai.APIStatusError):
+        status, detail = exc.status_code, _detail(exc)
+        if status == 401:
+            return _Failed(f"{where} rejected the API key (HTTP 401: {detail}); set OPENAI_API_KEY")
+        if status == 404:
+            return _Failed(
+                f"{where} has no model '{model}' (HTTP 404: {detail}); check `model` in slam.toml"
+            )
+        if is_retryable_status(status):
+            return Retryable(
+                f"{where} answered HTTP {status}: {detail}", parse_retry_after(exc.response.headers)
+            )
+        return _Failed(f"{where} rejected the request (HTTP {status}): {detail}")
+    return _Failed(f"{where}: unexpected {type(exc).__name__}: {exc}")
+
+
+class OpenAIBackend:
+    """Generate with the OpenAI API or an OpenAI-compatible server (`model` is its model id)."""
+
+    name = "openai"
+
+    def __init__(self, spec: ModelSpec, *, policy: RetryPolicy | None = None):
+        from openai import AsyncOpenAI
+
+        self.spec = spec
+        self.policy = policy or RetryPolicy(max_retries=spec.max_retries)
+        base_url = spec.host or os.environ.get("OPENAI_BASE_URL") or None
+        api_key = os.environ.get("OPENAI_API_KEY")
+        self.base_url = (base_url or DEFAULT_OPENAI_URL).rstrip("/")
+        self._config_error: str | None = None
+        if not api_key:
+            if base_url is None:
+                self._config_error = (
+                    f"OPENAI_API_KEY is not set: export it to use the OpenAI API, or point "
+                    f"models.{spec.name}.host (or OPENAI_BASE_URL) at an OpenAI-compatible server"
+                )
+            api_key = PLACEHOLDER_KEY
+        self._client = AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=spec.timeout_s, max_retries=0
+        )
+        self.where = f"openai at {self.base_url}"
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """Stream one chat completion; failures come back as Generation.error, never raised."""
+        if self._config_error:
+            return self._error(self._config_error)
+        try:
+            return await call_with_retries(lambda: self._attempt(request), self.policy)
+        except Retryable as exc:
+            return self._error(exc.final_message())
+
+    async def _attempt(self, request: GenerationRequest) -> Generation:
+        from openai import omit
+
+        messages: list[Any] = [{"role": "user", "content": request.prompt}]
+        if request.system:
+            messages.insert(0, {"role": "system", "content": request.system})
+
+        parts: list[str] = []
+        ttft: float | None = None
+        finish: str | None = None
+        usage: Any = None
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.spec.timeout_s):
+                stream = await self._client.chat.completions.create(
+                    model=self.spec.model,
+                    messages=messages,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    temperature=request.temperature,
+                    max_tokens=request.max_tokens,
+                    seed=request.seed if request.seed is not None else omit,
+                    stop=list(request.stop) if request.stop else omit,
+                )
+                async with stream:
+                    async for chunk in stream:
+                        if chunk.usage is not None:
+                            usage = chunk.usage
+                        if not chunk.choices:  # the usage chunk has no choices
+                            continue
+                        choice = chunk.choices[0]
+                        if choice.delta and choice.delta.content:
+                            if ttft is None:
+                                ttft = time.perf_counter() - start
+                            parts.append(choice.delta.content)
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+        except Exception as exc:
+            failure = describe_error(exc, self.where, self.spec.model, self.spec.timeout_s)
+            if isinstance(failure, Retryable):
+                raise failure from exc
+            return self._error(str(failure), "".join(parts), ttft, time.perf_counter() - start)
+        latency = time.perf_counter() - start
+        text = "".join(parts)
+        if finish is None:
+            # e.g. llama.cpp's server drops the stream when the prompt overflows its context.
+            return self._error(
+                f"{self.where} ended the stream without a finish_reason (see the server's log; "
+                "a prompt longer than its context does this)",
+                text,
+                ttft,
+                latency,
+            )
+        return Generation(
+            text=text.strip(),
+            backend=self.name,
+            model=self.spec.name,
+            prompt_tokens=usage.prompt_tokens if usage is not None else None,
+            output_tokens=usage.completion_tokens if usage is not None else None,
+            ttft_s=ttft,
+            latency_s=latency,
+            finish_reason=finish,
+        )
+
+    def _error(
+        self,
+        message: str,
+        text: str = "",
+        ttft: float | None = None,
+        latency: float | None = None,
+    ) -> Generation:
+        return Generation(
+            text=text,
+            backend=self.name,
+            model=self.spec.name,
+            ttft_s=ttft,
+            latency_s=latency,
+            error=message,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
