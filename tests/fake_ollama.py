@@ -49,6 +49,8 @@ class FakeOllama:
     fail_times: int = 0
     fail_status: int = 500
     retry_after: str | None = None
+    truncate: bool = False  # end the stream before the final done=true message
+    error_mid_stream: str | None = None  # send {"error": ...} after the chunks, as Ollama does
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -64,7 +66,9 @@ class FakeOllama:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -165,7 +169,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
             self._json(200, final)
             return
-        self._stream([*lines, final])
+        if self.fake.error_mid_stream:
+            self._stream([*lines, {"error": self.fake.error_mid_stream}])
+        elif self.fake.truncate:
+            self._stream(lines)
+        else:
+            self._stream([*lines, final])
 
     def _pull(self, model: str) -> None:
         if model not in self.fake.pullable:
