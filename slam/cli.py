@@ -56,22 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become a message and exit code 2, never a traceback."""
     _register_all()
     try:
-        app(args=argv, standalone_mode=False)
+        # Standalone mode lets click print usage errors (exit 2) and --help (exit 0) itself.
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except SlamError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         return exc.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        typer.secho("aborted", err=True)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", err=True)
         return 130
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except Exception as exc:  # click usage errors come here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
     return 0
 
 

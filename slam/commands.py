@@ -74,8 +74,9 @@ def db_current(config: Path | None = ConfigOpt) -> None:
 
 def models(config: Path | None = ConfigOpt) -> None:
     """List the configured models (reference first) and where they run."""
-    from rich.console import Console
     from rich.table import Table
+
+    from slam.console import make_console
 
     cfg = _config(config)
     table = Table(title="Configured models")
@@ -86,7 +87,7 @@ def models(config: Path | None = ConfigOpt) -> None:
         if cfg.judge_model and cfg.judge_model.name == m.name:
             role += " + judge"
         table.add_row(m.name, m.backend, m.model, m.quantization, m.hardware, role)
-    Console().print(table)
+    make_console().print(table)
 
 
 def generate(
@@ -100,8 +101,7 @@ def generate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Generate today's responses from every model for every sample user (resumable)."""
-    from rich.console import Console
-
+    from slam.console import make_console
     from slam.generate import generate as run_generate
     from slam.summary import render_table, summarize
     from storage.migrate import open_database
@@ -120,7 +120,7 @@ def generate(
             progress=not quiet,
         )
     )
-    console = Console()
+    console = make_console()
     console.print(
         f"{res.done} generated ({res.errors} errors), {res.skipped} already stored for "
         f"{res.run_date}"

@@ -18,7 +18,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slam.errors import ConfigError
 
-BACKENDS = ("llamacpp", "ollama", "openai")
 PROMPT_FIELDS = ("name", "completed_tasks", "focus_tasks", "rituals", "weekly_goals")
 
 DEFAULT_PROMPT_TEMPLATE = """\
@@ -69,7 +68,7 @@ class ModelSpec(_Strict):
     """One model under test (or the reference, or a judge) and where it runs."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:+-]*$")
-    backend: Literal["llamacpp", "ollama", "openai"]
+    backend: str = Field(description="a registered backend: llamacpp, ollama or openai")
     model: str = Field(min_length=1, description="backend model id, or a GGUF path for llamacpp")
     host: str | None = Field(default=None, description="endpoint; env OLLAMA_HOST/OPENAI_BASE_URL")
     quantization: str = "unknown"
@@ -80,6 +79,16 @@ class ModelSpec(_Strict):
     max_retries: int = Field(default=3, ge=0, le=10)
     n_ctx: int = Field(default=2048, ge=256)
     n_threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("backend")
+    @classmethod
+    def _registered_backend(cls, v: str) -> str:
+        from hosting.base import backend_names
+
+        names = backend_names()
+        if v not in names:
+            raise ValueError(f"unknown backend {v!r}; expected one of {', '.join(names)}")
+        return v
 
 
 class JudgeConfig(_Strict):
@@ -281,7 +290,7 @@ class Secrets(BaseSettings):
     slam_rater_salt: str | None = None
 
 
-SECRET_KEYS = ("token", "secret", "api_key", "password")
+SECRET_KEY = re.compile(r"(^|_)(token|secret|api_key|apikey|password|key_id|access_key)$")
 
 
 def _format_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
@@ -361,7 +370,7 @@ def _find_secret_keys(data: Any, prefix: str = "") -> list[str]:
     if isinstance(data, dict):
         for k, v in data.items():
             key = f"{prefix}.{k}" if prefix else str(k)
-            if any(s in str(k).lower() for s in SECRET_KEYS):
+            if SECRET_KEY.search(str(k).lower()):
                 found.append(key)
             found.extend(_find_secret_keys(v, key))
     elif isinstance(data, list):

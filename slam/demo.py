@@ -18,6 +18,7 @@ from rich.panel import Panel
 from sqlalchemy.engine import Engine
 
 from slam.config import SlamConfig, parse_config
+from slam.console import make_console
 
 VARIANTS = ("Q3_K_M", "Q2_K")
 REFERENCE_NAME = "gemma3-270m-q4_k_m"
@@ -167,7 +168,7 @@ HONEST_NOTE = (
 
 def run_demo(workspace: Path, *, quick: bool = False, fresh: bool = False) -> DemoContext:
     """Run every demo stage; returns the context (tests inspect it)."""
-    console = Console()
+    console = make_console()
     if fresh and workspace.exists():
         shutil.rmtree(workspace)
     workspace.mkdir(parents=True, exist_ok=True)
