@@ -163,6 +163,25 @@ class DatabaseConfig(_Strict):
     url: str = "sqlite:///slam.db"
 
 
+class EvaluationConfig(_Strict):
+    """How `slam score` judges and compares responses (embedding models, judge budget, stats)."""
+
+    sbert_model: str = Field(
+        default="builtin:all-MiniLM-L6-v2",
+        description="sentence-transformers model (path or name) for the SBERT cosine",
+    )
+    qa_model: str = Field(
+        default="builtin:all-MiniLM-L6-v2",
+        description="sentence-transformers model for the question-answer embedding slot",
+    )
+    openai_embedding_model: str = "text-embedding-3-small"
+    embedding_batch_size: int = Field(default=32, ge=1, le=4096)
+    judge_max_tokens: int = Field(default=256, ge=8, le=8192)
+    bottom_k: int = Field(default=10, ge=1)
+    rbo_p: float = Field(default=0.9, gt=0, lt=1)
+    bootstrap_rounds: int = Field(default=1000, ge=0, le=100_000)
+
+
 DLAMI_SSM_PARAMETER = (
     "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
 )
@@ -225,6 +244,7 @@ class SlamConfig(_Strict):
     chat: ChatConfig = Field(default_factory=ChatConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     aws: AwsConfig = Field(default_factory=AwsConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SlamConfig:
