@@ -60,7 +60,8 @@ def describe_error(exc: BaseException, where: str, model: str, timeout_s: float)
             return _Failed(f"{where} rejected the API key (HTTP 401: {detail}); set OPENAI_API_KEY")
         if status == 404:
             return _Failed(
-                f"{where} has no model '{model}' (HTTP 404: {detail}); check `model` in slam.toml"
+                f"{where} has no model '{model}' or no chat endpoint (HTTP 404: {detail}); "
+                "check `model`, and that `host` is the API base URL (usually ending in /v1)"
             )
         if is_retryable_status(status):
             return Retryable(
