@@ -1,0 +1,351 @@
+"""The `/slam` subcommands. Each takes the dispatcher, the command and the adapter's port and
+returns a platform-neutral `Reply`; database work runs in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from bot import rounds
+from bot.events import Command, PairView, Posted, Reply
+from bot.votes import effective_votes
+from slam.errors import SlamError
+from storage.db import session_scope
+from storage.models import Generation, ModelRecord, PairMessage, Rater, RatingPair, RatingRound
+
+if TYPE_CHECKING:
+    from bot.dispatcher import ChatPort, Dispatcher
+
+CommandFn = Callable[["Dispatcher", Command, "ChatPort"], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Spec:
+    fn: CommandFn
+    usage: str
+    help: str
+    admin: bool = False
+
+
+COMMANDS: dict[str, Spec] = {}
+
+
+def command(
+    name: str, usage: str, help: str, admin: bool = False
+) -> Callable[[CommandFn], CommandFn]:
+    def deco(fn: CommandFn) -> CommandFn:
+        COMMANDS[name] = Spec(fn, usage, help, admin)
+        return fn
+
+    return deco
+
+
+def usage_text() -> str:
+    lines = [f"`/slam {s.usage}` — {s.help}" + (" (admin)" if s.admin else "")
+             for s in COMMANDS.values()]  # fmt: skip
+    return "\n".join(lines)
+
+
+async def run_command(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+    spec = COMMANDS.get(cmd.name)
+    if spec is None:
+        return Reply(f"Unknown subcommand `{cmd.name}`. Usage:\n{usage_text()}", ok=False,
+                     ephemeral=True)  # fmt: skip
+    return await spec.fn(d, cmd, port)
+
+
+def _db(d: Dispatcher, fn: Callable[[Session], Any]) -> Awaitable[Any]:
+    def work() -> Any:
+        with session_scope(d.engine) as s:
+            return fn(s)
+
+    return asyncio.to_thread(work)
+
+
+def _bad_args(spec_name: str, why: str) -> Reply:
+    return Reply(f"{why}. Usage: `/slam {COMMANDS[spec_name].usage}`", ok=False, ephemeral=True)
+
+
+@command("help", "help", "this list")
+async def cmd_help(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+    return Reply(usage_text(), title="SLaM bot commands", ephemeral=True)
+
+
+@command("models", "models", "the models under test")
+async def cmd_models(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+    if not d.cfg.models:
+        return Reply("No models are configured; add [[models]] to slam.toml.", ephemeral=True)
+    fields = [
+        (m.name + (" (reference)" if m.reference else ""),
+         f"{m.backend} · {m.quantization} · {m.hardware}")
+        for m in d.cfg.models
+    ]  # fmt: skip
+    return Reply(f"{len(fields)} model(s) configured.", title="Models", fields=fields)
+
+
+def _legend(d: Dispatcher, port: ChatPort) -> str:
+    return d.reactions.legend(unicode=port.unicode_emoji)
+
+
+async def _post_pair(
+    d: Dispatcher,
+    port: ChatPort,
+    view: PairView,
+    rater_id: int | None = None,
+    channel: str | None = None,
+    dm_user: str | None = None,
+) -> None:
+    """Post a pair (plus score prompts in score mode), seed reactions, remember the messages."""
+    posted = await port.post(Reply("", pair=view), channel=channel, dm_user=dm_user)
+    records: list[tuple[Posted, str | None]] = [(posted, None)]
+    await port.add_reactions(posted, d.reactions.seeds)
+    if d.reactions.score_mode:
+        for target in ("A", "B"):
+            text = (f"Pair {view.pair_id}: score *Response {target}* on its own, "
+                    f"0 (poor) to 10 (excellent), with a keycap reaction.")  # fmt: skip
+            score_prompt = Reply(text, score_for=(view.pair_id, target))
+            records.append((await port.post(score_prompt, channel=posted.channel), target))
+
+    def save(s: Session) -> None:
+        pair = s.get(RatingPair, view.pair_id)
+        assert pair is not None
+        for p, target in records:
+            rounds.record_message(s, pair, port.platform, p.channel, p.ref, target, rater_id)
+
+    await _db(d, save)
+
+
+@command("round", "round start|close", "open a rating round and post its pairs, or close it",
+         admin=True)  # fmt: skip
+async def cmd_round(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+    action = cmd.args[0].lower() if cmd.args else ""
+    if action == "close":
+
+        def close(s: Session) -> tuple[int | None, int, int]:
+            rnd = rounds.close_round(s)
+            assert rnd.id is not None
+            votes = effective_votes(s, rnd.id)
+            return rnd.id, len(votes), len({k[1] for k in votes})
+
+        rid, n_votes, n_raters = await _db(d, close)
+        return Reply(f"Round {rid} closed: {n_votes} vote(s) from {n_raters} rater(s).")
+    if action != "start" or len(cmd.args) > 1:
+        return _bad_args("round", "Expected `start` or `close`")
+
+    def start(s: Session) -> tuple[int, list[PairView]]:
+        rnd, pairs = rounds.start_round(s, d.cfg, d.rng)
+        masker = _masker(d, s)
+        assert rnd.id is not None
+        return rnd.id, [rounds.pair_view(s, p, masker, _legend(d, port)) for p in pairs]
+
+    rid, views = await _db(d, start)
+    for view in views:
+        await _post_pair(d, port, view, channel=d.cfg.chat.channel)
+    masked = sum(v.masked for v in views)
+    note = f" {masked} response(s) named a model and were masked." if masked else ""
+    return Reply(f"Round {rid} is open: {len(views)} pair(s) posted in {d.cfg.chat.channel}. "
+                 f"Use `/slam rate` to get your next pair.{note}")  # fmt: skip
+
+
+def _masker(d: Dispatcher, s: Session) -> rounds.Masker:
+    extra = [m.name for m in s.exec(select(ModelRecord)).all()]
+    extra += [m.model_id for m in s.exec(select(ModelRecord)).all()]
+    return rounds.Masker.for_config(d.cfg, extra)
+
+
+@command("rate", "rate", "get your next unrated pair in a direct message")
+async def cmd_rate(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+    user_hash = d.rater(cmd.platform, cmd.user_id)
+
+    def pick(s: Session) -> tuple[int, int, int, int, PairView | None]:
+        rnd = rounds.open_round(s)
+        if rnd is None or rnd.id is None:
+            raise SlamError("No rating round is open right now; an admin can `round start` one.")
+        q = select(Rater).where(Rater.platform == cmd.platform, Rater.user_hash == user_hash)
+        rater = s.exec(q).first()
+        if rater is None:
+            rater = Rater(platform=cmd.platform, user_hash=user_hash)
+            s.add(rater)
+            s.flush()
+        assert rater.id is not None
+        pairs = rounds.round_pairs(s, rnd.id)
+        votes = effective_votes(s, rnd.id)
+        mine = {k[0] for k in votes if k[1] == rater.id}
+        coverage = Counter(k[0] for k in votes if k[2] == "pairwise")
+        todo = [p for p in pairs if p.id not in mine]
+        if not todo:
+            return rnd.id, rater.id, len(mine), len(pairs), None
+        sent = set(
+            s.exec(select(PairMessage.pair_id).where(PairMessage.rater_id == rater.id)).all()
+        )
+        # A pair already sent but not rated comes first; then the least-rated pair.
+        todo.sort(key=lambda p: (p.id not in sent, coverage[p.id or 0], p.id or 0))
+        view = rounds.pair_view(s, todo[0], _masker(d, s), _legend(d, port))
+        return rnd.id, rater.id, len(mine), len(pairs), view
+
+    rid, rater_id, done, total, view = await _db(d, pick)
+    if view is None:
+        return Reply(f"You have rated all {total} pair(s) of round {rid}. Thank you!",
+                     ephemeral=True)  # fmt: skip
+    await _post_pair(d, port, view, rater_id=rater_id, dm_user=cmd.user_id)
+    return Reply(f"Sent you pair {view.pair_id} in a direct message ({done} of {total} rated).",
+                 ephemeral=True)  # fmt: skip
+
+
+@command("status", "status", "round progress: pairs, votes, raters")
+async def cmd_status(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+    def status(s: Session) -> Reply:
+        rnd = (
+            rounds.open_round(s)
+            or s.exec(select(RatingRound).order_by(col(RatingRound.id).desc())).first()
+        )
+        if rnd is None or rnd.id is None:
+            return Reply("No rating round yet; an admin can `round start` one.")
+        pairs = rounds.round_pairs(s, rnd.id)
+        votes = effective_votes(s, rnd.id)
+        pairwise = [v for k, v in votes.items() if k[2] == "pairwise"]
+        per_pair = Counter(v.pair_id for v in pairwise)
+        per_rater = Counter(v.rater_id for v in pairwise)
+        finished = sum(1 for n in per_rater.values() if n >= len(pairs))
+        choices = Counter(v.choice for v in pairwise)
+        counts = [per_pair.get(p.id or 0, 0) for p in pairs]
+        fields = [
+            ("Pairs", str(len(pairs))),
+            ("Votes", f"{len(pairwise)} pairwise" + (
+                f", {len(votes) - len(pairwise)} scores" if len(votes) > len(pairwise) else "")),
+            ("Raters", f"{len(per_rater)} ({finished} finished their set)"),
+            ("Votes per pair", f"min {min(counts, default=0)}, "
+                               f"median {statistics.median(counts) if counts else 0:g}"),
+            ("Choices", ", ".join(f"{c} {choices.get(c, 0)}"
+                                  for c in ("A", "B", "tie", "both_bad"))),
+        ]  # fmt: skip
+        day = f", responses of {rnd.run_date}" if rnd.run_date else ""
+        return Reply(f"Round {rnd.id} is {rnd.status}{day}.", title="Rating status", fields=fields)
+
+    result: Reply = await _db(d, status)
+    return result
+
+
+@command("reveal", "reveal PAIR_ID", "show which models a pair compared (round closed)",
+         admin=True)  # fmt: skip
+async def cmd_reveal(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+    if len(cmd.args) != 1 or not cmd.args[0].lstrip("#").isdigit():
+        return _bad_args("reveal", "Give one pair number")
+    pair_id = int(cmd.args[0].lstrip("#"))
+
+    def reveal(s: Session) -> Reply:
+        pair = s.get(RatingPair, pair_id)
+        if pair is None:
+            raise SlamError(f"There is no pair {pair_id}.")
+        rnd = s.get(RatingRound, pair.round_id)
+        if rnd is not None and rnd.status == "open":
+            raise SlamError(f"Pair {pair_id} is in round {rnd.id}, which is still open; "
+                            "close the round before revealing (keeps votes blind).")  # fmt: skip
+        names = []
+        for gid in (pair.generation_a_id, pair.generation_b_id):
+            gen = s.get(Generation, gid)
+            model = s.get(ModelRecord, gen.model_id) if gen else None
+            names.append(model.name if model else "?")
+        pair.revealed = True
+        s.add(pair)
+        votes = [v for k, v in effective_votes(s, pair.round_id).items()
+                 if k[0] == pair_id and k[2] == "pairwise"]  # fmt: skip
+        c = Counter(v.choice for v in votes)
+        return Reply(
+            f"Pair {pair_id}: A was *{names[0]}*, B was *{names[1]}*.",
+            fields=[("Votes", f"A {c['A']}, B {c['B']}, tie {c['tie']}, "
+                              f"both bad {c['both_bad']}")],
+            ephemeral=True,
+        )  # fmt: skip
+
+    result: Reply = await _db(d, reveal)
+    return result
+
+
+@command("report", "report [CHART]", "the evaluation report, or one chart")
+async def cmd_report(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+    if len(cmd.args) > 1:
+        return _bad_args("report", "Give at most one chart name")
+    builder = d.report_builder
+    names: list[str] | None = None
+    if builder is None:
+        try:
+            from evaluation.report import CHART_NAMES, build_report
+        except ImportError:
+            return Reply("Reports are not available in this installation (evaluation.report).",
+                         ok=False, ephemeral=True)  # fmt: skip
+        builder, names = build_report, list(CHART_NAMES)
+    only = None
+    if cmd.args:
+        if names is not None and cmd.args[0] not in names:
+            return _bad_args("report", f"Unknown chart `{cmd.args[0]}`; charts: {', '.join(names)}")
+        only = [cmd.args[0]]
+    out = d.report_dir / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    result = await asyncio.to_thread(builder, d.engine, d.cfg, out, only)
+    charts = {k: Path(v) for k, v in result.charts.items() if Path(v).exists()}
+    return Reply(result.summary_text or "Report built.", title="SLaM report", files=charts)
+
+
+@command("leaderboard", "leaderboard", "Bradley–Terry ratings from the crowd's pairwise votes")
+async def cmd_leaderboard(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+    try:
+        from evaluation.ratings import bradley_terry, load_pairwise_outcomes
+    except ImportError:
+        return Reply("The leaderboard is not available in this installation (evaluation.ratings).",
+                     ok=False, ephemeral=True)  # fmt: skip
+    ref = d.cfg.reference.name if d.cfg.reference else None
+
+    def board(s: Session) -> Any:
+        return bradley_terry(load_pairwise_outcomes(s), reference=ref)
+
+    result = await _db(d, board)
+    return format_leaderboard(result)
+
+
+def format_leaderboard(result: Any) -> Reply:
+    """Render an evaluation.ratings BTResult: rank, rating with CI, rank range, votes."""
+    fields = []
+    for r in result.ranked():
+        ranks = f"rank {r.rank_lo}–{r.rank_hi}" if r.rank_lo != r.rank_hi else f"rank {r.rank}"
+        fields.append((f"{r.rank}. {r.model}",
+                       f"{r.rating:.0f} (95% CI {r.lo:.0f}–{r.hi:.0f}), {ranks}, "
+                       f"{r.n_votes} votes"))  # fmt: skip
+    for model, why in result.unrated.items():
+        fields.append((f"– {model}", f"not rated: {why}"))
+    notes = list(result.warnings)
+    if not fields:
+        return Reply("\n".join(notes) or "No pairwise votes yet; rate some pairs first.",
+                     title="Leaderboard")  # fmt: skip
+    ref = f", {result.reference} anchored at 1000" if result.reference else ""
+    text = f"Bradley–Terry ratings from {result.n_outcomes} pairwise votes{ref}."
+    return Reply("\n".join([text, *notes]), title="Leaderboard", fields=fields)
+
+
+@command("probe", "probe [MEASURE]", "probe every model's latency now", admin=True)
+async def cmd_probe(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+    if len(cmd.args) > 1 or (cmd.args and not cmd.args[0].isdigit()):
+        return _bad_args("probe", "MEASURE is a number of requests")
+    measure = int(cmd.args[0]) if cmd.args else 3
+    if not 1 <= measure <= 50:
+        return _bad_args("probe", "MEASURE must be between 1 and 50")
+    try:
+        from evaluation.probes import run_probes
+    except ImportError:
+        return Reply("Probes are not available in this installation (evaluation.probes).",
+                     ok=False, ephemeral=True)  # fmt: skip
+    summaries = await run_probes(d.engine, d.cfg, models=None, warmup=1, measure=measure,
+                                 progress=False)  # fmt: skip
+    lines = [getattr(x, "line", lambda x=x: str(x))() for x in summaries]
+    return Reply("\n".join(lines) or "No models to probe.", title="Latency probe")
+
+
+ADMIN_COMMANDS = frozenset(n for n, s in COMMANDS.items() if s.admin)
+SLOW_COMMANDS = frozenset({"report", "probe", "round", "leaderboard", "rate"})

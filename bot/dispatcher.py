@@ -1,0 +1,197 @@
+"""The one dispatcher every adapter calls, with its middleware chain.
+
+Adapters turn platform input into `Command`/`Reaction` events and call `handle_command` /
+`handle_reaction`; side effects that need the platform (posting pairs, DMs) go through the
+`ChatPort` the adapter passes in. Middleware runs in order: ignore the bot's own events,
+per-rater rate limits, then admin authorization for admin-only commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Engine
+
+from bot.events import Command, Posted, Reaction, Reply
+from bot.reactions import ReactionMap
+from bot.votes import VoteOutcome, VoteWriter, load_salt, rater_hash
+from slam.config import SlamConfig
+from slam.errors import SlamError
+
+log = logging.getLogger(__name__)
+Event = Command | Reaction
+Handler = Callable[[Event], Awaitable[Any]]
+
+
+class ChatPort(Protocol):
+    """What a platform adapter offers the commands: post a message (to a channel or as a DM)
+    and add the bot's seed reactions."""
+
+    platform: str
+    unicode_emoji: bool
+
+    async def post(
+        self, reply: Reply, *, channel: str | None = None, dm_user: str | None = None
+    ) -> Posted: ...
+
+    async def add_reactions(self, posted: Posted, names: list[str]) -> None: ...
+
+
+class Middleware(Protocol):
+    async def __call__(self, event: Event, call_next: Handler) -> Any: ...
+
+
+@dataclass
+class IgnoreSelf:
+    """Drop events caused by the bot itself (its seed reactions, its own messages)."""
+
+    self_ids: set[str] = field(default_factory=set)
+
+    async def __call__(self, event: Event, call_next: Handler) -> Any:
+        if event.user_id in self.self_ids or f"{event.platform}:{event.user_id}" in self.self_ids:
+            return VoteOutcome("self") if isinstance(event, Reaction) else None
+        return await call_next(event)
+
+
+class RateLimit:
+    """Sliding-window limits per rater: votes per hour (config) and commands per minute."""
+
+    def __init__(
+        self,
+        votes_per_hour: int,
+        commands_per_minute: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.limits = {"vote": (votes_per_hour, 3600.0), "cmd": (commands_per_minute, 60.0)}
+        self.clock = clock
+        self._hits: dict[tuple[str, str, str], deque[float]] = defaultdict(deque)
+
+    def allow(self, kind: str, platform: str, user: str) -> bool:
+        limit, window = self.limits[kind]
+        now, hits = self.clock(), self._hits[(kind, platform, user)]
+        while hits and hits[0] <= now - window:
+            hits.popleft()
+        if len(hits) >= limit:
+            return False
+        hits.append(now)
+        return True
+
+    async def __call__(self, event: Event, call_next: Handler) -> Any:
+        if isinstance(event, Reaction):
+            if not self.allow("vote", event.platform, event.user_id):
+                return VoteOutcome("rate_limited")
+        elif not self.allow("cmd", event.platform, event.user_id):
+            return Reply("You are sending commands too fast; try again in a minute.", ok=False)
+        return await call_next(event)
+
+
+@dataclass
+class AdminOnly:
+    """Admin-only commands need the user in `[chat].admins` (ids, optionally `platform:id`)."""
+
+    admins: set[str]
+    commands: frozenset[str]
+
+    def is_admin(self, platform: str, user: str) -> bool:
+        return user in self.admins or f"{platform}:{user}" in self.admins
+
+    async def __call__(self, event: Event, call_next: Handler) -> Any:
+        if (
+            isinstance(event, Command)
+            and event.name in self.commands
+            and not self.is_admin(event.platform, event.user_id)
+        ):
+            return Reply(
+                f"`{event.name}` is for admins only (ask an admin to add you to [chat].admins).",
+                ephemeral=True,
+                ok=False,
+            )
+        return await call_next(event)
+
+
+class Dispatcher:
+    """Routes events through the middleware to the commands or the vote writer."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: SlamConfig,
+        *,
+        self_ids: Iterable[str] = (),
+        admins: Iterable[str] | None = None,
+        salt: bytes | None = None,
+        rng: random.Random | None = None,
+        report_dir: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        report_builder: Callable[..., Any] | None = None,
+    ):
+        from bot.commands import ADMIN_COMMANDS
+
+        self.engine, self.cfg = engine, cfg
+        self.reactions = ReactionMap.from_config(cfg.chat)
+        self.writer = VoteWriter(engine, self.reactions)
+        self.salt = salt if salt is not None else load_salt()
+        self.rng = rng or random.Random()
+        self.report_dir = report_dir or Path(".slam/reports")
+        # build_report(engine, cfg, out_dir, only); None = evaluation.report, imported lazily
+        self.report_builder = report_builder
+        self.ignore_self = IgnoreSelf(set(self_ids))
+        self.auth = AdminOnly(set(cfg.chat.admins if admins is None else admins), ADMIN_COMMANDS)
+        self.middleware: list[Middleware] = [
+            self.ignore_self,
+            RateLimit(cfg.chat.votes_per_rater_per_hour, clock=clock),
+            self.auth,
+        ]
+
+    def rater(self, platform: str, user_id: str) -> str:
+        return rater_hash(self.salt, platform, user_id)
+
+    async def _run(self, event: Event, final: Handler) -> Any:
+        async def call(i: int, ev: Event) -> Any:
+            if i == len(self.middleware):
+                return await final(ev)
+            return await self.middleware[i](ev, lambda e: call(i + 1, e))
+
+        return await call(0, event)
+
+    async def handle_command(self, cmd: Command, port: ChatPort) -> Reply | None:
+        """Run a `/slam` command; None when the event is ignored (the bot's own)."""
+        from bot.commands import run_command
+
+        async def final(ev: Event) -> Reply:
+            assert isinstance(ev, Command)
+            try:
+                return await run_command(self, ev, port)
+            except SlamError as exc:
+                return Reply(str(exc), ok=False, ephemeral=True)
+            except Exception:  # never show a traceback in chat; the log has it
+                log.exception("command %r failed", ev.text)
+                return Reply("Something went wrong running that command; see the bot's log.",
+                             ok=False, ephemeral=True)  # fmt: skip
+
+        result: Reply | None = await self._run(cmd, final)
+        return result
+
+    async def handle_reaction(self, reaction: Reaction) -> VoteOutcome:
+        """Record a reaction as a vote; returns after the vote is committed."""
+        if self.reactions.pairwise(reaction.reaction) is None and (
+            self.reactions.score(reaction.reaction) is None
+        ):
+            return VoteOutcome("not_a_vote")  # cheap exit: most reactions are not votes
+
+        async def final(ev: Event) -> VoteOutcome:
+            assert isinstance(ev, Reaction)
+            return await self.writer.submit(ev, self.rater(ev.platform, ev.user_id))
+
+        outcome: VoteOutcome = await self._run(reaction, final)
+        return outcome
+
+    async def aclose(self) -> None:
+        await self.writer.aclose()
