@@ -1,0 +1,171 @@
+"""Judge tasks: what to ask the judge about which generations, and how an answer is stored.
+
+A task's question key hashes (judge, judge model, method, order, prompt, responses, template):
+an identical question is asked once (stored as JudgeScore.group_key) and a changed template is
+asked again. Each stored row's unique cache_key adds the generation ids, so two generations
+with identical text each get their own row from one answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from string import Template
+from typing import Any
+
+from evaluation.corpus import Corpus, GenRow
+from evaluation.judges.parsing import Parsed, parse_choice, parse_pairwise, parse_score
+from storage.models import JudgeScore
+
+METHODS = ("scorer", "comparer", "comparer-nr", "selector", "pairwise")
+
+
+@cache
+def template(method: str) -> Template:
+    """The prompt template of a judge method (evaluation/judges/templates/<method>.txt)."""
+    name = method.replace("-", "_") + ".txt"
+    text = resources.files("evaluation.judges.templates").joinpath(name).read_text("utf-8")
+    return Template(text)
+
+
+def _key(*parts: object) -> str:
+    blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class JudgeTask:
+    """One judge request and the rows its answer becomes."""
+
+    method: str
+    question_key: str
+    prompt: str  # the rendered judge prompt
+    members: tuple[int, ...]  # generation ids, in the order they were shown
+    other: int | None = None  # comparer: the reference generation
+    order: str | None = None  # pairwise: 'AB' (lower id shown first) or 'BA'
+
+    def row_keys(self) -> list[str]:
+        """Cache keys of the rows an answer becomes (selector: one per shown response)."""
+        if self.method == "selector":
+            return [_key(self.question_key, g) for g in self.members]
+        return [_key(self.question_key, self.members, self.other, self.order)]
+
+    def parse(self, raw: str) -> Parsed:
+        if self.method == "selector":
+            return parse_choice(raw, len(self.members))
+        if self.method == "pairwise":
+            return parse_pairwise(raw)
+        return parse_score(raw)
+
+    def rows(self, judge: str, raw: str) -> list[JudgeScore]:
+        """Immutable JudgeScore rows for an answer; a parse failure keeps the raw text."""
+        p = self.parse(raw)
+
+        def row(**extra: Any) -> JudgeScore:
+            return JudgeScore(
+                judge=judge,
+                method=self.method,
+                raw=raw,
+                parse_ok=p.ok,
+                reasoning=p.reasoning,
+                error=None if p.ok else p.problem,
+                group_key=self.question_key,
+                **extra,
+            )
+
+        if self.method == "selector":
+            picked = int(p.choice) - 1 if p.ok and p.choice else None
+            n = len(self.members)
+            return [
+                row(
+                    generation_id=g,
+                    order=f"{pos + 1}/{n}",
+                    choice=p.choice,
+                    score=None if picked is None else float(pos == picked),
+                    cache_key=key,
+                )
+                for pos, (g, key) in enumerate(zip(self.members, self.row_keys(), strict=True))
+            ]
+        if self.method == "pairwise":
+            x, y = sorted(self.members)
+            score = None
+            if p.ok and p.choice:
+                first_is_x = self.order == "AB"
+                score = {"tie": 0.5, "A": float(first_is_x), "B": float(not first_is_x)}[p.choice]
+            return [
+                row(
+                    generation_id=x,
+                    other_generation_id=y,
+                    order=self.order,
+                    choice=p.choice,
+                    score=score,  # points of generation_id (the lower id): 1 win, ½ tie, 0 loss
+                    cache_key=self.row_keys()[0],
+                )
+            ]
+        return [
+            row(
+                generation_id=self.members[0],
+                other_generation_id=self.other,
+                score=p.score,
+                cache_key=self.row_keys()[0],
+            )
+        ]
+
+
+def build_tasks(
+    corpus: Corpus, methods: list[str], judge: str, judge_model: str
+) -> list[JudgeTask]:
+    """Every judge question the corpus asks for, for the given methods."""
+    tasks: list[JudgeTask] = []
+    gens = corpus.generations
+
+    def prompt_of(g: GenRow) -> str:
+        return corpus.prompts.get(g.prompt_id, "")
+
+    def key(method: str, order: str | None, g: GenRow, responses: list[str]) -> str:
+        tpl = template(method).template
+        return _key(judge, judge_model, method, order, prompt_of(g), responses, tpl)
+
+    for method in methods:
+        if method == "scorer":
+            for g in sorted(gens.values(), key=lambda g: g.id):
+                text = template(method).substitute(prompt=prompt_of(g), response=g.text)
+                tasks.append(JudgeTask(method, key(method, None, g, [g.text]), text, (g.id,)))
+        elif method in ("comparer", "comparer-nr"):
+            for cand, ref in corpus.candidate_pairs():
+                text = template(method).substitute(
+                    prompt=prompt_of(cand), reference=ref.text, response=cand.text
+                )
+                k = key(method, None, cand, [ref.text, cand.text])
+                tasks.append(JudgeTask(method, k, text, (cand.id,), other=ref.id))
+        elif method == "selector":
+            for group in corpus.slots().values():
+                if len(group) < 2:
+                    continue
+                shown = list(group)
+                # Anonymized and shuffled, reproducibly: position must not reveal the model.
+                random.Random(_key([g.id for g in group])).shuffle(shown)
+                blocks = "\n\n".join(f"[Response {i + 1}]\n{g.text}" for i, g in enumerate(shown))
+                text = template(method).substitute(
+                    prompt=prompt_of(group[0]), responses=blocks, n=len(shown)
+                )
+                k = key(method, None, group[0], [g.text for g in shown])
+                tasks.append(JudgeTask(method, k, text, tuple(g.id for g in shown)))
+        elif method == "pairwise":
+            pairs = {tuple(sorted((c.id, r.id))) for c, r in corpus.candidate_pairs()}
+            pairs |= {tuple(sorted(p)) for p in corpus.rating_pairs if p[0] != p[1]}
+            for x, y in sorted(pairs):
+                gx, gy = gens[x], gens[y]
+                for order, (a, b) in (("AB", (gx, gy)), ("BA", (gy, gx))):
+                    text = template(method).substitute(
+                        prompt=prompt_of(gx), response_a=a.text, response_b=b.text
+                    )
+                    k = key(method, order, gx, [a.text, b.text])
+                    tasks.append(JudgeTask(method, k, text, (a.id, b.id), order=order))
+        else:
+            raise ValueError(f"unknown judge method {method!r}; expected one of {METHODS}")
+    return tasks

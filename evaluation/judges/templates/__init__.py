@@ -1,0 +1,1 @@
+"""Judge prompt templates ($-placeholders, string.Template)."""

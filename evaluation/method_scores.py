@@ -1,0 +1,121 @@
+"""Per-model means of every automated method, from the stored judge and similarity rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from storage.models import Generation, JudgeScore, ModelRecord, SimilarityScore
+
+
+def _gen_models(session: Session, experiment_id: int | None) -> dict[int, str]:
+    names = {m.id: m.name for m in session.exec(select(ModelRecord)).all()}
+    q = select(Generation.id, Generation.model_id)
+    if experiment_id is not None:
+        q = q.where(Generation.experiment_id == experiment_id)
+    return {gid: names[mid] for gid, mid in session.exec(q).all() if gid is not None}
+
+
+def _means(acc: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    return {
+        method: {m: sum(v) / len(v) for m, v in sorted(per.items()) if v}
+        for method, per in sorted(acc.items())
+    }
+
+
+def _latest(rows: list[JudgeScore]) -> list[JudgeScore]:
+    """One verdict per (judge, method, generations, order): the newest (e.g. after a template
+    change). Selector rows are all kept: each is a separate pick among a different set."""
+    keep: dict[object, JudgeScore] = {}
+    for r in sorted(rows, key=lambda r: r.id or 0):
+        key: object = (
+            r.id
+            if r.method == "selector"
+            else (r.judge, r.method, r.generation_id, r.other_generation_id, r.order)
+        )
+        keep[key] = r
+    return list(keep.values())
+
+
+def judge_method_scores(
+    session: Session, experiment_id: int | None = None, judge: str | None = None
+) -> dict[str, dict[str, float]]:
+    """method -> model -> mean: scores (0–10), selection rate, or pairwise points (1/½/0).
+
+    With several judges in the database and none chosen, keys are 'method@judge'.
+    """
+    gm = _gen_models(session, experiment_id)
+    q = select(JudgeScore).where(JudgeScore.parse_ok == True)  # noqa: E712
+    if judge is not None:
+        q = q.where(JudgeScore.judge == judge)
+    rows = _latest([r for r in session.exec(q).all() if r.generation_id in gm])
+    rows = [r for r in rows if r.score is not None]
+    judges = {r.judge for r in rows}
+    acc: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        key = r.method if len(judges) <= 1 else f"{r.method}@{r.judge}"
+        assert r.generation_id is not None and r.score is not None
+        acc[key][gm[r.generation_id]].append(r.score)
+        if r.method == "pairwise" and r.other_generation_id in gm:
+            acc[key][gm[r.other_generation_id]].append(1.0 - r.score)
+    return _means(acc)
+
+
+def similarity_method_scores(
+    session: Session, experiment_id: int | None = None
+) -> dict[str, dict[str, float]]:
+    """metric -> model -> mean similarity to the reference response."""
+    gm = _gen_models(session, experiment_id)
+    acc: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for metric, gid, value in session.exec(
+        select(SimilarityScore.metric, SimilarityScore.generation_id, SimilarityScore.value)
+    ).all():
+        if gid in gm:
+            acc[metric][gm[gid]].append(value)
+    return _means(acc)
+
+
+@dataclass(frozen=True)
+class OrderConsistency:
+    """How often the pairwise judge gives the same verdict when the order is swapped."""
+
+    judge: str
+    n_pairs: int  # pairs judged in both orders with both answers parsed
+    consistent: int
+    first_position_rate: float | None  # share of non-tie verdicts for the response shown first
+
+    @property
+    def rate(self) -> float | None:
+        return self.consistent / self.n_pairs if self.n_pairs else None
+
+
+def order_consistency(session: Session, judge: str | None = None) -> list[OrderConsistency]:
+    """Per judge: order-consistency rate and position bias of its pairwise verdicts."""
+    q = select(JudgeScore).where(JudgeScore.method == "pairwise", JudgeScore.parse_ok == True)  # noqa: E712
+    if judge is not None:
+        q = q.where(JudgeScore.judge == judge)
+    by_judge: dict[str, dict[tuple[int | None, int | None], dict[str, float]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    firsts: dict[str, list[int]] = defaultdict(list)
+    for r in _latest(list(session.exec(q).all())):
+        if r.score is None or r.order not in ("AB", "BA"):
+            continue
+        by_judge[r.judge][(r.generation_id, r.other_generation_id)][r.order] = r.score
+        if r.choice in ("A", "B"):
+            firsts[r.judge].append(int(r.choice == "A"))
+    out = []
+    for j, pairs in sorted(by_judge.items()):
+        both = [v for v in pairs.values() if len(v) == 2]
+        f = firsts[j]
+        out.append(
+            OrderConsistency(
+                judge=j,
+                n_pairs=len(both),
+                consistent=sum(v["AB"] == v["BA"] for v in both),
+                first_position_rate=sum(f) / len(f) if f else None,
+            )
+        )
+    return out
