@@ -108,18 +108,31 @@ async def call_with_retries(attempt: Callable[[], Awaitable[T]], policy: RetryPo
     Raises the last Retryable (with `.attempts` set) when the retries are used up; any other
     exception propagates at once.
     """
+    # Fast path: most requests succeed first time, so tenacity is only set up after a failure.
+    try:
+        return await attempt()
+    except Retryable as exc:
+        if policy.max_retries <= 0:
+            raise
+        first = exc
+
     from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
     from tenacity.stop import stop_after_attempt
 
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
+    def seconds_after(failed_attempt: int, exc: BaseException | None) -> float:
         retry_after = exc.retry_after if isinstance(exc, Retryable) else None
-        seconds = policy.wait_for(state.attempt_number, retry_after)
-        log.info("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, seconds)
+        seconds = policy.wait_for(failed_attempt, retry_after)
+        log.info("attempt %d failed (%s); retrying in %.2fs", failed_attempt, exc, seconds)
         return seconds
 
+    def wait(state: RetryCallState) -> float:
+        # tenacity counts from the first retry; the fast-path attempt was number 1.
+        exc = state.outcome.exception() if state.outcome else None
+        return seconds_after(state.attempt_number + 1, exc)
+
+    await policy.sleep(seconds_after(1, first))
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.max_retries + 1),
+        stop=stop_after_attempt(policy.max_retries),
         retry=retry_if_exception_type(Retryable),
         wait=wait,
         sleep=policy.sleep,
@@ -132,6 +145,6 @@ async def call_with_retries(attempt: Callable[[], Awaitable[T]], policy: RetryPo
                 number = try_.retry_state.attempt_number
                 return await attempt()
     except Retryable as exc:
-        exc.attempts = number
+        exc.attempts = number + 1  # + the fast-path attempt
         raise
     raise AssertionError("unreachable: tenacity either returns or reraises")
