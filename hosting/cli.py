@@ -10,7 +10,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-HOST_HELP = "Ollama endpoint. [default: $OLLAMA_HOST or http://127.0.0.1:11434]"
+HOST_HELP = "Ollama endpoint (default: $OLLAMA_HOST, else http://127.0.0.1:11434)."
 
 
 def _human_size(n: int | None) -> str:
