@@ -29,14 +29,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
+from sqlmodel import select as sm_select
 
 from bot.events import Reaction
 from bot.reactions import ReactionMap
-from storage.db import session_scope
-from storage.models import PairMessage, ProcessedEvent, Rater, RatingPair, RatingRound
+from storage.models import PairMessage, ProcessedEvent, Rater, RatingPair, RatingRound, utcnow
 from storage.models import Vote as VoteRow
 
 log = logging.getLogger(__name__)
@@ -134,116 +135,136 @@ class VoteWriter:
         """Write a batch in one transaction; on a unique-key race, fall back to one by one."""
         self.batches += 1
         try:
-            with session_scope(self.engine) as s:
-                return [self._write_one(s, i) for i in items]
+            with self.engine.begin() as conn:
+                return self._write(conn, items)
         except IntegrityError:
-            # Another replica wrote one of these event keys first: redo each alone.
             self._raters.clear()  # ids created in the rolled-back transaction are gone
-            out = []
-            for item in items:
-                try:
-                    with session_scope(self.engine) as s:
-                        out.append(self._write_one(s, item))
-                except IntegrityError:
-                    out.append(VoteOutcome("duplicate"))
-            return out
+            if len(items) == 1:  # another replica stored this event key first
+                return [VoteOutcome("duplicate")]
+            return [out for item in items for out in self.write_batch([item])]
+        except Exception:
+            self._raters.clear()
+            raise
 
-    def _message(self, s: Session, r: Reaction) -> tuple[int, int, str | None] | None:
-        key = (r.platform, r.channel, r.message_ref)
-        hit = self._messages.get(key)
-        if hit is None:
-            row = s.exec(
-                select(PairMessage.pair_id, RatingPair.round_id, PairMessage.target)
-                .join(RatingPair, col(RatingPair.id) == PairMessage.pair_id)
-                .where(
-                    PairMessage.platform == r.platform,
-                    PairMessage.channel == r.channel,
-                    PairMessage.message_ref == r.message_ref,
-                )
-            ).first()
-            if row is None:
-                return None  # not cached: the message may become a pair message later
-            hit = self._messages[key] = (row[0], row[1], row[2])
-        return hit
+    def _lookup_messages(self, conn: Connection, items: list[_Item]) -> None:
+        missing = {(i.reaction.platform, i.reaction.channel, i.reaction.message_ref)
+                   for i in items} - self._messages.keys()  # fmt: skip
+        if not missing:
+            return
+        pm, rp = PairMessage.__table__, RatingPair.__table__  # type: ignore[attr-defined]
+        rows = conn.execute(
+            select(pm.c.platform, pm.c.channel, pm.c.message_ref, pm.c.pair_id,
+                   rp.c.round_id, pm.c.target)
+            .join(rp, rp.c.id == pm.c.pair_id)
+            .where(pm.c.message_ref.in_(sorted({m[2] for m in missing})))
+        ).all()  # fmt: skip
+        for plat, chan, ref, pair_id, round_id, target in rows:
+            # Only hits are cached: a message may become a pair message later.
+            self._messages[(plat, chan, ref)] = (pair_id, round_id, target)
 
-    def _rater_id(self, s: Session, platform: str, user_hash: str) -> int:
-        key = (platform, user_hash)
-        if key not in self._raters:
-            q = select(Rater).where(Rater.platform == platform, Rater.user_hash == user_hash)
-            rater = s.exec(q).first()
-            if rater is None:
-                rater = Rater(platform=platform, user_hash=user_hash)
-                s.add(rater)
-                s.flush()
-            assert rater.id is not None
-            self._raters[key] = rater.id
-        return self._raters[key]
+    def _rater_ids(self, conn: Connection, platform_hashes: set[tuple[str, str]]) -> None:
+        missing = platform_hashes - self._raters.keys()
+        if not missing:
+            return
+        rt = Rater.__table__  # type: ignore[attr-defined]
 
-    def _seen(self, s: Session, r: Reaction) -> bool:
-        if s.exec(select(VoteRow.id).where(VoteRow.event_key == r.event_key)).first():
-            return True
-        q = select(ProcessedEvent.id).where(
-            ProcessedEvent.platform == r.platform, ProcessedEvent.event_id == r.event_key
-        )
-        return s.exec(q).first() is not None
-
-    def _write_one(self, s: Session, item: _Item) -> VoteOutcome:
-        r = item.reaction
-        where = self._message(s, r)
-        if where is None:
-            return VoteOutcome("not_a_pair")
-        pair_id, round_id, target = where
-        if target is None:
-            choice, score = self.reactions.pairwise(r.reaction), None
-            if choice is None:
-                return VoteOutcome("not_a_vote", pair_id)
-        else:
-            choice, score = None, self.reactions.score(r.reaction)
-            if score is None:
-                return VoteOutcome("not_a_vote", pair_id)
-        if self._seen(s, r):
-            return VoteOutcome("duplicate", pair_id, choice)
-        rnd = s.get(RatingRound, round_id)
-        if rnd is None or rnd.status != "open":
-            s.add(ProcessedEvent(platform=r.platform, event_id=r.event_key))
-            return VoteOutcome("closed", pair_id, choice)
-        rater_id = self._rater_id(s, r.platform, item.rater_hash)
-        kind = "pairwise" if target is None else "score"
-        current = s.exec(
-            select(VoteRow)
-            .where(VoteRow.pair_id == pair_id, VoteRow.rater_id == rater_id)
-            .where(VoteRow.kind == kind, VoteRow.target == target)
-            .order_by(col(VoteRow.id).desc())
-            .limit(1)
-        ).first()
-        if not r.added and (
-            current is None
-            or current.action == "remove"
-            or (current.choice, current.score) != (choice, score)
-        ):
-            s.add(ProcessedEvent(platform=r.platform, event_id=r.event_key))
-            return VoteOutcome("ignored", pair_id, choice)
-        s.add(
-            VoteRow(
-                pair_id=pair_id,
-                rater_id=rater_id,
-                kind=kind,
-                action="add" if r.added else "remove",
-                choice=choice,
-                target=target,
-                score=score,
-                event_key=r.event_key,
+        def load() -> None:
+            q = select(rt.c.id, rt.c.platform, rt.c.user_hash).where(
+                rt.c.user_hash.in_(sorted(h for _, h in missing))
             )
-        )
-        s.flush()
-        return VoteOutcome("recorded", pair_id, choice)
+            for rid, plat, h in conn.execute(q).all():
+                if (plat, h) in missing:
+                    self._raters[(plat, h)] = rid
+
+        load()
+        new = missing - self._raters.keys()
+        if new:
+            now = utcnow()
+            conn.execute(insert(rt), [{"platform": p, "user_hash": h, "created_at": now}
+                                      for p, h in sorted(new)])  # fmt: skip
+            load()
+
+    def _write(self, conn: Connection, items: list[_Item]) -> list[VoteOutcome]:
+        """Bulk reads, decisions in memory in arrival order, bulk inserts: ~7 statements per
+        batch instead of several per vote."""
+        vt, pe, rr = (t.__table__ for t in (VoteRow, ProcessedEvent, RatingRound))  # type: ignore[attr-defined]
+        self._lookup_messages(conn, items)
+        out: list[VoteOutcome | None] = [None] * len(items)
+        todo: list[tuple[int, _Item, int, int, str | None, str | None, int | None]] = []
+        for n, item in enumerate(items):
+            r = item.reaction
+            where = self._messages.get((r.platform, r.channel, r.message_ref))
+            if where is None:
+                out[n] = VoteOutcome("not_a_pair")
+                continue
+            pair_id, round_id, target = where
+            if target is None:
+                choice, score = self.reactions.pairwise(r.reaction), None
+            else:
+                choice, score = None, self.reactions.score(r.reaction)
+            if choice is None and score is None:
+                out[n] = VoteOutcome("not_a_vote", pair_id)
+                continue
+            todo.append((n, item, pair_id, round_id, target, choice, score))
+        if not todo:
+            return [o or VoteOutcome("not_a_pair") for o in out]
+        keys = sorted({t[1].reaction.event_key for t in todo})
+        seen = set(conn.execute(select(vt.c.event_key).where(vt.c.event_key.in_(keys))).scalars())
+        seen |= set(conn.execute(select(pe.c.event_id).where(pe.c.event_id.in_(keys))).scalars())
+        rounds = {t[3] for t in todo}
+        open_rounds = set(conn.execute(
+            select(rr.c.id).where(rr.c.id.in_(rounds), rr.c.status == "open")).scalars())  # fmt: skip
+        self._rater_ids(conn, {(t[1].reaction.platform, t[1].rater_hash) for t in todo})
+        pair_ids = {t[2] for t in todo}
+        rater_ids = {self._raters[(t[1].reaction.platform, t[1].rater_hash)] for t in todo}
+        latest: dict[tuple[int, int, str, str | None], tuple[str, str | None, int | None]] = {}
+        for pid, rid, kind, target, action, choice, score in conn.execute(
+            select(vt.c.pair_id, vt.c.rater_id, vt.c.kind, vt.c.target, vt.c.action,
+                   vt.c.choice, vt.c.score)
+            .where(vt.c.pair_id.in_(pair_ids), vt.c.rater_id.in_(rater_ids))
+            .order_by(vt.c.id)
+        ).all():  # fmt: skip
+            latest[(pid, rid, kind, target)] = (action, choice, score)
+        votes, processed = [], []
+        now = utcnow()
+        for n, item, pair_id, round_id, target, choice, score in todo:
+            r = item.reaction
+            if r.event_key in seen:
+                out[n] = VoteOutcome("duplicate", pair_id, choice)
+                continue
+            seen.add(r.event_key)
+            if round_id not in open_rounds:
+                processed.append({"platform": r.platform, "event_id": r.event_key,
+                                  "created_at": now})  # fmt: skip
+                out[n] = VoteOutcome("closed", pair_id, choice)
+                continue
+            rater_id = self._raters[(r.platform, item.rater_hash)]
+            kind = "pairwise" if target is None else "score"
+            key = (pair_id, rater_id, kind, target)
+            current = latest.get(key)
+            if not r.added and (current is None or current != ("add", choice, score)):
+                processed.append({"platform": r.platform, "event_id": r.event_key,
+                                  "created_at": now})  # fmt: skip
+                out[n] = VoteOutcome("ignored", pair_id, choice)
+                continue
+            action = "add" if r.added else "remove"
+            latest[key] = (action, choice, score)
+            votes.append({"pair_id": pair_id, "rater_id": rater_id, "kind": kind,
+                          "action": action, "choice": choice, "target": target,
+                          "score": score, "event_key": r.event_key, "created_at": now})  # fmt: skip
+            out[n] = VoteOutcome("recorded", pair_id, choice)
+        if votes:
+            conn.execute(insert(vt), votes)
+        if processed:
+            conn.execute(insert(pe), processed)
+        return [o or VoteOutcome("not_a_pair") for o in out]
 
 
 def effective_votes(
     session: Session, round_id: int | None = None
 ) -> dict[tuple[int, int, str, str | None], VoteRow]:
     """(pair, rater, kind, target) -> the rater's current vote, folding events in order."""
-    q = select(VoteRow).order_by(col(VoteRow.id))
+    q = sm_select(VoteRow).order_by(col(VoteRow.id))
     if round_id is not None:
         q = q.join(RatingPair, col(RatingPair.id) == VoteRow.pair_id).where(
             RatingPair.round_id == round_id
