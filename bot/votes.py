@@ -212,8 +212,8 @@ class VoteWriter:
         seen = set(conn.execute(select(vt.c.event_key).where(vt.c.event_key.in_(keys))).scalars())
         seen |= set(conn.execute(select(pe.c.event_id).where(pe.c.event_id.in_(keys))).scalars())
         rounds = {t[3] for t in todo}
-        open_rounds = set(conn.execute(
-            select(rr.c.id).where(rr.c.id.in_(rounds), rr.c.status == "open")).scalars())  # fmt: skip
+        q_open = select(rr.c.id).where(rr.c.id.in_(rounds), rr.c.status == "open")
+        open_rounds = set(conn.execute(q_open).scalars())
         self._rater_ids(conn, {(t[1].reaction.platform, t[1].rater_hash) for t in todo})
         pair_ids = {t[2] for t in todo}
         rater_ids = {self._raters[(t[1].reaction.platform, t[1].rater_hash)] for t in todo}
