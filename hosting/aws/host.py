@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import col, select
 
 from hosting.aws.ready import wait_for_ollama
-from hosting.aws.session import aws_error, clients, error_code
+from hosting.aws.session import aws_error, aws_session, error_code, make_client
 from hosting.aws.userdata import render_user_data
 from slam.errors import SlamError
 from storage.db import session_scope
@@ -93,11 +93,18 @@ class AwsHosts:
 
     def __init__(self, cfg: SlamConfig, engine: Engine, ec2: Any = None, ssm: Any = None):
         self.cfg, self.aws, self.engine = cfg, cfg.aws, engine
-        if ec2 is None or ssm is None:
-            ec2, ssm = clients(cfg.aws)
-        self.ec2, self.ssm = ec2, ssm
+        self._session = aws_session(cfg.aws) if ec2 is None or ssm is None else None
+        self.ec2 = ec2 if ec2 is not None else make_client(self._session, "ec2")
+        self._ssm = ssm
         self.managed_key = f"{self.aws.tag_prefix}:managed"
         self.expires_key = f"{self.aws.tag_prefix}:expires-at"
+
+    @property
+    def ssm(self) -> Any:
+        """Only `ssm:` AMI ids need Parameter Store; create that client on first use."""
+        if self._ssm is None:
+            self._ssm = make_client(self._session, "ssm")
+        return self._ssm
 
     # ---- up -----------------------------------------------------------------------------
     def up(

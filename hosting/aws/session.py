@@ -32,19 +32,19 @@ def quiet_aws_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def known_regions() -> set[str]:
+def known_regions(session: Any = None) -> set[str]:
     import boto3
 
-    session = boto3.Session()
+    session = session or boto3.Session()
     regions: set[str] = set()
     for partition in session.get_available_partitions():
         regions.update(session.get_available_regions("ec2", partition_name=partition))
     return regions
 
 
-def check_region(region: str) -> None:
+def check_region(region: str, session: Any = None) -> None:
     """Reject a region botocore does not know, with the closest spelling as a hint."""
-    regions = known_regions()
+    regions = known_regions(session)
     if region not in regions:
         close = difflib.get_close_matches(region, sorted(regions), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -53,19 +53,30 @@ def check_region(region: str) -> None:
         )
 
 
-def clients(cfg: AwsConfig) -> tuple[Any, Any]:
-    """(ec2, ssm) clients for `cfg.region`; a clear error when there are no credentials."""
+def aws_session(cfg: AwsConfig) -> Any:
+    """A boto3 session for `cfg.region`; clear errors for a bad region or no credentials."""
     import boto3
-    from botocore.config import Config
 
     quiet_aws_logs()
-    check_region(cfg.region)
     session = boto3.Session(region_name=cfg.region)
+    check_region(cfg.region, session)
     if session.get_credentials() is None:
         raise SlamError(NO_CREDENTIALS)
+    return session
+
+
+def make_client(session: Any, service: str) -> Any:
+    from botocore.config import Config
+
     # Standard retry mode backs off on throttling and transient 5xx errors.
     conf = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10)
-    return session.client("ec2", config=conf), session.client("ssm", config=conf)
+    return session.client(service, config=conf)
+
+
+def clients(cfg: AwsConfig) -> tuple[Any, Any]:
+    """(ec2, ssm) clients for `cfg.region` from the standard credential chain."""
+    session = aws_session(cfg)
+    return make_client(session, "ec2"), make_client(session, "ssm")
 
 
 _HINTS = {
