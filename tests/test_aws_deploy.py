@@ -198,3 +198,14 @@ def test_gpu_override_reserves_nvidia_gpus_for_ollama() -> None:
     devices = compose("compose.gpu.yaml")["services"]["ollama"]["deploy"]["resources"]
     [device] = devices["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+
+
+def test_operations_doc_aws_example_is_a_valid_config() -> None:
+    from slam.config import parse_config
+
+    doc = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    [block] = [b.split("\n", 1)[1] for b in doc.split("```toml")[1:2]]
+    example = tomllib.loads(block.split("```", 1)[0])
+    cfg = parse_config(example, "docs/operations.md")
+    assert cfg.aws.instance_type == "g4dn.xlarge" and cfg.aws.ttl_hours == 8
+    assert cfg.aws.instance_type in cfg.pricing.instances
