@@ -29,10 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as sm_select
 
 from bot.events import Reaction
@@ -58,6 +58,11 @@ def load_salt(env: Mapping[str, str] | None = None, path: Path | None = None) ->
                 f.write(secrets.token_hex(32))
             log.warning("generated a rater salt in %s; set SLAM_RATER_SALT in production", path)
     return path.read_text().strip().encode()
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 def rater_hash(salt: bytes, platform: str, user_id: str) -> str:
@@ -151,7 +156,7 @@ class VoteWriter:
                    for i in items} - self._messages.keys()  # fmt: skip
         if not missing:
             return
-        pm, rp = PairMessage.__table__, RatingPair.__table__  # type: ignore[attr-defined]
+        pm, rp = _table(PairMessage), _table(RatingPair)
         rows = conn.execute(
             select(pm.c.platform, pm.c.channel, pm.c.message_ref, pm.c.pair_id,
                    rp.c.round_id, pm.c.target)
@@ -166,7 +171,7 @@ class VoteWriter:
         missing = platform_hashes - self._raters.keys()
         if not missing:
             return
-        rt = Rater.__table__  # type: ignore[attr-defined]
+        rt = _table(Rater)
 
         def load() -> None:
             q = select(rt.c.id, rt.c.platform, rt.c.user_hash).where(
@@ -187,7 +192,7 @@ class VoteWriter:
     def _write(self, conn: Connection, items: list[_Item]) -> list[VoteOutcome]:
         """Bulk reads, decisions in memory in arrival order, bulk inserts: ~7 statements per
         batch instead of several per vote."""
-        vt, pe, rr = (t.__table__ for t in (VoteRow, ProcessedEvent, RatingRound))  # type: ignore[attr-defined]
+        vt, pe, rr = _table(VoteRow), _table(ProcessedEvent), _table(RatingRound)
         self._lookup_messages(conn, items)
         out: list[VoteOutcome | None] = [None] * len(items)
         todo: list[tuple[int, _Item, int, int, str | None, str | None, int | None]] = []
