@@ -14,59 +14,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import col, select
-
 from hosting.aws.ready import wait_for_ollama
+from hosting.aws.records import find_host, mark_terminated, save_host
 from hosting.aws.session import aws_error, aws_session, error_code, make_client
+from hosting.aws.tags import accrued_cost, iso, ollama_models, parse_iso, tags_of, utc
 from hosting.aws.userdata import render_user_data
 from slam.errors import SlamError
-from storage.db import session_scope
-from storage.models import HostRecord
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from slam.config import SlamConfig
+    from storage.models import HostRecord
 
 log = logging.getLogger(__name__)
 
 ACTIVE_STATES = ("pending", "running", "stopping", "stopped")
 REFINED = ("ready", "failed")  # states of a running host: Ollama did / did not answer
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    """A tag's UTC time, or None when it is missing or unparseable (never guess a time)."""
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def utc(dt: datetime | None) -> datetime | None:
-    """Aware UTC (stored columns require it); a naive time is taken to be UTC already."""
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def accrued_cost(price_per_hour: float, start: datetime, end: datetime) -> float:
-    """On-demand Linux is billed per second with a one-minute minimum."""
-    seconds = max(60.0, (end - start).total_seconds())
-    return price_per_hour * seconds / 3600.0
-
-
-def ollama_models(cfg: SlamConfig) -> list[str]:
-    """Models the host must serve: [aws].ollama_models, else the ollama [[models]]."""
-    models = list(cfg.aws.ollama_models) or [m.model for m in cfg.models if m.backend == "ollama"]
-    return list(dict.fromkeys(models))
 
 
 @dataclass(frozen=True)
@@ -192,6 +157,14 @@ class AwsHosts:
                 timeout_s=self.aws.ready_timeout_s,
                 poll_s=self.aws.poll_interval_s,
             )
+        except KeyboardInterrupt:
+            log.warning(
+                "interrupted: %s keeps running until %s; `slam host down %s` terminates it",
+                iid,
+                iso(expires),
+                iid,
+            )
+            raise
         except SlamError as exc:
             if keep_on_failure:
                 self._save(iid, state="failed")
@@ -265,8 +238,7 @@ class AwsHosts:
         for inst in self._managed(states):
             iid, itype = inst["InstanceId"], inst["InstanceType"]
             aws_state = inst["State"]["Name"]
-            with session_scope(self.engine) as s:
-                rec = s.exec(select(HostRecord).where(HostRecord.instance_id == iid)).first()
+            rec = find_host(self.engine, iid)
             if rec is not None and not (aws_state == "running" and rec.state in REFINED):
                 rec = self._save(iid, state=aws_state)
             launched = inst["LaunchTime"]
@@ -280,7 +252,7 @@ class AwsHosts:
                     state=rec.state if rec else aws_state,
                     endpoint=rec.endpoint if rec else None,
                     launched_at=launched,
-                    expires_at=parse_iso(_tags(inst).get(self.expires_key)),
+                    expires_at=parse_iso(tags_of(inst).get(self.expires_key)),
                     price_per_hour=price,
                     accrued_usd=cost,
                 )
@@ -302,7 +274,7 @@ class AwsHosts:
             if inst is None:
                 outcomes.append((iid, "not found (nothing to terminate)"))
                 self._mark_terminated(iid)
-            elif _tags(inst).get(self.managed_key) != "true":
+            elif tags_of(inst).get(self.managed_key) != "true":
                 raise SlamError(
                     f"{iid} was not launched by slam (no {self.managed_key}=true tag);"
                     " refusing to terminate it"
@@ -340,7 +312,7 @@ class AwsHosts:
         now = now or datetime.now(UTC)
         result = GuardResult()
         for inst in self._managed(ACTIVE_STATES):
-            iid, tags = inst["InstanceId"], _tags(inst)
+            iid, tags = inst["InstanceId"], tags_of(inst)
             if tags.get(self.managed_key) != "true":  # the filter already did; never trust it
                 continue
             expires = parse_iso(tags.get(self.expires_key))
@@ -377,38 +349,7 @@ class AwsHosts:
         return instances[0] if instances else None
 
     def _mark_terminated(self, iid: str) -> None:
-        with session_scope(self.engine) as s:
-            rec = s.exec(select(HostRecord).where(HostRecord.instance_id == iid)).first()
-            if rec is not None and rec.state != "terminated":
-                rec.state = "terminated"
-                rec.terminated_at = rec.terminated_at or utc(datetime.now(UTC))
-                s.add(rec)
+        mark_terminated(self.engine, iid)
 
     def _save(self, iid: str, **fields: Any) -> HostRecord:
-        """Create or update the host's row (one transaction)."""
-        with session_scope(self.engine) as s:
-            rec = s.exec(select(HostRecord).where(HostRecord.instance_id == iid)).first()
-            if rec is None:
-                rec = HostRecord(instance_id=iid, provider="aws", **fields)
-            else:
-                for key, value in fields.items():
-                    setattr(rec, key, value)
-            s.add(rec)
-            s.flush()
-            s.refresh(rec)
-            return rec
-
-
-def _tags(inst: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in inst.get("Tags") or []}
-
-
-def active_endpoint(engine: Engine) -> str | None:
-    """The newest ready host's Ollama endpoint, for backends without an explicit host."""
-    with session_scope(engine) as s:
-        rec = s.exec(
-            select(HostRecord)
-            .where(HostRecord.state == "ready", col(HostRecord.terminated_at).is_(None))
-            .order_by(col(HostRecord.launched_at).desc())
-        ).first()
-        return rec.endpoint if rec else None
+        return save_host(self.engine, iid, **fields)
