@@ -96,7 +96,7 @@ async def rate_in_console(
     port = ConsolePort(out)
     summary = ConsoleSummary()
     by_choice = {c: name for name, c in d.reactions.choices.items()}
-    last: dict[tuple[int, str | None], str] = {}
+    last: list[tuple[int, Posted, str]] = []  # your pairwise votes, newest last, for undo
 
     async def say(text: str) -> None:
         reply = await d.handle_command(Command("console", USER, "console", text), port)
@@ -137,15 +137,14 @@ async def rate_in_console(
                 if low.startswith(("/slam", "slam ")):
                     await say(text.split(None, 1)[1] if " " in text else "help")
                     continue
-                if low in ("u", "undo"):
-                    name = last.pop((pair_id, None), None)
-                    status = await react(pair_id, posted, name, False) if name else "nothing"
+                if low in ("u", "undo"):  # retract your latest vote (this pair or an earlier one)
+                    status = await react(*last.pop(), False) if last else "nothing to undo"
                     out.write(f"undo: {status}\n")
                     continue
                 if low in WORDS:
                     name = by_choice[WORDS[low]]
                     status = await react(pair_id, posted, name, True)
-                    last[(pair_id, None)] = name
+                    last.append((pair_id, posted, name))
                     out.write(f"vote {WORDS[low]}: {status}\n")
                     if not d.reactions.score_mode:
                         break

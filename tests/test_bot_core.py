@@ -1,0 +1,177 @@
+"""The platform-neutral core: pair building, masking, vote rules, middleware, console."""
+
+from __future__ import annotations
+
+import io
+import random
+import stat
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from bot.console import rate_in_console
+from bot.dispatcher import Dispatcher, RateLimit
+from bot.events import Command, Posted, Reaction, Reply
+from bot.reactions import ReactionMap, canonical
+from bot.rounds import Candidate, Masker, plan_pairs, start_round
+from bot.votes import effective_votes, load_salt, rater_hash
+from storage.db import session_scope
+from storage.models import Generation, RatingPair, Vote
+from tests.bot_seed import make_config, seed
+
+
+def cands(models: int, contexts: int) -> list[Candidate]:
+    return [Candidate(m * 100 + c, m, c, f"text {m} {c}")
+            for m in range(models) for c in range(contexts)]  # fmt: skip
+
+
+def test_model_pairs_are_covered_evenly_and_ab_order_is_balanced() -> None:
+    plan = plan_pairs(cands(4, 10), 30, random.Random(3), Counter())
+    per_model_pair = Counter((a.model_id, b.model_id) for a, b, _ in plan)
+    assert len(per_model_pair) == 6  # C(4, 2)
+    assert set(per_model_pair.values()) == {5}
+    for mp in per_model_pair:
+        firsts = [af for a, b, af in plan if (a.model_id, b.model_id) == mp]
+        assert sorted(firsts) == [False, False, True, True, True] or sorted(firsts) == [
+            False, False, False, True, True]  # fmt: skip
+    # Same user context within a pair, and user contexts spread across the round.
+    assert all(a.context_id == b.context_id for a, b, _ in plan)
+    per_ctx = Counter(a.context_id for a, _, _ in plan)
+    assert len(per_ctx) == 10 and max(per_ctx.values()) - min(per_ctx.values()) <= 2
+
+
+def test_uneven_counts_differ_by_at_most_one_and_earlier_rounds_are_avoided() -> None:
+    plan = plan_pairs(cands(3, 4), 7, random.Random(1), Counter())
+    counts = Counter((a.model_id, b.model_id) for a, b, _ in plan)
+    assert sorted(counts.values()) == [2, 2, 3]
+    used = Counter((a.generation_id, b.generation_id) for a, b, _ in plan)
+    again = plan_pairs(cands(3, 4), 3, random.Random(2), used)
+    assert all((a.generation_id, b.generation_id) not in used for a, b, _ in again)
+
+
+def test_masker_hides_self_naming_without_touching_ordinary_words() -> None:
+    m = Masker(["mistral-7b-q4", "ollama:llama3.2:1b", "builtin:gemma3-270m"])
+    for text in ("As Mistral, I think", "I am Gemma 3", "As an AI by OpenAI (GPT-4)",
+                 "llama3.2 here", "Mistral-7b-q4 says hi", "I'm Qwen"):  # fmt: skip
+        assert m.names_model(text), text
+        assert "[model name hidden]" in m.mask(text)
+        assert not Masker([]).names_model(m.mask(text).replace("[model name hidden]", ""))
+    for text in ("Keep your philosophy reading ritual.", "Finish the gym plan, Alpha!",
+                 "A small step today."):  # fmt: skip
+        assert not m.names_model(text), text
+
+
+def test_round_records_order_and_masking(engine: Engine) -> None:
+    cfg = make_config(pairs_per_round=6)
+    seed(engine, cfg, texts={"mistral-7b-q4/Ada": "As Mistral, I cheer for you."})
+    with session_scope(engine) as s:
+        _, pairs = start_round(s, cfg, random.Random(5))
+        assert len(pairs) == 6
+        for p in pairs:
+            a, b = s.get(Generation, p.generation_a_id), s.get(Generation, p.generation_b_id)
+            assert a and b and a.prompt_id == b.prompt_id and a.model_id != b.model_id
+            # a_was_first_choice says whether A is the lower model id of the two as drawn.
+            assert p.a_was_first_choice == (a.model_id < b.model_id)
+            assert p.masked == ("As Mistral" in a.text + b.text)
+
+
+def test_salt_from_env_else_a_private_file(tmp_path: Path) -> None:
+    assert load_salt({"SLAM_RATER_SALT": "s3cret"}) == b"s3cret"
+    path = tmp_path / "salt"
+    first = load_salt({}, path)
+    assert len(first) == 64 and load_salt({}, path) == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert rater_hash(first, "slack", "U1") != rater_hash(b"other", "slack", "U1")
+    assert "U1" not in rater_hash(first, "slack", "U1")
+
+
+def test_reaction_names_across_platforms() -> None:
+    rm = ReactionMap.from_config(make_config().chat)
+    assert rm.pairwise("🅰️") == rm.pairwise("a") == rm.pairwise(":a:") == "A"
+    assert rm.pairwise("\U0001f170") == "A"  # without the variation selector
+    assert rm.pairwise("-1::skin-tone-2") == rm.pairwise("👎") == "both_bad"
+    assert rm.pairwise("tada") is None and rm.score("seven") is None  # score mode off
+    scored = ReactionMap.from_config(make_config(score_mode=True).chat)
+    assert scored.score("7️⃣") == scored.score("seven") == 7 and scored.score("🔟") == 10
+    assert canonical(":handshake:") == "handshake"
+
+
+class NullPort:
+    platform = "console"
+    unicode_emoji = True
+
+    async def post(
+        self, reply: Reply, *, channel: str | None = None, dm_user: str | None = None
+    ) -> Posted:
+        raise AssertionError("nothing should be posted")
+
+    async def add_reactions(self, posted: Posted, names: list[str]) -> None:
+        return None
+
+
+async def test_middleware_ignores_self_limits_rates_and_guards_admin_commands(
+    engine: Engine,
+) -> None:
+    seed(engine, make_config())
+    now = [0.0]
+    cfg = make_config(votes_per_rater_per_hour=2, admins=["boss"])
+    d = Dispatcher(engine, cfg, self_ids={"bot"}, salt=b"s", clock=lambda: now[0])
+    try:
+        assert await d.handle_command(Command("console", "bot", "c", "help"), NullPort()) is None
+        reply = await d.handle_command(Command("console", "u1", "c", "round start"), NullPort())
+        assert reply is not None and "admins only" in reply.text
+        reply = await d.handle_command(Command("console", "u1", "c", "reveal 1"), NullPort())
+        assert reply is not None and "admins only" in reply.text
+
+        def r(user: str, key: str) -> Reaction:
+            return Reaction("console", user, "c", "m1", "a", True, key)
+
+        assert (await d.handle_reaction(r("bot", "k0"))).status == "self"
+        statuses = [(await d.handle_reaction(r("u1", f"k{i}"))).status for i in range(3)]
+        assert statuses == ["not_a_pair", "not_a_pair", "rate_limited"]
+        now[0] += 3601  # the window slides
+        assert (await d.handle_reaction(r("u1", "k9"))).status == "not_a_pair"
+        tada = Reaction("console", "u2", "c", "m1", "tada", True, "k10")
+        assert (await d.handle_reaction(tada)).status == "not_a_vote"
+    finally:
+        await d.aclose()
+
+
+def test_rate_limit_is_per_rater() -> None:
+    rl = RateLimit(votes_per_hour=1, clock=lambda: 0.0)
+    assert rl.allow("vote", "slack", "a") and rl.allow("vote", "slack", "b")
+    assert not rl.allow("vote", "slack", "a")
+
+
+async def test_console_rates_a_set_in_memory(engine: Engine) -> None:
+    cfg = make_config(pairs_per_round=3)
+    seed(engine, cfg)
+    out = io.StringIO()
+    summary = await rate_in_console(
+        engine, cfg, ["a", "what?", "b", "u", "tie", "/slam status", "bad"], out, salt=b"s"
+    )
+    text = out.getvalue()
+    assert summary.recorded == 4 and len(summary.pairs) == 3
+    assert "Round 1 is open: 3 pair(s)" in text and "Response A" in text
+    assert "undo: recorded" in text and "Rating status" in text
+    assert "You have rated all 3 pair(s) of round 1" in text
+    with Session(engine) as s:
+        eff = effective_votes(s)
+        assert sorted(str(v.choice) for v in eff.values()) == ["A", "both_bad", "tie"]
+        assert len(s.exec(select(Vote)).all()) == 5  # A, B, remove B, tie, both_bad
+        assert len(s.exec(select(RatingPair)).all()) == 3
+    for m in cfg.models:
+        assert m.name not in text
+
+
+async def test_console_score_mode(engine: Engine) -> None:
+    cfg = make_config(pairs_per_round=1, score_mode=True)
+    seed(engine, cfg)
+    out = io.StringIO()
+    summary = await rate_in_console(engine, cfg, ["A 7", "b 10", "a", "n"], out, salt=b"s")
+    assert summary.recorded == 3
+    with Session(engine) as s:
+        got = {(v.kind, v.target, v.score, v.choice) for v in effective_votes(s).values()}
+    assert got == {("score", "A", 7, None), ("score", "B", 10, None), ("pairwise", None, None, "A")}
