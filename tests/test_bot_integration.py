@@ -99,3 +99,17 @@ def test_console_command_runs_from_the_cli(tmp_path: Path, monkeypatch: pytest.M
     result = CliRunner().invoke(app, ["bot", "console", "-c", str(cfg_path)], input="a\nb\n")
     assert result.exit_code == 0, result.output
     assert "2 vote(s) recorded on 2 pair(s)." in result.output
+
+
+def test_slack_manifest_matches_the_app() -> None:
+    yaml = pytest.importorskip("yaml")
+    from bot.commands import COMMANDS
+
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "slack_manifest.yml").read_text())
+    (slash,) = manifest["features"]["slash_commands"]
+    assert slash["command"] == "/slam"
+    assert all(name in slash["usage_hint"] for name in COMMANDS)
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert events == {"reaction_added", "reaction_removed"}
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "reactions:read", "reactions:write", "files:write"} <= scopes
