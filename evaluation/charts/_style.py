@@ -1,0 +1,218 @@
+"""Shared look for every chart: 1200×700 px PNGs readable in a Slack preview.
+
+matplotlib is imported here, inside functions, so importing the chart registry stays cheap.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+WIDTH_IN, HEIGHT_IN, DPI = 12.0, 7.0, 100
+REFERENCE_COLOR = "#222222"
+HIGHLIGHT = "#d62728"
+_SETUP_DONE = False
+
+
+def setup() -> None:
+    """Select the Agg backend and font sizes once (≥ 11 pt everywhere)."""
+    global _SETUP_DONE
+    if _SETUP_DONE:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    matplotlib.rcParams.update(
+        {
+            "font.size": 12,
+            "axes.titlesize": 16,
+            "axes.titleweight": "bold",
+            "axes.labelsize": 13,
+            "xtick.labelsize": 11.5,
+            "ytick.labelsize": 11.5,
+            "legend.fontsize": 11,
+            "figure.dpi": DPI,
+            "savefig.dpi": DPI,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            # Prices are full of '$': never read them as mathtext (also much faster to draw).
+            "text.parse_math": False,
+        }
+    )
+    _SETUP_DONE = True
+
+
+def new_figure(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    left: float = 0.08,
+    right: float = 0.97,
+    top: float = 0.91,
+    bottom: float = 0.13,
+    **kw: Any,
+) -> tuple[Figure, Any]:
+    """A fixed-size figure with fixed margins (`model_axis` widens the left one to fit names).
+
+    Margins are set by hand rather than by constrained layout: layout solving doubled the cost
+    of every chart, and a report draws a dozen of them.
+    """
+    setup()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    axes = fig.subplots(nrows, ncols, **kw)
+    fig.subplots_adjust(left=left, right=right, top=top, bottom=bottom)
+    return fig, axes
+
+
+def save(fig: Figure, path: Path, note: str | None = None, *, no_data: str | None = None) -> Path:
+    """Write the PNG (exactly 1200×700). Its metadata says whether it holds data, so the
+    report, the chat bot and the tests can tell a real chart from a "no data yet" one."""
+    if note:
+        fig.text(0.995, 0.005, note, ha="right", va="bottom", fontsize=11, color="#555555")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    description = f"no data: {no_data}" if no_data else "chart"
+    fig.savefig(path, format="png", metadata={"Software": "slam", "Description": description})
+    return path
+
+
+def has_data(path: Path) -> bool:
+    """False for a PNG written by `no_data`."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return not str(img.info.get("Description", "")).startswith("no data")
+
+
+def no_data(path: Path, title: str, reason: str, hint: str | None = None) -> Path:
+    """A chart that says there is nothing to draw yet, and how to get data."""
+    fig, ax = new_figure()
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.6, "No data yet", ha="center", va="center", fontsize=28, color="#777777")
+    ax.text(0.5, 0.45, textwrap.fill(reason, 80), ha="center", va="center", fontsize=14)
+    if hint:
+        ax.text(
+            0.5,
+            0.33,
+            textwrap.fill(hint, 80),
+            ha="center",
+            va="center",
+            fontsize=13,
+            color="#1f77b4",
+        )
+    return save(fig, path, no_data=reason)
+
+
+def wrap_name(name: str, width: int = 28) -> str:
+    """Wrap a long model name at the separator that balances the lines best (at most 3 lines)."""
+    if len(name) <= width:
+        return name
+    cuts = [i + 1 for i, ch in enumerate(name[:-1]) if ch in "-_:./"]
+    if not cuts:
+        return "\n".join(textwrap.wrap(name, width)[:3])
+    cut = min(cuts, key=lambda i: max(i, len(name) - i))
+    head, tail = name[:cut], name[cut:]
+    if len(head) > width or len(tail) > width:
+        # One balanced cut is not enough: fall back to greedy lines.
+        parts = re.split(r"(?<=[-_:./])", name)
+        lines, cur = [], ""
+        for part in parts:
+            if cur and len(cur) + len(part) > width:
+                lines.append(cur)
+                cur = part
+            else:
+                cur += part
+        lines.append(cur)
+        return "\n".join(lines[:3]) + ("…" if len(lines) > 3 else "")
+    return f"{head}\n{tail}"
+
+
+def annotate(
+    ax: Axes, x: float, y: float, text: str, *, right_side: bool, bold: bool = False
+) -> None:
+    """Label a point, on its left when it sits near the right edge so the text stays inside."""
+    ax.annotate(
+        text,
+        (x, y),
+        textcoords="offset points",
+        xytext=(-7, 5) if right_side else (7, 5),
+        ha="right" if right_side else "left",
+        fontsize=11,
+        fontweight="bold" if bold else "normal",
+    )
+
+
+def label_fontsize(n_labels: int) -> float:
+    """Tick-label size that still fits `n_labels` rows on a 7-inch-high chart (never < 11)."""
+    return 12.5 if n_labels <= 12 else 11.5 if n_labels <= 20 else 11.0
+
+
+def model_colors(names: Iterable[str], reference: str | None = None) -> dict[str, Any]:
+    """A stable colour per model (sorted order), the reference in near-black."""
+    setup()
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20"]
+    out: dict[str, Any] = {}
+    for i, name in enumerate(sorted(set(names))):
+        out[name] = REFERENCE_COLOR if name == reference else cmap(i % 20)
+    return out
+
+
+def model_axis(ax: Axes, names: Sequence[str], reference: str | None, axis: str = "y") -> None:
+    """Model names as tick labels, wrapped, the reference in bold."""
+    labels = [wrap_name(n) + (" (ref)" if n == reference else "") for n in names]
+    size = label_fontsize(len(names))
+    pos = list(range(1, len(names) + 1))
+    if axis == "y":
+        ax.set_yticks(pos, labels, fontsize=size)
+        ticks = ax.get_yticklabels()
+    else:
+        ax.set_xticks(
+            pos,
+            labels,
+            fontsize=size,
+            rotation=30 if len(names) > 5 else 0,
+            ha="right" if len(names) > 5 else "center",
+        )
+        ticks = ax.get_xticklabels()
+    for tick, name in zip(ticks, names, strict=True):
+        if name == reference:
+            tick.set_fontweight("bold")
+    fig = ax.get_figure()
+    widest = max((len(line) for label in labels for line in label.split("\n")), default=0)
+    if axis == "y" and fig is not None:
+        # ≈ 0.6 em per character; the axes start right after the widest name.
+        need = widest * size * 0.6 / 72 / WIDTH_IN + 0.03
+        fig.subplots_adjust(left=min(max(need, 0.08), 0.4))
+    elif fig is not None and len(names) > 5:
+        lines = max((label.count("\n") + 1 for label in labels), default=1)
+        need = (widest * size * 0.6 * 0.5 + lines * size * 1.2) / 72 / HEIGHT_IN + 0.08
+        fig.subplots_adjust(bottom=min(max(need, 0.13), 0.45))
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def plain_log_ticks(axis: Any, fmt: str, min_label: float = 0.0) -> None:
+    """Plain-text tick labels on a log axis ('10×', '$0.01'); none below `min_label`."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def label(v: float, _pos: object) -> str:
+        return fmt.format(float(f"{v:.3g}")) if v >= min_label else ""
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(label))
+    axis.set_minor_formatter(NullFormatter())

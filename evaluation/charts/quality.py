@@ -1,0 +1,266 @@
+"""Quality charts: human scores, Bradley–Terry ratings, judges vs humans, meta-evaluation,
+and quality vs cost."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ._boxes import box_chart
+from ._style import (
+    HIGHLIGHT,
+    REFERENCE_COLOR,
+    annotate,
+    model_axis,
+    new_figure,
+    no_data,
+    plain_log_ticks,
+    save,
+    wrap_name,
+)
+from .data import ReportData
+
+VOTE_HINT = "Post rating rounds with the bot and collect votes in the ratings channel."
+JUDGE_HINT = "Run `slam score` to score responses with the LLM judge and similarity metrics."
+
+
+def human_scores(data: ReportData, path: Path) -> Path:
+    """Fig. 8: human 0–10 scores per model as box plots with the mean."""
+    title = "Human scores per model"
+    groups = {m: np.asarray(s.values, dtype=float) for m, s in data.human_scores.items() if s.n}
+    if not groups:
+        reason = data.problems.get("human_scores", "no human scores yet")
+        return no_data(
+            path, title, reason + ".", "Turn on score mode ([chat] score_mode = true). " + VOTE_HINT
+        )
+    return box_chart(
+        groups,
+        path,
+        title=title,
+        xlabel="human score (0 = unusable, 10 = perfect)",
+        reference=data.reference,
+        xlim=(-0.3, 10.3),
+    )
+
+
+def bradley_terry(data: ReportData, path: Path) -> Path:
+    """Bradley–Terry ratings from pairwise votes with bootstrap 95% CIs."""
+    title = "Human preference: Bradley–Terry ratings (95% CI)"
+    bt = data.bt
+    if bt is None:
+        return no_data(
+            path, title, data.problems.get("bt", "no pairwise human votes yet") + ".", VOTE_HINT
+        )
+    ranked = sorted(bt.ratings.values(), key=lambda r: r.rating)
+    ref = data.reference
+    fig, ax = new_figure()
+    pos = np.arange(1, len(ranked) + 1)
+    vals = np.array([r.rating for r in ranked])
+    err = np.array([[r.rating - r.lo for r in ranked], [r.hi - r.rating for r in ranked]])
+    colors = [REFERENCE_COLOR if r.model == ref else "#3182bd" for r in ranked]
+    ax.errorbar(vals, pos, xerr=err, fmt="none", ecolor="#777777", elinewidth=2, capsize=4)
+    ax.scatter(vals, pos, c=colors, s=60, zorder=3)
+    if ref in bt.ratings:
+        r = bt.ratings[ref]
+        ax.axvline(r.rating, color=REFERENCE_COLOR, linestyle="--", linewidth=1.2)
+        ax.axvspan(r.lo, r.hi, color="#dddddd", alpha=0.5)
+    model_axis(ax, [r.model for r in ranked], ref, "y")
+    ax.set_xlabel("rating (Elo scale: +400 = 10:1 odds of being preferred)")
+    ax.set_title(title)
+    ax.grid(axis="y", visible=False)
+    note = f"{bt.n_outcomes:,} effective votes, {bt.n_boot} bootstrap resamples"
+    if bt.warnings:
+        note += f"; {len(bt.warnings)} warning(s) in the report"
+    return save(fig, path, note)
+
+
+def judge_vs_human(data: ReportData, path: Path) -> Path:
+    """Fig. 9: each automated method's model score against the human mean, one panel per method."""
+    title = "Automated scores vs human judgement"
+    human, human_label = data.human_means
+    methods = {
+        m: {k: v for k, v in s.items() if k in human and math.isfinite(v)}
+        for m, s in data.method_scores.items()
+    }
+    methods = {m: s for m, s in methods.items() if s}
+    if not human or not methods:
+        why = (
+            "no human ratings yet"
+            if not human
+            else data.problems.get("method_scores", "no judge scores yet")
+        )
+        return no_data(path, title, why + ".", JUDGE_HINT if human else VOTE_HINT)
+    shown = sorted(methods)[:6]
+    ncols = min(3, len(shown))
+    nrows = math.ceil(len(shown) / ncols)
+    fig, axes = new_figure(nrows, ncols, squeeze=False, top=0.86, bottom=0.12)
+    fig.subplots_adjust(hspace=0.45, wspace=0.25)
+    ref = data.reference
+    for ax, method in zip(axes.flat, shown, strict=False):
+        pts = methods[method]
+        xs = np.array([human[m] for m in pts])
+        ys = np.array([pts[m] for m in pts])
+        ax.scatter(
+            xs, ys, s=45, c=[REFERENCE_COLOR if m == ref else "#3182bd" for m in pts], zorder=3
+        )
+        if len(pts) <= 12:
+            edge = xs.min() + 0.75 * (np.ptp(xs) or 1.0)
+            for m, x, y in zip(pts, xs, ys, strict=True):
+                annotate(ax, x, y, wrap_name(m, 22), right_side=bool(x > edge) and len(pts) > 1)
+        ax.margins(x=0.08, y=0.12)
+        rho = _spearman(xs, ys)
+        ax.set_title(
+            f"{method}  (Spearman ρ {rho:+.2f})" if rho is not None else method, fontsize=13
+        )
+        ax.set_xlabel(human_label, fontsize=11.5)
+        ax.set_ylabel("automated score", fontsize=11.5)
+    for ax in list(axes.flat)[len(shown) :]:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=16, fontweight="bold")
+    note = "one point per model; black: reference"
+    if len(methods) > len(shown):
+        note += f"; {len(shown)} of {len(methods)} methods shown"
+    return save(fig, path, note)
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Spearman's ρ (Pearson on average ranks); None when undefined."""
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    rx, ry = _ranks(x), _ranks(y)
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank), without importing scipy.stats."""
+    order = np.argsort(v, kind="stable")
+    ranks = np.empty(len(v))
+    ranks[order] = np.arange(1, len(v) + 1)
+    _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return np.asarray(sums[inverse] / counts[inverse], dtype=float)
+
+
+def metaeval(data: ReportData, path: Path) -> Path:
+    """Fig. 10: agreement of each method's bottom-k ranking with the human one (Jaccard, RBO)."""
+    title = "Which automated method ranks models like humans do?"
+    rows = sorted(data.agreement, key=lambda a: -(a.rbo if math.isfinite(a.rbo) else -1))
+    if not rows:
+        human, _ = data.human_means
+        why = (
+            "no human ratings yet"
+            if not human
+            else "no method shares ≥ 2 models with the human ratings"
+        )
+        return no_data(path, title, why + ".", JUDGE_HINT)
+    fig, ax = new_figure()
+    x = np.arange(len(rows))
+    w = 0.38
+    jac = [a.jaccard for a in rows]
+    rb = [a.rbo for a in rows]
+    ax.bar(x - w / 2, jac, w, label="Jaccard (bottom-k)", color="#3182bd")
+    ax.bar(x + w / 2, rb, w, label="RBO (p = 0.9)", color="#fd8d3c")
+    for xi, j, r in zip(x, jac, rb, strict=True):
+        ax.text(xi - w / 2, j + 0.01, f"{j:.2f}", ha="center", fontsize=11)
+        ax.text(xi + w / 2, r + 0.01, f"{r:.2f}", ha="center", fontsize=11)
+    ax.set_xticks(
+        x,
+        [wrap_name(a.method, 14) + f"\n(n={a.n_models})" for a in rows],
+        fontsize=11.5,
+        rotation=0 if len(rows) <= 8 else 30,
+    )
+    ax.set_xlim(-0.9, max(len(rows), 3) - 0.1)
+    ax.set_ylim(0, 1.12)
+    ax.set_ylabel("agreement with human ranking (0–1)")
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    ax.grid(axis="x", visible=False)
+    return save(fig, path, "bottom-k: the models a team would drop; higher is better")
+
+
+def quality_vs_cost(data: ReportData, path: Path) -> Path:
+    """Quality (with CI) against $ per 1K output tokens; marks the cheapest model whose quality
+    CI overlaps the reference's."""
+    title = "Quality vs cost"
+    quality = data.quality
+    costs = data.costs
+    pts = {
+        m: q for m, q in quality.items() if m in costs and costs[m].cost_per_1k_output is not None
+    }
+    if not quality:
+        return no_data(path, title, "no human ratings yet.", VOTE_HINT)
+    if not pts:
+        return no_data(path, title, "no rated model has a known cost yet.", "Run `slam probe`.")
+    from evaluation.report import pick_recommendation
+
+    pick = pick_recommendation(data)
+    positive = [c.cost_per_1k_output for c in costs.values() if c.cost_per_1k_output]
+    free_x = (min(positive) / 4) if positive else 1e-4
+    ref = data.reference
+    scale = next(iter(pts.values()))[3]
+    fig, ax = new_figure()
+    if ref in quality:
+        _, rlo, _, _ = quality[ref]
+        ax.axhspan(
+            rlo,
+            max(q[2] for q in quality.values()) + 1,
+            color="#e5f5e0",
+            alpha=0.6,
+            label="CI reaches the reference's lower bound",
+        )
+    xs = {m: costs[m].cost_per_1k_output or free_x for m in pts}
+    x_edge = max(xs.values()) / 3
+    for m, (val, lo, hi, _) in pts.items():
+        x = xs[m]
+        color = REFERENCE_COLOR if m == ref else ("#31a354" if m == pick.model else "#3182bd")
+        key = m in (ref, pick.model)
+        ax.errorbar(
+            [x],
+            [val],
+            yerr=[[val - lo], [hi - val]],
+            fmt="o",
+            color=color,
+            ecolor="#999999",
+            capsize=3,
+            markersize=8 if key else 6,
+            zorder=3,
+        )
+        if len(pts) <= 15 or key:
+            label = wrap_name(m, 22) + (" (ref)" if m == ref else "")
+            annotate(ax, x, val, label, right_side=x > x_edge and len(pts) > 1, bold=key)
+    if pick.model and pick.model in pts:
+        c = costs[pick.model]
+        ax.scatter(
+            [c.cost_per_1k_output or free_x],
+            [pts[pick.model][0]],
+            marker="*",
+            s=500,
+            color=HIGHLIGHT,
+            zorder=4,
+            label=f"pick: {pick.model} ({c.label()})",
+        )
+    ax.set_xscale("log")
+    has_free = any(costs[m].cost_per_1k_output == 0 for m in pts)
+    plain_log_ticks(ax.xaxis, "${:g}", min_label=free_x * 1.8 if has_free else 0.0)
+    ax.set_xlim(free_x / 2.5, max(xs.values()) * 2.5)
+    if has_free:
+        # $0 has no place on a log axis: free models sit in their own column on the left.
+        ax.axvline(free_x * 1.8, color="#aaaaaa", linewidth=1, linestyle=":")
+        ax.text(
+            free_x,
+            0.98,
+            "free",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="top",
+            fontsize=12,
+            fontweight="bold",
+            color="#555555",
+        )
+    ax.set_xlabel("$ per 1K output tokens (log scale; API includes its input-token price)")
+    ax.set_ylabel(scale)
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    return save(fig, path, pick.reason if pick.reason else "")
