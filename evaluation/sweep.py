@@ -65,7 +65,7 @@ class SweepResult:
     @property
     def frontier(self) -> list[int]:
         """Indices of the levels on the throughput–p50-latency Pareto frontier."""
-        xs = [lv.summary.output_tokens_per_s for lv in self.levels]
+        xs, _ = throughput_axis(self.levels)
         ys = [_nan(lv.summary.latency[50]) for lv in self.levels]
         return pareto_frontier(xs, ys)
 
@@ -79,9 +79,10 @@ class SweepResult:
         front = set(self.frontier)
         for i, lv in enumerate(self.levels):
             s = lv.summary
+            tok_s = "n/a" if s.mean_output_tokens is None else f"{s.output_tokens_per_s:.1f}"
             lines.append(
                 f"{lv.label:>10} {s.n_ok:>3}/{s.n:<3} {s.requests_per_s:7.2f} "
-                f"{s.output_tokens_per_s:8.1f} {_fmt(s.latency[50]):>7} {_fmt(s.latency[90]):>7} "
+                f"{tok_s:>8} {_fmt(s.latency[50]):>7} {_fmt(s.latency[90]):>7} "
                 f"{_fmt(s.ttft[50], 1000):>9} {_fmt(s.tpot[50], 1000):>9} "
                 f"{s.goodput_fraction:7.0%}{' *' if i in front else ''}"
             )
@@ -89,6 +90,14 @@ class SweepResult:
             "* = on the Pareto frontier (no other level is both faster and higher-throughput)"
         )
         return "\n".join(lines)
+
+
+def throughput_axis(levels: Sequence[SweepLevel]) -> tuple[list[float], str]:
+    """Output tokens/s per level, or requests/s when the server reported no token counts
+    (llama-cpp-python's server sends no usage when streaming)."""
+    if any(lv.summary.mean_output_tokens is not None for lv in levels):
+        return [lv.summary.output_tokens_per_s for lv in levels], "output tokens per second"
+    return [lv.summary.requests_per_s for lv in levels], "requests per second"
 
 
 def _nan(v: float | None) -> float:
