@@ -1,0 +1,179 @@
+"""Load sweeps against real local llama.cpp servers through the OpenAI backend."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from evaluation.charts.data import ReportData
+from evaluation.latency_stats import SLO
+from evaluation.sweep import parse_sweep_run_id, run_sweep
+from slam.config import SlamConfig, parse_config
+from slam.errors import SlamError
+from storage.models import Probe
+from tests.conftest import free_port
+
+READY_TIMEOUT_S = 120.0
+
+
+class Server:
+    def __init__(self, url: str, log: Path):
+        self.url, self.log = url, log
+
+    def requests_served(self) -> int:
+        return self.log.read_text(errors="replace").count("POST /v1/chat/completions")
+
+
+def _start(gguf: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], Server]:
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024",
+        "--chat_format", "gemma", "--n_threads", "1",
+        # By default a new request interrupts the one streaming: queue them instead, as a
+        # server under load test must.
+        "--interrupt_requests", "False",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    return proc, Server(f"http://127.0.0.1:{port}/v1", log_path)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], server: Server) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"llama_cpp.server exited ({proc.returncode}): {server.log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/models", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"llama_cpp.server not ready in {READY_TIMEOUT_S}s: {server.log}")
+        time.sleep(0.1)  # readiness poll interval
+
+
+@pytest.fixture(scope="module")
+def servers(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
+    """Two replicas of the packaged Gemma behind llama_cpp.server on 127.0.0.1."""
+    logs = tmp_path_factory.mktemp("llama_servers")
+    started = [_start(gguf_path, logs / f"server{i}.log") for i in range(2)]
+    try:
+        for proc, server in started:
+            _wait_ready(proc, server)
+        yield [server for _, server in started]
+    finally:
+        for proc, _ in started:
+            proc.terminate()
+        for proc, _ in started:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(autouse=True)
+def _no_openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+def config(host: str) -> SlamConfig:
+    return parse_config(
+        {
+            "experiment": {"max_tokens": 6, "temperature": 0.0, "seed": 1},
+            "models": [
+                {"name": "gemma-srv", "backend": "openai", "model": "gemma3-270m", "host": host,
+                 "max_retries": 0, "hardware": "g4dn.xlarge"},
+            ],
+        }
+    )  # fmt: skip
+
+
+def sweep_rows(engine: Engine) -> list[Probe]:
+    with Session(engine) as s:
+        q = select(Probe).where(Probe.phase == "sweep").order_by(Probe.id)  # type: ignore[arg-type]
+        return list(s.exec(q).all())
+
+
+async def test_concurrency_sweep_records_levels(engine: Engine, servers: list[Server]) -> None:
+    cfg = config(servers[0].url)
+    slo = SLO(ttft_s=60.0, e2e_s=120.0)  # generous: this checks bookkeeping, not speed
+    res = await run_sweep(
+        engine, cfg, "gemma-srv", concurrencies=[2, 1], requests_per_level=3, slo=slo,
+        progress=False,
+    )  # fmt: skip
+    assert [lv.label for lv in res.levels] == ["c=1", "c=2"]
+    for lv in res.levels:
+        s = lv.summary
+        assert (s.n, s.n_ok) == (3, 3)
+        assert s.requests_per_s > 0 and s.duration_s > 0
+        assert s.latency[50] is not None and s.ttft[50] is not None
+        assert 0 < s.ttft[50] <= s.latency[50]
+        assert s.goodput_fraction == 1.0
+    assert res.frontier and set(res.frontier) <= {0, 1}
+    table = res.table()
+    assert "c=2" in table and "Pareto frontier" in table and "TTFT ≤ 60000 ms" in table
+    rows = sweep_rows(engine)
+    assert len(rows) == 6 and all(r.ok for r in rows)
+    assert sorted(r.concurrency for r in rows) == [1, 1, 1, 2, 2, 2]
+    parsed = {parse_sweep_run_id(r.run_id) for r in rows}
+    assert {(p[1], p[2], p[3]) for p in parsed if p} == {(1, "c", 1.0), (1, "c", 2.0)}
+    assert len({p[0] for p in parsed if p}) == 1  # one sweep, two levels
+    # The report reads the same sweep back from the database.
+    [series] = ReportData(engine, cfg).sweeps
+    assert series.model == "gemma-srv" and series.replicas == 1
+    assert [lv.label for lv in series.levels] == ["c=1", "c=2"]
+    assert series.levels[1].summary.n_ok == 3
+
+
+async def test_two_replicas_share_the_load(engine: Engine, servers: list[Server]) -> None:
+    before = [s.requests_served() for s in servers]
+    cfg = config(servers[0].url)
+    res = await run_sweep(
+        engine, cfg, "gemma-srv", hosts=[s.url for s in servers], concurrencies=[2],
+        requests_per_level=4, progress=False,
+    )  # fmt: skip
+    assert res.hosts == [s.url for s in servers]
+    assert res.levels[0].summary.n_ok == 4
+    after = [s.requests_served() for s in servers]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2]  # round-robin
+    assert all(parse_sweep_run_id(r.run_id)[1] == 2 for r in sweep_rows(engine))  # type: ignore[index]
+
+
+async def test_rate_mode_runs_sync_peak_then_fixed_rates(
+    engine: Engine, servers: list[Server]
+) -> None:
+    cfg = config(servers[0].url)
+    res = await run_sweep(
+        engine, cfg, "gemma-srv", mode="rate", concurrencies=[2], rates=[50.0],
+        requests_per_level=2, progress=False,
+    )  # fmt: skip
+    assert [lv.label for lv in res.levels] == ["c=1", "c=2", "50/s"]
+    rate_level = res.levels[2]
+    assert rate_level.rate == 50.0 and rate_level.summary.n_ok == 2
+    # Arrivals every 20 ms outpace a CPU model, so both requests were in flight together.
+    assert rate_level.concurrency == 2
+    kinds = {parse_sweep_run_id(r.run_id)[2] for r in sweep_rows(engine)}  # type: ignore[index]
+    assert kinds == {"c", "r"}
+
+
+async def test_sweep_argument_errors(engine: Engine) -> None:
+    cfg = config("http://127.0.0.1:9/v1")
+    with pytest.raises(SlamError, match="unknown model 'x'"):
+        await run_sweep(engine, cfg, "x", progress=False)
+    with pytest.raises(SlamError, match="concurrency levels must be integers ≥ 1"):
+        await run_sweep(engine, cfg, "gemma-srv", concurrencies=[0, 2], progress=False)
+    with pytest.raises(SlamError, match="rates must be > 0"):
+        await run_sweep(engine, cfg, "gemma-srv", mode="rate", rates=[-1.0], progress=False)
+    assert sweep_rows(engine) == []
