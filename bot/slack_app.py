@@ -265,25 +265,34 @@ async def serve_http(bolt_app: Any, host: str, port: int, path: str = "/slack/ev
     return runner
 
 
+async def socket_handler(dispatcher: Dispatcher, env: Mapping[str, str] | None = None) -> Any:
+    """A Socket Mode handler (not yet connected): `await h.connect_async()` / `close_async()`."""
+    app_token = require_env("SLACK_APP_TOKEN", "Socket Mode needs an app-level token "
+                            "(xapp-…) with the connections:write scope", env)  # fmt: skip
+    app = await build_app(dispatcher, env, socket_mode=True)
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    return AsyncSocketModeHandler(app, app_token)
+
+
 async def run_slack(
     dispatcher: Dispatcher, *, socket_mode: bool, host: str = "127.0.0.1", port: int = 3000
 ) -> None:
     """Run until cancelled: Socket Mode (SLACK_APP_TOKEN) or an HTTP endpoint."""
     import asyncio
 
-    if socket_mode:
-        app_token = require_env("SLACK_APP_TOKEN", "Socket Mode needs an app-level token "
-                                "(xapp-…) with the connections:write scope")  # fmt: skip
-        app = await build_app(dispatcher, socket_mode=True)
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        await AsyncSocketModeHandler(app, app_token).start_async()
-        return
-    app = await build_app(dispatcher)
-    runner = await serve_http(app, host, port)
-    print(f"slam bot: Slack events at http://{host}:{port}/slack/events", flush=True)
     try:
-        await asyncio.Event().wait()
+        if socket_mode:
+            handler = await socket_handler(dispatcher)
+            print("slam bot: connected to Slack in Socket Mode", flush=True)
+            await handler.start_async()
+            return
+        app = await build_app(dispatcher)
+        runner = await serve_http(app, host, port)
+        print(f"slam bot: Slack events at http://{host}:{port}/slack/events", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
         await dispatcher.aclose()

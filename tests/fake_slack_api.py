@@ -34,6 +34,7 @@ class FakeSlack:
     uploads: dict[str, bytes] = field(default_factory=dict)
     reactions: set[tuple[str, str, str]] = field(default_factory=set)
     fail_methods: dict[str, str] = field(default_factory=dict)  # method -> error to return
+    socket_url: str | None = None  # what apps.connections.open hands out (Socket Mode)
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -102,6 +103,10 @@ class FakeSlack:
         self._record(Call(method, p, token))
         if method in self.fail_methods:
             return {"ok": False, "error": self.fail_methods[method]}
+        if method == "apps.connections.open":  # Socket Mode: app-level token, a ws url
+            if not (token or "").startswith("xapp-") or not self.socket_url:
+                return {"ok": False, "error": "invalid_auth"}
+            return {"ok": True, "url": self.socket_url}
         if not token or not token.startswith("xoxb-"):
             return {"ok": False, "error": "not_authed"}
         if method == "auth.test":

@@ -329,3 +329,69 @@ async def test_missing_secrets_name_the_variable(
     monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
     with pytest.raises(SlamError, match="SLACK_SIGNING_SECRET is not set"):
         await build_app(d)
+
+
+async def test_socket_mode_acks_after_the_vote_is_committed(
+    engine: Engine, fake: FakeSlack, slack_env: None, port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Socket Mode over a real websocket: apps.connections.open on the fake API hands out a
+    ws:// url on 127.0.0.1 where the test plays Slack: it sends envelopes, reads the acks."""
+    import json
+
+    from aiohttp import WSMsgType, web
+
+    from bot.slack_app import socket_handler
+    from tests.slack_helpers import prepare_round
+
+    cfg = make_config()
+    seed(engine, cfg)
+    (channel, ts), *_ = prepare_round(engine, cfg, 3)
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-test")
+    fake.socket_url = f"ws://127.0.0.1:{port}/link"
+    acks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def link(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": 1})
+
+        async def pump() -> None:
+            while True:
+                await ws.send_json(await outbox.get())
+
+        task = asyncio.create_task(pump())
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await acks.put(json.loads(msg.data))
+        task.cancel()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/link", link)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    d = Dispatcher(engine, cfg, salt=b"s")
+    handler = await socket_handler(d)
+    await handler.connect_async()
+    try:
+        for n, reaction in enumerate(["a", "b"]):
+            body = json.loads(reaction_body(f"EvSock{n}", "U7", channel, ts, reaction))
+            await outbox.put({"envelope_id": f"env{n}", "type": "events_api", "payload": body,
+                              "accepts_response_payload": False, "retry_attempt": 0})  # fmt: skip
+            ack = await asyncio.wait_for(acks.get(), 20)
+            assert ack["envelope_id"] == f"env{n}"
+            with Session(engine) as s:  # committed before the ack was sent
+                assert [v.choice for v in effective_votes(s).values()] == [reaction.upper()]
+        await outbox.put({"envelope_id": "env9", "type": "slash_commands",
+                          "payload": {"command": "/slam", "text": "help", "user_id": "U7",
+                                      "channel_id": "C1"},
+                          "accepts_response_payload": True})  # fmt: skip
+        ack = await asyncio.wait_for(acks.get(), 20)
+        assert "round start" in json.dumps(ack["payload"])
+    finally:
+        await handler.close_async()
+        await runner.cleanup()
+        await d.aclose()
+    assert fake.named("apps.connections.open")[0].token == "xapp-test"
