@@ -175,3 +175,49 @@ async def test_console_score_mode(engine: Engine) -> None:
     with Session(engine) as s:
         got = {(v.kind, v.target, v.score, v.choice) for v in effective_votes(s).values()}
     assert got == {("score", "A", 7, None), ("score", "B", 10, None), ("pairwise", None, None, "A")}
+
+
+async def test_vote_rules_on_sqlite_and_postgres(any_engine: Engine) -> None:
+    """add, redelivery, change, stale removal, retraction, closed round — on both databases;
+    and two bot replicas (two writers) racing on the same events store each once."""
+    from bot.votes import VoteWriter
+    from tests.slack_helpers import prepare_round
+
+    cfg = make_config(pairs_per_round=2)
+    seed(any_engine, cfg)
+    (ch, ts), (ch2, ts2) = prepare_round(any_engine, cfg, 2)
+    rm = ReactionMap.from_config(cfg.chat)
+    w1, w2 = VoteWriter(any_engine, rm), VoteWriter(any_engine, rm)
+
+    def ev(key: str, name: str, added: bool = True, user: str = "U1", ref: str = ts) -> Reaction:
+        return Reaction("slack", user, ch, ref, name, added, f"slack:{key}")
+
+    async def vote(r: Reaction, w: VoteWriter = w1) -> str:
+        return (await w.submit(r, rater_hash(b"s", r.platform, r.user_id))).status
+
+    try:
+        assert await vote(ev("1", "a")) == "recorded"
+        assert await vote(ev("1", "a"), w2) == "duplicate"
+        assert await vote(ev("2", "b")) == "recorded"
+        assert await vote(ev("3", "a", added=False)) == "ignored"
+        assert await vote(ev("3", "a", added=False)) == "duplicate"
+        assert await vote(ev("4", "b", added=False)) == "recorded"
+        # Two replicas receive the same burst (Slack retried to another replica).
+        burst = [ev(f"r{i}", "handshake", user=f"R{i}", ref=ts2) for i in range(20)]
+        import asyncio
+
+        results = await asyncio.gather(*(vote(r, w) for r in burst for w in (w1, w2)))
+        assert sorted(results).count("recorded") == 20
+        with Session(any_engine) as s:
+            eff = effective_votes(s)
+            assert [str(v.choice) for v in eff.values()] == ["tie"] * 20
+            keys = [v.event_key for v in s.exec(select(Vote)).all()]
+            assert len(keys) == len(set(keys)) == 23
+        with session_scope(any_engine) as s:
+            from bot.rounds import close_round
+
+            close_round(s)
+        assert await vote(ev("5", "a")) == "closed"
+    finally:
+        await w1.aclose()
+        await w2.aclose()
