@@ -185,7 +185,7 @@ async def test_vote_rules_on_sqlite_and_postgres(any_engine: Engine) -> None:
 
     cfg = make_config(pairs_per_round=2)
     seed(any_engine, cfg)
-    (ch, ts), (ch2, ts2) = prepare_round(any_engine, cfg, 2)
+    (ch, ts), (_, ts2) = prepare_round(any_engine, cfg, 2)
     rm = ReactionMap.from_config(cfg.chat)
     w1, w2 = VoteWriter(any_engine, rm), VoteWriter(any_engine, rm)
 
