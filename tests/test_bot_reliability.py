@@ -55,7 +55,7 @@ async def send_all(
                         await r.read()
                         if r.status == 200:
                             acked.add(json.loads(body)["event_id"])
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     return  # not acknowledged: Slack would retry it later
             if kill_after is not None and bot is not None and len(acked) >= kill_after:
                 bot.kill()
