@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 23:25:08.482740
+Create Date: 2026-11-21 23:49:17.482756
 """
 
 from __future__ import annotations
@@ -334,6 +334,31 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_similarity_score_metric"), ["metric"], unique=False)
 
     op.create_table(
+        "pair_message",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("pair_id", sa.Integer(), nullable=False),
+        sa.Column("platform", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("message_ref", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("target", sqlmodel.sql.sqltypes.AutoString(length=1), nullable=True),
+        sa.Column("rater_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["pair_id"],
+            ["rating_pair.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["rater_id"],
+            ["rater.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("platform", "channel", "message_ref"),
+    )
+    with op.batch_alter_table("pair_message", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_pair_message_pair_id"), ["pair_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_pair_message_rater_id"), ["rater_id"], unique=False)
+
+    op.create_table(
         "vote",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("pair_id", sa.Integer(), nullable=False),
@@ -372,6 +397,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_vote_pair_id"))
 
     op.drop_table("vote")
+    with op.batch_alter_table("pair_message", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pair_message_rater_id"))
+        batch_op.drop_index(batch_op.f("ix_pair_message_pair_id"))
+
+    op.drop_table("pair_message")
     with op.batch_alter_table("similarity_score", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_similarity_score_metric"))
         batch_op.drop_index(batch_op.f("ix_similarity_score_generation_id"))
