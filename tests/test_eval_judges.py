@@ -106,7 +106,8 @@ def corpus(engine: Engine):  # type: ignore[no-untyped-def]
 ALL = ["scorer", "comparer", "comparer-nr", "selector", "pairwise"]
 
 
-async def test_judges_end_to_end_store_parse_and_cache(engine: Engine, judge_backend) -> None:  # type: ignore[no-untyped-def]
+async def test_judges_end_to_end_store_parse_and_cache(any_engine: Engine, judge_backend) -> None:  # type: ignore[no-untyped-def]
+    engine = any_engine
     made = judge_backend(smart_answer)
     seed(engine)
     run = await run_judges(engine, corpus(engine), judge_spec(), ALL, max_tokens=64)

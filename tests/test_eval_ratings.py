@@ -126,7 +126,8 @@ def test_win_rate_matrix() -> None:
         win_rate_matrix([Outcome("a", "b", "C")])
 
 
-def test_load_pairwise_outcomes_uses_latest_event_and_retractions(engine: Engine) -> None:
+def test_load_pairwise_outcomes_uses_latest_event_and_retractions(any_engine: Engine) -> None:
+    engine = any_engine
     gens = seed_generations(engine, {"ref": ["r0"], "small": ["s0"]}, reference="ref")
     rnd = seed_round(engine)
     pair = seed_pair(engine, gens[("small", 0)], gens[("ref", 0)], rnd)

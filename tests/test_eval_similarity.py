@@ -124,8 +124,9 @@ def stored(engine: Engine) -> dict[str, dict[int, float]]:
 
 
 def test_run_similarity_end_to_end(
-    engine: Engine, sbert: SentenceTransformerEncoder, monkeypatch: pytest.MonkeyPatch
+    any_engine: Engine, sbert: SentenceTransformerEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    engine = any_engine
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     gens = seed(engine)
     with session_scope(engine) as s:
