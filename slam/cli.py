@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "evaluation.cli",  # score
     "evaluation.perf_cli",  # probe, sweep, report
     "bot.cli",  # bot slack|discord|console, schedule
+    "bot.schedule_cli",  # schedule list|run
     "hosting.cli",  # ollama list|pull
     "hosting.aws.cli",  # host up|status|down|guard
 )
