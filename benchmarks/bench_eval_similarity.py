@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,7 +27,7 @@ from evaluation.embeddings import SentenceTransformerEncoder, load_sentence_tran
 from evaluation.similarity import run_similarity
 from storage.db import session_scope
 from storage.migrate import open_database
-from storage.models import SimilarityScore
+from storage.models import EmbeddingCache, SimilarityScore
 
 WORDS = [
     "finish",
@@ -118,7 +119,7 @@ def seed(url: str, n: int) -> None:
     engine.dispose()
 
 
-def main(n: int) -> None:
+def main(n: int, rounds: int = 2) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         seed(url, n)
@@ -130,18 +131,33 @@ def main(n: int) -> None:
         st = load_sentence_transformer(SentenceTransformerEncoder().model)
         st.encode(texts[:32], batch_size=32)  # warm up threads and kernels
 
-        t0 = time.perf_counter()
-        st.encode(texts, batch_size=32, convert_to_numpy=True)
-        bare = time.perf_counter() - t0
+        # The machine is shared with other work: interleave bare and cold runs and keep the
+        # fastest of each; also time the encoder inside the cold run (overhead = total/encoder).
+        inner = {"s": 0.0}
+        original = SentenceTransformerEncoder.encode
 
-        t0 = time.perf_counter()
-        run_similarity(engine, corpus, ["sbert"])
-        cold = time.perf_counter() - t0
+        def timed(self: SentenceTransformerEncoder, batch: list[str], progress: Any = None) -> Any:
+            t = time.perf_counter()
+            try:
+                return original(self, batch, progress)
+            finally:
+                inner["s"] += time.perf_counter() - t
 
-        # The machine is shared: take the faster of two bare runs, one on each side.
-        t0 = time.perf_counter()
-        st.encode(texts, batch_size=32, convert_to_numpy=True)
-        bare = min(bare, time.perf_counter() - t0)
+        SentenceTransformerEncoder.encode = timed  # type: ignore[method-assign]
+        bare = cold = overhead = float("inf")
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            st.encode(texts, batch_size=32, convert_to_numpy=True)
+            bare = min(bare, time.perf_counter() - t0)
+            with session_scope(engine) as s:
+                s.exec(delete(SimilarityScore))  # type: ignore[call-overload]
+                s.exec(delete(EmbeddingCache))  # type: ignore[call-overload]
+            inner["s"] = 0.0
+            t0 = time.perf_counter()
+            run_similarity(engine, corpus, ["sbert"])
+            took = time.perf_counter() - t0
+            cold = min(cold, took)
+            overhead = min(overhead, took / inner["s"])
 
         with session_scope(engine) as s:
             s.exec(delete(SimilarityScore))  # type: ignore[call-overload]
@@ -150,12 +166,13 @@ def main(n: int) -> None:
         warm = time.perf_counter() - t0
         engine.dispose()
 
-    print(f"{len(pairs)} responses vs references, {len(texts)} distinct texts")
+    print(f"{len(pairs)} responses vs references, {len(texts)} distinct texts, best of {rounds}")
     print(f"bare SentenceTransformer.encode: {bare:7.2f} s  ({len(texts) / bare:6.1f} texts/s)")
     print(
         f"run_similarity, cold cache:      {cold:7.2f} s  ({cold / bare:.2f}x bare; target <= 1.2x)"
         f" -> {'OK' if cold <= 1.2 * bare else 'SLOW'}"
     )
+    print(f"  of which outside the encoder: {100 * (overhead - 1):.1f}% (total / encoder time)")
     print(
         f"run_similarity, warm cache:      {warm:7.2f} s  ({cold / warm:.0f}x faster than cold;"
         f" target >= 20x) -> {'OK' if cold / warm >= 20 else 'SLOW'}"
