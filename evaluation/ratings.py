@@ -226,7 +226,19 @@ def bradley_terry(
     total = int(sub_cnt.sum())
     boot = rng.multinomial(total, sub_cnt / total, size=n_boot) if n_boot > 0 else None
     weights = sub_cnt[None, :] if boot is None else np.vstack([sub_cnt[None, :], boot])
-    r = fit_bt(sub_ij, sub_pts, weights.astype(np.float64), n)
+    weights = weights.astype(np.float64)
+    # Fit the batch in slices so memory stays bounded (B x n x n arrays) with many models.
+    # Many tiny solves run far faster single-threaded: OpenBLAS threads only add overhead.
+    from threadpoolctl import threadpool_limits
+
+    step = max(1, 4_000_000 // (n * n))
+    with threadpool_limits(limits=1, user_api="blas"):
+        r = np.vstack(
+            [
+                fit_bt(sub_ij, sub_pts, weights[i : i + step], n)
+                for i in range(0, len(weights), step)
+            ]
+        )
     anchor = sub_models.index(reference) if reference in sub_models else None
     shift = r[:, [anchor]] if anchor is not None else r.mean(axis=1, keepdims=True)
     elo = SCALE * (r - shift) + INIT

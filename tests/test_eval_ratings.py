@@ -159,3 +159,16 @@ def test_load_pairwise_outcomes_completion_filter_and_cap(engine: Engine) -> Non
         capped = load_pairwise_outcomes(s, max_votes_per_rater=1)
     assert sorted((o.model_a, o.result) for o in kept) == [("ref", "A"), ("small", "A")]
     assert len(capped) == 2
+
+
+def test_empty_and_many_models() -> None:
+    models, m = win_rate_matrix([])
+    assert models == [] and m.shape == (0, 0)
+    # 120 models in a ring plus random extra games: the batch is fitted in slices
+    rng = np.random.default_rng(5)
+    names = [f"m{i:03d}" for i in range(120)]
+    votes = [Outcome(names[i], names[(i + 1) % 120], "A" if rng.random() < 0.6 else "B")
+             for i in range(120) for _ in range(5)]  # fmt: skip
+    res = bradley_terry(votes, reference="m000", n_boot=30)
+    assert len(res.ratings) == 120 and res.ratings["m000"].rating == pytest.approx(1000.0)
+    assert all(r.lo <= r.rating <= r.hi for r in res.ratings.values())
