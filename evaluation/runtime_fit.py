@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_POINTS = 5000  # plenty for 3 parameters; keeps 30 models × 30 days of probes fast
+MAX_POINTS = 2000  # plenty for 3 parameters; keeps 30 models × 30 days of probes fast
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ def setup() -> None:
             "axes.spines.right": False,
             # Prices are full of '$': never read them as mathtext (also much faster to draw).
             "text.parse_math": False,
+            # Unhinted glyphs render ~25% faster and look the same at these sizes.
+            "text.hinting": "none",
         }
     )
     _SETUP_DONE = True

@@ -19,6 +19,9 @@ from ._style import (
 )
 from .data import ReportData
 
+# With more models than this, bar labels carry the value only: longer ones crowd a Slack preview
+# (and every glyph costs drawing time).
+DETAIL_MAX = 15
 COST_HINT = "Run `slam probe` so throughput (tokens/s) can be priced."
 
 
@@ -56,8 +59,9 @@ def cost_per_1k(data: ReportData, path: Path) -> Path:
     top = max([*values, api if math.isfinite(api) else 0.0]) or 1.0
     for y, c in zip(pos, costs, strict=True):
         label = c.label() if c.free else f"{format_usd(c.cost_per_1k_output)}"
-        if c.tokens_per_s and not c.is_api:
-            label += f"  ({c.tokens_per_s:.0f} tok/s, {c.throughput_source})"
+        if c.tokens_per_s and not c.is_api and len(costs) <= DETAIL_MAX:
+            sweep = ", sweep" if c.throughput_source == "sweep peak" else ""
+            label += f"  ({c.tokens_per_s:.0f} tok/s{sweep})"
         ax.text((c.cost_per_1k_output or 0.0) + top * 0.01, y, label, va="center", fontsize=11)
     if math.isfinite(api):
         ax.axvline(
@@ -94,7 +98,7 @@ def cost_reduction(data: ReportData, path: Path) -> Path:
     ax.barh(pos, widths, color=colors, height=0.6)
     for y, c, w in zip(pos, costs, widths, strict=True):
         text = "free (local CPU)" if c.free and c.hardware == "local-cpu" else c.reduction_label()
-        if c.cost_per_request is not None and not c.free:
+        if c.cost_per_request is not None and not c.free and len(costs) <= DETAIL_MAX:
             api = format_usd(data.api_cost_per_request)
             text += f"  ({format_usd(c.cost_per_request)} vs {api} per request)"
         ax.text(w * 1.08, y, text, va="center", fontsize=11)
@@ -135,7 +139,8 @@ def runtime_fit(data: ReportData, path: Path) -> Path:
             if per_1k is None
             else (" · free" if per_1k == 0 else f" · ≈ {format_usd(per_1k)}/1K")
         )
-        ax.text(v + top * 0.01, y, f"{v:.1f} ms · R² {f.r2:.2f}{price}", va="center", fontsize=11)
+        text = f"{v:.1f} ms · R² {f.r2:.2f}{price}" if len(items) <= DETAIL_MAX else f"{v:.1f} ms"
+        ax.text(v + top * 0.01, y, text, va="center", fontsize=11)
     model_axis(ax, [f.model for f in items], data.reference, "y")
     ax.set_xlim(0, top * 1.55)
     ax.set_xlabel("c: seconds per output token in runtime ≈ a + b·prompt + c·output (ms)")

@@ -83,8 +83,9 @@ class SweepSeries:
 def _columns(rows: Sequence[Any], names: list[str]) -> Columns:
     if not rows:
         return Columns(np.zeros(0, dtype=np.int64), {n: np.zeros(0) for n in names})
-    # None -> nan: float arrays keep every column numeric for numpy grouping.
-    arr = np.array(rows, dtype=float)
+    # None -> nan: float arrays keep every column numeric for numpy grouping. Rows become
+    # plain tuples first: numpy walks SQLAlchemy Row objects ~25× slower.
+    arr = np.array([tuple(r) for r in rows], dtype=float)
     return Columns(arr[:, 0].astype(np.int64), {n: arr[:, i + 1] for i, n in enumerate(names)})
 
 

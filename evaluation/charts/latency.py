@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._boxes import box_chart, box_stats
+from ._boxes import box_chart, box_stats, draw_boxes
 from ._style import model_colors, new_figure, no_data, save, wrap_name
 from .data import ReportData
 
@@ -108,20 +108,16 @@ def hourly_latency(data: ReportData, path: Path) -> Path:
     if len(per_model) == 1:
         name, hours = next(iter(per_model.items()))
         present = [h for h in range(24) if hours[h].size]
-        ax.bxp(
+        draw_boxes(
+            ax,
             [box_stats(hours[h], str(h)) for h in present],
-            positions=present,
-            manage_ticks=False,
-            showmeans=True,
-            meanline=True,
-            patch_artist=True,
-            widths=0.6,
-            boxprops={"facecolor": "#9ecae1"},
-            medianprops={"color": "#111111", "linewidth": 2},
-            meanprops={"color": "#d62728", "linewidth": 2, "linestyle": "--"},
+            present,
+            facecolors=["#9ecae1"] * len(present),
+            edgecolors=["#3182bd"] * len(present),
+            horizontal=False,
         )
         ax.set_title(f"{title}: {wrap_name(name, 60)}")
-        note = "boxes: quartiles; whiskers: p5–p95; red dashed: mean"
+        note = "boxes: quartiles; whiskers: p5–p95; black: median; red: mean"
     else:
         overall = {m: float(np.median(np.concatenate(h))) for m, h in per_model.items()}
         ref = data.reference
