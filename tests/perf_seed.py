@@ -69,6 +69,7 @@ def seed(
     n_generations: int = 300,
     days: int = 3,
     probes_per_hour: int = 2,
+    warmup_per_hour: int = 0,
     score_fraction: float = 0.2,
     judge: bool = True,
     sweeps: bool = True,
@@ -291,7 +292,7 @@ def seed(
             for h in range(days * 24):
                 t = now - timedelta(hours=days * 24 - h)
                 busy = 1 + 0.35 * np.sin((t.hour - 9) / 24 * 2 * np.pi)  # a daily load cycle
-                for k in range(probes_per_hour):
+                for k in range(warmup_per_hour + probes_per_hour):
                     ok = rng.random() > 0.01
                     out = int(max(2, rng.normal(110, 20)))
                     ttft = base_ttft * busy * rng.lognormal(0, 0.2)
@@ -301,7 +302,7 @@ def seed(
                         {
                             "model_id": i + 1,
                             "run_id": f"probe-{h}",
-                            "phase": "measure",
+                            "phase": "warmup" if k < warmup_per_hour else "measure",
                             "concurrency": 1,
                             "hour": t.hour,
                             "started_at": t + timedelta(seconds=k * 20),

@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from evaluation.charts import chart_function
+from evaluation.charts._style import has_data
 from evaluation.charts.data import ReportData
 from evaluation.latency_stats import SLO
 from evaluation.sweep import parse_sweep_run_id, run_sweep
@@ -106,7 +108,9 @@ def sweep_rows(engine: Engine) -> list[Probe]:
         return list(s.exec(q).all())
 
 
-async def test_concurrency_sweep_records_levels(engine: Engine, servers: list[Server]) -> None:
+async def test_concurrency_sweep_records_levels(
+    engine: Engine, servers: list[Server], tmp_path: Path
+) -> None:
     cfg = config(servers[0].url)
     slo = SLO(ttft_s=60.0, e2e_s=120.0)  # generous: this checks bookkeeping, not speed
     res = await run_sweep(
@@ -131,10 +135,16 @@ async def test_concurrency_sweep_records_levels(engine: Engine, servers: list[Se
     assert {(p[1], p[2], p[3]) for p in parsed if p} == {(1, "c", 1.0), (1, "c", 2.0)}
     assert len({p[0] for p in parsed if p}) == 1  # one sweep, two levels
     # The report reads the same sweep back from the database.
-    [series] = ReportData(engine, cfg).sweeps
+    data = ReportData(engine, cfg)
+    [series] = data.sweeps
     assert series.model == "gemma-srv" and series.replicas == 1
     assert [lv.label for lv in series.levels] == ["c=1", "c=2"]
     assert series.levels[1].summary.n_ok == 3
+    # llama-cpp-python's server streams no token counts: the chart falls back to requests/s.
+    assert series.levels[0].summary.mean_output_tokens is None
+    assert "n/a" in table
+    png = chart_function("sweep")(data, tmp_path / "sweep.png")
+    assert has_data(png)
 
 
 async def test_two_replicas_share_the_load(engine: Engine, servers: list[Server]) -> None:
