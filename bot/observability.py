@@ -269,6 +269,13 @@ class MetricsMiddleware:
         return result
 
 
+def instrument(dispatcher: Any) -> Any:
+    """Add MetricsMiddleware in front of a Dispatcher's middleware (once)."""
+    if not any(isinstance(m, MetricsMiddleware) for m in dispatcher.middleware):
+        dispatcher.middleware.insert(0, MetricsMiddleware())
+    return dispatcher
+
+
 # --- /healthz and /metrics -----------------------------------------------------------------
 Check = Callable[[], Any]
 

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import (
@@ -41,9 +41,23 @@ from sqlalchemy.engine import Engine
 
 from bot.cron import cron_trigger, next_fire_times
 from bot.events import Reply
-from bot.jobs import CURRENT, JOBS, JobContext, Notify, RoundHook, job_id, safe_send
+from bot.jobs import (
+    CURRENT,
+    JOBS,
+    JobContext,
+    Notify,
+    RoundHook,
+    chat_notifier,
+    job_id,
+    round_poster,
+    safe_send,
+)
 from bot.observability import ERRORS, JOB_RUNS
 from slam.config import SlamConfig
+
+if TYPE_CHECKING:
+    from bot.dispatcher import ChatPort, Dispatcher
+    from bot.observability import Health
 
 log = logging.getLogger(__name__)
 JOBSTORE_TABLE = "apscheduler_jobs"
@@ -128,6 +142,20 @@ def sync_jobs(scheduler: AsyncIOScheduler, cfg: SlamConfig) -> dict[str, str]:
     return changes
 
 
+def ensure_jobstore_table(engine: Engine, tablename: str = JOBSTORE_TABLE) -> None:
+    """Create the job store's table if needed. Replicas starting together on a fresh
+    PostgreSQL race on CREATE TABLE (the loser gets a unique violation): losing is fine."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import DBAPIError
+
+    table = SQLAlchemyJobStore(engine=engine, tablename=tablename).jobs_t
+    try:
+        table.create(engine, checkfirst=True)
+    except DBAPIError:
+        if not inspect(engine).has_table(tablename):
+            raise
+
+
 class _ContextExecutor(AsyncIOExecutor):
     """Runs coroutine jobs with this scheduler's JobContext in their contextvars: the task a
     job runs in copies the context current when it is created, i.e. here."""
@@ -173,6 +201,7 @@ class SlamScheduler:
             if jobstore == "database"
             else MemoryJobStore()
         )
+        self._engine = engine if jobstore == "database" else None
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": store},
             executors={"default": _ContextExecutor(self.ctx)},
@@ -187,6 +216,8 @@ class SlamScheduler:
     async def start(self, *, paused: bool = False) -> dict[str, str]:
         """Start in the running loop, sync the jobs with the config, then run them (unless
         `paused`; call `resume()` later). Returns what happened to each job."""
+        if self._engine is not None:
+            await asyncio.to_thread(ensure_jobstore_table, self._engine)
         self.scheduler.start(paused=True)
         try:
             changes = sync_jobs(self.scheduler, self.cfg)  # a few quick queries, at startup only
@@ -269,4 +300,27 @@ async def start_scheduler(
     """Create and start the scheduler in the running event loop (see SlamScheduler)."""
     sched = SlamScheduler(engine, cfg, notify=notify, **kwargs)
     await sched.start()
+    return sched
+
+
+async def start_for_bot(
+    dispatcher: Dispatcher, port: ChatPort, *, health: Health | None = None, **kwargs: Any
+) -> SlamScheduler:
+    """The scheduler wired to a running chat adapter: failures and daily summaries go to
+    `[chat].admin_channel` (else the ratings channel), the digest and each new round's pairs
+    to `[chat].channel`; with `health`, /healthz also reports whether the scheduler runs."""
+    from bot.observability import scheduler_check
+
+    cfg = dispatcher.cfg
+    sched = SlamScheduler(
+        dispatcher.engine,
+        cfg,
+        notify=chat_notifier(port, cfg.chat.admin_channel or cfg.chat.channel),
+        publish=chat_notifier(port, cfg.chat.channel),
+        post_round=round_poster(dispatcher, port),
+        **kwargs,
+    )
+    await sched.start()
+    if health is not None:
+        health.add("scheduler", scheduler_check(sched.scheduler))
     return sched

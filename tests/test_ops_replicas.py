@@ -193,3 +193,35 @@ async def test_replicas_share_the_postgres_job_store(
     assert rows[0].owner == calls.runs[0][0]
     nxt = a.next_runs()["probe"]
     assert nxt is not None and nxt > datetime.now(UTC) and b.next_runs()["probe"] == nxt
+
+
+def test_replicas_creating_the_job_store_table_together_do_not_fail(pg_url: str) -> None:
+    """Without the guard, concurrent CREATE TABLE on PostgreSQL fails for all but one."""
+    import threading
+
+    from sqlalchemy import inspect
+
+    from bot.scheduler import JOBSTORE_TABLE, ensure_jobstore_table
+
+    engines = [make_engine(pg_url) for _ in range(4)]
+    barrier = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def start(engine: Engine) -> None:
+        barrier.wait()
+        try:
+            ensure_jobstore_table(engine)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    try:
+        assert errors == []
+        assert inspect(engines[0]).has_table(JOBSTORE_TABLE)
+    finally:
+        for e in engines:
+            e.dispose()

@@ -29,9 +29,17 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def config(**schedule: Any) -> SlamConfig:
-    return parse_config({"schedule": {"timezone": "Europe/Berlin", "probe_cron": "0 * * * *",
-                                      "generate_cron": "0 6 * * *", "digest_cron": "0 9 * * *",
-                                      **schedule}})  # fmt: skip
+    return parse_config(
+        {
+            "schedule": {
+                "timezone": "Europe/Berlin",
+                "probe_cron": "0 * * * *",
+                "generate_cron": "0 6 * * *",
+                "digest_cron": "0 9 * * *",
+                **schedule,
+            }
+        }
+    )
 
 
 class Runs:
@@ -105,12 +113,18 @@ async def test_jobs_are_scheduled_at_the_configured_times(
     sched = SlamScheduler(engine, cfg, notify=Inbox())
     started.append(sched)
     before = datetime.now(UTC)
-    assert await sched.start(paused=True) == {"probe": "added", "generate": "added",
-                                              "digest": "added"}  # fmt: skip
+    assert await sched.start(paused=True) == {
+        "probe": "added",
+        "generate": "added",
+        "digest": "added",
+    }
     after = datetime.now(UTC)
     runs = sched.next_runs()
-    for name, cron in (("probe", "0 * * * *"), ("generate", "30 6 * * 1-5"),
-                       ("digest", "0 9 * * *")):  # fmt: skip
+    for name, cron in (
+        ("probe", "0 * * * *"),
+        ("generate", "30 6 * * 1-5"),
+        ("digest", "0 9 * * *"),
+    ):
         trigger = cron_trigger(cron, "Europe/Berlin")
         expected = {next_fire_times(trigger, t)[0] for t in (before, after)}
         got = runs[name]
@@ -148,9 +162,13 @@ async def test_slot_comes_from_the_injected_clock(engine: Engine) -> None:
     """Run the runner directly at chosen instants: the slot is the cron time being served,
     and a second run for the same slot is skipped."""
     calls: list[tuple[str, datetime]] = []
-    clock = iter([datetime(2024, 3, 31, 7, 15, tzinfo=BERLIN),  # after 06:00 CEST
-                  datetime(2024, 3, 31, 8, 59, tzinfo=BERLIN),  # same slot
-                  datetime(2024, 4, 1, 6, 0, tzinfo=BERLIN)])  # fmt: skip
+    clock = iter(
+        [
+            datetime(2024, 3, 31, 7, 15, tzinfo=BERLIN),  # after 06:00 CEST
+            datetime(2024, 3, 31, 8, 59, tzinfo=BERLIN),  # same slot
+            datetime(2024, 4, 1, 6, 0, tzinfo=BERLIN),
+        ]
+    )
     ctx = JobContext(engine, config(), Inbox(), owner="me", clock=lambda: next(clock))
     orig = JOBS["generate"]
     JOBS["generate"] = replace(orig, body=recorder(calls))
@@ -159,10 +177,14 @@ async def test_slot_comes_from_the_injected_clock(engine: Engine) -> None:
     finally:
         JOBS["generate"] = orig
     assert outcomes == ["ok", "skipped", "ok"]
-    assert [c[1].isoformat() for c in calls] == ["2024-03-31T06:00:00+02:00",
-                                                 "2024-04-01T06:00:00+02:00"]  # fmt: skip
-    assert [x.slot for x in leases_of(engine)] == ["2024-03-31T04:00:00+00:00",
-                                                   "2024-04-01T04:00:00+00:00"]  # fmt: skip
+    assert [c[1].isoformat() for c in calls] == [
+        "2024-03-31T06:00:00+02:00",
+        "2024-04-01T06:00:00+02:00",
+    ]
+    assert [x.slot for x in leases_of(engine)] == [
+        "2024-03-31T04:00:00+00:00",
+        "2024-04-01T04:00:00+00:00",
+    ]
 
 
 async def test_restart_keeps_persisted_jobs_and_next_run_times(sqlite_url: str) -> None:
@@ -248,8 +270,9 @@ async def test_runs_missed_beyond_the_grace_time_are_reported_not_run(
     # A daily job 12 hours away, so the only missed time is the one we pin (2 hours ago).
     hour = (datetime.now(BERLIN) + timedelta(hours=12)).hour
     inbox = Inbox()
-    sched = SlamScheduler(engine, config(generate_cron=f"0 {hour} * * *", misfire_grace_s=60),
-                          notify=inbox)  # fmt: skip
+    sched = SlamScheduler(
+        engine, config(generate_cron=f"0 {hour} * * *", misfire_grace_s=60), notify=inbox
+    )
     started.append(sched)
     await sched.start(paused=True)
     sched.scheduler.modify_job(
@@ -316,3 +339,52 @@ async def test_a_chat_outage_while_reporting_does_not_stop_the_scheduler(
     sched.scheduler.modify_job("slam:digest", next_run_time=datetime.now(BERLIN))
     (event,) = await runs.wait(1)
     assert event.retval == "error" and len(inbox.replies) == 1 and sched.running
+
+
+async def test_start_for_bot_routes_failures_to_admins_and_reports_health(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from bot.console import ConsolePort
+    from bot.dispatcher import Dispatcher
+    from bot.observability import Health, MetricsMiddleware, instrument
+    from bot.scheduler import start_for_bot
+
+    sent: list[tuple[str | None, Reply]] = []
+    arrived = asyncio.Event()
+
+    class RecordingPort(ConsolePort):
+        async def post(
+            self, reply: Reply, *, channel: str | None = None, dm_user: str | None = None
+        ) -> Any:
+            sent.append((channel, reply))
+            arrived.set()
+            return await super().post(reply, channel=channel, dm_user=dm_user)
+
+    async def broken(ctx: JobContext, slot: datetime) -> str:
+        raise RuntimeError("no disk space")
+
+    use_body(monkeypatch, "digest", broken)
+    cfg = parse_config(
+        {
+            "schedule": {"timezone": "Europe/Berlin"},
+            "chat": {"channel": "C-RATINGS", "admin_channel": "C-ADMIN"},
+        }
+    )
+    dispatcher = instrument(instrument(Dispatcher(engine, cfg, salt=b"s")))
+    assert sum(isinstance(m, MetricsMiddleware) for m in dispatcher.middleware) == 1
+    health = Health()
+    sched = await start_for_bot(dispatcher, RecordingPort(io.StringIO()), health=health)
+    try:
+        assert await health.run() == (True, {"scheduler": "running"})
+        sched.scheduler.modify_job("slam:digest", next_run_time=datetime.now(BERLIN))
+        await asyncio.wait_for(arrived.wait(), 20)
+        ((channel, reply),) = sent
+        assert channel == "C-ADMIN" and reply.title == "Scheduled job failed: digest"
+        assert "RuntimeError: no disk space" in reply.text
+    finally:
+        await sched.aclose()
+        await dispatcher.aclose()
+    ok, checks = await health.run()
+    assert not ok and checks["scheduler"] == "failed: RuntimeError: scheduler is not running"
