@@ -123,3 +123,9 @@ def test_slam_report_command(
     assert main(["report", "--list"]) == 0
     listed = capsys.readouterr().out
     assert all(name in listed for name in CHART_NAMES)
+
+
+@pytest.mark.parametrize("command", ["probe", "sweep", "report"])
+def test_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--help"]) == 0
+    assert "Usage" in capsys.readouterr().out

@@ -18,6 +18,7 @@ from evaluation.charts._style import has_data
 from evaluation.charts.data import ReportData
 from evaluation.latency_stats import SLO
 from evaluation.sweep import parse_sweep_run_id, run_sweep
+from slam.cli import main
 from slam.config import SlamConfig, parse_config
 from slam.errors import SlamError
 from storage.models import Probe
@@ -187,3 +188,25 @@ async def test_sweep_argument_errors(engine: Engine) -> None:
     with pytest.raises(SlamError, match="rates must be > 0"):
         await run_sweep(engine, cfg, "gemma-srv", mode="rate", rates=[-1.0], progress=False)
     assert sweep_rows(engine) == []
+
+
+def test_slam_sweep_command(
+    servers: list[Server], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toml = tmp_path / "slam.toml"
+    toml.write_text(
+        f'[experiment]\nmax_tokens = 4\n\n[database]\nurl = "sqlite:///{tmp_path / "s.db"}"\n\n'
+        f'[[models]]\nname = "srv"\nbackend = "openai"\nmodel = "gemma3-270m"\n'
+        f'host = "{servers[0].url}"\nmax_retries = 0\n',
+        encoding="utf-8",
+    )
+    args = ["sweep", "-c", str(toml), "-m", "srv", "--concurrency", "1,2", "--requests", "2", "-q"]
+    code = main(args)
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "srv × 1 endpoint(s)" in out.out and "c=2" in out.out and "2/2" in out.out
+    code = main(["sweep", "-c", str(toml), "-m", "srv", "--concurrency", "1,x"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--concurrency: expected comma-separated numbers like '1,2,4'" in err
+    code = main(["sweep", "-c", str(toml), "-m", "srv", "--concurrency", "1.5"])
+    assert code == 2 and "whole numbers ≥ 1" in capsys.readouterr().err

@@ -406,7 +406,9 @@ class ReportData:
             if not outcomes:
                 self.problems["bt"] = "no pairwise human votes yet"
                 return None
-            res = bradley_terry(outcomes, reference=self.reference)
+            # Same bootstrap as `slam score`, so the report's intervals match its output.
+            n_boot = self.cfg.evaluation.bootstrap_rounds
+            res = bradley_terry(outcomes, reference=self.reference, n_boot=n_boot)
             return res if res.ratings else None
 
         return self._external("bt", fn)
@@ -422,7 +424,7 @@ class ReportData:
             if not any(len(v) for v in scores.values()):
                 self.problems["human_scores"] = "no human scores yet"
                 return {}
-            return dict(score_summary(scores))
+            return dict(score_summary(scores, n_boot=self.cfg.evaluation.bootstrap_rounds))
 
         return self._external("human_scores", fn) or {}
 
@@ -461,7 +463,8 @@ class ReportData:
         def fn(_session: Session) -> list[Any]:
             from evaluation.metaeval import meta_evaluate
 
-            return list(meta_evaluate(self.method_scores, human))
+            ev = self.cfg.evaluation
+            return list(meta_evaluate(self.method_scores, human, k=ev.bottom_k, p=ev.rbo_p))
 
         return self._external("agreement", fn) or []
 

@@ -160,8 +160,9 @@ def metaeval(data: ReportData, path: Path) -> Path:
     w = 0.38
     jac = [a.jaccard for a in rows]
     rb = [a.rbo for a in rows]
-    ax.bar(x - w / 2, jac, w, label="Jaccard (bottom-k)", color="#3182bd")
-    ax.bar(x + w / 2, rb, w, label="RBO (p = 0.9)", color="#fd8d3c")
+    ev = data.cfg.evaluation
+    ax.bar(x - w / 2, jac, w, label=f"Jaccard (bottom {ev.bottom_k})", color="#3182bd")
+    ax.bar(x + w / 2, rb, w, label=f"RBO (p = {ev.rbo_p:g})", color="#fd8d3c")
     for xi, j, r in zip(x, jac, rb, strict=True):
         ax.text(xi - w / 2, j + 0.01, f"{j:.2f}", ha="center", fontsize=11)
         ax.text(xi + w / 2, r + 0.01, f"{r:.2f}", ha="center", fontsize=11)
