@@ -136,3 +136,12 @@ def test_importing_the_report_does_not_import_matplotlib() -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(len(CHART_NAMES))
+
+
+@pytest.mark.postgres
+def test_full_report_on_postgres(pg_engine: Engine, tmp_path: Path) -> None:
+    seed(pg_engine, n_models=5, n_votes=1500, n_generations=200, days=1)
+    res = build_report(pg_engine, SlamConfig(), tmp_path / "out")
+    assert not [k for k in res.problems if k.startswith("chart ")], res.problems
+    assert all(has_data(p) for p in res.charts.values())
+    assert len(res.leaderboard) == 5 and res.leaderboard[0].quality is not None
