@@ -140,19 +140,59 @@ def wrap_name(name: str, width: int = 28) -> str:
     return f"{head}\n{tail}"
 
 
-def annotate(
-    ax: Axes, x: float, y: float, text: str, *, right_side: bool, bold: bool = False
-) -> None:
-    """Label a point, on its left when it sits near the right edge so the text stays inside."""
-    ax.annotate(
-        text,
-        (x, y),
-        textcoords="offset points",
-        xytext=(-7, 5) if right_side else (7, 5),
-        ha="right" if right_side else "left",
-        fontsize=11,
-        fontweight="bold" if bold else "normal",
-    )
+# Label positions tried around a point, in points: right-above, right-below, left-above, ...
+_OFFSETS = ((7, 4), (7, -4), (-7, 4), (-7, -4), (7, 16), (7, -16), (-7, 16), (-7, -16))
+
+
+def place_labels(ax: Axes, labels: Sequence[tuple[float, float, str, bool]]) -> None:
+    """Label points (x, y, text, bold) so labels neither overlap each other nor leave the axes.
+
+    Greedy: each label takes the first offset whose estimated box is free. Call after the axes
+    limits and scales are final (positions are computed in display pixels).
+    """
+    ax.autoscale_view()
+    px_per_pt = DPI / 72
+    inside = ax.get_window_extent()
+    placed: list[tuple[float, float, float, float]] = []
+    for x, y, text, bold in labels:
+        lines = text.split("\n")
+        w = max(len(line) for line in lines) * 11 * (0.66 if bold else 0.6) * px_per_pt
+        h = len(lines) * 11 * 1.25 * px_per_pt + 6  # + a little air between labels
+        px, py = ax.transData.transform((x, y))
+        choice = None
+        for dx, dy in _OFFSETS:
+            x0 = px + dx * px_per_pt - (w if dx < 0 else 0)
+            y0 = py + dy * px_per_pt - (h if dy < 0 else 0)
+            box = (x0, y0, x0 + w, y0 + h)
+            fits = (
+                inside.x0 <= box[0]
+                and box[2] <= inside.x1
+                and inside.y0 <= box[1]
+                and box[3] <= inside.y1
+            )
+            free = all(
+                box[2] < b[0] or b[2] < box[0] or box[3] < b[1] or b[3] < box[1] for b in placed
+            )
+            if fits and free:
+                choice = (dx, dy, box)
+                break
+        if choice is None:  # crowded: keep the default spot rather than drop the name
+            dx, dy = _OFFSETS[0] if px < (inside.x0 + inside.x1) / 2 else _OFFSETS[2]
+            x0 = px + dx * px_per_pt - (w if dx < 0 else 0)
+            y0 = py + dy * px_per_pt
+            choice = (dx, dy, (x0, y0, x0 + w, y0 + h))
+        dx, dy, box = choice
+        placed.append(box)
+        ax.annotate(
+            text,
+            (x, y),
+            textcoords="offset points",
+            xytext=(dx, dy),
+            ha="right" if dx < 0 else "left",
+            va="top" if dy < 0 else "bottom",
+            fontsize=11,
+            fontweight="bold" if bold else "normal",
+        )
 
 
 def label_fontsize(n_labels: int) -> float:

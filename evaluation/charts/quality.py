@@ -12,10 +12,10 @@ from ._boxes import box_chart
 from ._style import (
     HIGHLIGHT,
     REFERENCE_COLOR,
-    annotate,
     model_axis,
     new_figure,
     no_data,
+    place_labels,
     plain_log_ticks,
     save,
     wrap_name,
@@ -105,11 +105,12 @@ def judge_vs_human(data: ReportData, path: Path) -> Path:
         ax.scatter(
             xs, ys, s=45, c=[REFERENCE_COLOR if m == ref else "#3182bd" for m in pts], zorder=3
         )
-        if len(pts) <= 12:
-            edge = xs.min() + 0.75 * (np.ptp(xs) or 1.0)
-            for m, x, y in zip(pts, xs, ys, strict=True):
-                annotate(ax, x, y, wrap_name(m, 22), right_side=bool(x > edge) and len(pts) > 1)
         ax.margins(x=0.08, y=0.12)
+        if len(pts) <= 12:
+            place_labels(
+                ax,
+                [(x, y, wrap_name(m, 22), m == ref) for m, x, y in zip(pts, xs, ys, strict=True)],
+            )
         rho = _spearman(xs, ys)
         ax.set_title(
             f"{method}  (Spearman ρ {rho:+.2f})" if rho is not None else method, fontsize=13
@@ -212,7 +213,7 @@ def quality_vs_cost(data: ReportData, path: Path) -> Path:
             label="CI reaches the reference's lower bound",
         )
     xs = {m: costs[m].cost_per_1k_output or free_x for m in pts}
-    x_edge = max(xs.values()) / 3
+    labels = []
     for m, (val, lo, hi, _) in pts.items():
         x = xs[m]
         color = REFERENCE_COLOR if m == ref else ("#31a354" if m == pick.model else "#3182bd")
@@ -229,8 +230,7 @@ def quality_vs_cost(data: ReportData, path: Path) -> Path:
             zorder=3,
         )
         if len(pts) <= 15 or key:
-            label = wrap_name(m, 22) + (" (ref)" if m == ref else "")
-            annotate(ax, x, val, label, right_side=x > x_edge and len(pts) > 1, bold=key)
+            labels.append((x, val, wrap_name(m, 22) + (" (ref)" if m == ref else ""), key))
     if pick.model and pick.model in pts:
         c = costs[pick.model]
         ax.scatter(
@@ -260,6 +260,8 @@ def quality_vs_cost(data: ReportData, path: Path) -> Path:
             fontweight="bold",
             color="#555555",
         )
+    # Key models first, so they get the best spots.
+    place_labels(ax, sorted(labels, key=lambda lab: not lab[3]))
     ax.set_xlabel("$ per 1K output tokens (log scale; API includes its input-token price)")
     ax.set_ylabel(scale)
     ax.set_title(title)
