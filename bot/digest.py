@@ -320,75 +320,88 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{x:.2f}"
 
 
-def render(d: Digest) -> Reply:
-    """The digest as a Reply: a headline and one field per topic (charts as files)."""
+def _top(lines: list[str], limit: int, more: str) -> str:
+    """At most `limit` lines, then how many were left out, so the message stays compact."""
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"… and {len(lines) - limit} more {more}"]
+    return "\n".join(lines)
+
+
+def _movement_line(m: Movement, reference: str | None) -> str:
+    ref = " (ref)" if m.model == reference else ""
+    if m.delta is None:
+        move = "new"
+    else:
+        ranks = (m.prev_rank or m.rank) - m.rank
+        arrow = f", {'↑' if ranks > 0 else '↓'}{abs(ranks)}" if ranks else ""
+        move = f"{m.delta:+.0f}{arrow}"
+    ci = f"[{m.lo:.0f}–{m.hi:.0f}]"
+    return f"{m.rank}. {m.model}{ref}: {m.rating:.0f} {ci} ({move}) · {m.n_votes} votes"
+
+
+def render(d: Digest, limit: int = 8) -> Reply:
+    """The digest as a Reply: a headline and one field per topic (charts as files). Each
+    per-model list shows at most `limit` models, best rated first."""
+    rank = {m.model: i for i, m in enumerate(d.leaderboard)}
+
+    def order(name: str) -> tuple[float, int]:  # rated models by rank, then as listed
+        return (rank.get(name, math.inf), 0)
+
     fields: list[tuple[str, str]] = []
     votes = f"{d.votes} pairwise" + (f" + {d.score_votes} scores" if d.score_votes else "")
     fields.append(("Votes", f"{votes} from {d.raters} rater(s); {d.total_votes} pairwise in total"))
     if d.leaderboard:
-        lines = []
-        for m in d.leaderboard:
-            ref = " (ref)" if m.model == d.reference else ""
-            if m.delta is None:
-                move = "new"
-            else:
-                ranks = (m.prev_rank or m.rank) - m.rank
-                move = f"{m.delta:+.0f}" + (
-                    f", {'↑' if ranks > 0 else '↓'}{abs(ranks)}" if ranks else ""
-                )
-            lines.append(
-                f"{m.rank}. {m.model}{ref}: {m.rating:.0f} [{m.lo:.0f}–{m.hi:.0f}] "
-                f"({move}) · {m.n_votes} votes"
+        lines = [_movement_line(m, d.reference) for m in d.leaderboard]
+        fields.append(
+            (
+                "Leaderboard (Bradley–Terry, 95% CI, vs the day before)",
+                _top(lines, limit, "(`/slam leaderboard`)"),
             )
-        fields.append(("Leaderboard (Bradley–Terry, 95% CI, vs the day before)", "\n".join(lines)))
+        )
     else:
         fields.append(("Leaderboard", "no pairwise votes yet"))
     if d.agreement:
-        fields.append(
-            (
-                f"Judge/human agreement (vs {d.human_signal})",
-                "\n".join(
-                    f"{a.method}: Spearman {_fmt(a.spearman)}, bottom-k Jaccard {_fmt(a.jaccard)}, "
-                    f"RBO {_fmt(a.rbo)} ({a.n_models} models)"
-                    for a in d.agreement
-                ),
-            )
-        )
+        lines = [
+            f"{a.method}: Spearman {_fmt(a.spearman)}, bottom-k Jaccard {_fmt(a.jaccard)}, "
+            f"RBO {_fmt(a.rbo)} ({a.n_models} models)"
+            for a in d.agreement
+        ]
+        fields.append((f"Judge/human agreement (vs {d.human_signal})", _top(lines, limit, "")))
     else:
         fields.append(("Judge/human agreement", "not enough judge scores or human ratings yet"))
     if d.latency:
-        fields.append(
-            (
-                "Latency p50 / p95 (vs the day before)",
-                "\n".join(
-                    f"{x.model}: {_dur(x.p50)}{_change(x.p50, x.prev_p50)} / {_dur(x.p95)}"
-                    f"{_change(x.p95, x.prev_p95)}, {x.n} probes"
-                    if x.n
-                    else f"{x.model}: no successful probes"
-                    for x in d.latency
-                ),
-            )
-        )
+        lines = [
+            f"{x.model}: {_dur(x.p50)}{_change(x.p50, x.prev_p50)} / {_dur(x.p95)}"
+            f"{_change(x.p95, x.prev_p95)}, {x.n} probes"
+            if x.n
+            else f"{x.model}: no successful probes"
+            for x in sorted(d.latency, key=lambda x: order(x.model))
+        ]
+        fields.append(("Latency p50 / p95 (vs the day before)", _top(lines, limit, "models")))
     else:
         fields.append(("Latency", "no probes that day"))
-    if d.availability:
-        fields.append(
-            (
-                "Availability",
-                "\n".join(
-                    f"{a.model}: {a.ok / a.total:.1%} ({a.total - a.ok} of {a.total} probes failed)"
-                    for a in d.availability
-                    if a.total
-                ),
-            )
-        )
+    probed = [a for a in d.availability if a.total]
+    if probed:
+        failing = sorted((a for a in probed if a.ok < a.total), key=lambda a: a.ok / a.total)
+        lines = [
+            f"{a.model}: {a.ok / a.total:.1%} ({a.total - a.ok} of {a.total} probes failed)"
+            for a in failing
+        ]
+        text = _top(lines, limit, "models with failures")
+        healthy = len(probed) - len(failing)
+        if healthy:
+            every = f"{healthy} model(s)" if failing else f"all {healthy} model(s)"
+            text = "\n".join(filter(None, [text, f"{every} answered every probe"]))
+        fields.append(("Availability", text))
     api = f"{d.api_name} ${d.api_per_1k:.4f}" if d.api_per_1k is not None else d.api_name
     cost_lines = [
         f"{c.model}: {c.label} · {c.reduction_label} vs {d.api_name}"
-        for c in d.costs
+        for c in sorted(d.costs, key=lambda c: order(c.model))
         if not c.is_api
     ]
-    fields.append((f"Cost per 1K output tokens (API: {api})", "\n".join(cost_lines) or "n/a"))
+    fields.append(
+        (f"Cost per 1K output tokens (API: {api})", _top(cost_lines, limit, "models") or "n/a")
+    )
     head = f"{d.votes} vote(s) from {d.raters} rater(s) on {d.day:%a %d %b} ({d.timezone})."
     if d.leaderboard:
         head += f" Top rated: {d.leaderboard[0].model}."

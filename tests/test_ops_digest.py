@@ -327,8 +327,8 @@ def test_rendered_message(seeded: tuple[Engine, SlamConfig]) -> None:
     lat = fields["Latency p50 / p95 (vs the day before)"].splitlines()
     assert lat[0].startswith("mistral: 1.25 s (-17%) / 1.9") and lat[0].endswith("(-1%), 4 probes")
     assert lat[1] == "gemma: 3.00 s / 3.00 s, 1 probes"
-    assert fields["Availability"] == (
-        "mistral: 80.0% (1 of 5 probes failed)\ngemma: 33.3% (2 of 3 probes failed)"
+    assert fields["Availability"] == (  # worst first
+        "gemma: 33.3% (2 of 3 probes failed)\nmistral: 80.0% (1 of 5 probes failed)"
     )
     cost = fields["Cost per 1K output tokens (API: gpt-4 $0.1200)"].splitlines()
     assert cost[0].startswith("mistral: $0.0024") and cost[0].endswith(" · 49.3× vs gpt-4")
@@ -353,3 +353,33 @@ def test_key_charts_are_attached(seeded: tuple[Engine, SlamConfig], tmp_path: Pa
     assert png.parent == tmp_path and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     reply = d.to_reply()
     assert reply.files == {"bradley_terry": png} and "Key charts are attached" in reply.text
+
+
+def test_many_models_stay_compact() -> None:
+    from bot.digest import Availability, CostLine, DayLatency, Digest, Movement, render
+
+    names = [f"model-{i:02d}" for i in range(30)]
+    d = Digest(
+        day=DAY, timezone="UTC", votes=1200, score_votes=0, raters=40, total_votes=100_000,
+        reference="model-00",
+        leaderboard=[Movement(n, 1000.0 - i, 990.0 - i, 1010.0 - i, i + 1, 500, 1000.0 - i,
+                              i + 1) for i, n in enumerate(names)],
+        human_signal="human Bradley–Terry rating", agreement=[],
+        latency=[DayLatency(n, 240, 1.0, 2.0, 240, 1.0, 2.0) for n in reversed(names)],
+        availability=[Availability(n, 240 if i % 10 else 239, 240) for i, n in enumerate(names)],
+        api_name="gpt-4", api_per_1k=0.12,
+        costs=[CostLine(n, False, 0.002, "$0.002 / 1K tokens", 60.0, "60.0×") for n in names],
+    )  # fmt: skip
+    reply = render(d, limit=5)
+    fields = dict(reply.fields)
+    board = fields["Leaderboard (Bradley–Terry, 95% CI, vs the day before)"].splitlines()
+    assert len(board) == 6 and board[-1] == "… and 25 more (`/slam leaderboard`)"
+    assert board[0] == "1. model-00 (ref): 1000 [990–1010] (+0) · 500 votes"
+    lat = fields["Latency p50 / p95 (vs the day before)"].splitlines()
+    assert [x.split(":")[0] for x in lat[:5]] == names[:5]  # best rated first
+    assert lat[-1] == "… and 25 more models"
+    assert fields["Availability"] == (
+        "model-00: 99.6% (1 of 240 probes failed)\nmodel-10: 99.6% (1 of 240 probes failed)\n"
+        "model-20: 99.6% (1 of 240 probes failed)\n27 model(s) answered every probe"
+    )
+    assert len(reply.plain()) < 2500
