@@ -7,11 +7,13 @@ stored next run time, which is how runs missed during downtime are noticed. Miss
 coalesce into one run when the bot is back within `misfire_grace_s`. Replicas sharing the
 database may all fire a job; the slot lease in `bot.jobs.run_job` lets exactly one run it.
 
-Usage in an adapter's event loop:
+Usage in a chat adapter's event loop, once its port exists:
 
-    sched = await start_scheduler(engine, cfg, notify=chat_notifier(port, admin_channel))
+    sched = await start_for_bot(dispatcher, port, health=health)  # admin/ratings channels
     ...
     await sched.aclose()
+
+or, with explicit callables, `await start_scheduler(engine, cfg, notify=..., publish=...)`.
 """
 
 from __future__ import annotations

@@ -216,3 +216,31 @@ def test_schedule_run_digest_from_the_command_line(
     assert out.rstrip().endswith("digest: done")
     charts = sorted(p.name for p in (tmp_path / ".slam" / "digests").glob("*/*.png"))
     assert charts == ["bradley_terry.png", "cost_per_1k.png", "latency.png"]
+
+
+def test_schedule_list_shows_each_jobs_last_run(
+    engine: Engine, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot import leases
+
+    leases.claim(engine, "slam:probe", "2024-03-11T13:00:00+00:00", "host-a:1:abc")
+    leases.finish(engine, "slam:probe", "2024-03-11T13:00:00+00:00", "host-a:1:abc")
+    leases.claim(engine, "slam:digest", "2024-03-11T08:00:00+00:00", "host-b:2:def")
+    leases.finish(
+        engine,
+        "slam:digest",
+        "2024-03-11T08:00:00+00:00",
+        "host-b:2:def",
+        "RuntimeError: boom\nmore detail",
+    )
+    leases.claim(engine, "slam:generate", "manual:2024-03-11T10:15:30.123456+00:00", "cli")
+    toml = tmp_path / "slam.toml"
+    toml.write_text(f'[database]\nurl = "{sqlite_url}"\n[schedule]\ntimezone = "Europe/Berlin"\n')
+    code = main(
+        ["schedule", "list", "-c", str(toml), "--last", "-n", "1", "--from", "2024-03-11T15:00"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "  2024-03-11 16:00 CET\n  last run: 2024-03-11 14:00 CET on host-a:1:abc: ok" in out
+    assert "  last run: 2024-03-11 09:00 CET on host-b:2:def: failed: RuntimeError: boom\n" in out
+    assert "  last run: 2024-03-11 11:15 CET (manual) on cli: running" in out
