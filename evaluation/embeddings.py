@@ -74,16 +74,23 @@ class SentenceTransformerEncoder:
 
     def encode(self, texts: list[str], progress: Progress | None = None) -> NDArray[np.float32]:
         st = load_sentence_transformer(self.model)
-        out = []
-        step = self.batch_size * 8  # big enough to keep the encoder busy, small for progress
-        for i in range(0, len(texts), step):
-            chunk = texts[i : i + step]
-            out.append(st.encode(chunk, batch_size=self.batch_size, convert_to_numpy=True))
-            if progress is not None:
-                progress(len(chunk))
-        if not out:
+        if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        return np.vstack(out).astype(np.float32)
+        # Chunks (for progress) of globally length-sorted texts batch exactly as one big
+        # encode call would (it sorts by length to minimise padding), so chunking costs nothing.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), 0), dtype=np.float32)
+        step = self.batch_size * 8
+        for i in range(0, len(order), step):
+            idx = order[i : i + step]
+            vecs = st.encode([texts[j] for j in idx], batch_size=self.batch_size,
+                             convert_to_numpy=True)  # fmt: skip
+            if out.shape[1] == 0:
+                out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[idx] = vecs
+            if progress is not None:
+                progress(len(idx))
+        return out
 
 
 class OpenAIEncoder:
