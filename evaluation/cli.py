@@ -30,7 +30,10 @@ def score_command(
     similarity: str = typer.Option("all", "--similarity", "-s", help=SIM_HELP),
     config: Path | None = ConfigOpt,
     max_tokens: int | None = typer.Option(
-        None, "--max-tokens", min=8, help="Judge answer budget (default [evaluation])."
+        None,
+        "--max-tokens",
+        min=8,
+        help="Judge answer budget in tokens (default: evaluation.judge_max_tokens).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
