@@ -9,6 +9,23 @@ from typing import Any
 import typer
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Path to slam.toml (default: ./slam.toml).")
+HostOpt = typer.Option(
+    "127.0.0.1",
+    envvar="SLAM_HTTP_HOST",
+    help="Address for /healthz and /metrics (and Slack events in HTTP mode).",
+)
+PortOpt = typer.Option(
+    3000,
+    min=1,
+    max=65535,
+    envvar="SLAM_HTTP_PORT",
+    help="Port for /healthz and /metrics (and Slack events in HTTP mode).",
+)
+SchedulerOpt = typer.Option(
+    True,
+    "--scheduler/--no-scheduler",
+    help="Run the scheduled jobs (probes, daily generation, digest).",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -35,13 +52,15 @@ def _setup(config: Path | None) -> tuple[Any, Any]:
 def slack(
     socket: bool = typer.Option(True, "--socket/--http",
                                 help="Socket Mode (SLACK_APP_TOKEN) or an HTTP endpoint."),
-    host: str = typer.Option("127.0.0.1", help="HTTP mode: address to listen on."),
-    port: int = typer.Option(3000, min=1, max=65535, help="HTTP mode: port."),
+    host: str = HostOpt,
+    port: int = PortOpt,
     config: Path | None = ConfigOpt,
+    scheduler: bool = SchedulerOpt,
 ) -> None:  # fmt: skip
     """Run the Slack bot. Needs SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode) or
     SLACK_SIGNING_SECRET (HTTP mode)."""
     from bot.dispatcher import Dispatcher
+    from bot.observability import setup_logging
     from bot.slack_app import require_env, run_slack
 
     # Check the secrets before touching the database, so the error is the useful one.
@@ -51,22 +70,32 @@ def slack(
     else:
         require_env("SLACK_SIGNING_SECRET", "HTTP mode verifies requests with the Signing Secret")
     cfg, engine = _setup(config)
+    setup_logging()  # JSON logs on stderr, secrets redacted (SLAM_LOG_LEVEL, SLAM_LOG_FORMAT)
 
     async def main() -> None:
-        await run_slack(Dispatcher(engine, cfg), socket_mode=socket, host=host, port=port)
+        await run_slack(
+            Dispatcher(engine, cfg), socket_mode=socket, host=host, port=port, scheduler=scheduler
+        )
 
     asyncio.run(main())
 
 
-def discord(config: Path | None = ConfigOpt) -> None:
+def discord(
+    config: Path | None = ConfigOpt,
+    host: str = HostOpt,
+    port: int = PortOpt,
+    scheduler: bool = SchedulerOpt,
+) -> None:
     """Run the Discord bot (DISCORD_TOKEN)."""
     from bot.discord_app import run_discord
+    from bot.observability import setup_logging
     from bot.slack_app import require_env
 
     token = require_env("DISCORD_TOKEN", "create a bot in the Discord developer portal and "
                         "export its token")  # fmt: skip
     cfg, engine = _setup(config)
-    asyncio.run(run_discord(engine, cfg, token))
+    setup_logging()
+    asyncio.run(run_discord(engine, cfg, token, host=host, port=port, scheduler=scheduler))
 
 
 def console(

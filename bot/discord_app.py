@@ -216,14 +216,46 @@ def build_group(client: SlamDiscordClient) -> app_commands.Group:
     return group
 
 
-async def run_discord(engine: Any, cfg: Any, token: str) -> None:
-    """Run until cancelled."""
-    dispatcher = Dispatcher(engine, cfg)
+async def run_discord(
+    engine: Any,
+    cfg: Any,
+    token: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    scheduler: bool = True,
+) -> None:
+    """Run until cancelled; with `port`, serve /healthz and /metrics there. The scheduled
+    jobs start once the gateway session is ready (their messages need the client)."""
+    import asyncio
+
+    from bot.observability import Health, database_check, instrument, serve_ops
+    from bot.scheduler import SlamScheduler, start_for_bot
+
+    dispatcher = instrument(Dispatcher(engine, cfg))
     client = SlamDiscordClient(dispatcher)
+    health = Health().add("database", database_check(engine))
+    runner = await serve_ops(host, port, health) if port else None
+    sched: SlamScheduler | None = None
+
+    async def start_jobs() -> None:
+        nonlocal sched
+        await client.wait_until_ready()
+        sched = await start_for_bot(dispatcher, client.port, health=health)
+
+    jobs: asyncio.Task[None] | None = None
     try:
         async with client:
+            if scheduler:
+                jobs = asyncio.create_task(start_jobs())
             await client.start(token)
     except discord.LoginFailure:
         raise SlamError("Discord rejected DISCORD_TOKEN; check the bot token") from None
     finally:
+        if jobs is not None:
+            jobs.cancel()
+        if sched is not None:
+            await sched.aclose()
+        if runner is not None:
+            await runner.cleanup()
         await dispatcher.aclose()

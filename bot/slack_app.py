@@ -237,29 +237,30 @@ def register_listeners(app: Any, dispatcher: Dispatcher, port: SlackPort) -> Non
         return None
 
 
-def web_app(bolt_app: Any, path: str = "/slack/events") -> Any:
-    """An aiohttp application serving Bolt at `path` (plus `/healthz`)."""
+def web_app(bolt_app: Any, path: str = "/slack/events", health: Any = None) -> Any:
+    """An aiohttp application serving Bolt at `path`, plus `/healthz` and `/metrics`."""
     from aiohttp import web
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+
+    from bot.observability import add_routes
 
     async def events(request: web.Request) -> web.Response:
         bolt_resp = await bolt_app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_resp)
 
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
     web_application = web.Application()
     web_application.router.add_post(path, events)
-    web_application.router.add_get("/healthz", health)
+    add_routes(web_application, health)
     return web_application
 
 
-async def serve_http(bolt_app: Any, host: str, port: int, path: str = "/slack/events") -> Any:
+async def serve_http(
+    bolt_app: Any, host: str, port: int, path: str = "/slack/events", health: Any = None
+) -> Any:
     """Start serving; returns the aiohttp runner (call `await runner.cleanup()` to stop)."""
     from aiohttp import web
 
-    runner = web.AppRunner(web_app(bolt_app, path))
+    runner = web.AppRunner(web_app(bolt_app, path, health))
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
@@ -276,23 +277,43 @@ async def socket_handler(dispatcher: Dispatcher, env: Mapping[str, str] | None =
 
 
 async def run_slack(
-    dispatcher: Dispatcher, *, socket_mode: bool, host: str = "127.0.0.1", port: int = 3000
+    dispatcher: Dispatcher,
+    *,
+    socket_mode: bool,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    scheduler: bool = True,
 ) -> None:
-    """Run until cancelled: Socket Mode (SLACK_APP_TOKEN) or an HTTP endpoint."""
+    """Run until cancelled: Socket Mode (SLACK_APP_TOKEN) or an HTTP endpoint. Both serve
+    `/healthz` and `/metrics` on host:port and run the scheduled jobs (unless `scheduler`
+    is False)."""
     import asyncio
 
+    from bot.observability import Health, database_check, instrument, serve_ops
+    from bot.scheduler import start_for_bot
+
+    instrument(dispatcher)
+    health = Health().add("database", database_check(dispatcher.engine))
+    sched, runner = None, None
     try:
         if socket_mode:
             handler = await socket_handler(dispatcher)
+            if scheduler:
+                port_ = SlackPort(handler.app.client)
+                sched = await start_for_bot(dispatcher, port_, health=health)
+            runner = await serve_ops(host, port, health)
             print("slam bot: connected to Slack in Socket Mode", flush=True)
             await handler.start_async()
             return
         app = await build_app(dispatcher)
-        runner = await serve_http(app, host, port)
+        if scheduler:
+            sched = await start_for_bot(dispatcher, SlackPort(app.client), health=health)
+        runner = await serve_http(app, host, port, health=health)
         print(f"slam bot: Slack events at http://{host}:{port}/slack/events", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
+        await asyncio.Event().wait()
     finally:
+        if sched is not None:
+            await sched.aclose()
+        if runner is not None:
+            await runner.cleanup()
         await dispatcher.aclose()

@@ -64,7 +64,7 @@ model = "qwen2:7b"
     assert any(p.startswith("experiment.temprature: unknown key") for p in found)
     assert any(
         p.startswith("models.qwen.backend: unknown backend 'olama'")
-        and "expected one of llamacpp, ollama, openai" in p
+        and all(name in p.split("expected one of")[1] for name in ("llamacpp", "ollama", "openai"))
         for p in found
     ), found
 
