@@ -2,6 +2,10 @@
 
 Generation runs token by token in a worker thread so the event loop stays free and TTFT is
 measured at the first sampled token, exactly as a streaming server would report it.
+
+All llama.cpp work runs on ONE dedicated thread: ggml's CPU backend uses OpenMP, which keeps a
+team of spinning threads per calling thread. Two calling threads mean two teams spinning
+against each other, which cost ~10% tokens/s on 2 cores (benchmarks/bench_embedded.py).
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hosting.base import Generation, GenerationRequest
 from hosting.gguf import gemma_turns, resolve_model_path
@@ -20,6 +26,7 @@ from hosting.gguf import gemma_turns, resolve_model_path
 if TYPE_CHECKING:
     from slam.config import ModelSpec
 
+T = TypeVar("T")
 _END_MARKERS = ("<end_of_turn>", "<eos>")
 
 
@@ -32,6 +39,12 @@ class _Loaded:
 
 _CACHE: dict[tuple[str, int, int], _Loaded] = {}
 _CACHE_LOCK = threading.Lock()
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama.cpp")
+
+
+def run_on_llama_thread(fn: Callable[[], T]) -> T:
+    """Run `fn` on the llama.cpp thread and wait (for synchronous callers and benchmarks)."""
+    return _EXECUTOR.submit(fn).result()
 
 
 def load_llama(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> _Loaded:
@@ -75,7 +88,8 @@ class LlamaCppBackend:
     async def generate(self, request: GenerationRequest) -> Generation:
         """Generate in a worker thread; errors (bad GGUF, context overflow) become data."""
         try:
-            return await asyncio.to_thread(self._generate_sync, request)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(_EXECUTOR, self._generate_sync, request)
         except Exception as exc:
             return Generation(
                 text="",
