@@ -45,6 +45,7 @@ def stage_rate(ctx: DemoContext) -> None:
     """Blind pairs in the console. A person rates when there is a terminal; otherwise a
     scripted rater votes at random so the rating statistics and charts have data."""
     from bot.console import rate_in_console
+    from bot.votes import load_salt
 
     assert ctx.cfg is not None and ctx.engine is not None
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
@@ -62,7 +63,14 @@ def stage_rate(ctx: DemoContext) -> None:
             "statistics and charts have data. These votes carry no signal.[/yellow]"
         )
     summary = asyncio.run(
-        rate_in_console(ctx.engine, ctx.cfg, inputs=inputs, rng=random.Random(DEMO_SEED))
+        rate_in_console(
+            ctx.engine,
+            ctx.cfg,
+            inputs=inputs,
+            rng=random.Random(DEMO_SEED),
+            # The demo keeps every file it makes inside its workspace.
+            salt=load_salt(path=ctx.workspace / "rater_salt"),
+        )
     )
     ctx.console.print(f"{summary.recorded} vote(s) on {len(summary.pairs)} pair(s) recorded")
     if not interactive:

@@ -40,7 +40,10 @@ def reaction_type_patch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-async def client(engine: Engine, tmp_path: Path) -> AsyncIterator[SlamDiscordClient]:
+async def client(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[SlamDiscordClient]:
+    monkeypatch.chdir(tmp_path)  # dpytest writes attachments (dpytest_N.dat) into the cwd
     cfg = make_config(channel=CHANNEL, pairs_per_round=3)
     seed(engine, cfg, texts={"mistral-7b-q4/Ada": "As Mistral, I know you will shine, Ada."})
     d = Dispatcher(engine, cfg, salt=b"discord-salt", report_builder=fake_report_builder,
