@@ -5,24 +5,20 @@ llama_cpp.server cannot produce (usage chunks, 429 with Retry-After, 5xx, 401)."
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from hosting.base import GenerationRequest, create_backend
 from hosting.openai_backend import PLACEHOLDER_KEY, OpenAIBackend
 from hosting.retry import RetryPolicy
 from slam.config import ModelSpec
-from tests.conftest import free_port
+from tests.llama_server import running
 
 READY_TIMEOUT_S = 120.0
 
@@ -36,38 +32,8 @@ def _no_openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def llama_server(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real llama_cpp.server on 127.0.0.1 serving the packaged Gemma GGUF; yields its /v1 URL."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
-    cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path),
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024",
-        "--chat_format", "gemma",  # the packaged GGUF has no chat template
-        "--n_threads", "2", "--verbose", "False",
-    ]  # fmt: skip
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited ({proc.returncode}): {log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/models", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server not ready in {READY_TIMEOUT_S}s: {log_path}")
-            time.sleep(0.1)  # poll interval
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with running(gguf_path, tmp_path_factory.mktemp("llama_server")) as (server,):
+        yield server.url
 
 
 def spec_for(host: str, model: str = "gemma3-270m", **kw: Any) -> ModelSpec:

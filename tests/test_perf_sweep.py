@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -22,67 +18,21 @@ from slam.cli import main
 from slam.config import SlamConfig, parse_config
 from slam.errors import SlamError
 from storage.models import Probe
-from tests.conftest import free_port
-
-READY_TIMEOUT_S = 120.0
-
-
-class Server:
-    def __init__(self, url: str, log: Path):
-        self.url, self.log = url, log
-
-    def requests_served(self) -> int:
-        return self.log.read_text(errors="replace").count("POST /v1/chat/completions")
-
-
-def _start(gguf: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], Server]:
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024",
-        "--chat_format", "gemma", "--n_threads", "1",
-        # By default a new request interrupts the one streaming: queue them instead, as a
-        # server under load test must.
-        "--interrupt_requests", "False",
-    ]  # fmt: skip
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    return proc, Server(f"http://127.0.0.1:{port}/v1", log_path)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], server: Server) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited ({proc.returncode}): {server.log.read_text()}")
-        try:
-            if httpx.get(f"{server.url}/models", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"llama_cpp.server not ready in {READY_TIMEOUT_S}s: {server.log}")
-        time.sleep(0.1)  # readiness poll interval
+from tests.llama_server import LlamaServer, running
 
 
 @pytest.fixture(scope="module")
-def servers(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
+def servers(
+    gguf_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[LlamaServer]]:
     """Two replicas of the packaged Gemma behind llama_cpp.server on 127.0.0.1."""
-    logs = tmp_path_factory.mktemp("llama_servers")
-    started = [_start(gguf_path, logs / f"server{i}.log") for i in range(2)]
-    try:
-        for proc, server in started:
-            _wait_ready(proc, server)
-        yield [server for _, server in started]
-    finally:
-        for proc, _ in started:
-            proc.terminate()
-        for proc, _ in started:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    # By default a new request interrupts the one streaming: queue them instead, as a server
+    # under load test must.
+    extra = ("--interrupt_requests", "False")
+    with running(
+        gguf_path, tmp_path_factory.mktemp("llama_servers"), 2, n_threads=1, extra=extra
+    ) as started:
+        yield started
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +60,7 @@ def sweep_rows(engine: Engine) -> list[Probe]:
 
 
 async def test_concurrency_sweep_records_levels(
-    engine: Engine, servers: list[Server], tmp_path: Path
+    engine: Engine, servers: list[LlamaServer], tmp_path: Path
 ) -> None:
     cfg = config(servers[0].url)
     slo = SLO(ttft_s=60.0, e2e_s=120.0)  # generous: this checks bookkeeping, not speed
@@ -148,7 +98,7 @@ async def test_concurrency_sweep_records_levels(
     assert has_data(png)
 
 
-async def test_two_replicas_share_the_load(engine: Engine, servers: list[Server]) -> None:
+async def test_two_replicas_share_the_load(engine: Engine, servers: list[LlamaServer]) -> None:
     before = [s.requests_served() for s in servers]
     cfg = config(servers[0].url)
     res = await run_sweep(
@@ -163,7 +113,7 @@ async def test_two_replicas_share_the_load(engine: Engine, servers: list[Server]
 
 
 async def test_rate_mode_runs_sync_peak_then_fixed_rates(
-    engine: Engine, servers: list[Server]
+    engine: Engine, servers: list[LlamaServer]
 ) -> None:
     cfg = config(servers[0].url)
     res = await run_sweep(
@@ -191,7 +141,7 @@ async def test_sweep_argument_errors(engine: Engine) -> None:
 
 
 def test_slam_sweep_command(
-    servers: list[Server], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    servers: list[LlamaServer], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     toml = tmp_path / "slam.toml"
     toml.write_text(
