@@ -14,6 +14,7 @@ import argparse
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,6 +53,9 @@ class FakeOllama:
     retry_after: str | None = None
     truncate: bool = False  # end the stream before the final done=true message
     error_mid_stream: str | None = None  # send {"error": ...} after the chunks, as Ollama does
+    # Report the real time spent handling the request as total_duration (like Ollama does),
+    # so a benchmark can subtract it from client-measured latency.
+    measure_total: bool = False
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -145,6 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": "404 page not found"})
 
     def do_POST(self) -> None:
+        started_ns = time.perf_counter_ns()
         body = self._body() or {}
         self.fake.requests.append(("POST", self.path, body))
         if self.path == "/api/pull":
@@ -165,6 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
         lines = [_chunk(model, text, chat) for text in self.fake.chunks]
         final = _chunk(model, "", chat) | {"done": True, "done_reason": self.fake.done_reason}
         final |= self.fake.stats
+        if self.fake.measure_total:
+            final["total_duration"] = time.perf_counter_ns() - started_ns
         if not chat:
             final["context"] = [1, 2, 3]
         if body.get("stream", True) is False:
