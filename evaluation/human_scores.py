@@ -9,7 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 from sqlmodel import Session
 
-from evaluation.votes import cap_per_rater, completed_only, effective_votes, round_pairs
+from evaluation.votes import (
+    cap_per_rater,
+    completed_only,
+    effective_votes,
+    round_pairs,
+    scored_models,
+)
 
 
 @dataclass(frozen=True)
@@ -37,12 +43,16 @@ def load_absolute_scores(
     max_votes_per_rater: int | None = None,
 ) -> dict[str, list[float]]:
     """model -> effective 0–10 score votes (latest per rater, pair and side; removals retract)."""
+    out: dict[str, list[float]] = defaultdict(list)
+    if not require_completion and max_votes_per_rater is None:
+        for name, score in scored_models(session):  # fast path: no per-vote objects
+            out[name].append(score)
+        return dict(out)
     votes = effective_votes(session, "score")
     if require_completion:
         votes = completed_only(votes, round_pairs(session))
     if max_votes_per_rater is not None:
         votes = cap_per_rater(votes, max_votes_per_rater)
-    out: dict[str, list[float]] = defaultdict(list)
     for v in votes:
         model = v.target_model
         if model is not None and v.score is not None:

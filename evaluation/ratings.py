@@ -20,7 +20,13 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlmodel import Session
 
-from evaluation.votes import cap_per_rater, completed_only, effective_votes, round_pairs
+from evaluation.votes import (
+    cap_per_rater,
+    completed_only,
+    effective_votes,
+    pairwise_results,
+    round_pairs,
+)
 
 RESULTS = ("A", "B", "tie", "both_bad")
 BothBad = Literal["tie", "exclude"]
@@ -74,6 +80,13 @@ def load_pairwise_outcomes(
     max_votes_per_rater: int | None = None,
 ) -> list[Outcome]:
     """Effective pairwise votes as outcomes between model names (see evaluation.votes)."""
+    if not require_completion and max_votes_per_rater is None:
+        # Fast path: names and choices straight from SQL; one Outcome per distinct result
+        # (they are immutable), so 100,000 votes cost a list of references, not objects.
+        shared: dict[tuple[str, str, str], Outcome] = {}
+        return [
+            shared.get(r) or shared.setdefault(r, Outcome(*r)) for r in pairwise_results(session)
+        ]
     votes = effective_votes(session, "pairwise")
     if require_completion:
         votes = completed_only(votes, round_pairs(session))

@@ -2,6 +2,10 @@
 
 The log keeps every event; a rater's effective vote on a pair is their latest event of that
 kind (and, for scores, that target), and a 'remove' event retracts it.
+
+"Latest" is decided in SQL with a window function (SQLite ≥ 3.25 and PostgreSQL) and model
+names come from joins, so a report over 100,000 votes reads narrow tuples instead of building
+an ORM object per event.
 """
 
 from __future__ import annotations
@@ -10,12 +14,21 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import Select, case, func, select
+from sqlmodel import Session
 
 from storage.models import Generation, ModelRecord, RatingPair, Vote
 
 PAIRWISE_CHOICES = ("A", "B", "tie", "both_bad")
+
+# Core table columns: plain SQL expressions with no ORM row objects behind them.
+V = Vote.__table__.c  # type: ignore[attr-defined]
+_PAIR = RatingPair.__table__  # type: ignore[attr-defined]
+RP = _PAIR.c
+_GEN = Generation.__table__  # type: ignore[attr-defined]
+_MODEL = ModelRecord.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -39,66 +52,105 @@ class EffectiveVote:
         return {"A": self.model_a, "B": self.model_b}.get(self.target or "")
 
 
-def effective_votes(session: Session, kind: str = "pairwise") -> list[EffectiveVote]:
-    """Latest non-retracted event per (pair, rater[, target]) of one kind, oldest first."""
-    rows = session.exec(
-        select(Vote).where(Vote.kind == kind).order_by(Vote.created_at, Vote.id)  # type: ignore[arg-type]
-    ).all()
-    latest: dict[tuple[int, int, str | None], Vote] = {}
-    for v in rows:
-        key = (v.pair_id, v.rater_id, v.target if kind == "score" else None)
-        latest[key] = v
-    live = [v for v in latest.values() if v.action != "remove"]
-    if kind == "pairwise":
-        live = [v for v in live if v.choice in PAIRWISE_CHOICES]
-    else:
-        live = [v for v in live if v.score is not None and v.target in ("A", "B")]
-    if not live:
-        return []
-    pairs = _pair_models(session, {v.pair_id for v in live})
-    out = []
-    for v in live:
-        round_id, model_a, model_b = pairs[v.pair_id]
-        out.append(
-            EffectiveVote(
-                pair_id=v.pair_id,
-                round_id=round_id,
-                rater_id=v.rater_id,
-                kind=kind,
-                choice=v.choice,
-                target=v.target,
-                score=float(v.score) if v.score is not None else None,
-                model_a=model_a,
-                model_b=model_b,
-                created_at=v.created_at,
-            )
+@dataclass(frozen=True)
+class EffectiveFrom:
+    """The effective votes of one kind as a FROM clause: the latest-event subquery (`vote`)
+    joined to its pair and the two models' rows. `select` picks columns from these."""
+
+    kind: str
+    vote: Any
+    pair: Any
+    model_a: Any
+    model_b: Any
+    source: Any
+
+    def select(self, *columns: Any) -> Select[Any]:
+        """SELECT `columns` over the live effective votes, oldest first (ties by event id)."""
+        v = self.vote
+        q = (
+            select(*columns)
+            .select_from(self.source)
+            .where(v.rn == 1, v.action != "remove")
+            .order_by(v.created_at, v.id)
         )
-    out.sort(key=lambda e: e.created_at)
-    return out
+        if self.kind == "pairwise":
+            return q.where(v.choice.in_(PAIRWISE_CHOICES))
+        return q.where(v.score.is_not(None), v.target.in_(("A", "B")))
 
 
-def _pair_models(session: Session, pair_ids: set[int]) -> dict[int, tuple[int, str, str]]:
-    """pair id -> (round id, model name of A, model name of B)."""
-    names = {m.id: m.name for m in session.exec(select(ModelRecord)).all()}
-    gen_model: dict[int, int] = {}
-    pairs = session.exec(select(RatingPair).where(RatingPair.id.in_(pair_ids))).all()  # type: ignore[union-attr]
-    gen_ids = {p.generation_a_id for p in pairs} | {p.generation_b_id for p in pairs}
-    for g in session.exec(select(Generation).where(Generation.id.in_(gen_ids))).all():  # type: ignore[union-attr]
-        assert g.id is not None
-        gen_model[g.id] = g.model_id
-    return {
-        p.id: (p.round_id, names[gen_model[p.generation_a_id]], names[gen_model[p.generation_b_id]])
-        for p in pairs
-        if p.id is not None
-    }
+def effective_from(kind: str) -> EffectiveFrom:
+    """Build the FROM clause of the effective votes of `kind` ('pairwise' or 'score')."""
+    # One row per (pair, rater[, target]) is ranked first: the latest event by (created_at, id).
+    part = [V.pair_id, V.rater_id] + ([V.target] if kind == "score" else [])
+    rn = func.row_number().over(partition_by=part, order_by=(V.created_at.desc(), V.id.desc()))
+    cols = [V.id, V.pair_id, V.rater_id, V.action, V.choice, V.target, V.score, V.created_at]
+    latest = select(*cols, rn.label("rn")).where(V.kind == kind).subquery("latest")
+    ga, gb = _GEN.alias("ga"), _GEN.alias("gb")
+    ma, mb = _MODEL.alias("ma"), _MODEL.alias("mb")
+    source = (
+        latest.join(_PAIR, RP.id == latest.c.pair_id)
+        .join(ga, ga.c.id == RP.generation_a_id)
+        .join(gb, gb.c.id == RP.generation_b_id)
+        .join(ma, ma.c.id == ga.c.model_id)
+        .join(mb, mb.c.id == gb.c.model_id)
+    )
+    return EffectiveFrom(kind, latest.c, RP, ma.c, mb.c, source)
+
+
+def effective_votes(session: Session, kind: str = "pairwise") -> list[EffectiveVote]:
+    """Latest non-retracted event per (pair, rater[, target]) of one kind, oldest first
+    (ties in time by event id)."""
+    e = effective_from(kind)
+    q = e.select(
+        e.vote.pair_id,
+        e.pair.round_id,
+        e.vote.rater_id,
+        e.vote.choice,
+        e.vote.target,
+        e.vote.score,
+        e.model_a.name,
+        e.model_b.name,
+        e.vote.created_at,
+    )
+    return [
+        EffectiveVote(
+            pair_id=pair_id,
+            round_id=round_id,
+            rater_id=rater_id,
+            kind=kind,
+            choice=choice,
+            target=target,
+            score=float(score) if score is not None else None,
+            model_a=model_a,
+            model_b=model_b,
+            created_at=created_at,
+        )
+        for pair_id, round_id, rater_id, choice, target, score, model_a, model_b, created_at in (
+            session.connection().execute(q).all()
+        )
+    ]
+
+
+def pairwise_results(session: Session) -> list[tuple[str, str, str]]:
+    """(model A, model B, choice) of every effective pairwise vote, oldest first."""
+    e = effective_from("pairwise")
+    rows = session.connection().execute(e.select(e.model_a.name, e.model_b.name, e.vote.choice))
+    return [(a, b, c) for a, b, c in rows]
+
+
+def scored_models(session: Session) -> list[tuple[str, float]]:
+    """(scored model, 0–10 score) of every effective score vote, oldest first."""
+    e = effective_from("score")
+    model = case((e.vote.target == "A", e.model_a.name), else_=e.model_b.name)
+    rows = session.connection().execute(e.select(model, e.vote.score))
+    return [(m, float(s)) for m, s in rows]
 
 
 def round_pairs(session: Session) -> dict[int, set[int]]:
     """round id -> ids of the pairs posted in it (a rater's assigned set by default)."""
     out: dict[int, set[int]] = defaultdict(set)
-    for p in session.exec(select(RatingPair)).all():
-        if p.id is not None:
-            out[p.round_id].add(p.id)
+    for pair_id, round_id in session.connection().execute(select(RP.id, RP.round_id)).all():
+        out[round_id].add(pair_id)
     return dict(out)
 
 

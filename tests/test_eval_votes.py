@@ -1,0 +1,118 @@
+"""The SQL effective-vote loader against the plain semantics (latest event wins, 'remove'
+retracts) on a randomized event log, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+
+from evaluation.human_scores import load_absolute_scores
+from evaluation.ratings import load_pairwise_outcomes
+from evaluation.votes import PAIRWISE_CHOICES, effective_votes, round_pairs
+from storage.db import session_scope
+from storage.models import Vote
+from tests.eval_seed import rater, seed_generations, seed_pair, seed_round
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _random_log(engine: Engine, seed: int = 7) -> tuple[list[dict[str, Any]], dict[int, tuple]]:
+    """Pairs among 4 models, 6 raters, 600 events in shuffled id order with repeated
+    timestamps (so the id tie-break matters). Returns the events and pair -> (round, A, B)."""
+    rng = np.random.default_rng(seed)
+    names = ["ref", "m1", "m2", "m3"]
+    gens = seed_generations(engine, {m: [f"{m} {i}" for i in range(3)] for m in names}, "ref")
+    rounds = [seed_round(engine), seed_round(engine)]
+    pairs: dict[int, tuple] = {}
+    for k in range(12):
+        a, b = rng.choice(4, size=2, replace=False)
+        rnd = rounds[k % 2]
+        pid = seed_pair(engine, gens[(names[a], k % 3)], gens[(names[b], k % 3)], rnd)
+        pairs[pid] = (rnd, names[a], names[b])
+    raters = [rater(engine, f"r{i}") for i in range(6)]
+    events = []
+    for e in range(600):
+        kind = "score" if rng.random() < 0.4 else "pairwise"
+        action = "remove" if rng.random() < 0.15 else "add"
+        choice = target = score = None
+        if kind == "pairwise" and action == "add":
+            choice = str(rng.choice([*PAIRWISE_CHOICES, "bogus"]))
+        if kind == "score":
+            target = str(rng.choice(["A", "B", "A", "B", "C"]))
+            score = int(rng.integers(0, 11)) if action == "add" and rng.random() < 0.95 else None
+        events.append(
+            {
+                "pair_id": int(rng.choice(list(pairs))),
+                "rater_id": int(rng.choice(raters)),
+                "kind": kind,
+                "action": action,
+                "choice": choice,
+                "target": target,
+                "score": score,
+                "event_key": f"rand{seed}-{e}",
+                # few distinct minutes: many events share a timestamp
+                "created_at": T0 + timedelta(minutes=int(rng.integers(0, 60))),
+            }
+        )
+    with session_scope(engine) as s:
+        s.connection().execute(insert(Vote), events)  # ids follow list order, not time order
+    return events, pairs
+
+
+def _reference(events: list[dict[str, Any]], kind: str) -> list[tuple]:
+    """The plain semantics: replay events by (time, id); the latest per key wins."""
+    latest: dict[tuple, tuple[int, dict[str, Any]]] = {}
+    for i, ev in sorted(enumerate(events), key=lambda x: (x[1]["created_at"], x[0])):
+        if ev["kind"] != kind:
+            continue
+        key = (ev["pair_id"], ev["rater_id"], ev["target"] if kind == "score" else None)
+        latest[key] = (i, ev)
+    live = [ev for _, ev in latest.values() if ev["action"] != "remove"]
+    if kind == "pairwise":
+        live = [ev for ev in live if ev["choice"] in PAIRWISE_CHOICES]
+    else:
+        live = [ev for ev in live if ev["score"] is not None and ev["target"] in ("A", "B")]
+    return [(ev["pair_id"], ev["rater_id"], ev["choice"], ev["target"], ev["score"]) for ev in live]
+
+
+def test_effective_votes_match_replayed_log(any_engine: Engine) -> None:
+    events, pairs = _random_log(any_engine)
+    with session_scope(any_engine) as s:
+        for kind in ("pairwise", "score"):
+            got = effective_votes(s, kind)
+            want = _reference(events, kind)
+            assert len(want) > 10
+            assert Counter(
+                (v.pair_id, v.rater_id, v.choice, v.target, v.score) for v in got
+            ) == Counter(want)
+            for v in got:
+                assert (v.round_id, v.model_a, v.model_b) == pairs[v.pair_id]
+                assert v.kind == kind
+            times = [v.created_at for v in got]
+            assert times == sorted(times)  # oldest first
+        assert round_pairs(s) == {
+            rnd: {p for p, (r, _, _) in pairs.items() if r == rnd} for rnd, _, _ in pairs.values()
+        }
+
+
+def test_fast_loaders_equal_the_filtered_path(any_engine: Engine) -> None:
+    events, pairs = _random_log(any_engine, seed=11)
+    with session_scope(any_engine) as s:
+        fast = load_pairwise_outcomes(s)
+        slow = load_pairwise_outcomes(s, max_votes_per_rater=10**9)  # via EffectiveVote objects
+        assert Counter(fast) == Counter(slow)
+        want = Counter(
+            (pairs[p][1], pairs[p][2], c) for p, _, c, _, _ in _reference(events, "pairwise")
+        )
+        assert Counter((o.model_a, o.model_b, o.result) for o in fast) == want
+        scores = load_absolute_scores(s)
+        assert scores == load_absolute_scores(s, max_votes_per_rater=10**9)
+        by_model: Counter[tuple[str, float]] = Counter()
+        for p, _, _, target, score in _reference(events, "score"):
+            by_model[(pairs[p][1] if target == "A" else pairs[p][2], float(score))] += 1
+        assert Counter((m, v) for m, vals in scores.items() for v in vals) == by_model
