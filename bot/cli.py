@@ -8,7 +8,8 @@ from typing import Any
 
 import typer
 
-ConfigOpt = typer.Option(None, "--config", "-c", help="Path to slam.toml (default: ./slam.toml).")
+from slam.options import ConfigOpt
+
 HostOpt = typer.Option(
     "127.0.0.1",
     envvar="SLAM_HTTP_HOST",

@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from slam.errors import SlamError
-
-ConfigOpt = typer.Option(None, "--config", "-c", help="Path to slam.toml (default: ./slam.toml).")
+from slam.options import ConfigOpt
 
 
 def register(app: typer.Typer) -> None:

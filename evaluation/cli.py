@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from slam.options import ConfigOpt
+
 if TYPE_CHECKING:
     from rich.console import Console
 
     from evaluation.score import ScoreResult
 
-ConfigOpt = typer.Option(None, "--config", "-c", help="Path to slam.toml (default: ./slam.toml).")
 JUDGES_HELP = (
     "Judge methods, comma-separated: scorer,comparer,comparer-nr,selector,pairwise, all or none."
 )

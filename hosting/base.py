@@ -71,6 +71,28 @@ class Generation:
     def with_error(self, error: str) -> Generation:
         return replace(self, error=error)
 
+    @classmethod
+    def failure(
+        cls,
+        backend: str,
+        model: str,
+        error: str,
+        text: str = "",
+        ttft_s: float | None = None,
+        latency_s: float | None = None,
+        prompt_tokens: int | None = None,
+    ) -> Generation:
+        """A failed request as data; `text` keeps whatever was streamed before the failure."""
+        return cls(
+            text=text,
+            backend=backend,
+            model=model,
+            ttft_s=ttft_s,
+            latency_s=latency_s,
+            prompt_tokens=prompt_tokens,
+            error=error,
+        )
+
 
 def tpot(latency_s: float | None, ttft_s: float | None, output_tokens: int | None) -> float | None:
     """Per-output-token latency; None when it is undefined (fewer than 2 tokens)."""

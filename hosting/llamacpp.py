@@ -91,12 +91,7 @@ class LlamaCppBackend:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(_EXECUTOR, self._generate_sync, request)
         except Exception as exc:
-            return Generation(
-                text="",
-                backend=self.name,
-                model=self.spec.name,
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            return Generation.failure(self.name, self.spec.name, f"{type(exc).__name__}: {exc}")
 
     def _generate_sync(self, request: GenerationRequest) -> Generation:
         loaded = self._ensure_loaded()
@@ -106,12 +101,11 @@ class LlamaCppBackend:
             tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
             budget = min(request.max_tokens, llm.n_ctx() - len(tokens))
             if budget <= 0:
-                return Generation(
-                    text="",
-                    backend=self.name,
-                    model=self.spec.name,
+                return Generation.failure(
+                    self.name,
+                    self.spec.name,
+                    f"prompt of {len(tokens)} tokens does not fit n_ctx={llm.n_ctx()}",
                     prompt_tokens=len(tokens),
-                    error=f"prompt of {len(tokens)} tokens does not fit n_ctx={llm.n_ctx()}",
                 )
             if request.seed is not None:
                 llm.set_seed(request.seed)

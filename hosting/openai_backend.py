@@ -177,14 +177,7 @@ class OpenAIBackend:
         ttft: float | None = None,
         latency: float | None = None,
     ) -> Generation:
-        return Generation(
-            text=text,
-            backend=self.name,
-            model=self.spec.name,
-            ttft_s=ttft,
-            latency_s=latency,
-            error=message,
-        )
+        return Generation.failure(self.name, self.spec.name, message, text, ttft, latency)
 
     async def aclose(self) -> None:
         await self._client.close()

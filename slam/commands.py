@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING
 import typer
 
 from slam.errors import SlamError
+from slam.options import ConfigOpt
 
 if TYPE_CHECKING:
     from slam.config import SlamConfig
-
-ConfigOpt = typer.Option(None, "--config", "-c", help="Path to slam.toml (default: ./slam.toml).")
 
 
 def register(app: typer.Typer) -> None:
