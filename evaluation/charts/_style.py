@@ -48,6 +48,9 @@ def setup() -> None:
             "text.parse_math": False,
             # Unhinted glyphs render ~25% faster and look the same at these sizes.
             "text.hinting": "none",
+            # A fixed title height: automatic placement measures every tick label of the axes
+            # first (to dodge top tick labels these charts never have).
+            "axes.titley": 1.0,
         }
     )
     _SETUP_DONE = True
@@ -84,7 +87,19 @@ def save(fig: Figure, path: Path, note: str | None = None, *, no_data: str | Non
         fig.text(0.995, 0.005, note, ha="right", va="bottom", fontsize=11, color="#555555")
     path.parent.mkdir(parents=True, exist_ok=True)
     description = f"no data: {no_data}" if no_data else "chart"
-    fig.savefig(path, format="png", metadata={"Software": "slam", "Description": description})
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    # Render and encode by hand: an opaque RGB image at zlib level 1 encodes several times
+    # faster than savefig's RGBA at level 6, and the files come out no larger (no alpha byte).
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    info = PngInfo()
+    info.add_text("Software", "slam")
+    info.add_text("Description", description)
+    image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
+    image.convert("RGB").save(path, format="png", pnginfo=info, compress_level=1)
     return path
 
 
