@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import select as core_select
+from sqlalchemy import true
 from sqlmodel import Session, select
 
 from storage.models import Generation, JudgeScore, ModelRecord, SimilarityScore
 
 
 def _gen_models(session: Session, experiment_id: int | None) -> dict[int, str]:
-    names = {m.id: m.name for m in session.exec(select(ModelRecord)).all()}
-    q = select(Generation.id, Generation.model_id)
+    q = select(Generation.id, ModelRecord.name).join(
+        ModelRecord,
+        ModelRecord.id == Generation.model_id,  # type: ignore[arg-type]
+    )
     if experiment_id is not None:
         q = q.where(Generation.experiment_id == experiment_id)
-    return {gid: names[mid] for gid, mid in session.exec(q).all() if gid is not None}
+    return {gid: name for gid, name in session.exec(q).all() if gid is not None}
 
 
 def _means(acc: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
@@ -25,10 +31,23 @@ def _means(acc: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]
     }
 
 
-def _latest(rows: list[JudgeScore]) -> list[JudgeScore]:
+class _Verdict(Protocol):
+    id: int | None
+    judge: str
+    method: str
+    generation_id: int | None
+    other_generation_id: int | None
+    order: str | None
+    score: float | None
+
+
+V = TypeVar("V", bound=_Verdict)
+
+
+def _latest(rows: Sequence[V]) -> list[V]:
     """One verdict per (judge, method, generations, order): the newest (e.g. after a template
     change). Selector rows are all kept: each is a separate pick among a different set."""
-    keep: dict[object, JudgeScore] = {}
+    keep: dict[object, V] = {}
     for r in sorted(rows, key=lambda r: r.id or 0):
         key: object = (
             r.id
@@ -47,10 +66,15 @@ def judge_method_scores(
     With several judges in the database and none chosen, keys are 'method@judge'.
     """
     gm = _gen_models(session, experiment_id)
-    q = select(JudgeScore).where(JudgeScore.parse_ok == True)  # noqa: E712
+    # Only the columns the means need: no ORM objects (a report reads every verdict).
+    j = JudgeScore.__table__.c  # type: ignore[attr-defined]
+    q = core_select(
+        j.id, j.judge, j.method, j.generation_id, j.other_generation_id, j.order, j.score
+    ).where(j.parse_ok == true())
     if judge is not None:
-        q = q.where(JudgeScore.judge == judge)
-    rows = _latest([r for r in session.exec(q).all() if r.generation_id in gm])
+        q = q.where(j.judge == judge)
+    verdicts: list[Any] = list(session.connection().execute(q).all())
+    rows = _latest([r for r in verdicts if r.generation_id in gm])
     rows = [r for r in rows if r.score is not None]
     judges = {r.judge for r in rows}
     acc: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

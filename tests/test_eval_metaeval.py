@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from evaluation.metaeval import jaccard_bottom_k, meta_evaluate, rank_models, rbo
@@ -76,3 +77,24 @@ def test_meta_evaluate_constant_scores_give_nan_correlation() -> None:
     res = meta_evaluate({"flat": {"a": 5.0, "b": 5.0, "c": 5.0}}, human, k=2)
     assert math.isnan(res[0].spearman)
     assert rank_models({"b": 1.0, "a": 1.0}) == ["a", "b"]
+
+
+def test_correlations_match_scipy_with_ties() -> None:
+    """The numpy Spearman/Kendall (no scipy.stats import in reports) equal scipy's τ-b."""
+    from scipy import stats
+
+    from evaluation.metaeval import _correlations
+
+    rng = np.random.default_rng(3)
+    checked = 0
+    for n in (2, 3, 7, 30):
+        for t in range(60):
+            a = rng.integers(0, 4, n).astype(float) if t % 2 else rng.normal(size=n)
+            b = rng.integers(0, 3, n).astype(float) if t % 3 else rng.normal(size=n)
+            if len(set(a)) < 2 or len(set(b)) < 2:
+                continue
+            rho, tau = _correlations(list(a), list(b))
+            assert rho == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
+            assert tau == pytest.approx(stats.kendalltau(a, b).statistic, abs=1e-12)
+            checked += 1
+    assert checked > 100

@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import case, func, select, true
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -83,10 +83,24 @@ class SweepSeries:
 def _columns(rows: Sequence[Any], names: list[str]) -> Columns:
     if not rows:
         return Columns(np.zeros(0, dtype=np.int64), {n: np.zeros(0) for n in names})
-    # None -> nan: float arrays keep every column numeric for numpy grouping. Rows become
-    # plain tuples first: numpy walks SQLAlchemy Row objects ~25× slower.
-    arr = np.array([tuple(r) for r in rows], dtype=float)
+    # None -> nan: float arrays keep every column numeric for numpy grouping.
+    arr = np.array(rows, dtype=float)
     return Columns(arr[:, 0].astype(np.int64), {n: arr[:, i + 1] for i, n in enumerate(names)})
+
+
+def _fetch(engine: Engine, query: Any) -> list[tuple[Any, ...]]:
+    """All rows of a numeric query as plain DBAPI tuples.
+
+    SQLAlchemy binds the parameters (dates as the dialect stores them) but the rows come
+    straight from the driver's cursor: wrapping 200,000 probe rows in Row objects and back
+    cost more than the query. Only for columns the driver already returns as numbers.
+    """
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        try:
+            return list(result.cursor.fetchall())
+        finally:
+            result.close()
 
 
 class ReportData:
@@ -156,35 +170,34 @@ class ReportData:
     PROBE_COLS = ("hour", "latency_s", "ttft_s", "tpot_s", "output_tokens", "prompt_tokens")
 
     @cached_property
-    def probes(self) -> Columns:
-        """Successful measure-phase probes in the window."""
+    def _measure_probes(self) -> Columns:
+        """Measure-phase probes in the window, successful or not (`ok` is 1.0 or 0.0)."""
 
         def load() -> Columns:
-            cols = [getattr(Probe, c) for c in self.PROBE_COLS]
-            q = select(P.model_id, *cols).where(P.phase == "measure", P.ok == true())
+            cols = [P[c] for c in ("ok", *self.PROBE_COLS)]
+            q = select(P.model_id, *cols).where(P.phase == "measure")
             if self.since is not None:
                 q = q.where(P.started_at >= self.since)
-            with self.engine.connect() as conn:
-                rows = conn.execute(q).all()
-            return _columns(rows, list(self.PROBE_COLS))
+            return _columns(_fetch(self.engine, q), ["ok", *self.PROBE_COLS])
 
         return self._timed("probes", load)
 
     @cached_property
+    def probes(self) -> Columns:
+        """Successful measure-phase probes in the window."""
+        cols = self._measure_probes
+        ok = cols.values["ok"] == 1
+        return Columns(cols.model[ok], {c: cols.values[c][ok] for c in self.PROBE_COLS})
+
+    @cached_property
     def availability(self) -> dict[str, tuple[int, int]]:
         """model -> (ok, total) measure probes in the window (failures are availability data)."""
-
-        def load() -> dict[str, tuple[int, int]]:
-            ok = func.sum(case((P.ok == true(), 1), else_=0))
-            q = select(P.model_id, ok, func.count()).where(P.phase == "measure")
-            if self.since is not None:
-                q = q.where(P.started_at >= self.since)
-            q = q.group_by(P.model_id)
-            with self.engine.connect() as conn:
-                rows = conn.execute(q).all()
-            return {self.name(m): (int(o or 0), int(n)) for m, o, n in rows}
-
-        return self._timed("availability", load)
+        cols = self._measure_probes
+        if not len(cols):
+            return {}
+        total = np.bincount(cols.model)
+        ok = np.bincount(cols.model, weights=cols.values["ok"] == 1)
+        return {self.name(int(m)): (int(ok[m]), int(total[m])) for m in np.flatnonzero(total)}
 
     # -- generations ----------------------------------------------------------------------
     @cached_property
@@ -198,9 +211,7 @@ class ReportData:
                 G.output_tokens,
                 G.latency_s,
             ).where(G.error.is_(None))
-            with self.engine.connect() as conn:
-                rows = conn.execute(q).all()
-            return _columns(rows, ["prompt_tokens", "output_tokens", "latency_s"])
+            return _columns(_fetch(self.engine, q), ["prompt_tokens", "output_tokens", "latency_s"])
 
         return self._timed("generations", load)
 
