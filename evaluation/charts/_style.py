@@ -233,8 +233,7 @@ def model_axis(ax: Axes, names: Sequence[str], reference: str | None, axis: str 
     size = label_fontsize(len(names))
     pos = list(range(1, len(names) + 1))
     if axis == "y":
-        ax.set_yticks(pos, labels, fontsize=size)
-        ticks = ax.get_yticklabels()
+        _y_labels(ax, pos, labels, [n == reference for n in names], size)
     else:
         ax.set_xticks(
             pos,
@@ -243,10 +242,9 @@ def model_axis(ax: Axes, names: Sequence[str], reference: str | None, axis: str 
             rotation=30 if len(names) > 5 else 0,
             ha="right" if len(names) > 5 else "center",
         )
-        ticks = ax.get_xticklabels()
-    for tick, name in zip(ticks, names, strict=True):
-        if name == reference:
-            tick.set_fontweight("bold")
+        for tick, name in zip(ax.get_xticklabels(), names, strict=True):
+            if name == reference:
+                tick.set_fontweight("bold")
     fig = ax.get_figure()
     widest = max((len(line) for label in labels for line in label.split("\n")), default=0)
     if axis == "y" and fig is not None:
@@ -257,6 +255,54 @@ def model_axis(ax: Axes, names: Sequence[str], reference: str | None, axis: str 
         lines = max((label.count("\n") + 1 for label in labels), default=1)
         need = (widest * size * 0.6 * 0.5 + lines * size * 1.2) / 72 / HEIGHT_IN + 0.08
         fig.subplots_adjust(bottom=min(max(need, 0.13), 0.45))
+
+
+def _y_labels(
+    ax: Axes, pos: Sequence[float], labels: Sequence[str], bold: Sequence[bool], size: float
+) -> None:
+    """Category labels left of the y axis, drawn like tick labels.
+
+    Plain text artists and one marker line instead of Tick objects: each Tick builds five
+    artists, and 30 models on eight charts made tick construction a sixth of a report's time.
+    """
+    import matplotlib
+    from matplotlib.lines import Line2D
+    from matplotlib.markers import TICKLEFT, MarkerStyle
+    from matplotlib.transforms import ScaledTranslation
+
+    fig = ax.get_figure()
+    assert fig is not None
+    rc = matplotlib.rcParams
+    tick_len, pad = rc["ytick.major.size"], rc["ytick.major.pad"]
+    ax.set_yticks([])
+    on_axis = ax.get_yaxis_transform()  # x in axes fraction, y in data
+    ax.add_line(
+        Line2D(
+            [0.0] * len(pos),
+            list(pos),
+            linestyle="none",
+            marker=MarkerStyle(TICKLEFT),
+            markersize=tick_len,
+            markeredgewidth=rc["ytick.major.width"],
+            color=rc["ytick.color"],
+            transform=on_axis,
+            clip_on=False,
+        )
+    )
+    shift = on_axis + ScaledTranslation(-(tick_len + pad) / 72, 0, fig.dpi_scale_trans)
+    for y, label, b in zip(pos, labels, bold, strict=True):
+        ax.text(
+            0.0,
+            y,
+            label,
+            transform=shift,
+            ha="right",
+            va="center_baseline",
+            fontsize=size,
+            fontweight="bold" if b else "normal",
+            color=rc["ytick.labelcolor"] if rc["ytick.labelcolor"] != "inherit" else None,
+            clip_on=False,
+        )
 
 
 def ms(seconds: float) -> str:
