@@ -88,19 +88,46 @@ def save(fig: Figure, path: Path, note: str | None = None, *, no_data: str | Non
     path.parent.mkdir(parents=True, exist_ok=True)
     description = f"no data: {no_data}" if no_data else "chart"
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
 
-    # Render and encode by hand: an opaque RGB image at zlib level 1 encodes several times
-    # faster than savefig's RGBA at level 6, and the files come out no larger (no alpha byte).
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
-    info = PngInfo()
-    info.add_text("Software", "slam")
-    info.add_text("Description", description)
-    image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
-    image.convert("RGB").save(path, format="png", pnginfo=info, compress_level=1)
+    write_png(path, canvas.buffer_rgba(), {"Software": "slam", "Description": description})
     return path
+
+
+def write_png(path: Path, rgba: Any, text: dict[str, str]) -> None:
+    """An opaque RGBA pixel buffer (height × width × 4) as an RGB PNG with text chunks.
+
+    Hand-rolled because encoding dominated drawing: unfiltered rows at zlib level 1 take
+    ~12 ms for a chart, PIL ~25 ms, savefig's RGBA at level 6 ~50 ms; the flat colours of
+    a chart compress as well either way (~130 KB).
+    """
+    import struct
+    import zlib
+
+    import numpy as np
+
+    pixels = np.asarray(rgba)
+    height, width = pixels.shape[:2]
+    rows = np.zeros((height, 1 + 3 * width), dtype=np.uint8)  # leading 0: filter "none"
+    rows[:, 1:] = pixels[:, :, :3].reshape(height, 3 * width)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    parts = [
+        b"\x89PNG\r\n\x1a\n",
+        chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
+    ]
+    for key, value in text.items():
+        try:
+            parts.append(chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1")))
+        except UnicodeEncodeError:  # iTXt: uncompressed UTF-8, no language tag
+            data = key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8")
+            parts.append(chunk(b"iTXt", data))
+    parts += [chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)), chunk(b"IEND", b"")]
+    path.write_bytes(b"".join(parts))
 
 
 def has_data(path: Path) -> bool:
