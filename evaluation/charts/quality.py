@@ -213,24 +213,26 @@ def quality_vs_cost(data: ReportData, path: Path) -> Path:
             label="CI reaches the reference's lower bound",
         )
     xs = {m: costs[m].cost_per_1k_output or free_x for m in pts}
-    labels = []
-    for m, (val, lo, hi, _) in pts.items():
-        x = xs[m]
-        color = REFERENCE_COLOR if m == ref else ("#31a354" if m == pick.model else "#3182bd")
-        key = m in (ref, pick.model)
-        ax.errorbar(
-            [x],
-            [val],
-            yerr=[[val - lo], [hi - val]],
-            fmt="o",
-            color=color,
-            ecolor="#999999",
-            capsize=3,
-            markersize=8 if key else 6,
-            zorder=3,
-        )
-        if len(pts) <= 15 or key:
-            labels.append((x, val, wrap_name(m, 22) + (" (ref)" if m == ref else ""), key))
+    names = list(pts)
+    x_arr = np.array([xs[m] for m in names])
+    val = np.array([pts[m][0] for m in names])
+    err = np.array([[pts[m][0] - pts[m][1] for m in names], [pts[m][2] - pts[m][0] for m in names]])
+    # One error-bar container and one scatter for all models (not an errorbar call each).
+    ax.errorbar(x_arr, val, yerr=err, fmt="none", ecolor="#999999", capsize=3, zorder=3)
+    key = [m in (ref, pick.model) for m in names]
+    ax.scatter(
+        x_arr,
+        val,
+        s=[64 if k else 36 for k in key],
+        c=[REFERENCE_COLOR if m == ref else ("#31a354" if m == pick.model else "#3182bd")
+           for m in names],
+        zorder=3.5,
+    )  # fmt: skip
+    labels = [
+        (xs[m], pts[m][0], wrap_name(m, 22) + (" (ref)" if m == ref else ""), k)
+        for m, k in zip(names, key, strict=True)
+        if len(pts) <= 15 or k
+    ]
     if pick.model and pick.model in pts:
         c = costs[pick.model]
         ax.scatter(
