@@ -81,12 +81,13 @@ def load_pairwise_outcomes(
 ) -> list[Outcome]:
     """Effective pairwise votes as outcomes between model names (see evaluation.votes)."""
     if not require_completion and max_votes_per_rater is None:
-        # Fast path: names and choices straight from SQL; one Outcome per distinct result
-        # (they are immutable), so 100,000 votes cost a list of references, not objects.
-        shared: dict[tuple[str, str, str], Outcome] = {}
-        return [
-            shared.get(r) or shared.setdefault(r, Outcome(*r)) for r in pairwise_results(session)
-        ]
+        # Fast path: counts per distinct result straight from SQL, one (immutable) Outcome
+        # object per result repeated, in order of first appearance, which is all the tally
+        # (and so the bootstrap) depends on.
+        out: list[Outcome] = []
+        for a, b, choice, n in pairwise_results(session):
+            out += [Outcome(a, b, choice)] * n
+        return out
     votes = effective_votes(session, "pairwise")
     if require_completion:
         votes = completed_only(votes, round_pairs(session))

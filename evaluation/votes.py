@@ -64,18 +64,35 @@ class EffectiveFrom:
     model_b: Any
     source: Any
 
+    def live(self) -> list[Any]:
+        """WHERE conditions: the latest event of each key, not a removal, a usable vote."""
+        v = self.vote
+        conds = [v.rn == 1, v.action != "remove"]
+        if self.kind == "pairwise":
+            return [*conds, v.choice.in_(PAIRWISE_CHOICES)]
+        return [*conds, v.score.is_not(None), v.target.in_(("A", "B"))]
+
     def select(self, *columns: Any) -> Select[Any]:
         """SELECT `columns` over the live effective votes, oldest first (ties by event id)."""
         v = self.vote
-        q = (
+        return (
             select(*columns)
             .select_from(self.source)
-            .where(v.rn == 1, v.action != "remove")
+            .where(*self.live())
             .order_by(v.created_at, v.id)
         )
-        if self.kind == "pairwise":
-            return q.where(v.choice.in_(PAIRWISE_CHOICES))
-        return q.where(v.score.is_not(None), v.target.in_(("A", "B")))
+
+    def counts(self, *columns: Any) -> Select[Any]:
+        """SELECT `columns`, count(*) over the live effective votes, one row per distinct
+        value, in order of first appearance (earliest vote, then lowest event id)."""
+        v = self.vote
+        return (
+            select(*columns, func.count())
+            .select_from(self.source)
+            .where(*self.live())
+            .group_by(*columns)
+            .order_by(func.min(v.created_at), func.min(v.id))
+        )
 
 
 def effective_from(kind: str) -> EffectiveFrom:
@@ -131,11 +148,13 @@ def effective_votes(session: Session, kind: str = "pairwise") -> list[EffectiveV
     ]
 
 
-def pairwise_results(session: Session) -> list[tuple[str, str, str]]:
-    """(model A, model B, choice) of every effective pairwise vote, oldest first."""
+def pairwise_results(session: Session) -> list[tuple[str, str, str, int]]:
+    """(model A, model B, choice, number of effective votes) per distinct result, in order of
+    first appearance. One aggregate query: the database does the work, so it also runs well
+    on a background thread (a row-by-row fetch would wait for the GIL at every row)."""
     e = effective_from("pairwise")
-    rows = session.connection().execute(e.select(e.model_a.name, e.model_b.name, e.vote.choice))
-    return [(a, b, c) for a, b, c in rows]
+    rows = session.connection().execute(e.counts(e.model_a.name, e.model_b.name, e.vote.choice))
+    return [(a, b, c, int(n)) for a, b, c, n in rows]
 
 
 def scored_models(session: Session) -> list[tuple[str, float]]:

@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from evaluation.human_scores import load_absolute_scores
-from evaluation.ratings import load_pairwise_outcomes
+from evaluation.ratings import bradley_terry, load_pairwise_outcomes
 from evaluation.votes import PAIRWISE_CHOICES, effective_votes, round_pairs
 from storage.db import session_scope
 from storage.models import Vote
@@ -21,9 +21,12 @@ from tests.eval_seed import rater, seed_generations, seed_pair, seed_round
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
 
-def _random_log(engine: Engine, seed: int = 7) -> tuple[list[dict[str, Any]], dict[int, tuple]]:
-    """Pairs among 4 models, 6 raters, 600 events in shuffled id order with repeated
-    timestamps (so the id tie-break matters). Returns the events and pair -> (round, A, B)."""
+def _random_log(
+    engine: Engine, seed: int = 7, distinct_times: bool = False
+) -> tuple[list[dict[str, Any]], dict[int, tuple]]:
+    """Pairs among 4 models, 6 raters, 600 events whose ids are not in time order, with
+    repeated timestamps (so the id tie-break matters) unless `distinct_times`.
+    Returns the events and pair -> (round, A, B)."""
     rng = np.random.default_rng(seed)
     names = ["ref", "m1", "m2", "m3"]
     gens = seed_generations(engine, {m: [f"{m} {i}" for i in range(3)] for m in names}, "ref")
@@ -56,7 +59,9 @@ def _random_log(engine: Engine, seed: int = 7) -> tuple[list[dict[str, Any]], di
                 "score": score,
                 "event_key": f"rand{seed}-{e}",
                 # few distinct minutes: many events share a timestamp
-                "created_at": T0 + timedelta(minutes=int(rng.integers(0, 60))),
+                "created_at": T0
+                + timedelta(minutes=int(rng.integers(0, 60)))
+                + timedelta(microseconds=e if distinct_times else 0),
             }
         )
     with session_scope(engine) as s:
@@ -116,3 +121,15 @@ def test_fast_loaders_equal_the_filtered_path(any_engine: Engine) -> None:
         for p, _, _, target, score in _reference(events, "score"):
             by_model[(pairs[p][1] if target == "A" else pairs[p][2], float(score))] += 1
         assert Counter((m, v) for m, vals in scores.items() for v in vals) == by_model
+
+
+def test_aggregated_outcomes_give_the_same_bootstrap(any_engine: Engine) -> None:
+    """Outcomes loaded as counts keep the order of first appearance, so Bradley–Terry with
+    its seeded bootstrap gives exactly the ratings of the vote-by-vote path."""
+    _random_log(any_engine, seed=5, distinct_times=True)
+    with session_scope(any_engine) as s:
+        fast = load_pairwise_outcomes(s)
+        slow = load_pairwise_outcomes(s, max_votes_per_rater=10**9)
+    a = bradley_terry(fast, reference="ref", n_boot=100)
+    b = bradley_terry(slow, reference="ref", n_boot=100)
+    assert a.ratings and a.ratings == b.ratings

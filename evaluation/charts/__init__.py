@@ -40,6 +40,9 @@ _CHARTS: dict[str, tuple[str, str, str]] = {
 }
 
 CHART_NAMES: list[str] = list(_CHARTS)
+# Charts of human and judge ratings: the report loads their data on a background thread while
+# it draws the others (see evaluation.report.build_report).
+RATING_CHARTS: frozenset[str] = frozenset(n for n, c in _CHARTS.items() if c[0] == "quality")
 CHART_DESCRIPTIONS: dict[str, str] = {k: v[2] for k, v in _CHARTS.items()}
 
 

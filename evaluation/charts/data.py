@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
-from typing import Any, TypeVar
+from threading import Lock, Thread
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 from sqlalchemy import func, select
@@ -103,6 +103,36 @@ def _fetch(engine: Engine, query: Any) -> list[tuple[Any, ...]]:
             result.close()
 
 
+class cached(Generic[T]):
+    """A cached property that is computed once even when two threads ask at the same time:
+    the second waits for the first's value (see `ReportData.prefetch`)."""
+
+    def __init__(self, fn: Callable[[Any], T]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> cached[T]: ...
+    @overload
+    def __get__(self, obj: ReportData, owner: type | None = None) -> T: ...
+    def __get__(self, obj: ReportData | None, owner: type | None = None) -> T | cached[T]:
+        if obj is None:
+            return self
+        values = obj.__dict__
+        if self.name in values:
+            return values[self.name]
+        with obj._guard:
+            lock = obj._locks.setdefault(self.name, Lock())
+        with lock:
+            if self.name not in values:
+                values[self.name] = self.fn(obj)
+            return values[self.name]
+
+
 class ReportData:
     """Lazily loaded, cached datasets for one report (one database snapshot)."""
 
@@ -121,6 +151,30 @@ class ReportData:
         self.now = now or datetime.now(UTC)
         self.problems: dict[str, str] = {}
         self.timings: dict[str, float] = {}
+        self._guard = Lock()
+        self._locks: dict[str, Lock] = {}
+
+    def prefetch(self, *names: str) -> Thread | None:
+        """Compute these datasets on a background thread while the caller draws others.
+
+        Database reads and numpy (bootstrap fits) release the GIL for much of their time, so
+        loading the human ratings overlaps drawing the latency charts on a 2-CPU host. Not for
+        in-memory SQLite, whose connections do not share one database across threads.
+        """
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            return None
+
+        def run() -> None:
+            for name in names:
+                try:
+                    getattr(self, name)
+                except Exception:  # the main thread will meet (and report) it again
+                    log.debug("prefetching %s failed", name, exc_info=True)
+
+        thread = Thread(target=run, name="report-prefetch", daemon=True)
+        thread.start()
+        return thread
 
     def _timed(self, name: str, fn: Callable[[], T]) -> T:
         t0 = time.perf_counter()
@@ -134,7 +188,7 @@ class ReportData:
         return self.now - timedelta(days=self.window_days) if self.window_days else None
 
     # -- models ---------------------------------------------------------------------------
-    @cached_property
+    @cached
     def models(self) -> dict[int, ModelInfo]:
         """Every model in the database, with hardware and reference flag from the config when
         it is still configured (the config is what the team is deciding about now)."""
@@ -169,7 +223,7 @@ class ReportData:
     # -- probes ---------------------------------------------------------------------------
     PROBE_COLS = ("hour", "latency_s", "ttft_s", "tpot_s", "output_tokens", "prompt_tokens")
 
-    @cached_property
+    @cached
     def _measure_probes(self) -> Columns:
         """Measure-phase probes in the window, successful or not (`ok` is 1.0 or 0.0)."""
 
@@ -182,14 +236,14 @@ class ReportData:
 
         return self._timed("probes", load)
 
-    @cached_property
+    @cached
     def probes(self) -> Columns:
         """Successful measure-phase probes in the window."""
         cols = self._measure_probes
         ok = cols.values["ok"] == 1
         return Columns(cols.model[ok], {c: cols.values[c][ok] for c in self.PROBE_COLS})
 
-    @cached_property
+    @cached
     def availability(self) -> dict[str, tuple[int, int]]:
         """model -> (ok, total) measure probes in the window (failures are availability data)."""
         cols = self._measure_probes
@@ -200,7 +254,7 @@ class ReportData:
         return {self.name(int(m)): (int(ok[m]), int(total[m])) for m in np.flatnonzero(total)}
 
     # -- generations ----------------------------------------------------------------------
-    @cached_property
+    @cached
     def generations(self) -> Columns:
         """Token counts and latency of successful generations (all time: they are the corpus)."""
 
@@ -215,7 +269,7 @@ class ReportData:
 
         return self._timed("generations", load)
 
-    @cached_property
+    @cached
     def request_tokens(self) -> tuple[float, float, str]:
         """Average (prompt, output) tokens of one feature request, and where it came from."""
         gens = self.generations
@@ -236,7 +290,7 @@ class ReportData:
         return (*DEFAULT_REQUEST_TOKENS, "the study's 1K-in + 1K-out example")
 
     # -- sweeps ---------------------------------------------------------------------------
-    @cached_property
+    @cached
     def sweeps(self) -> list[SweepSeries]:
         """The latest sweep per (model, replica count), summarised per load level."""
         return self._timed("sweeps", self._load_sweeps)
@@ -314,7 +368,7 @@ class ReportData:
         return sorted(out, key=lambda s: (s.model, s.replicas))
 
     # -- throughput, cost, idealized runtime ------------------------------------------------
-    @cached_property
+    @cached
     def throughput(self) -> dict[str, tuple[float, str]]:
         """model -> (output tokens/s the price is based on, source)."""
         out: dict[str, tuple[float, str]] = {}
@@ -336,7 +390,7 @@ class ReportData:
                 out[s.model] = (peak, "sweep peak")
         return out
 
-    @cached_property
+    @cached
     def costs(self) -> dict[str, ModelCost]:
         """Cost figures for every known model at the average request size."""
         prompt, output, _ = self.request_tokens
@@ -365,7 +419,7 @@ class ReportData:
         prompt, output, _ = self.request_tokens
         return api_cost_per_request(prompt, output, self.cfg.pricing)
 
-    @cached_property
+    @cached
     def runtime_fits(self) -> dict[str, RuntimeFit]:
         """Per-model idealized runtime from single-stream probes and generations."""
 
@@ -406,7 +460,7 @@ class ReportData:
             self.timings[name] = time.perf_counter() - t0
         return None
 
-    @cached_property
+    @cached
     def bt(self) -> Any | None:
         """Bradley–Terry result (evaluation.ratings.BTResult), or None."""
 
@@ -424,7 +478,7 @@ class ReportData:
 
         return self._external("bt", fn)
 
-    @cached_property
+    @cached
     def human_scores(self) -> dict[str, Any]:
         """model -> ScoreSummary of absolute human scores (0..10); empty when none."""
 
@@ -439,7 +493,7 @@ class ReportData:
 
         return self._external("human_scores", fn) or {}
 
-    @cached_property
+    @cached
     def method_scores(self) -> dict[str, dict[str, float]]:
         """method -> model -> mean automated score; empty when none."""
 
@@ -453,7 +507,7 @@ class ReportData:
 
         return self._external("method_scores", fn) or {}
 
-    @cached_property
+    @cached
     def human_means(self) -> tuple[dict[str, float], str]:
         """The human quality signal per model: mean absolute score, else BT rating."""
         if self.human_scores:
@@ -464,7 +518,7 @@ class ReportData:
             return {m: r.rating for m, r in self.bt.ratings.items()}, "human Bradley–Terry rating"
         return {}, "human score"
 
-    @cached_property
+    @cached
     def agreement(self) -> list[Any]:
         """MethodAgreement per automated method vs the human ranking."""
         human, _ = self.human_means
@@ -479,7 +533,7 @@ class ReportData:
 
         return self._external("agreement", fn) or []
 
-    @cached_property
+    @cached
     def quality(self) -> dict[str, tuple[float, float, float, str]]:
         """model -> (value, CI low, CI high, scale): BT ratings, else human mean scores."""
         if self.bt is not None:
