@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -114,25 +114,62 @@ class Digest:
         return render(self)
 
 
-def _votes(session: Session, start: datetime, end: datetime) -> tuple[list[Any], list[Any]]:
-    from evaluation.votes import effective_votes
+class PairVote(NamedTuple):
+    """An effective pairwise vote cast before the digest's end; `today` if on the day."""
 
-    pairwise = [v for v in effective_votes(session, "pairwise") if _utc(v.created_at) < end]
-    scores = [v for v in effective_votes(session, "score") if _utc(v.created_at) < end]
+    model_a: str
+    model_b: str
+    choice: str
+    rater_id: int
+    today: bool
+
+
+class ScoreVote(NamedTuple):
+    """An effective 0–10 score vote cast before the digest's end; `today` if on the day."""
+
+    model: str
+    score: float
+    rater_id: int
+    today: bool
+
+
+def _votes(
+    session: Session, start: datetime, end: datetime
+) -> tuple[list[PairVote], list[ScoreVote]]:
+    """Effective votes (as of now) cast before `end`, oldest first, as narrow rows: the time
+    tests run in SQL, so no timestamp is turned into a Python datetime."""
+    from sqlalchemy import case
+
+    from evaluation.votes import effective_from
+
+    conn = session.connection()
+    e = effective_from("pairwise")
+    today = e.vote.created_at >= start
+    q = e.select(e.model_a.name, e.model_b.name, e.vote.choice, e.vote.rater_id, today)
+    q = q.where(e.vote.created_at < end)
+    pairwise = [PairVote(a, b, c, r, bool(t)) for a, b, c, r, t in conn.execute(q)]
+    e = effective_from("score")
+    today = e.vote.created_at >= start
+    model = case((e.vote.target == "A", e.model_a.name), else_=e.model_b.name)
+    q = e.select(model, e.vote.score, e.vote.rater_id, today).where(e.vote.created_at < end)
+    scores = [ScoreVote(m, float(v), r, bool(t)) for m, v, r, t in conn.execute(q)]
     return pairwise, scores
 
 
-def _movement(
-    pairwise: list[Any], start: datetime, ref: str | None, n_boot: int
-) -> tuple[list[Movement], Any]:
+def _movement(pairwise: list[PairVote], ref: str | None, n_boot: int) -> tuple[list[Movement], Any]:
     from evaluation.ratings import Outcome, bradley_terry
 
-    def fit(votes: list[Any]) -> Any:
-        outcomes = [Outcome(v.model_a, v.model_b, v.choice or "") for v in votes]
+    shared: dict[tuple[str, str, str], Outcome] = {}  # one immutable Outcome per result
+
+    def fit(votes: list[PairVote]) -> Any:
+        outcomes = [
+            shared.get(k) or shared.setdefault(k, Outcome(*k))
+            for k in ((v.model_a, v.model_b, v.choice) for v in votes)
+        ]
         return bradley_terry(outcomes, reference=ref, n_boot=n_boot, seed=0)
 
     now = fit(pairwise)
-    before = fit([v for v in pairwise if _utc(v.created_at) < start])
+    before = fit([v for v in pairwise if not v.today])
     moves = []
     for r in now.ranked():
         prev = before.ratings.get(r.model)
@@ -152,7 +189,7 @@ def _movement(
 
 
 def _agreement(
-    session: Session, cfg: SlamConfig, scores: list[Any], bt: Any
+    session: Session, cfg: SlamConfig, scores: list[ScoreVote], bt: Any
 ) -> tuple[str, list[Any]]:
     """Judge methods vs the human signal: mean human score when there are scores, else BT."""
     from evaluation.human_scores import score_summary
@@ -161,8 +198,7 @@ def _agreement(
 
     by_model: dict[str, list[float]] = defaultdict(list)
     for v in scores:
-        if v.target_model is not None and v.score is not None:
-            by_model[v.target_model].append(v.score)
+        by_model[v.model].append(v.score)
     if by_model:
         human = {m: s.mean for m, s in score_summary(by_model, n_boot=0).items()}
         signal = "mean human score"
@@ -250,9 +286,9 @@ def build_digest(
     notes: list[str] = []
     with Session(engine) as s:
         pairwise, scores = _votes(s, start, end)
-        day_pw = [v for v in pairwise if _utc(v.created_at) >= start]
-        day_sc = [v for v in scores if _utc(v.created_at) >= start]
-        moves, bt = _movement(pairwise, start, ref, n_boot)
+        day_pw = [v for v in pairwise if v.today]
+        day_sc = [v for v in scores if v.today]
+        moves, bt = _movement(pairwise, ref, n_boot)
         signal, agreement = _agreement(s, cfg, scores, bt)
         latency, availability = _probes(s, prev_start, start, end)
     notes += [w for w in bt.warnings if "no pairwise votes" not in w][:2]
