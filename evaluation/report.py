@@ -373,7 +373,7 @@ def build_report(
     window_days: int | None = 30,
 ) -> ReportResult:
     """Draw the charts (all, or `only` these), then write report.html and report.md."""
-    from evaluation.charts._style import no_data
+    from evaluation.charts._style import no_data, setup
 
     names = list(CHART_NAMES) if not only else list(dict.fromkeys(only))
     fns = {n: chart_function(n) for n in names}  # validates every name before any work
@@ -389,6 +389,7 @@ def build_report(
     # GIL. The charts that need ratings are drawn last. (Row-by-row loads stay on this
     # thread: a background fetch would wait for the GIL at every row.)
     loader = data.prefetch("bt") if RATING_CHARTS.intersection(names) else None
+    setup()  # import matplotlib now: a cold process overlaps it with the ratings query
     for name in sorted(names, key=lambda n: n in RATING_CHARTS):
         fn = fns[name]
         t0 = time.perf_counter()

@@ -221,7 +221,8 @@ class ReportData:
         return {self.name(k): v for k, v in groups.items()}
 
     # -- probes ---------------------------------------------------------------------------
-    PROBE_COLS = ("hour", "latency_s", "ttft_s", "tpot_s", "output_tokens", "prompt_tokens")
+    # What the charts read (TTFT is not charted: TPOT and latency already account for it).
+    PROBE_COLS = ("hour", "latency_s", "tpot_s", "output_tokens", "prompt_tokens")
 
     @cached
     def _measure_probes(self) -> Columns:
