@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ._style import HIGHLIGHT, REFERENCE_COLOR, model_axis, new_figure, save
+from ._style import HIGHLIGHT, REFERENCE_COLOR, bars, model_axis, new_figure, save
 
 MAX_MODELS = 30
 
@@ -59,10 +59,16 @@ def draw_boxes(
         pts = np.stack([np.stack([v0, p0], -1), np.stack([v1, p1], -1)], 1)
         return list(pts if horizontal else pts[:, :, ::-1])
 
-    if horizontal:
-        ax.barh(pos, q3 - q1, left=q1, height=width, color=facecolors, edgecolor=edgecolors)
-    else:
-        ax.bar(pos, q3 - q1, bottom=q1, width=width, color=facecolors, edgecolor=edgecolors)
+    bars(
+        ax,
+        pos,
+        q3 - q1,
+        start=q1,
+        width=width,
+        colors=facecolors,
+        edgecolors=edgecolors,
+        horizontal=horizontal,
+    )
     whiskers = seg(lo, q1, pos, pos) + seg(q3, hi, pos, pos)
     caps = seg(lo, lo, pos - cap, pos + cap) + seg(hi, hi, pos - cap, pos + cap)
     ax.add_collection(LineCollection(whiskers + caps, colors="#333333", linewidths=1.2))

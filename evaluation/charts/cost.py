@@ -11,6 +11,7 @@ from evaluation.cost import ModelCost, format_usd
 from ._style import (
     HIGHLIGHT,
     REFERENCE_COLOR,
+    bars,
     model_axis,
     new_figure,
     no_data,
@@ -54,7 +55,7 @@ def cost_per_1k(data: ReportData, path: Path) -> Path:
     fig, ax = new_figure()
     colors = [REFERENCE_COLOR if c.is_api else "#3182bd" for c in costs]
     pos = range(1, len(costs) + 1)
-    ax.barh(list(pos), values, color=colors, height=0.6)
+    bars(ax, list(pos), values, colors=colors)
     api = _api_per_1k(data)
     top = max([*values, api if math.isfinite(api) else 0.0]) or 1.0
     for y, c in zip(pos, costs, strict=True):
@@ -95,7 +96,7 @@ def cost_reduction(data: ReportData, path: Path) -> Path:
     pos = list(range(1, len(costs) + 1))
     widths = [min(c.reduction or 0.0, cap) for c in costs]
     colors = ["#31a354" if (c.reduction or 0) >= 1 else HIGHLIGHT for c in costs]
-    ax.barh(pos, widths, color=colors, height=0.6)
+    bars(ax, pos, widths, colors=colors)
     for y, c, w in zip(pos, costs, widths, strict=True):
         text = "free (local CPU)" if c.free and c.hardware == "local-cpu" else c.reduction_label()
         if c.cost_per_request is not None and not c.free and len(costs) <= DETAIL_MAX:
@@ -128,7 +129,7 @@ def runtime_fit(data: ReportData, path: Path) -> Path:
     pos = list(range(1, len(items) + 1))
     values = [f.c_s_per_output_token * 1000 for f in items]
     colors = ["#3182bd" if f.r2 >= 0.6 else "#fdae6b" for f in items]
-    ax.barh(pos, values, color=colors, height=0.6)
+    bars(ax, pos, values, colors=colors)
     top = max(values) or 1.0
     for y, f, v in zip(pos, items, values, strict=True):
         cost = data.costs.get(f.model)
