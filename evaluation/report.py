@@ -390,24 +390,26 @@ def build_report(
     # thread: a background fetch would wait for the GIL at every row.)
     loader = data.prefetch("bt") if RATING_CHARTS.intersection(names) else None
     setup()  # import matplotlib now: a cold process overlaps it with the ratings query
-    for name in sorted(names, key=lambda n: n in RATING_CHARTS):
-        fn = fns[name]
+    try:
+        for name in sorted(names, key=lambda n: n in RATING_CHARTS):
+            fn = fns[name]
+            t0 = time.perf_counter()
+            path = out_dir / f"{name}.png"
+            try:
+                charts[name] = fn(data, path)
+            except Exception as exc:  # one broken chart must not cost the team the whole report
+                log.exception("chart %s failed", name)
+                chart_errors[f"chart {name}"] = f"{type(exc).__name__}: {exc}"
+                charts[name] = no_data(path, CHART_DESCRIPTIONS[name], f"this chart failed: {exc}")
+            timings[f"chart:{name}"] = time.perf_counter() - t0
+        charts = {n: charts[n] for n in names}  # the report's order, not the drawing order
+        timings = {f"chart:{n}": timings[f"chart:{n}"] for n in names}
         t0 = time.perf_counter()
-        path = out_dir / f"{name}.png"
-        try:
-            charts[name] = fn(data, path)
-        except Exception as exc:  # one broken chart must not cost the team the whole report
-            log.exception("chart %s failed", name)
-            chart_errors[f"chart {name}"] = f"{type(exc).__name__}: {exc}"
-            charts[name] = no_data(path, CHART_DESCRIPTIONS[name], f"this chart failed: {exc}")
-        timings[f"chart:{name}"] = time.perf_counter() - t0
-    charts = {n: charts[n] for n in names}  # the report's order, not the drawing order
-    timings = {f"chart:{n}": timings[f"chart:{n}"] for n in names}
-    t0 = time.perf_counter()
-    rows = leaderboard(data)
-    rec = pick_recommendation(data)
-    if loader is not None:
-        loader.join()  # the engine is the caller's again once we return
+        rows = leaderboard(data)
+        rec = pick_recommendation(data)
+    finally:
+        if loader is not None:
+            loader.join()  # the engine is the caller's again once we return
     timings["leaderboard"] = time.perf_counter() - t0
     problems = {**data.problems, **chart_errors}
     if data.bt is not None:

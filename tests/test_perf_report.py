@@ -129,3 +129,43 @@ def test_slam_report_command(
 def test_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command, "--help"]) == 0
     assert "Usage" in capsys.readouterr().out
+
+
+def test_prefetched_ratings_match_loading_them_in_place(engine: Engine, tmp_path: Path) -> None:
+    """The background Bradley–Terry load gives the same ratings as loading on first use, and
+    a dataset asked for by two threads at once is computed once."""
+    import threading
+
+    from evaluation.charts.data import ReportData, cached
+    from storage.db import make_engine
+
+    scenario(engine, [1000, 1000, 600, 1010], ["api", "g4dn.xlarge", "local-cpu", "g4dn.2xlarge"])
+    plain = ReportData(engine, SlamConfig())
+    fetched = ReportData(engine, SlamConfig())
+    loader = fetched.prefetch("bt")
+    assert loader is not None  # a file database: the thread runs
+    loader.join()
+    assert "bt" in fetched.__dict__ and fetched.bt.ratings == plain.bt.ratings
+    in_memory = ReportData(make_engine("sqlite://"), SlamConfig())
+    assert in_memory.prefetch("bt") is None  # threads would each see an empty database
+
+    entered, release, calls = threading.Event(), threading.Event(), []
+
+    class Slow(ReportData):
+        @cached
+        def slow(self) -> object:
+            calls.append(threading.current_thread().name)
+            entered.set()
+            release.wait(timeout=30)
+            return object()
+
+    data = Slow(engine, SlamConfig())
+    first = data.prefetch("slow")
+    assert first is not None and entered.wait(timeout=30)
+    seen: list[object] = []
+    second = threading.Thread(target=lambda: seen.append(data.slow))
+    second.start()
+    release.set()
+    first.join()
+    second.join()
+    assert calls == ["report-prefetch"] and seen == [data.slow]
