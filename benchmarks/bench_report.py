@@ -42,7 +42,7 @@ def _report(engine: Engine, out: Path, label: str) -> float:
     load = os.getloadavg()[0]
     print(f"\n{label}: build_report total {total:.2f} s (load average {load:.2f})")
     charts = {k[6:]: v for k, v in res.timings.items() if k.startswith("chart:")}
-    data = {k[5:]: v for k, v in res.timings.items() if k.startswith("data:")}
+    data = {k[5:]: v for k, v in res.timings.items() if k.startswith("data:") and "CPU" not in k}
     print(
         "  per chart, report order (includes loading the data it is first to need; the "
         "rating charts* are drawn last, while Bradley–Terry loads on a background thread):"
@@ -59,6 +59,12 @@ def _report(engine: Engine, out: Path, label: str) -> float:
         print(f"    {name + dagger:17} {secs:6.3f} s")
     for k in ("leaderboard", "html+md"):
         print(f"  {k:19} {res.timings[k]:6.3f} s")
+    main_cpu = res.timings.get("main thread CPU", 0.0)
+    bg_cpu = res.timings.get("data:prefetch thread CPU", 0.0)
+    print(
+        f"  CPU time: main thread {main_cpu:.2f} s, ratings thread {bg_cpu:.2f} s "
+        "(on an otherwise idle host the wall time is about the larger plus GIL waits)"
+    )
     votes = data.get("bt", 0.0) + data.get("human_scores", 0.0)
     print(f"  human votes (Bradley–Terry load + fit, human scores): {votes:.2f} s")
     print(f"  recommendation: {res.recommendation[:110]}…")

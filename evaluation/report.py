@@ -388,6 +388,7 @@ def build_report(
     # a thread meanwhile: one aggregate query and a numpy bootstrap, both mostly outside the
     # GIL. The charts that need ratings are drawn last. (Row-by-row loads stay on this
     # thread: a background fetch would wait for the GIL at every row.)
+    cpu = time.thread_time()  # this thread's CPU: the critical path when no one else is busy
     loader = data.prefetch("bt") if RATING_CHARTS.intersection(names) else None
     setup()  # import matplotlib now: a cold process overlaps it with the ratings query
     try:
@@ -432,6 +433,7 @@ def build_report(
     result.md_path.write_text(_markdown(result, data, generated), encoding="utf-8")
     result.html_path.write_text(_html(result, data, generated), encoding="utf-8")
     timings["html+md"] = time.perf_counter() - t0
+    timings["main thread CPU"] = time.thread_time() - cpu
     for k, v in data.timings.items():
         timings[f"data:{k}"] = v
     return result

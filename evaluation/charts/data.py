@@ -166,11 +166,13 @@ class ReportData:
             return None
 
         def run() -> None:
+            cpu = time.thread_time()
             for name in names:
                 try:
                     getattr(self, name)
                 except Exception:  # the main thread will meet (and report) it again
                     log.debug("prefetching %s failed", name, exc_info=True)
+            self.timings["prefetch thread CPU"] = time.thread_time() - cpu
 
         thread = Thread(target=run, name="report-prefetch", daemon=True)
         thread.start()
