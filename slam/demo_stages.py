@@ -19,10 +19,12 @@ def stage_score(ctx: DemoContext) -> None:
     from evaluation.score import score
 
     assert ctx.cfg is not None and ctx.engine is not None
-    judges = ["scorer", "comparer"] if ctx.quick else ["scorer", "comparer", "selector", "pairwise"]
+    # A subset keeps the demo to a few minutes on 2 cores; `slam score --judges all` runs
+    # comparer-nr and pairwise (both orders) too.
+    judges = ["scorer", "comparer"] if ctx.quick else ["scorer", "comparer", "selector"]
     similarity = ["tfidf", "bleu", "sbert", "sem-bleu"]
     result = asyncio.run(
-        score(ctx.engine, ctx.cfg, judges, similarity, judge_max_tokens=16 if ctx.quick else 40)
+        score(ctx.engine, ctx.cfg, judges, similarity, judge_max_tokens=16 if ctx.quick else 32)
     )
     render(result, ctx.console)
     ctx.console.print(
@@ -36,7 +38,7 @@ def stage_probe(ctx: DemoContext) -> None:
     from evaluation.probes import run_probes
 
     assert ctx.cfg is not None and ctx.engine is not None
-    warmup, measure = (1, 2) if ctx.quick else (2, 5)
+    warmup, measure = (1, 2) if ctx.quick else (1, 3)
     for summary in asyncio.run(run_probes(ctx.engine, ctx.cfg, warmup=warmup, measure=measure)):
         ctx.console.print(summary.line())
 
