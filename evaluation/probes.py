@@ -113,7 +113,7 @@ def probe_row(
     concurrency: int = 1,
 ) -> Probe:
     """A Probe row for one request (aware UTC timestamp, hour in the schedule time zone)."""
-    return Probe(
+    row = Probe(
         model_id=model_id,
         run_id=run_id,
         phase=phase,
@@ -121,17 +121,10 @@ def probe_row(
         hour=local_hour(started, timezone),
         started_at=started.astimezone(UTC),
         ok=gen.ok,
-        prompt_tokens=gen.prompt_tokens,
-        output_tokens=gen.output_tokens,
-        ttft_s=gen.ttft_s,
-        latency_s=gen.latency_s,
-        tpot_s=gen.tpot_s,
-        server_load_s=gen.server.load_s,
-        server_prompt_eval_s=gen.server.prompt_eval_s,
-        server_eval_s=gen.server.eval_s,
-        server_total_s=gen.server.total_s,
-        error=gen.error,
     )
+    for column, value in gen.measurements().items():
+        setattr(row, column, value)
+    return row
 
 
 def store(engine: Engine, row: Probe) -> None:

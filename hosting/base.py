@@ -68,6 +68,21 @@ class Generation:
             return None
         return self.output_tokens / self.latency_s
 
+    def measurements(self) -> dict[str, object]:
+        """The columns a stored Generation or Probe row keeps of this result."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "ttft_s": self.ttft_s,
+            "latency_s": self.latency_s,
+            "tpot_s": self.tpot_s,
+            "server_load_s": self.server.load_s,
+            "server_prompt_eval_s": self.server.prompt_eval_s,
+            "server_eval_s": self.server.eval_s,
+            "server_total_s": self.server.total_s,
+            "error": self.error,
+        }
+
     def with_error(self, error: str) -> Generation:
         return replace(self, error=error)
 

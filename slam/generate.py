@@ -107,17 +107,9 @@ def store_generation(
             )
         row.backend = gen.backend
         row.text = gen.text
-        row.prompt_tokens = gen.prompt_tokens
-        row.output_tokens = gen.output_tokens
-        row.ttft_s = gen.ttft_s
-        row.latency_s = gen.latency_s
-        row.tpot_s = gen.tpot_s
-        row.server_load_s = gen.server.load_s
-        row.server_prompt_eval_s = gen.server.prompt_eval_s
-        row.server_eval_s = gen.server.eval_s
-        row.server_total_s = gen.server.total_s
+        for column, value in gen.measurements().items():
+            setattr(row, column, value)
         row.temperature = temperature
-        row.error = gen.error
         row.created_at = datetime.now(UTC)
         s.add(row)
 
