@@ -18,6 +18,7 @@ ENV PATH=/opt/venv/bin:$PATH
 RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY slam ./slam
 COPY bot ./bot
 COPY evaluation ./evaluation

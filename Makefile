@@ -31,7 +31,7 @@ pg:  ## make sure the local PostgreSQL answers (start it if it does not)
 
 test: $(STAMP) pg  ## set up .venv and run every test, plus lint and type checks
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy slam bot evaluation hosting storage
+	$(VENV)/bin/mypy core slam bot evaluation hosting storage
 	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)  ## run the benchmarks and print their figures

@@ -25,8 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.config import ModelSpec  # noqa: E402
 from hosting.base import GenerationRequest  # noqa: E402
-from slam.config import ModelSpec  # noqa: E402
 
 TARGET_MS = 2.0
 PROMPT = "Say good morning."

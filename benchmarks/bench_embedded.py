@@ -14,11 +14,11 @@ import asyncio
 import statistics
 import time
 
+from core.config import default_config
+from core.prompts import load_user_contexts, render_prompt
 from hosting.base import GenerationRequest, create_backend
 from hosting.gguf import gemma_turns
 from hosting.llamacpp import load_llama, run_on_llama_thread
-from slam.config import default_config
-from slam.prompts import load_user_contexts, render_prompt
 
 ROUNDS = 11
 MAX_TOKENS = 64
@@ -56,8 +56,10 @@ def main() -> None:
         raw.append(run_on_llama_thread(raw_once))
         ours.append(asyncio.run(ours_once()))
     r, o = statistics.median(raw), statistics.median(ours)
-    print(f"prompt: {len(llm.tokenize(raw_prompt.encode(), special=True))} tokens, "
-          f"max_tokens={MAX_TOKENS}, rounds={ROUNDS}")
+    print(
+        f"prompt: {len(llm.tokenize(raw_prompt.encode(), special=True))} tokens, "
+        f"max_tokens={MAX_TOKENS}, rounds={ROUNDS}"
+    )
     print(f"raw llama-cpp-python create_completion: {r:6.1f} tokens/s (median)")
     print(f"slam embedded backend:                  {o:6.1f} tokens/s (median)")
     print(f"ratio ours/raw: {o / r:.3f}  (target >= 0.95)")

@@ -82,7 +82,7 @@ def seed(url: str, n: int) -> None:
     import hashlib
     from datetime import date
 
-    from slam.config import ModelSpec
+    from core.config import ModelSpec
     from storage import repo
     from storage.models import Generation
 

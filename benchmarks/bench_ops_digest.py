@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.cron import cron_trigger, next_fire_times, slot_for  # noqa: E402
 from bot.digest import build_digest  # noqa: E402
-from slam.config import parse_config  # noqa: E402
+from core.config import parse_config  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from tests.perf_seed import seed  # noqa: E402

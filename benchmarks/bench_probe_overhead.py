@@ -18,8 +18,8 @@ from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.config import parse_config
 from evaluation.probes import run_probes
-from slam.config import parse_config
 from storage.db import session_scope
 from storage.migrate import open_database
 from storage.models import Probe

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy.engine import Engine  # noqa: E402
 
-from slam.config import SlamConfig  # noqa: E402
+from core.config import SlamConfig  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from tests.perf_seed import seed  # noqa: E402

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from slam.options import ConfigOpt
+from core.options import ConfigOpt
 
 HostOpt = typer.Option(
     "127.0.0.1",
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
 
 def _setup(config: Path | None) -> tuple[Any, Any]:
     """Config + a migrated engine."""
-    from slam.config import load_config
+    from core.config import load_config
     from storage.db import make_engine
     from storage.migrate import upgrade
 

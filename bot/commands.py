@@ -10,21 +10,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from bot import rounds
 from bot.events import Command, PairView, Posted, Reply
+from bot.services import ChatPort, Services
 from bot.votes import effective_votes
-from slam.errors import SlamError
+from core.errors import SlamError
 from storage.db import session_scope
 from storage.models import Generation, ModelRecord, PairMessage, Rater, RatingPair, RatingRound
 
-if TYPE_CHECKING:
-    from bot.dispatcher import ChatPort, Dispatcher
-
-CommandFn = Callable[["Dispatcher", Command, "ChatPort"], Awaitable[Reply]]
+CommandFn = Callable[[Services, Command, ChatPort], Awaitable[Reply]]
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ def usage_text() -> str:
     return "\n".join(lines)
 
 
-async def run_command(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+async def run_command(d: Services, cmd: Command, port: ChatPort) -> Reply:
     spec = COMMANDS.get(cmd.name)
     if spec is None:
         return Reply(f"Unknown subcommand `{cmd.name}`. Usage:\n{usage_text()}", ok=False,
@@ -62,7 +60,7 @@ async def run_command(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
     return await spec.fn(d, cmd, port)
 
 
-def _db(d: Dispatcher, fn: Callable[[Session], Any]) -> Awaitable[Any]:
+def _db(d: Services, fn: Callable[[Session], Any]) -> Awaitable[Any]:
     def work() -> Any:
         with session_scope(d.engine) as s:
             return fn(s)
@@ -75,12 +73,12 @@ def _bad_args(spec_name: str, why: str) -> Reply:
 
 
 @command("help", "help", "this list")
-async def cmd_help(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+async def cmd_help(d: Services, cmd: Command, port: ChatPort) -> Reply:
     return Reply(usage_text(), title="SLaM bot commands", ephemeral=True)
 
 
 @command("models", "models", "the models under test")
-async def cmd_models(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+async def cmd_models(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if not d.cfg.models:
         return Reply("No models are configured; add [[models]] to slam.toml.", ephemeral=True)
     fields = [
@@ -91,12 +89,12 @@ async def cmd_models(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
     return Reply(f"{len(fields)} model(s) configured.", title="Models", fields=fields)
 
 
-def _legend(d: Dispatcher, port: ChatPort) -> str:
+def _legend(d: Services, port: ChatPort) -> str:
     return d.reactions.legend(unicode=port.unicode_emoji)
 
 
 async def _post_pair(
-    d: Dispatcher,
+    d: Services,
     port: ChatPort,
     view: PairView,
     rater_id: int | None = None,
@@ -125,7 +123,7 @@ async def _post_pair(
 
 @command("round", "round start|close", "open a rating round and post its pairs, or close it",
          admin=True)  # fmt: skip
-async def cmd_round(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+async def cmd_round(d: Services, cmd: Command, port: ChatPort) -> Reply:
     action = cmd.args[0].lower() if cmd.args else ""
     if action == "close":
 
@@ -155,14 +153,14 @@ async def cmd_round(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
                  f"Use `/slam rate` to get your next pair.{note}")  # fmt: skip
 
 
-def _masker(d: Dispatcher, s: Session) -> rounds.Masker:
+def _masker(d: Services, s: Session) -> rounds.Masker:
     extra = [m.name for m in s.exec(select(ModelRecord)).all()]
     extra += [m.model_id for m in s.exec(select(ModelRecord)).all()]
     return rounds.Masker.for_config(d.cfg, extra)
 
 
 @command("rate", "rate", "get your next unrated pair in a direct message")
-async def cmd_rate(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+async def cmd_rate(d: Services, cmd: Command, port: ChatPort) -> Reply:
     user_hash = d.rater(cmd.platform, cmd.user_id)
 
     def pick(s: Session) -> tuple[int, int, int, int, PairView | None]:
@@ -201,7 +199,7 @@ async def cmd_rate(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
 
 
 @command("status", "status", "round progress: pairs, votes, raters")
-async def cmd_status(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+async def cmd_status(d: Services, cmd: Command, port: ChatPort) -> Reply:
     def status(s: Session) -> Reply:
         rnd = (
             rounds.open_round(s)
@@ -236,7 +234,7 @@ async def cmd_status(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
 
 @command("reveal", "reveal PAIR_ID", "show which models a pair compared (round closed)",
          admin=True)  # fmt: skip
-async def cmd_reveal(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+async def cmd_reveal(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if len(cmd.args) != 1 or not cmd.args[0].lstrip("#").isdigit():
         return _bad_args("reveal", "Give one pair number")
     pair_id = int(cmd.args[0].lstrip("#"))
@@ -271,7 +269,7 @@ async def cmd_reveal(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
 
 
 @command("report", "report [CHART]", "the evaluation report, or one chart")
-async def cmd_report(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+async def cmd_report(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if len(cmd.args) > 1:
         return _bad_args("report", "Give at most one chart name")
     builder = d.report_builder
@@ -295,7 +293,7 @@ async def cmd_report(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
 
 
 @command("leaderboard", "leaderboard", "Bradley–Terry ratings from the crowd's pairwise votes")
-async def cmd_leaderboard(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+async def cmd_leaderboard(d: Services, cmd: Command, port: ChatPort) -> Reply:
     try:
         from evaluation.ratings import bradley_terry, load_pairwise_outcomes
     except ImportError:
@@ -330,7 +328,7 @@ def format_leaderboard(result: Any) -> Reply:
 
 
 @command("probe", "probe [MEASURE]", "probe every model's latency now", admin=True)
-async def cmd_probe(d: Dispatcher, cmd: Command, port: ChatPort) -> Reply:
+async def cmd_probe(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if len(cmd.args) > 1 or (cmd.args and not cmd.args[0].isdigit()):
         return _bad_args("probe", "MEASURE is a number of requests")
     measure = int(cmd.args[0]) if cmd.args else 3

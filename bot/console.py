@@ -17,7 +17,7 @@ from bot.dispatcher import Dispatcher
 from bot.events import Command, Posted, Reaction, Reply, render_pair_text
 from bot.reactions import KEYCAPS
 from bot.rounds import open_round
-from slam.config import SlamConfig
+from core.config import SlamConfig
 from storage.db import session_scope
 
 USER = "console"

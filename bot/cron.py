@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from slam.errors import SlamError
+from core.errors import SlamError
 
 # Standard crontab weekday numbers (0 and 7 are Sunday) and names.
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")

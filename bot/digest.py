@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.events import Reply
-from slam.config import SlamConfig
+from core.config import SlamConfig
 from storage.models import ModelRecord, Probe
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from discord import app_commands
 from bot.dispatcher import Dispatcher
 from bot.events import Command, PairView, Posted, Reaction, Reply
 from bot.reactions import to_unicode
-from slam.errors import SlamError
+from core.errors import SlamError
 
 log = logging.getLogger(__name__)
 EPHEMERAL = frozenset({"help", "rate", "reveal"})

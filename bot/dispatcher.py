@@ -2,8 +2,9 @@
 
 Adapters turn platform input into `Command`/`Reaction` events and call `handle_command` /
 `handle_reaction`; side effects that need the platform (posting pairs, DMs) go through the
-`ChatPort` the adapter passes in. Middleware runs in order: ignore the bot's own events,
-per-rater rate limits, then admin authorization for admin-only commands.
+`ChatPort` the adapter passes in (bot.services). Commands see the dispatcher only as the
+`Services` they need, so they never import it. Middleware runs in order: ignore the bot's own
+events, per-rater rate limits, then admin authorization for admin-only commands.
 """
 
 from __future__ import annotations
@@ -19,29 +20,17 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 
-from bot.events import Command, Posted, Reaction, Reply
+from bot.commands import ADMIN_COMMANDS, run_command
+from bot.events import Command, Reaction, Reply
 from bot.reactions import ReactionMap
+from bot.services import ChatPort
 from bot.votes import VoteOutcome, VoteWriter, load_salt, rater_hash
-from slam.config import SlamConfig
-from slam.errors import SlamError
+from core.config import SlamConfig
+from core.errors import SlamError
 
 log = logging.getLogger(__name__)
 Event = Command | Reaction
 Handler = Callable[[Event], Awaitable[Any]]
-
-
-class ChatPort(Protocol):
-    """What a platform adapter offers the commands: post a message (to a channel or as a DM)
-    and add the bot's seed reactions."""
-
-    platform: str
-    unicode_emoji: bool
-
-    async def post(
-        self, reply: Reply, *, channel: str | None = None, dm_user: str | None = None
-    ) -> Posted: ...
-
-    async def add_reactions(self, posted: Posted, names: list[str]) -> None: ...
 
 
 class Middleware(Protocol):
@@ -132,8 +121,6 @@ class Dispatcher:
         clock: Callable[[], float] = time.monotonic,
         report_builder: Callable[..., Any] | None = None,
     ):
-        from bot.commands import ADMIN_COMMANDS
-
         self.engine, self.cfg = engine, cfg
         self.reactions = ReactionMap.from_config(cfg.chat)
         self.writer = VoteWriter(engine, self.reactions)
@@ -163,7 +150,6 @@ class Dispatcher:
 
     async def handle_command(self, cmd: Command, port: ChatPort) -> Reply | None:
         """Run a `/slam` command; None when the event is ignored (the bot's own)."""
-        from bot.commands import run_command
 
         async def final(ev: Event) -> Reply:
             assert isinstance(ev, Command)

@@ -30,12 +30,13 @@ from bot.cron import cron_trigger, slot_for, slot_key
 from bot.events import Reply
 from bot.observability import ERRORS, JOB_DURATION, JOB_RUNS, observe_probe, record_generation
 from bot.observability import redact as redact_secrets
-from slam.config import SlamConfig
-from slam.errors import SlamError
+from core.config import SlamConfig
+from core.errors import SlamError
 from storage.db import session_scope
 
 if TYPE_CHECKING:
-    from bot.dispatcher import ChatPort, Dispatcher
+    from bot.dispatcher import Dispatcher
+    from bot.services import ChatPort
 
 log = logging.getLogger(__name__)
 Notify = Callable[[Reply], Awaitable[Any]]
@@ -244,7 +245,7 @@ def _observe_probes(engine: Engine, runs: dict[str, str]) -> None:
 
 async def generate_body(ctx: JobContext, slot: datetime) -> str:
     """The day's responses from every model, then a new rating round (the open one closes)."""
-    from slam.generate import generate
+    from hosting.generate import generate
 
     run_date = slot.date()
     result = await generate(

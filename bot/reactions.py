@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slam.config import ChatConfig
+from core.config import ChatConfig
 
 # Slack short name -> unicode, for the names the bot uses by default (and common aliases).
 UNICODE: dict[str, str] = {

@@ -18,8 +18,8 @@ from itertools import combinations
 from sqlmodel import Session, col, func, select
 
 from bot.events import PairView
-from slam.config import SlamConfig
-from slam.errors import SlamError
+from core.config import SlamConfig
+from core.errors import SlamError
 from storage.models import (
     Experiment,
     Generation,

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from slam.errors import SlamError
-from slam.options import ConfigOpt
+from core.errors import SlamError
+from core.options import ConfigOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -48,7 +48,7 @@ def list_jobs(
 ) -> None:
     """Next run times of each job in the configured time zone (nothing is started)."""
     from bot.scheduler import upcoming
-    from slam.config import load_config
+    from core.config import load_config
 
     cfg = load_config(config)
     tz = ZoneInfo(cfg.schedule.timezone)
@@ -101,7 +101,7 @@ def run(
     """Run one job now, as the scheduler would; messages are printed instead of posted."""
     from bot.events import Reply
     from bot.jobs import JOBS, JobContext, run_job
-    from slam.config import load_config
+    from core.config import load_config
     from storage.migrate import open_database
 
     if job not in JOBS:

@@ -55,11 +55,12 @@ from bot.jobs import (
     safe_send,
 )
 from bot.observability import ERRORS, JOB_RUNS
-from slam.config import SlamConfig
+from core.config import SlamConfig
 
 if TYPE_CHECKING:
-    from bot.dispatcher import ChatPort, Dispatcher
+    from bot.dispatcher import Dispatcher
     from bot.observability import Health
+    from bot.services import ChatPort
 
 log = logging.getLogger(__name__)
 JOBSTORE_TABLE = "apscheduler_jobs"

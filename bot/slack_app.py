@@ -16,7 +16,7 @@ from typing import Any
 from bot.commands import SLOW_COMMANDS
 from bot.dispatcher import Dispatcher
 from bot.events import Command, PairView, Posted, Reaction, Reply
-from slam.errors import SlamError
+from core.errors import SlamError
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 2900  # Block Kit section text limit is 3000

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from slam.options import ConfigOpt
+from core.options import ConfigOpt
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,11 +42,11 @@ def score_command(
 
     Only what is not stored yet is computed: re-running costs nothing.
     """
+    from core.config import load_config
+    from core.console import make_console
     from evaluation.judges.tasks import METHODS
     from evaluation.score import parse_list, score
     from evaluation.similarity import METRICS
-    from slam.config import load_config
-    from slam.console import make_console
     from storage.migrate import open_database
 
     judge_list = parse_list(judges, METHODS, "judge method(s)")

@@ -12,7 +12,7 @@ from datetime import date
 
 from sqlmodel import Session, select
 
-from slam.errors import SlamError
+from core.errors import SlamError
 from storage.models import Experiment, Generation, ModelRecord, Prompt, RatingPair
 
 SlotKey = tuple[int, date, int]  # (prompt id, run date, sample index)

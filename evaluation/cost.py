@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from slam.config import PricingConfig
+from core.config import PricingConfig
 
 DAYS_PER_MONTH = 30
 HOURS_PER_MONTH = 24 * DAYS_PER_MONTH

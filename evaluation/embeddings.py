@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from slam.errors import SlamError
+from core.errors import SlamError
 from storage.db import session_scope
 from storage.models import EmbeddingCache
 from storage.repo import try_insert

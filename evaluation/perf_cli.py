@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from slam.errors import SlamError
-from slam.options import ConfigOpt
+from core.errors import SlamError
+from core.options import ConfigOpt
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from slam.config import SlamConfig
+    from core.config import SlamConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _open(config: Path | None) -> tuple[SlamConfig, Engine]:
-    from slam.config import load_config
+    from core.config import load_config
     from storage.migrate import open_database
 
     cfg = load_config(config)

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from core.config import ModelSpec, SlamConfig
+from core.errors import SlamError
 from hosting.base import Backend, Generation, GenerationRequest, create_backend
-from slam.config import ModelSpec, SlamConfig
-from slam.errors import SlamError
 from storage.db import session_scope
 from storage.models import Probe
 from storage.repo import ensure_model
@@ -66,7 +66,7 @@ class ProbeSummary:
 
 def probe_request(cfg: SlamConfig, max_tokens: int | None = None) -> GenerationRequest:
     """The one request every probe sends: the feature's prompt for the first sample user."""
-    from slam.prompts import load_user_contexts, render_prompt
+    from core.prompts import load_user_contexts, render_prompt
 
     user = load_user_contexts(cfg.experiment.user_contexts)[0]
     return GenerationRequest(

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.engine import Engine
 
+from core.config import SlamConfig
 from evaluation.charts import CHART_DESCRIPTIONS, CHART_NAMES, RATING_CHARTS, chart_function
 from evaluation.charts.data import ReportData
 from evaluation.cost import format_usd
-from slam.config import SlamConfig
 
 __all__ = ["CHART_NAMES", "LeaderboardRow", "Recommendation", "ReportResult", "build_report"]
 

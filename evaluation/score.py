@@ -10,18 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
+from core.errors import SlamError
 from evaluation.corpus import load_corpus
 from evaluation.judges.runner import JudgeRun, check_methods, run_judges
 from evaluation.judges.tasks import METHODS
 from evaluation.similarity import METRICS, SimilarityRun, check_metrics, run_similarity
-from slam.errors import SlamError
 from storage.db import session_scope
 
 if TYPE_CHECKING:
+    from core.config import SlamConfig
     from evaluation.agreement import JudgeCrowdAgreement
     from evaluation.metaeval import MethodAgreement
     from evaluation.method_scores import OrderConsistency
-    from slam.config import SlamConfig
 
 
 @dataclass

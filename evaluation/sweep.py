@@ -25,9 +25,9 @@ from typing import Literal
 
 from sqlalchemy.engine import Engine
 
+from core.config import ModelSpec, SlamConfig
+from core.errors import SlamError
 from hosting.base import Backend, Generation, GenerationRequest, create_backend
-from slam.config import ModelSpec, SlamConfig
-from slam.errors import SlamError
 from storage.db import session_scope
 from storage.models import Probe
 

@@ -12,8 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from core.backends import backend_names, backend_target
+from core.backends import register as _register
+
 if TYPE_CHECKING:
-    from slam.config import ModelSpec
+    from core.config import ModelSpec
+
+__all__ = ["backend_names", "create_backend", "register"]
 
 
 @dataclass(frozen=True)
@@ -129,41 +134,33 @@ class Backend(Protocol):
 
 BackendFactory = Callable[["ModelSpec"], Backend]
 
-# Backends register by name; the module (and so its SDK) is imported only when first used.
-_REGISTRY: dict[str, str] = {
-    "llamacpp": "hosting.llamacpp:LlamaCppBackend",
-    "ollama": "hosting.ollama_backend:OllamaBackend",
-    "openai": "hosting.openai_backend:OpenAIBackend",
-}
+# Backends register by name in the kernel's table (core.backends); the module, and so its
+# SDK, is imported only when a backend is first used.
 _LOADED: dict[str, BackendFactory] = {}
 
 
 def register(name: str, target: str | BackendFactory) -> None:
     """Register a backend by name: a factory, or 'module:attr' to import lazily."""
-    if isinstance(target, str):
-        _REGISTRY[name] = target
-        _LOADED.pop(name, None)
-    else:
-        _LOADED[name] = target
-
-
-def backend_names() -> list[str]:
-    return sorted(set(_REGISTRY) | set(_LOADED))
+    _LOADED.pop(name, None)
+    _register(name, target)
 
 
 def create_backend(spec: ModelSpec) -> Backend:
     """Instantiate the backend for a configured model."""
-    from slam.errors import SlamError
+    from core.errors import SlamError
 
     factory = _LOADED.get(spec.backend)
     if factory is None:
-        target = _REGISTRY.get(spec.backend)
+        target = backend_target(spec.backend)
         if target is None:
             raise SlamError(
                 f"model '{spec.name}': unknown backend '{spec.backend}'; "
                 f"expected one of {backend_names()}"
             )
-        module_name, attr = target.split(":")
-        factory = getattr(importlib.import_module(module_name), attr)
+        if isinstance(target, str):
+            module_name, attr = target.split(":")
+            factory = getattr(importlib.import_module(module_name), attr)
+        else:
+            factory = target
         _LOADED[spec.backend] = factory
     return factory(spec)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from slam.errors import SlamError
+from core.errors import SlamError
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_MODELS = ("gemma3-270m",)

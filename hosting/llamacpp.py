@@ -24,7 +24,7 @@ from hosting.base import Generation, GenerationRequest
 from hosting.gguf import gemma_turns, resolve_model_path
 
 if TYPE_CHECKING:
-    from slam.config import ModelSpec
+    from core.config import ModelSpec
 
 T = TypeVar("T")
 _END_MARKERS = ("<end_of_turn>", "<eos>")

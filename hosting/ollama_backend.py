@@ -28,7 +28,7 @@ from hosting.retry import parse_retry_after as _parse_retry_after
 if TYPE_CHECKING:
     import httpx
 
-    from slam.config import ModelSpec
+    from core.config import ModelSpec
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 _NS = 1e9
@@ -220,7 +220,7 @@ class PullProgress:
 
 
 def _user_error(exc: BaseException, host: str, model: str = "") -> Exception:
-    from slam.errors import SlamError
+    from core.errors import SlamError
 
     failure = describe_error(exc, host, model, None)
     return SlamError(failure.message if isinstance(failure, Retryable) else str(failure))
@@ -265,7 +265,7 @@ async def pull_model(model: str, host: str | None = None) -> AsyncIterator[PullP
         from ollama import ResponseError
 
         if isinstance(exc, ResponseError) and exc.status_code in (-1, 404, 500):
-            from slam.errors import SlamError
+            from core.errors import SlamError
 
             raise SlamError(
                 f"ollama at {host} could not pull '{model}': {exc.error} "

@@ -24,7 +24,7 @@ from hosting.retry import (
 )
 
 if TYPE_CHECKING:
-    from slam.config import ModelSpec
+    from core.config import ModelSpec
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 # A local OpenAI-compatible server usually wants no key, but the SDK refuses to start without one.

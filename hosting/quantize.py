@@ -10,7 +10,7 @@ import ctypes
 import os
 from pathlib import Path
 
-from slam.errors import SlamError
+from core.errors import SlamError
 
 # Label -> llama.cpp ftype constant name.
 QUANT_TYPES = {

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from slam.errors import SlamError
+from core.errors import SlamError
 
 app = typer.Typer(
     name="slam",

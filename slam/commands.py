@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from slam.errors import SlamError
-from slam.options import ConfigOpt
+from core.errors import SlamError
+from core.options import ConfigOpt
 
 if TYPE_CHECKING:
-    from slam.config import SlamConfig
+    from core.config import SlamConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _config(path: Path | None) -> SlamConfig:
-    from slam.config import load_config
+    from core.config import load_config
 
     return load_config(path)
 
@@ -42,7 +42,7 @@ def init(
     """Write a commented example slam.toml."""
     if path.exists() and not force:
         raise SlamError(f"{path} already exists; use --force to overwrite it")
-    text = resources.files("slam.data").joinpath("slam.example.toml").read_text("utf-8")
+    text = resources.files("core.data").joinpath("slam.example.toml").read_text("utf-8")
     path.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {path}: edit the [[models]] and set secrets in the environment")
 
@@ -75,7 +75,7 @@ def models(config: Path | None = ConfigOpt) -> None:
     """List the configured models (reference first) and where they run."""
     from rich.table import Table
 
-    from slam.console import make_console
+    from core.console import make_console
 
     cfg = _config(config)
     table = Table(title="Configured models")
@@ -100,9 +100,9 @@ def generate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Generate today's responses from every model for every sample user (resumable)."""
-    from slam.console import make_console
-    from slam.generate import generate as run_generate
-    from slam.summary import render_table, summarize
+    from core.console import make_console
+    from hosting.generate import generate as run_generate
+    from hosting.summary import render_table, summarize
     from storage.migrate import open_database
 
     cfg = _config(config)

@@ -9,32 +9,17 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.console import Console
 from rich.panel import Panel
-from sqlalchemy.engine import Engine
 
-from slam.config import SlamConfig, parse_config
-from slam.console import make_console
+from core.config import SlamConfig, parse_config
+from core.console import make_console
+from slam import demo_stages
+from slam.demo_context import DemoContext, Stage
 
 VARIANTS = ("Q3_K_M", "Q2_K")
 REFERENCE_NAME = "gemma3-270m-q4_k_m"
-
-
-@dataclass
-class DemoContext:
-    workspace: Path
-    quick: bool
-    console: Console
-    cfg: SlamConfig | None = None
-    engine: Engine | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-Stage = tuple[str, Callable[[DemoContext], None]]
 
 
 def demo_config(workspace: Path, variant_paths: dict[str, Path], quick: bool) -> SlamConfig:
@@ -102,15 +87,15 @@ def stage_quantize(ctx: DemoContext) -> None:
 def _write_quick_users(path: Path) -> None:
     import json
 
-    from slam.prompts import load_user_contexts
+    from core.prompts import load_user_contexts
 
     users = [u.model_dump() for u in load_user_contexts("builtin")[:2]]
     path.write_text(json.dumps(users, indent=2), encoding="utf-8")
 
 
 def stage_generate(ctx: DemoContext) -> None:
-    from slam.generate import generate
-    from slam.summary import render_table, summarize
+    from hosting.generate import generate
+    from hosting.summary import render_table, summarize
 
     assert ctx.cfg is not None and ctx.engine is not None
     res = asyncio.run(generate(ctx.engine, ctx.cfg))
@@ -145,8 +130,6 @@ CORE_STAGES: list[Stage] = [("quantize", stage_quantize), ("generate", stage_gen
 
 def extra_stages() -> list[Stage]:
     """Stages contributed by the evaluation, reporting and chat areas."""
-    from slam import demo_stages
-
     return demo_stages.STAGES
 
 

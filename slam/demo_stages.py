@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from slam.demo import DemoContext, Stage
+    from slam.demo_context import DemoContext, Stage
 
 DEMO_SEED = 7
 

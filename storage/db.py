@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session, create_engine
 
-from slam.errors import SlamError
+from core.errors import SlamError
 
 DEFAULT_URL = "sqlite:///slam.db"
 

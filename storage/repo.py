@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from slam.config import ModelSpec
+from core.config import ModelSpec
 from storage.models import Experiment, Generation, ModelRecord, Prompt, UserContext
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from slam.config import SlamConfig, parse_config
-from slam.prompts import text_hash
+from core.config import SlamConfig, parse_config
+from core.prompts import text_hash
 from storage.db import session_scope
 from storage.models import Generation
 from storage.repo import ensure_experiment, ensure_model, ensure_prompt, ensure_user_context

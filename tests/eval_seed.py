@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy.engine import Engine
 
-from slam.config import ModelSpec
+from core.config import ModelSpec
 from storage import repo
 from storage.db import session_scope
 from storage.models import Generation, Rater, RatingPair, RatingRound, Vote

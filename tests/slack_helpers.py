@@ -16,7 +16,7 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import Engine
 
-from slam.config import SlamConfig
+from core.config import SlamConfig
 from storage.db import session_scope
 
 SECRET = "test-signing-secret"

@@ -201,7 +201,7 @@ def test_gpu_override_reserves_nvidia_gpus_for_ollama() -> None:
 
 
 def test_operations_doc_aws_example_is_a_valid_config() -> None:
-    from slam.config import parse_config
+    from core.config import parse_config
 
     doc = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     [block] = [b.split("\n", 1)[1] for b in doc.split("```toml")[1:2]]

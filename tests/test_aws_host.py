@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from core.config import SlamConfig, parse_config
+from core.errors import SlamError
 from hosting.aws.host import AwsHosts
 from hosting.aws.ready import canonical, wait_for_ollama
 from hosting.aws.records import active_endpoint
 from hosting.aws.session import clients
 from hosting.aws.tags import accrued_cost, iso, parse_iso
 from hosting.aws.userdata import render_user_data
-from slam.config import SlamConfig, parse_config
-from slam.errors import SlamError
 from storage.models import HostRecord
 from tests.aws_fakes import (
     FAKE_KEY_ID,

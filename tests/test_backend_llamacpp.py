@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from core.config import ModelSpec
+from core.errors import SlamError
 from hosting.base import GenerationRequest, backend_names, create_backend
 from hosting.gguf import gemma_turns
-from slam.config import ModelSpec
-from slam.errors import SlamError
 
 
 def spec(model: str = "builtin:gemma3-270m", **kw: object) -> ModelSpec:

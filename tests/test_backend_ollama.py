@@ -9,12 +9,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from core.config import ModelSpec
+from core.errors import SlamError
 from hosting.base import GenerationRequest, create_backend
 from hosting.cli import register
 from hosting.ollama_backend import OllamaBackend, list_models, pull_model
 from hosting.retry import RetryPolicy
-from slam.config import ModelSpec
-from slam.errors import SlamError
 from tests.fake_ollama import FINAL_STATS, LAYERS, FakeOllama
 
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from core.config import ModelSpec
 from hosting.base import GenerationRequest, create_backend
 from hosting.openai_backend import PLACEHOLDER_KEY, OpenAIBackend
 from hosting.retry import RetryPolicy
-from slam.config import ModelSpec
 from tests.llama_server import running
 
 READY_TIMEOUT_S = 120.0

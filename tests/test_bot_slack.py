@@ -19,7 +19,7 @@ from sqlmodel import Session, func, select
 from bot.dispatcher import Dispatcher
 from bot.slack_app import build_app, serve_http
 from bot.votes import effective_votes
-from slam.errors import SlamError
+from core.errors import SlamError
 from storage.models import PairMessage, ProcessedEvent, Rater, RatingPair, Vote
 from tests.bot_seed import MODELS, make_config, seed
 from tests.fake_slack_api import BOT_USER, FakeSlack

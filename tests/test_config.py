@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from slam.config import DEFAULT_PROMPT_TEMPLATE, default_config, load_config
-from slam.errors import ConfigError
+from core.config import DEFAULT_PROMPT_TEMPLATE, default_config, load_config
+from core.errors import ConfigError
 
 GOOD_MODEL = """
 [[models]]
@@ -42,7 +42,7 @@ def test_defaults_are_offline_and_valid() -> None:
 
 
 def test_shipped_example_is_valid(tmp_path: Path) -> None:
-    text = resources.files("slam.data").joinpath("slam.example.toml").read_text("utf-8")
+    text = resources.files("core.data").joinpath("slam.example.toml").read_text("utf-8")
     cfg = load_config(write(tmp_path, text))
     assert cfg.reference is not None and cfg.reference.name == "gpt-4"
     assert {m.backend for m in cfg.models} == {"openai", "ollama", "llamacpp"}

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.config import load_config
+from core.errors import SlamError
 from evaluation.score import parse_list, score
 from hosting.base import register
 from slam.cli import main
-from slam.config import load_config
-from slam.errors import SlamError
 from storage.db import session_scope
 from storage.models import JudgeScore, SimilarityScore
 from tests.eval_seed import rater, seed_generations, seed_pair, seed_round, vote

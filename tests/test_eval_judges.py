@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.config import ModelSpec
+from core.errors import SlamError
 from evaluation.corpus import load_corpus
 from evaluation.judges.parsing import parse_score
 from evaluation.judges.runner import run_judges
 from evaluation.metaeval import method_model_scores
 from evaluation.method_scores import order_consistency
 from hosting.base import Generation, GenerationRequest, register
-from slam.config import ModelSpec
-from slam.errors import SlamError
 from storage.db import session_scope
 from storage.models import JudgeScore
 from tests.eval_seed import seed_generations, seed_pair

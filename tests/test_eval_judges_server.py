@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.config import parse_config
 from evaluation.judges.parsing import parse_score
 from evaluation.score import score
-from slam.config import parse_config
 from storage.db import session_scope
 from storage.models import JudgeScore
 from tests.eval_seed import seed_generations

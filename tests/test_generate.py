@@ -16,10 +16,10 @@ from typing import ClassVar
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.config import SlamConfig, parse_config
+from core.prompts import load_user_contexts
 from hosting.base import Generation, GenerationRequest, register
-from slam.config import SlamConfig, parse_config
-from slam.generate import generate
-from slam.prompts import load_user_contexts
+from hosting.generate import generate
 from storage.db import make_engine, session_scope
 from storage.models import Generation as GenRow
 from storage.models import ModelRecord, Prompt

@@ -9,9 +9,9 @@ import pytest
 
 from bot.cron import cron_trigger, next_fire_times, slot_for, slot_key, standard_weekdays
 from bot.scheduler import planned_jobs, upcoming
+from core.config import parse_config
+from core.errors import SlamError
 from slam.cli import main
-from slam.config import parse_config
-from slam.errors import SlamError
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

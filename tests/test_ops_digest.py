@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot.digest import build_digest, day_window
+from core.config import SlamConfig, parse_config
 from evaluation.ratings import Outcome, bradley_terry
-from slam.config import SlamConfig, parse_config
 from storage import repo
 from storage.db import session_scope
 from storage.models import (

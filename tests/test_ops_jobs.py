@@ -17,8 +17,8 @@ from bot.console import ConsolePort
 from bot.dispatcher import Dispatcher
 from bot.events import Reply
 from bot.jobs import JobContext, round_poster, run_job
+from core.config import SlamConfig, parse_config
 from slam.cli import main
-from slam.config import SlamConfig, parse_config
 from storage.models import Generation, JobLease, PairMessage, Probe, RatingPair, RatingRound
 from tests.conftest import free_port
 from tests.fake_ollama import FakeOllama

@@ -17,7 +17,7 @@ from bot import leases
 from bot.events import Reply
 from bot.jobs import JOBS, JobContext, run_job
 from bot.scheduler import SlamScheduler
-from slam.config import SlamConfig, parse_config
+from core.config import SlamConfig, parse_config
 from storage.db import make_engine
 from storage.models import JobLease
 

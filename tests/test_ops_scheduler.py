@@ -21,7 +21,7 @@ from bot.cron import cron_trigger, next_fire_times, slot_for, slot_key
 from bot.events import Reply
 from bot.jobs import JOBS, JobContext
 from bot.scheduler import SlamScheduler
-from slam.config import SlamConfig, parse_config
+from core.config import SlamConfig, parse_config
 from storage.db import make_engine
 from storage.models import JobLease
 

@@ -13,11 +13,11 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from core.config import SlamConfig
+from core.errors import SlamError
 from evaluation.charts import CHART_NAMES, chart_function
 from evaluation.charts._style import has_data, wrap_name
 from evaluation.report import ReportResult, build_report
-from slam.config import SlamConfig
-from slam.errors import SlamError
 from storage.db import make_engine
 from storage.migrate import upgrade
 from tests.perf_seed import seed

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from core.config import PricingConfig
 from evaluation.cost import (
     api_cost_per_request,
     format_usd,
@@ -17,7 +18,6 @@ from evaluation.cost import (
     self_hosted_cost_per_1k,
 )
 from evaluation.runtime_fit import fit_runtime
-from slam.config import PricingConfig
 
 GPT4 = PricingConfig()  # the study's figures: $0.03 per 1K input, $0.06 per 1K output
 

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from core.config import ModelSpec, SlamConfig, parse_config
+from core.errors import SlamError
 from evaluation.probes import run_probes
 from hosting import base
 from hosting.base import Generation, GenerationRequest
 from slam.cli import main
-from slam.config import ModelSpec, SlamConfig, parse_config
-from slam.errors import SlamError
 from storage.models import ModelRecord, Probe
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from core.config import SlamConfig
 from evaluation.charts import CHART_NAMES
 from evaluation.report import build_report
 from slam.cli import main
-from slam.config import SlamConfig
 from tests.perf_seed import model_names, seed
 
 NAMES = model_names(4)  # gpt-4 (reference, API), llama3-8b…, mistral-7b…, gemma2-9b…

@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from core.config import SlamConfig, parse_config
+from core.errors import SlamError
 from evaluation.charts import chart_function
 from evaluation.charts._style import has_data
 from evaluation.charts.data import ReportData
 from evaluation.latency_stats import SLO
 from evaluation.sweep import parse_sweep_run_id, run_sweep
 from slam.cli import main
-from slam.config import SlamConfig, parse_config
-from slam.errors import SlamError
 from storage.models import Probe
 from tests.llama_server import LlamaServer, running
 

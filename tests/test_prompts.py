@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from slam.config import DEFAULT_PROMPT_TEMPLATE
-from slam.errors import ConfigError
-from slam.prompts import load_user_contexts, render_prompt
+from core.config import DEFAULT_PROMPT_TEMPLATE
+from core.errors import ConfigError
+from core.prompts import load_user_contexts, render_prompt
 
 
 def test_builtin_users_are_varied_and_complete() -> None:

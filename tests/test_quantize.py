@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from core.config import ModelSpec
+from core.errors import SlamError
 from hosting.base import GenerationRequest, create_backend
 from hosting.quantize import normalize_quant, quantize
-from slam.config import ModelSpec
-from slam.errors import SlamError
 
 
 async def test_q2_k_variant_is_a_different_loadable_model(gguf_path: Path, tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, select
 
-from slam.config import default_config
-from slam.errors import SlamError
+from core.config import default_config
+from core.errors import SlamError
 from storage.db import make_engine, normalize_url, session_scope
 from storage.migrate import current, downgrade, upgrade
 from storage.models import Generation, Vote

@@ -50,7 +50,7 @@ def chart_function(name: str) -> ChartFn:
     """The drawing function of a chart; unknown names are a user error listing the valid ones."""
     from importlib import import_module
 
-    from slam.errors import SlamError
+    from core.errors import SlamError
 
     if name not in _CHARTS:
         raise SlamError(f"unknown chart '{name}'; expected one of: {', '.join(CHART_NAMES)}")

@@ -22,11 +22,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from core.config import SlamConfig
 from evaluation.cost import ModelCost, model_cost
 from evaluation.latency_stats import RequestTiming, summarize
 from evaluation.runtime_fit import RuntimeFit, fit_runtime
 from evaluation.sweep import DEFAULT_SLO, SweepLevel, parse_sweep_run_id
-from slam.config import SlamConfig
 from storage.models import Generation, ModelRecord, Probe
 
 log = logging.getLogger(__name__)

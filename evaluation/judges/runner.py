@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.config import ModelSpec
+from core.errors import SlamError
 from evaluation.corpus import Corpus
 from evaluation.judges.tasks import METHODS, JudgeTask, build_tasks
 from hosting.base import GenerationRequest, create_backend
-from slam.config import ModelSpec
-from slam.errors import SlamError
 from storage.db import session_scope
 from storage.models import JudgeScore
 from storage.repo import try_insert

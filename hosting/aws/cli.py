@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from slam.errors import SlamError
-from slam.options import ConfigOpt
+from core.errors import SlamError
+from core.options import ConfigOpt
 
 if TYPE_CHECKING:
     from hosting.aws.host import AwsHosts
@@ -28,8 +28,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _hosts(config: Path | None) -> AwsHosts:
+    from core.config import load_config
     from hosting.aws.host import AwsHosts
-    from slam.config import load_config
     from storage.db import make_engine
     from storage.migrate import upgrade
 

@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from core.errors import SlamError
 from hosting.aws.ready import wait_for_ollama
 from hosting.aws.records import find_host, mark_terminated, save_host
 from hosting.aws.session import aws_error, aws_session, error_code, make_client
 from hosting.aws.tags import accrued_cost, iso, ollama_models, parse_iso, tags_of, utc
 from hosting.aws.userdata import render_user_data
-from slam.errors import SlamError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from slam.config import SlamConfig
+    from core.config import SlamConfig
     from storage.models import HostRecord
 
 log = logging.getLogger(__name__)

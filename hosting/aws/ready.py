@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httpx
 
-from slam.errors import SlamError
+from core.errors import SlamError
 
 
 def canonical(name: str) -> str:

@@ -11,10 +11,10 @@ import difflib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from slam.errors import SlamError
+from core.errors import SlamError
 
 if TYPE_CHECKING:
-    from slam.config import AwsConfig
+    from core.config import AwsConfig
 
 # Signed request headers show up in botocore's debug logs; keep those loggers quiet even
 # under `slam -v` so nothing credential-related is ever written to a log.

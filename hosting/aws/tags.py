@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from slam.config import SlamConfig
+    from core.config import SlamConfig
 
 
 def iso(dt: datetime) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from slam.errors import ConfigError
+from core.errors import ConfigError
 
 
 class UserContextData(BaseModel):
@@ -52,7 +52,7 @@ def text_hash(text: str) -> str:
 def load_user_contexts(source: str = "builtin") -> list[UserContextData]:
     """Load user contexts from the shipped samples ('builtin') or a JSON file (a list)."""
     if source == "builtin":
-        raw = resources.files("slam.data").joinpath("user_contexts.json").read_text("utf-8")
+        raw = resources.files("core.data").joinpath("user_contexts.json").read_text("utf-8")
         label = "<builtin user_contexts.json>"
     else:
         path = Path(source)

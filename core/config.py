@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from slam.errors import ConfigError
+from core.errors import ConfigError
 
 PROMPT_FIELDS = ("name", "completed_tasks", "focus_tasks", "rituals", "weekly_goals")
 
@@ -83,7 +83,7 @@ class ModelSpec(_Strict):
     @field_validator("backend")
     @classmethod
     def _registered_backend(cls, v: str) -> str:
-        from hosting.base import backend_names
+        from core.backends import backend_names
 
         names = backend_names()
         if v not in names:
@@ -288,7 +288,7 @@ class SlamConfig(_Strict):
         for m in self.models:
             if m.name == name:
                 return m
-        from slam.errors import SlamError
+        from core.errors import SlamError
 
         raise SlamError(f"unknown model '{name}'; configured: {[m.name for m in self.models]}")
 

@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.config import ModelSpec, SlamConfig
+from core.prompts import load_user_contexts, render_prompt, text_hash
 from hosting.base import Backend, Generation, GenerationRequest, create_backend
-from slam.config import ModelSpec, SlamConfig
-from slam.prompts import load_user_contexts, render_prompt, text_hash
 from storage import models as tables
 from storage.db import session_scope
 from storage.repo import (
@@ -129,7 +129,7 @@ async def generate(
     run_date = run_date or datetime.now(UTC).date()
     models = [cfg.model(n) for n in model_names] if model_names else list(cfg.models)
     if not models:
-        from slam.errors import SlamError
+        from core.errors import SlamError
 
         raise SlamError("no models configured: add [[models]] entries to slam.toml")
     n_samples = samples or cfg.experiment.samples_per_model
