@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +19,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from core.config import EvaluationConfig
+from core.errors import SlamError
+from evaluation import registry
 from evaluation.corpus import Corpus, GenRow
 from evaluation.embeddings import (
     BUILTIN_SBERT,
@@ -27,13 +31,11 @@ from evaluation.embeddings import (
     cosine_rows,
     embed_cached,
 )
-from slam.config import EvaluationConfig
-from slam.errors import SlamError
+from evaluation.registry import similarity_metric
 from storage.db import session_scope
 from storage.models import SimilarityScore
 from storage.repo import try_insert
 
-METRICS = ("tfidf", "sbert", "bleu", "sem-bleu", "openai", "qa")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 Pair = tuple[GenRow, GenRow]  # (candidate, reference)
 
@@ -53,14 +55,30 @@ def bleu(candidate: str, reference: str) -> float:
     return float(sentence_bleu([ref], hyp, smoothing_function=SmoothingFunction().method1))
 
 
-def tfidf_cosines(
-    candidates: Sequence[str], references: Sequence[str], corpus: Sequence[str]
-) -> NDArray[np.float64]:
-    """Cosine of TF-IDF vectors (idf fitted on `corpus`) for each (candidate, reference)."""
+def tfidf_vectorizer(corpus: Sequence[str]) -> Any:
+    """A TF-IDF vectorizer whose idf is fitted once on the corpus's distinct texts.
+
+    Each text counts once however many pairs it is in, so a pair's value depends on the
+    corpus, never on which other pairs are scored in the same run.
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vec = TfidfVectorizer(tokenizer=tokenize, token_pattern=None, lowercase=False)
-    vec.fit(list(corpus) + list(candidates) + list(references))
+    vec.fit(sorted(set(corpus)))
+    return vec
+
+
+def tfidf_cosines(
+    candidates: Sequence[str], references: Sequence[str], corpus: Sequence[str]
+) -> NDArray[np.float64]:
+    """Cosine of TF-IDF vectors (idf fitted on the corpus's distinct texts) for each
+    (candidate, reference)."""
+    return _tfidf_rows(tfidf_vectorizer(corpus), candidates, references)
+
+
+def _tfidf_rows(
+    vec: Any, candidates: Sequence[str], references: Sequence[str]
+) -> NDArray[np.float64]:
     a = vec.transform(candidates)
     b = vec.transform(references)
     # Rows are L2-normalised, so the cosine is the row-wise dot product.
@@ -98,7 +116,7 @@ class _Embedder:
         self.engine = engine
         self.progress = progress
 
-    def cosines(self, encoder: Encoder, pairs: list[Pair], what: str) -> NDArray[np.float64]:
+    def cosines(self, encoder: Encoder, pairs: Sequence[Pair], what: str) -> NDArray[np.float64]:
         if not pairs:
             return np.zeros(0)
         texts = [c.text for c, _ in pairs] + [r.text for _, r in pairs]
@@ -106,6 +124,70 @@ class _Embedder:
         tick = (lambda n: report(what, n)) if report is not None else None
         emb = embed_cached(self.engine, encoder, texts, tick)
         return cosine_rows(emb[: len(pairs)], emb[len(pairs) :])
+
+
+@dataclass
+class MetricContext:
+    """What a metric function may use: the corpus's texts, the settings, the embedder, and
+    the stored name of the metric being computed (embedding models make their own names)."""
+
+    corpus_texts: list[str]
+    settings: EvaluationConfig
+    embedder: _Embedder
+    name: str = ""
+    _memo: dict[str, Any] = field(default_factory=dict)
+
+    def once(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+    def sbert(self) -> Encoder:
+        s = self.settings
+        return self.once(
+            "sbert", lambda: SentenceTransformerEncoder(s.sbert_model, s.embedding_batch_size)
+        )
+
+
+@similarity_metric("tfidf", "cosine of TF-IDF vectors (idf from the corpus's distinct texts)")
+def _tfidf(pairs: Sequence[Pair], ctx: MetricContext) -> NDArray[np.float64]:
+    vec = ctx.once("tfidf", lambda: tfidf_vectorizer(ctx.corpus_texts))
+    return _tfidf_rows(vec, [c.text for c, _ in pairs], [r.text for _, r in pairs])
+
+
+@similarity_metric("bleu", "sentence BLEU-4 against the reference (smoothing method 1)")
+def _bleu(pairs: Sequence[Pair], ctx: MetricContext) -> NDArray[np.float64]:
+    return np.array([bleu(c.text, r.text) for c, r in pairs], dtype=np.float64)
+
+
+@similarity_metric("sbert", "cosine of SBERT sentence embeddings", lo=-1.0)
+def _sbert(pairs: Sequence[Pair], ctx: MetricContext) -> NDArray[np.float64]:
+    return ctx.embedder.cosines(ctx.sbert(), pairs, ctx.name)
+
+
+@similarity_metric("sem-bleu", "mean of the SBERT cosine and BLEU", lo=-0.5)
+def _sem_bleu(pairs: Sequence[Pair], ctx: MetricContext) -> NDArray[np.float64]:
+    return (ctx.embedder.cosines(ctx.sbert(), pairs, ctx.name) + _bleu(pairs, ctx)) / 2.0
+
+
+@similarity_metric("openai", "cosine of OpenAI embeddings (needs OPENAI_API_KEY)", lo=-1.0)
+def _openai(pairs: Sequence[Pair], ctx: MetricContext) -> NDArray[np.float64]:
+    enc = OpenAIEncoder(
+        ctx.settings.openai_embedding_model,
+        api_key=os.environ.get("OPENAI_API_KEY"),
+        base_url=os.environ.get("OPENAI_BASE_URL"),
+    )
+    return ctx.embedder.cosines(enc, pairs, ctx.name)
+
+
+@similarity_metric("qa", "cosine in the question-answer embedding slot", lo=-1.0)
+def _qa(pairs: Sequence[Pair], ctx: MetricContext) -> NDArray[np.float64]:
+    s = ctx.settings
+    qa = SentenceTransformerEncoder(s.qa_model, s.embedding_batch_size)
+    return ctx.embedder.cosines(qa, pairs, ctx.name)
+
+
+METRICS = registry.names("similarity")
 
 
 def run_similarity(
@@ -139,9 +221,11 @@ def run_similarity(
                 ).where(SimilarityScore.metric.in_(list(names.values())))  # type: ignore[attr-defined]
             ).all()
         )
-    emb = _Embedder(engine, progress)
-    sbert = SentenceTransformerEncoder(settings.sbert_model, settings.embedding_batch_size)
-    all_texts = [g.text for g in corpus.generations.values()]
+    ctx = MetricContext(
+        corpus_texts=[g.text for g in corpus.generations.values()],
+        settings=settings,
+        embedder=_Embedder(engine, progress),
+    )
     for metric in metrics:
         name = names[metric]
         todo = [(c, r) for c, r in pairs if (name, c.id, r.id) not in have]
@@ -149,25 +233,10 @@ def run_similarity(
         if not todo:
             run.computed[name] = 0
             continue
-        if metric == "tfidf":
-            values = tfidf_cosines([c.text for c, _ in todo], [r.text for _, r in todo], all_texts)
-        elif metric == "bleu":
-            values = np.array([bleu(c.text, r.text) for c, r in todo])
-        elif metric == "sbert":
-            values = emb.cosines(sbert, todo, name)
-        elif metric == "sem-bleu":
-            b = np.array([bleu(c.text, r.text) for c, r in todo])
-            values = (emb.cosines(sbert, todo, name) + b) / 2.0
-        elif metric == "qa":
-            qa = SentenceTransformerEncoder(settings.qa_model, settings.embedding_batch_size)
-            values = emb.cosines(qa, todo, name)
-        else:  # openai
-            enc = OpenAIEncoder(
-                settings.openai_embedding_model,
-                api_key=os.environ.get("OPENAI_API_KEY"),
-                base_url=os.environ.get("OPENAI_BASE_URL"),
-            )
-            values = emb.cosines(enc, todo, name)
+        ctx.name = name
+        compute = registry.get(metric).compute
+        assert compute is not None
+        values = np.asarray(compute(todo, ctx), dtype=np.float64)
         _store(engine, name, todo, values)
         run.computed[name] = len(todo)
     return run

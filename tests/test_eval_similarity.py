@@ -16,11 +16,11 @@ from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.config import EvaluationConfig
+from core.errors import SlamError
 from evaluation.corpus import load_corpus
 from evaluation.embeddings import SentenceTransformerEncoder, cosine_rows, embed_cached
 from evaluation.similarity import bleu, run_similarity, tfidf_cosines, tokenize
-from slam.config import EvaluationConfig
-from slam.errors import SlamError
 from storage.db import session_scope
 from storage.models import EmbeddingCache, SimilarityScore
 from tests.eval_seed import seed_generations
@@ -57,10 +57,27 @@ def test_bleu_edge_cases_and_tokenizer() -> None:
     assert bleu(PARA, REF) > bleu(OFF, REF)
 
 
-def test_tfidf_cosine() -> None:
-    v = tfidf_cosines([REF, PARA, OFF], [REF, REF, REF], corpus=[REF, PARA, OFF])
-    assert v[0] == pytest.approx(1.0)
-    assert v[1] > v[2] and v[2] < 0.2
+def test_tfidf_cosine_equals_scikit_learn_on_the_distinct_corpus() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    corpus = [REF, PARA, OFF, "Good morning! Coffee first, then the quarterly plan."]
+    v = tfidf_cosines([REF, PARA, OFF], [REF, REF, REF], corpus=corpus)
+    # Independent reference: scikit-learn's own vectorizer and cosine, fitted on the corpus.
+    ref = TfidfVectorizer(analyzer=lambda t: tokenize(t)).fit(corpus)
+    want = cosine_similarity(ref.transform([REF, PARA, OFF]), ref.transform([REF]))[:, 0]
+    assert v == pytest.approx(want, abs=1e-12)
+    assert v[0] == pytest.approx(1.0) and v[1] > v[2]
+
+
+def test_tfidf_value_does_not_depend_on_its_batch() -> None:
+    corpus = [REF, PARA, OFF]
+    alone = tfidf_cosines([PARA], [REF], corpus=corpus)[0]
+    batch = tfidf_cosines([PARA, OFF, REF, PARA], [REF, REF, REF, OFF], corpus=corpus)
+    assert batch[0] == pytest.approx(alone, abs=1e-15)
+    # A text appearing many times in the corpus (a reference paired with every candidate)
+    # counts once in the idf.
+    assert tfidf_cosines([PARA], [REF], corpus=corpus + [REF] * 5)[0] == pytest.approx(alone)
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,25 @@ from typing import Any
 
 from evaluation.corpus import Corpus, GenRow
 from evaluation.judges.parsing import Parsed, parse_choice, parse_pairwise, parse_score
+from evaluation.registry import MethodInfo, register
 from storage.models import JudgeScore
 
+for _info in (
+    MethodInfo("scorer", "judge", "the judge scores each response on its own, 0–10", 0, 10,
+               answer="score", unit="points"),
+    MethodInfo("comparer", "judge", "the judge rates a response's closeness to the reference's, "
+               "0–10, reasoning first", 0, 10, needs_reference=True, answer="score",
+               unit="points"),
+    MethodInfo("comparer-nr", "judge", "comparer without the reasoning step", 0, 10,
+               needs_reference=True, answer="score", unit="points"),
+    MethodInfo("selector", "judge", "the judge picks the best of every model's response to one "
+               "prompt; the value is the share of prompts a model was picked", 0, 1,
+               answer="index", unit="share picked"),
+    MethodInfo("pairwise", "judge", "the judge picks the better of two responses, both orders; "
+               "the value is the points won (1 win, ½ tie)", 0, 1, answer="verdict",
+               unit="points per comparison"),
+):  # fmt: skip
+    register(_info)
 METHODS = ("scorer", "comparer", "comparer-nr", "selector", "pairwise")
 
 
