@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.errors import ConfigError
+from core.errors import ConfigError, short
 
 PROMPT_FIELDS = ("name", "completed_tasks", "focus_tasks", "rituals", "weekly_goals")
 
@@ -54,14 +54,43 @@ class ExperimentConfig(_Strict):
     @field_validator("prompt_template")
     @classmethod
     def _known_placeholders(cls, v: str) -> str:
-        fields = {f for _, f, _, _ in string.Formatter().parse(v) if f is not None}
-        unknown = sorted(fields - set(PROMPT_FIELDS))
-        if unknown:
-            raise ValueError(
-                f"unknown placeholder(s) {unknown}; allowed: {', '.join(PROMPT_FIELDS)}"
-                " (write {{ and }} for literal braces)"
-            )
+        check_template(v)
         return v
+
+
+def _template_fields(template: str) -> list[tuple[str, str, str | None]]:
+    """(field, format spec, conversion) of every placeholder, nested specs included."""
+    out: list[tuple[str, str, str | None]] = []
+    for _, fname, spec, conv in string.Formatter().parse(template):
+        if fname is None:
+            continue
+        out.append((fname, spec or "", conv))
+        if spec and "{" in spec:
+            out.extend(_template_fields(spec))
+    return out
+
+
+def check_template(template: str) -> None:
+    """ValueError unless `template` fills in with exactly the prompt fields: only known
+    placeholders (no attributes, indexes or nested fields), and a trial render succeeds."""
+    hint = f"allowed: {', '.join('{' + f + '}' for f in PROMPT_FIELDS)}; write {{{{ and }}}} for"
+    hint += " literal braces"
+    try:
+        fields = _template_fields(template)
+    except ValueError as exc:
+        raise ValueError(f"not a valid template: {exc}; {hint}") from None
+    unknown = sorted({f for f, _, _ in fields} - set(PROMPT_FIELDS), key=str)
+    if unknown:
+        shown = ", ".join(short(repr(u), 40) for u in unknown[:10])
+        raise ValueError(f"unknown placeholder(s) [{shown}]; {hint}")
+    bad = sorted({short(f"{{{f}:{spec}}}", 40) for f, spec, conv in fields if spec or conv})
+    if bad:
+        shown = ", ".join(bad)
+        raise ValueError(f"placeholders take no format spec or conversion ({shown}); {hint}")
+    try:
+        template.format(**{f: "x" for f in PROMPT_FIELDS})
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        raise ValueError(f"cannot be filled in ({type(exc).__name__}: {exc}); {hint}") from None
 
 
 class ModelSpec(_Strict):
@@ -87,7 +116,9 @@ class ModelSpec(_Strict):
 
         names = backend_names()
         if v not in names:
-            raise ValueError(f"unknown backend {v!r}; expected one of {', '.join(names)}")
+            raise ValueError(
+                f"unknown backend {short(repr(v), 40)}; expected one of {', '.join(names)}"
+            )
         return v
 
 
@@ -95,6 +126,9 @@ class JudgeConfig(_Strict):
     """Which configured model acts as the LLM judge (temperature 0)."""
 
     model: str | None = Field(default=None, description="name of a [[models]] entry")
+
+
+_DEFAULT_INSTANCES = {"g4dn.xlarge": 0.526, "g4dn.2xlarge": 0.752, "local-cpu": 0.0}
 
 
 class PricingConfig(_Strict):
@@ -106,11 +140,7 @@ class PricingConfig(_Strict):
     prices_as_of: str = "2024-03-01"
     utilization: float = Field(default=0.8, gt=0, le=1)
     instances: dict[str, float] = Field(
-        default_factory=lambda: {
-            "g4dn.xlarge": 0.526,
-            "g4dn.2xlarge": 0.752,
-            "local-cpu": 0.0,
-        },
+        default_factory=lambda: dict(_DEFAULT_INSTANCES),
         description="on-demand $ per hour (us-east-1, Linux)",
     )
 
@@ -162,6 +192,31 @@ class ChatConfig(_Strict):
 class DatabaseConfig(_Strict):
     url: str = "sqlite:///slam.db"
 
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, v: str) -> str:
+        if url_has_password(v):
+            raise ValueError(
+                "the URL contains a password; secrets belong in the environment: export "
+                "SLAM_DATABASE_URL='postgresql://user:password@host/db' and drop the password "
+                "here (or the whole url)"
+            )
+        return v
+
+
+def url_has_password(url: str) -> bool:
+    """True when a URL carries a password (user:password@ or a password= query)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        if parts.password:
+            return True
+        query = parse_qs(parts.query)
+    except ValueError:
+        return bool(re.search(r"://[^/@\s]*:[^/@\s]*@", url))
+    return any(k.lower() in ("password", "passwd", "pwd") for k in query)
+
 
 class EvaluationConfig(_Strict):
     """How `slam score` judges and compares responses (embedding models, judge budget, stats)."""
@@ -179,7 +234,52 @@ class EvaluationConfig(_Strict):
     judge_max_tokens: int = Field(default=256, ge=8, le=8192)
     bottom_k: int = Field(default=10, ge=1)
     rbo_p: float = Field(default=0.9, gt=0, lt=1)
-    bootstrap_rounds: int = Field(default=1000, ge=0, le=100_000)
+    bootstrap_rounds: int = Field(
+        default=1000,
+        ge=0,
+        le=100_000,
+        description="bootstrap rounds behind every interval (seeded from the data: the same "
+        "votes give the same interval on every surface)",
+    )
+    confidence: float = Field(default=0.95, ge=0.5, le=0.999, description="interval coverage")
+    margin_elo: float = Field(
+        default=50.0,
+        gt=0,
+        le=400,
+        description="non-inferiority margin: a candidate is acceptable when its rating is at "
+        "most this far below the reference's (50 Elo: preferred in at least 43% of votes)",
+    )
+    both_bad: Literal["tie", "exclude"] = Field(
+        default="tie", description="count a 'both bad' vote as a tie, or leave it out"
+    )
+    require_completion: bool = Field(
+        default=False, description="count a rater's votes in a round only once they rated it all"
+    )
+    max_votes_per_rater: int | None = Field(
+        default=None, ge=1, description="count at most this many effective votes per rater"
+    )
+
+
+class CommandLimits(_Strict):
+    """Bounds of command-line numbers that have no key in slam.toml.
+
+    Options read their range from here (`core.options.bounded`), exactly as options with a
+    key read the key's (`--samples` from experiment.samples_per_model): one source per bound.
+    """
+
+    probe_warmup: int = Field(default=10, ge=0, le=1000, description="slam probe --warmup")
+    probe_measure: int = Field(default=10, ge=1, le=1000, description="slam probe --measure")
+    sweep_requests: int = Field(default=8, ge=1, le=100_000, description="slam sweep --requests")
+    sweep_n_rates: int = Field(default=3, ge=1, le=100, description="slam sweep --n-rates")
+    sweep_concurrency: int = Field(default=1, ge=1, le=1024, description="one --concurrency level")
+    sweep_rate: float = Field(default=1.0, gt=0, le=100_000, description="one --rates value")
+    slo_ttft_ms: float = Field(default=2000, gt=0, le=3_600_000, description="--slo-ttft-ms")
+    slo_tpot_ms: float = Field(default=200, gt=0, le=600_000, description="--slo-tpot-ms")
+    slo_e2e_s: float = Field(default=30, gt=0, le=86_400, description="--slo-e2e-s")
+    report_days: int = Field(default=30, ge=1, le=3660, description="slam report --days")
+    requests_per_day: float = Field(
+        default=1000, ge=1, le=1e12, description="slam report --requests-per-day"
+    )
 
 
 DLAMI_SSM_PARAMETER = (
@@ -222,7 +322,8 @@ class AwsConfig(_Strict):
     def _model_names(cls, v: list[str]) -> list[str]:
         bad = [m for m in v if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/-]*", m)]
         if bad:
-            raise ValueError(f"invalid Ollama model name(s) {bad}; expected e.g. 'llama3.2:1b'")
+            shown = ", ".join(short(repr(m), 40) for m in bad[:5])
+            raise ValueError(f"invalid Ollama model name(s) [{shown}]; expected e.g. 'llama3.2:1b'")
         return v
 
     @field_validator("tag_prefix")
@@ -248,24 +349,9 @@ class SlamConfig(_Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SlamConfig:
-        names = [m.name for m in self.models]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"models: duplicate model name(s) {dupes}; names must be unique")
-        refs = [m.name for m in self.models if m.reference]
-        if len(refs) > 1:
-            raise ValueError(f"models: only one model may have reference = true (got {refs})")
-        if self.judge.model is not None and self.judge.model not in names:
-            raise ValueError(
-                f"judge.model: '{self.judge.model}' is not a [[models]] name;"
-                f" expected one of {names}"
-            )
-        for m in self.models:
-            if m.hardware != "api" and m.hardware not in self.pricing.instances:
-                raise ValueError(
-                    f"models.{m.name}.hardware: '{m.hardware}' has no price; expected 'api' or one"
-                    f" of {sorted(self.pricing.instances)} (add it under [pricing.instances])"
-                )
+        problems = cross_problems(self.model_dump())
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -310,6 +396,53 @@ class Secrets(BaseSettings):
     slam_rater_salt: str | None = None
 
 
+def cross_problems(data: Any) -> list[str]:
+    """Problems that involve several keys (unique names, exactly one reference, the judge
+    is a model, every model's hardware has a price), every one of them, read from the raw
+    mapping so they are reported beside any per-key problem."""
+    if not isinstance(data, dict):
+        return []
+    raw_models = data.get("models")
+    models = [m for m in raw_models if isinstance(m, dict)] if isinstance(raw_models, list) else []
+    names = [m["name"] for m in models if isinstance(m.get("name"), str)]
+    out: list[str] = []
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        shown = ", ".join(short(repr(n), 40) for n in dupes[:10])
+        out.append(f"models: duplicate model name(s) [{shown}]; names must be unique")
+    refs = [m.get("name", f"[{i}]") for i, m in enumerate(models) if m.get("reference") is True]
+    if len(refs) > 1:
+        shown = ", ".join(short(repr(n), 40) for n in refs[:10])
+        out.append(
+            f"models: only one model may have reference = true (got [{shown}]); the reference "
+            "is the paid API the candidates are compared against"
+        )
+    elif not refs and len(models) > 1:
+        out.append(
+            "models: no model has reference = true; mark exactly one (the paid API the "
+            "candidates are compared against) with reference = true"
+        )
+    judge = data.get("judge")
+    jm = judge.get("model") if isinstance(judge, dict) else None
+    if isinstance(jm, str) and jm not in names:
+        out.append(
+            f"judge.model: {short(repr(jm), 60)} is not a [[models]] name;"
+            f" expected one of {[short(n, 40) for n in names[:20]]}"
+        )
+    pricing = data.get("pricing")
+    instances = pricing.get("instances") if isinstance(pricing, dict) else None
+    priced = set(instances) if isinstance(instances, dict) else set(_DEFAULT_INSTANCES)
+    for m in models:
+        hw = m.get("hardware", "local-cpu")
+        if isinstance(hw, str) and hw != "api" and hw not in priced:
+            out.append(
+                f"models.{short(str(m.get('name', '?')), 60)}.hardware: {short(repr(hw), 60)} has "
+                f"no price; expected 'api' or one of {sorted(priced)[:20]} (add it under "
+                "[pricing.instances])"
+            )
+    return out
+
+
 SECRET_KEY = re.compile(r"(^|_)(token|secret|api_key|apikey|password|key_id|access_key)$")
 
 
@@ -322,10 +455,12 @@ def _format_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
             name = None
             if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
                 name = node[item].get("name")
-            parts.append(f"[{item}]" if not name else f".{name}")
+            ok_name = isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9][\w.:+-]{0,63}", name)
+            parts.append(f".{name}" if ok_name else f"[{item}]")
             node = node[item] if isinstance(node, list) and item < len(node) else None
         else:
-            parts.append(f".{item}" if parts else str(item))
+            key = short(str(item), 60)
+            parts.append(f".{key}" if parts else key)
             node = node.get(item) if isinstance(node, dict) else None
     return "".join(parts).lstrip(".")
 
@@ -333,6 +468,8 @@ def _format_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
 def _problems(exc: ValidationError, data: dict[str, Any]) -> list[str]:
     out = []
     for err in exc.errors():
+        if not err["loc"] and err["type"] == "value_error":
+            continue  # a cross-key check: cross_problems() reports those from the raw data
         loc = _format_loc(tuple(err["loc"]), data)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -344,17 +481,36 @@ def _problems(exc: ValidationError, data: dict[str, Any]) -> list[str]:
             and err["type"] not in ("value_error",)
             and not isinstance(err["input"], dict | list)
         ):
-            msg = f"{msg} (got {err['input']!r})"
+            msg = f"{msg} (got {short(repr(err['input']), 60)})"
         out.append(f"{loc}: {msg}" if loc else msg)
     return out
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> SlamConfig:
-    """Validate a config mapping; raise ConfigError listing every problem."""
+    """Validate a config mapping; raise ConfigError listing every problem at once: secrets
+    in the file, per-key problems and cross-key problems together."""
+    secret_keys = _find_secret_keys(data)
+    problems = [
+        f"{short(key, 80)}: secrets belong in environment variables, not in slam.toml"
+        for key in secret_keys
+    ]
+    clean = _without_secret_keys(data) if secret_keys else data
     try:
-        return SlamConfig.model_validate(data)
+        cfg = SlamConfig.model_validate(clean)
     except ValidationError as exc:
-        raise ConfigError(source, _problems(exc, data)) from None
+        problems += _problems(exc, clean)
+        cross = cross_problems(clean)
+        if not cross:  # the model's own check disagreed with the raw one: keep its words
+            cross = [
+                str(e["msg"]).removeprefix("Value error, ")
+                for e in exc.errors()
+                if not e["loc"] and e["type"] == "value_error"
+            ]
+        problems += cross
+        raise ConfigError(source, problems) from None
+    if problems:
+        raise ConfigError(source, problems)
+    return cfg
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> SlamConfig:
@@ -365,24 +521,53 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SlamConfig:
             return apply_env(default_config())
         path = default
     p = Path(path)
+    shown = short(str(p), 200)
     if not p.exists():
-        raise ConfigError(str(p), ["file not found; run `slam init` to write an example"])
+        raise ConfigError(shown, ["file not found; run `slam init` to write an example"])
+    if p.is_dir():
+        raise ConfigError(
+            shown, ["is a folder; name the config file, e.g. --config slam.toml"]
+        )
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), [f"not valid TOML: {exc}"]) from None
+        raise ConfigError(shown, [f"not valid TOML: {short(str(exc), 200)}"]) from None
     except UnicodeDecodeError:
-        raise ConfigError(str(p), ["not a UTF-8 text file"]) from None
-    for key in _find_secret_keys(data):
-        raise ConfigError(
-            str(p), [f"{key}: secrets belong in environment variables, not in slam.toml"]
-        )
-    cfg = parse_config(data, str(p))
-    base = p.parent.resolve()
-    ctx = cfg.experiment.user_contexts
-    if ctx != "builtin" and not Path(ctx).is_absolute():
-        cfg.experiment.user_contexts = str(base / ctx)
+        raise ConfigError(shown, ["not a UTF-8 text file"]) from None
+    except OSError as exc:
+        from core.paths import os_reason
+
+        raise ConfigError(shown, [f"cannot read the file: {os_reason(exc)}"]) from None
+    except RecursionError:
+        raise ConfigError(shown, ["nested too deeply to read"]) from None
+    exp = data.get("experiment")
+    if isinstance(exp, dict) and isinstance(exp.get("user_contexts"), str):
+        ctx = exp["user_contexts"]
+        if ctx != "builtin" and not Path(ctx).expanduser().is_absolute():
+            data["experiment"] = {**exp, "user_contexts": str(p.parent.resolve() / ctx)}
+    try:
+        cfg = parse_config(data, shown)
+    except ConfigError as exc:
+        exc.problems += _user_contexts_problems(data)
+        raise ConfigError(shown, exc.problems) from None
+    problems = _user_contexts_problems(data)
+    if problems:
+        raise ConfigError(shown, problems)
     return apply_env(cfg)
+
+
+def _user_contexts_problems(data: dict[str, Any]) -> list[str]:
+    """experiment.user_contexts must not name a folder (checked at load, not first use; a
+    missing file is reported when the users are read, so a config can name one to come)."""
+    exp = data.get("experiment")
+    ctx = exp.get("user_contexts") if isinstance(exp, dict) else None
+    if not isinstance(ctx, str) or ctx == "builtin":
+        return []
+    path = Path(ctx).expanduser()
+    key = "experiment.user_contexts"
+    if path.is_dir():
+        return [f"{key}: {short(ctx, 200)} is a folder; name the JSON file of user contexts"]
+    return []
 
 
 def _find_secret_keys(data: Any, prefix: str = "") -> list[str]:
@@ -392,11 +577,24 @@ def _find_secret_keys(data: Any, prefix: str = "") -> list[str]:
             key = f"{prefix}.{k}" if prefix else str(k)
             if SECRET_KEY.search(str(k).lower()):
                 found.append(key)
-            found.extend(_find_secret_keys(v, key))
+            else:
+                found.extend(_find_secret_keys(v, key))
     elif isinstance(data, list):
         for i, v in enumerate(data):
             found.extend(_find_secret_keys(v, f"{prefix}[{i}]"))
     return found
+
+
+def _without_secret_keys(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {
+            k: _without_secret_keys(v)
+            for k, v in data.items()
+            if not SECRET_KEY.search(str(k).lower())
+        }
+    if isinstance(data, list):
+        return [_without_secret_keys(v) for v in data]
+    return data
 
 
 def apply_env(cfg: SlamConfig) -> SlamConfig:

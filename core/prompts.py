@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.errors import ConfigError
+from core.errors import ConfigError, short
 
 
 class UserContextData(BaseModel):
@@ -35,14 +35,27 @@ def _join(items: list[str]) -> str:
 
 
 def render_prompt(template: str, user: UserContextData) -> str:
-    """Fill the template's placeholders from one user's context."""
-    return template.format(
-        name=user.name,
-        completed_tasks=_join(user.completed_tasks),
-        focus_tasks=_join(user.focus_tasks),
-        rituals=_join(user.rituals),
-        weekly_goals=_join(user.weekly_goals),
-    )
+    """Fill the template's placeholders from one user's context. A template that cannot be
+    filled in is a ConfigError naming experiment.prompt_template (the config checks this at
+    load; a template built in code gets the same answer here)."""
+    from core.config import check_template
+
+    try:
+        return template.format(
+            name=user.name,
+            completed_tasks=_join(user.completed_tasks),
+            focus_tasks=_join(user.focus_tasks),
+            rituals=_join(user.rituals),
+            weekly_goals=_join(user.weekly_goals),
+        )
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        try:
+            check_template(template)
+        except ValueError as bad:
+            reason = str(bad)
+        else:
+            reason = f"cannot be filled in ({type(exc).__name__}: {short(str(exc), 80)})"
+        raise ConfigError("experiment.prompt_template", [reason]) from None
 
 
 def text_hash(text: str) -> str:
@@ -55,15 +68,28 @@ def load_user_contexts(source: str = "builtin") -> list[UserContextData]:
         raw = resources.files("core.data").joinpath("user_contexts.json").read_text("utf-8")
         label = "<builtin user_contexts.json>"
     else:
-        path = Path(source)
+        path = Path(source).expanduser()
+        label = short(source, 200)
         if not path.exists():
-            raise ConfigError(source, ["user contexts file not found (experiment.user_contexts)"])
-        raw = path.read_text("utf-8")
-        label = source
+            raise ConfigError(label, ["user contexts file not found (experiment.user_contexts)"])
+        if path.is_dir():
+            raise ConfigError(
+                label, ["is a folder; experiment.user_contexts must name a JSON file"]
+            )
+        try:
+            raw = path.read_text("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(label, ["not a UTF-8 text file (experiment.user_contexts)"]) from None
+        except OSError as exc:
+            from core.paths import os_reason
+
+            raise ConfigError(
+                label, [f"cannot read it: {os_reason(exc)} (experiment.user_contexts)"]
+            ) from None
     try:
         data: Any = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(label, [f"not valid JSON: {exc}"]) from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(label, [f"not valid JSON: {short(str(exc), 200)}"]) from None
     if not isinstance(data, list) or not data:
         raise ConfigError(label, ["expected a non-empty JSON list of user contexts"])
     users, problems = [], []
@@ -73,9 +99,10 @@ def load_user_contexts(source: str = "builtin") -> list[UserContextData]:
         except ValidationError as exc:
             for err in exc.errors():
                 loc = ".".join(str(p) for p in err["loc"])
-                problems.append(f"[{i}].{loc}: {err['msg']}")
+                problems.append(f"[{i}].{short(loc, 80)}: {err['msg']}")
     keys = [u.key for u in users]
-    problems += [f"duplicate key '{k}'" for k in sorted({k for k in keys if keys.count(k) > 1})]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    problems += [f"duplicate key {short(repr(k), 60)}" for k in dupes]
     if problems:
         raise ConfigError(label, problems)
     return users

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from core.options import ConfigOpt
+from core.config import EvaluationConfig
+from core.options import ConfigOpt, bounded
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,10 +31,10 @@ def score_command(
     judges: str = typer.Option("all", "--judges", "-j", help=JUDGES_HELP),
     similarity: str = typer.Option("all", "--similarity", "-s", help=SIM_HELP),
     config: Path | None = ConfigOpt,
-    max_tokens: int | None = typer.Option(
+    max_tokens: int | None = bounded(
         None,
         "--max-tokens",
-        min=8,
+        bound=(EvaluationConfig, "judge_max_tokens"),
         help="Judge answer budget in tokens (default: evaluation.judge_max_tokens).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -114,6 +115,14 @@ def render(res: ScoreResult, console: Console) -> None:
                 row.append(_fmt(res.human_scores.get(model), 1))
             t.add_row(*row)
         console.print(t)
+    if res.ratings is not None:
+        from evaluation.leaderboard import PRIOR_NOTE, ratings_caption, ratings_lines
+
+        console.print(ratings_caption(res.ratings), markup=False, highlight=False)
+        for line in ratings_lines(res.ratings):
+            console.print("  " + line, markup=False, highlight=False)
+        if any(r.bound for r in res.ratings.ratings.values()):
+            console.print("  " + PRIOR_NOTE, markup=False, highlight=False)
     if res.meta:
         t = Table(title=f"Agreement with humans ({res.human_label}; bottom-k Jaccard and RBO)")
         for col in ("method", "models", "Jaccard", "RBO", "Spearman", "Kendall"):

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from core.errors import SlamError
-from core.options import ConfigOpt
+from core.config import CommandLimits, ExperimentConfig
+from core.errors import SlamError, short
+from core.options import ConfigOpt, bounded, check_bound
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -34,10 +35,18 @@ def _open(config: Path | None) -> tuple[SlamConfig, Engine]:
 def probe(
     config: Path | None = ConfigOpt,
     model: list[str] = typer.Option(None, "--model", "-m", help="Only these models (repeatable)."),
-    warmup: int = typer.Option(
-        10, min=0, help="Warm-up requests per model (stored, phase=warmup)."
+    warmup: int = bounded(
+        10,
+        "--warmup",
+        bound=(CommandLimits, "probe_warmup"),
+        help="Warm-up requests per model (stored, phase=warmup).",
     ),
-    measure: int = typer.Option(10, min=1, help="Measured requests per model."),
+    measure: int = bounded(
+        10,
+        "--measure",
+        bound=(CommandLimits, "probe_measure"),
+        help="Measured requests per model.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Measure each model's latency: warm up, then time the same request N times."""
@@ -60,7 +69,7 @@ def _floats(text: str | None, what: str) -> list[float] | None:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise SlamError(
-            f"{what}: expected comma-separated numbers like '1,2,4' (got {text!r})"
+            f"{what}: expected comma-separated numbers like '1,2,4' (got {short(repr(text), 60)})"
         ) from None
 
 
@@ -79,14 +88,42 @@ def sweep(
     rates: str | None = typer.Option(
         None, help="Explicit request rates (req/s) for --rate, comma-separated."
     ),
-    n_rates: int = typer.Option(3, min=1, help="How many evenly spaced rates for --rate."),
-    requests: int | None = typer.Option(
-        None, min=1, help="Requests per level (default max(8, 2×concurrency))."
+    n_rates: int = bounded(
+        3,
+        "--n-rates",
+        bound=(CommandLimits, "sweep_n_rates"),
+        help="How many evenly spaced rates for --rate.",
     ),
-    max_tokens: int | None = typer.Option(None, min=1, help="Override experiment.max_tokens."),
-    slo_ttft_ms: float = typer.Option(2000, help="Goodput SLO: time to first token (ms)."),
-    slo_tpot_ms: float = typer.Option(200, help="Goodput SLO: time per output token (ms)."),
-    slo_e2e_s: float = typer.Option(30, help="Goodput SLO: end-to-end latency (s)."),
+    requests: int | None = bounded(
+        None,
+        "--requests",
+        bound=(CommandLimits, "sweep_requests"),
+        help="Requests per level (default max(8, 2×concurrency)).",
+    ),
+    max_tokens: int | None = bounded(
+        None,
+        "--max-tokens",
+        bound=(ExperimentConfig, "max_tokens"),
+        help="Override experiment.max_tokens.",
+    ),
+    slo_ttft_ms: float = bounded(
+        2000,
+        "--slo-ttft-ms",
+        bound=(CommandLimits, "slo_ttft_ms"),
+        help="Goodput SLO: time to first token (ms).",
+    ),
+    slo_tpot_ms: float = bounded(
+        200,
+        "--slo-tpot-ms",
+        bound=(CommandLimits, "slo_tpot_ms"),
+        help="Goodput SLO: time per output token (ms).",
+    ),
+    slo_e2e_s: float = bounded(
+        30,
+        "--slo-e2e-s",
+        bound=(CommandLimits, "slo_e2e_s"),
+        help="Goodput SLO: end-to-end latency (s).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Drive one model at rising load; print throughput, latency percentiles and goodput."""
@@ -94,8 +131,13 @@ def sweep(
     from evaluation.sweep import run_sweep
 
     levels = _floats(concurrency, "--concurrency") or []
-    if any(c < 1 or c != int(c) for c in levels):
-        raise SlamError(f"--concurrency: levels must be whole numbers ≥ 1 (got {concurrency!r})")
+    for c in levels:
+        check_bound(CommandLimits, "sweep_concurrency", c, "--concurrency")
+        if c != int(c):
+            raise SlamError(f"--concurrency: levels must be whole numbers (got {c:g})")
+    rate_list = _floats(rates, "--rates")
+    for r in rate_list or []:
+        check_bound(CommandLimits, "sweep_rate", r, "--rates")
     cfg, engine = _open(config)
     result = asyncio.run(
         run_sweep(
@@ -105,7 +147,7 @@ def sweep(
             hosts=host or None,
             mode="rate" if rate or rates else "concurrency",
             concurrencies=[int(c) for c in levels],
-            rates=_floats(rates, "--rates"),
+            rates=rate_list,
             n_rates=n_rates,
             requests_per_level=requests,
             max_tokens=max_tokens,
@@ -124,8 +166,18 @@ def report(
         None, "--chart", help="Only this chart (repeatable); see --list."
     ),
     config: Path | None = ConfigOpt,
-    requests_per_day: float = typer.Option(1000, min=1, help="Load for the monthly cost estimate."),
-    days: int = typer.Option(30, min=1, help="Latency window: the last N days of probes."),
+    requests_per_day: float = bounded(
+        1000,
+        "--requests-per-day",
+        bound=(CommandLimits, "requests_per_day"),
+        help="Load for the monthly cost estimate.",
+    ),
+    days: int = bounded(
+        30,
+        "--days",
+        bound=(CommandLimits, "report_days"),
+        help="Latency window: the last N days of probes.",
+    ),
     list_charts: bool = typer.Option(False, "--list", help="List the chart names and exit."),
 ) -> None:
     """Write every chart plus report.html (self-contained) and report.md with the leaderboard."""
@@ -135,8 +187,10 @@ def report(
         for name, desc in CHART_DESCRIPTIONS.items():
             typer.echo(f"{name:16} {desc}")
         return
+    from core.paths import writable_dir
     from evaluation.report import build_report
 
+    out = writable_dir(out, "--out")  # before the slow part: a bad folder fails at once
     cfg, engine = _open(config)
     result = build_report(
         engine, cfg, out, only=chart or None, requests_per_day=requests_per_day, window_days=days

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from core.config import ExperimentConfig
 from core.errors import SlamError
-from core.options import ConfigOpt
+from core.options import ConfigOpt, bounded
 
 if TYPE_CHECKING:
     from core.config import SlamConfig
@@ -40,10 +41,11 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented example slam.toml."""
-    if path.exists() and not force:
-        raise SlamError(f"{path} already exists; use --force to overwrite it")
+    from core.paths import writable_file, write_text_atomic
+
+    path = writable_file(path, "", overwrite=force)
     text = resources.files("core.data").joinpath("slam.example.toml").read_text("utf-8")
-    path.write_text(text, encoding="utf-8")
+    write_text_atomic(path, text)
     typer.echo(f"wrote {path}: edit the [[models]] and set secrets in the environment")
 
 
@@ -92,8 +94,14 @@ def models(config: Path | None = ConfigOpt) -> None:
 def generate(
     config: Path | None = ConfigOpt,
     model: list[str] = typer.Option(None, "--model", "-m", help="Only these models (repeatable)."),
-    samples: int | None = typer.Option(None, min=1, help="Samples per user and model."),
-    max_tokens: int | None = typer.Option(None, min=1, help="Override experiment.max_tokens."),
+    samples: int | None = bounded(
+        None, "--samples", bound=(ExperimentConfig, "samples_per_model"),
+        help="Samples per user and model (experiment.samples_per_model).",
+    ),
+    max_tokens: int | None = bounded(
+        None, "--max-tokens", bound=(ExperimentConfig, "max_tokens"),
+        help="Override experiment.max_tokens.",
+    ),
     run_date: str | None = typer.Option(
         None, "--date", help="Run date YYYY-MM-DD (default today)."
     ),
@@ -136,12 +144,14 @@ def quantize(
     force: bool = typer.Option(False, "--force", help="Re-create existing variants."),
 ) -> None:
     """Make lower-bit variants of a GGUF with llama.cpp's own quantizer."""
+    from core.paths import writable_dir
     from hosting.gguf import resolve_model_path
     from hosting.quantize import normalize_quant
     from hosting.quantize import quantize as run_quantize
 
     src = resolve_model_path(source)
     quants = [normalize_quant(t) for t in types]  # validate all before the slow part
+    out = writable_dir(out, "--out")
     for q in quants:
         path = run_quantize(src, q, out, force=force)
         typer.echo(f"{q:7s} {path} ({path.stat().st_size / 1e6:.0f} MB)")

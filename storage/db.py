@@ -10,10 +10,17 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlmodel import Session, create_engine
 
-from core.errors import SlamError
+from core.errors import SlamError, redact_url_passwords, short
 
 DEFAULT_URL = "sqlite:///slam.db"
 
@@ -37,26 +44,69 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_file(db: str) -> Path:
+    """The database file of a SQLite URL, checked: its folder exists (created if missing)
+    and is writable, and the path is not a folder."""
+    from core.paths import writable_dir
+
+    path = Path(db).expanduser()
+    shown = short(str(path), 200)
+    if path.is_dir():
+        raise SlamError(
+            f"database {shown} is a folder; point SLAM_DATABASE_URL (or [database].url) at a "
+            "file, e.g. sqlite:///slam.db"
+        )
+    writable_dir(path.parent, "database folder")
+    return path
+
+
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    """Create an engine for `url` (default: SLAM_DATABASE_URL, else ./slam.db)."""
+    """Create an engine for `url` (default: SLAM_DATABASE_URL, else ./slam.db).
+
+    A URL that cannot work (not a URL, an unknown database type, a driver that is not
+    installed, a SQLite file in a folder that cannot be written) is a SlamError naming it."""
     url = normalize_url(url or os.environ.get("SLAM_DATABASE_URL") or DEFAULT_URL)
+    shown = short(redact_url_passwords(url), 200)
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise SlamError(
-            f"database url {url!r} is not a valid SQLAlchemy URL; expected e.g. "
+            f"database url {shown!r} is not a valid SQLAlchemy URL; expected e.g. "
             "'sqlite:///slam.db' or 'postgresql://user@host:5432/db'"
         ) from None
-    if parsed.get_backend_name() == "sqlite":
-        db = parsed.database
-        if db and db != ":memory:":
-            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        kwargs.setdefault("pool_pre_ping", True)
-        engine = create_engine(url, **kwargs)
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise SlamError(
+            f"database url {shown!r}: unknown database type {parsed.drivername!r}; slam runs "
+            "on SQLite ('sqlite:///slam.db') or PostgreSQL ('postgresql://user@host/db')"
+        ) from None
+    except ImportError as exc:
+        raise _missing_driver(shown, parsed.drivername, exc) from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            db = parsed.database
+            if db and db != ":memory:" and not db.startswith("file:"):
+                url = parsed.set(database=str(_sqlite_file(db))).render_as_string(
+                    hide_password=False
+                )
+            engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            kwargs.setdefault("pool_pre_ping", True)
+            engine = create_engine(url, **kwargs)
+    except ImportError as exc:
+        raise _missing_driver(shown, parsed.drivername, exc) from None
     return engine
+
+
+def _missing_driver(shown: str, driver: str, exc: ImportError) -> SlamError:
+    module = getattr(exc, "name", None) or str(exc)
+    return SlamError(
+        f"database url {shown!r} needs the Python driver {module!r}, which is not installed; "
+        f"install it into slam's environment (pip install …) or use SQLite or PostgreSQL "
+        f"(driver {driver!r})"
+    )
 
 
 @contextmanager
@@ -71,14 +121,64 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def check_connection(engine: Engine) -> None:
-    """Fail with a clear message when the database does not answer."""
+def check_connection(engine: Engine, *, write: bool = False) -> None:
+    """Fail with a clear message when the database does not answer (or, with `write`, when
+    it cannot be written: a read-only SQLite file)."""
     try:
-        with engine.connect():
-            pass
-    except OperationalError as exc:
-        raise SlamError(
-            f"cannot connect to the database {engine.url.render_as_string(hide_password=True)}: "
-            f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}. "
-            "Check SLAM_DATABASE_URL (or [database].url) and that the server is running."
-        ) from None
+        with engine.connect() as conn:
+            if write and engine.dialect.name == "sqlite":
+                # Rewriting user_version with its own value needs a write lock and a write.
+                version = conn.exec_driver_sql("PRAGMA user_version").scalar() or 0
+                conn.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
+                conn.commit()
+    except DBAPIError as exc:
+        raise SlamError(describe_db_error(exc, engine, connecting=True) or str(exc)) from None
+
+
+_SQLITE_HINTS = (
+    ("readonly database", "the database is read-only; make the file (and its folder) "
+     "writable, or point SLAM_DATABASE_URL at another file"),
+    ("file is not a database", "the file is not a SQLite database or is damaged; restore it "
+     "from a backup (docs/operations.md, Backups) or point SLAM_DATABASE_URL at another file"),
+    ("database disk image is malformed", "the database file is damaged; restore it from a "
+     "backup (docs/operations.md, Backups)"),
+    ("unable to open database file", "the file cannot be opened; check the path and that its "
+     "folder exists and is writable"),
+    ("database is locked", "another process holds a lock on it; try again, or stop the "
+     "other writer"),
+    ("disk i/o error", "the disk reported an error; check free space and the file system"),
+)
+
+
+def describe_db_error(
+    exc: BaseException, engine: Engine | None = None, *, connecting: bool = False
+) -> str | None:
+    """One line for a database failure, naming the database (password hidden) and what to
+    do; None when `exc` is not a database error."""
+    if isinstance(exc, NoSuchModuleError):
+        return f"unknown database type: {exc}; use SQLite or PostgreSQL"
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    where = ""
+    if engine is not None:
+        where = f" {engine.url.render_as_string(hide_password=True)}"
+    orig = getattr(exc, "orig", None)
+    detail = (str(orig if orig is not None else exc).strip().splitlines() or [""])[0]
+    low = detail.lower()
+    for needle, hint in _SQLITE_HINTS:
+        if needle in low:
+            return f"database{where}: {short(detail, 200)}: {hint}"
+    if "no such table" in low or ("does not exist" in low and "relation" in low):
+        return (
+            f"database{where}: {short(detail, 200)}: the schema is missing or out of date; "
+            "run `slam db upgrade`"
+        )
+    if connecting or isinstance(exc, OperationalError | InterfaceError):
+        return (
+            f"cannot connect to the database{where}: {short(detail, 300)}. Check "
+            "SLAM_DATABASE_URL (or [database].url) and that the server is running."
+        )
+    return (
+        f"database error{where}: {type(exc).__name__}: {short(detail, 300)}. If the schema is "
+        "out of date, run `slam db upgrade`."
+    )

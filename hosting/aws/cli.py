@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from core.config import AwsConfig
 from core.errors import SlamError
-from core.options import ConfigOpt
+from core.options import ConfigOpt, bounded
 
 if TYPE_CHECKING:
     from hosting.aws.host import AwsHosts
@@ -41,8 +42,11 @@ def _hosts(config: Path | None) -> AwsHosts:
 
 def up(
     config: Path | None = ConfigOpt,
-    ttl_hours: float | None = typer.Option(
-        None, "--ttl-hours", help="Lifetime before the TTL guard terminates it ([aws].ttl_hours)."
+    ttl_hours: float | None = bounded(
+        None,
+        "--ttl-hours",
+        bound=(AwsConfig, "ttl_hours"),
+        help="Lifetime before the TTL guard terminates it ([aws].ttl_hours).",
     ),
     endpoint: str | None = typer.Option(
         None,
