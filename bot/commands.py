@@ -4,6 +4,7 @@ returns a platform-neutral `Reply`; database work runs in a worker thread."""
 from __future__ import annotations
 
 import asyncio
+import re
 import statistics
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -17,8 +18,8 @@ from sqlmodel import Session, col, select
 from bot import rounds
 from bot.events import Command, PairView, Posted, Reply
 from bot.services import ChatPort, Services
-from bot.votes import effective_votes
 from core.errors import SlamError
+from evaluation.votes import all_effective_votes
 from storage.db import session_scope
 from storage.models import Generation, ModelRecord, PairMessage, Rater, RatingPair, RatingRound
 
@@ -55,7 +56,9 @@ def usage_text() -> str:
 async def run_command(d: Services, cmd: Command, port: ChatPort) -> Reply:
     spec = COMMANDS.get(cmd.name)
     if spec is None:
-        return Reply(f"Unknown subcommand `{cmd.name}`. Usage:\n{usage_text()}", ok=False,
+        # Echo at most a short, plain prefix: never the whole input, never markup or mentions.
+        shown = re.sub(r"[^A-Za-z0-9_.-]", "", cmd.name)[:24] or "?"
+        return Reply(f"Unknown subcommand `{shown}`. Usage:\n{usage_text()}", ok=False,
                      ephemeral=True)  # fmt: skip
     return await spec.fn(d, cmd, port)
 
@@ -130,8 +133,8 @@ async def cmd_round(d: Services, cmd: Command, port: ChatPort) -> Reply:
         def close(s: Session) -> tuple[int | None, int, int]:
             rnd = rounds.close_round(s)
             assert rnd.id is not None
-            votes = effective_votes(s, rnd.id)
-            return rnd.id, len(votes), len({k[1] for k in votes})
+            votes = all_effective_votes(s, round_id=rnd.id)
+            return rnd.id, len(votes), len({v.rater_id for v in votes})
 
         rid, n_votes, n_raters = await _db(d, close)
         return Reply(f"Round {rid} closed: {n_votes} vote(s) from {n_raters} rater(s).")
@@ -175,9 +178,9 @@ async def cmd_rate(d: Services, cmd: Command, port: ChatPort) -> Reply:
             s.flush()
         assert rater.id is not None
         pairs = rounds.round_pairs(s, rnd.id)
-        votes = effective_votes(s, rnd.id)
-        mine = {k[0] for k in votes if k[1] == rater.id}
-        coverage = Counter(k[0] for k in votes if k[2] == "pairwise")
+        votes = all_effective_votes(s, round_id=rnd.id)
+        mine = {v.pair_id for v in votes if v.rater_id == rater.id}
+        coverage = Counter(v.pair_id for v in votes if v.kind == "pairwise")
         todo = [p for p in pairs if p.id not in mine]
         if not todo:
             return rnd.id, rater.id, len(mine), len(pairs), None
@@ -208,8 +211,8 @@ async def cmd_status(d: Services, cmd: Command, port: ChatPort) -> Reply:
         if rnd is None or rnd.id is None:
             return Reply("No rating round yet; an admin can `round start` one.")
         pairs = rounds.round_pairs(s, rnd.id)
-        votes = effective_votes(s, rnd.id)
-        pairwise = [v for k, v in votes.items() if k[2] == "pairwise"]
+        votes = all_effective_votes(s, round_id=rnd.id)
+        pairwise = [v for v in votes if v.kind == "pairwise"]
         per_pair = Counter(v.pair_id for v in pairwise)
         per_rater = Counter(v.rater_id for v in pairwise)
         finished = sum(1 for n in per_rater.values() if n >= len(pairs))
@@ -254,8 +257,8 @@ async def cmd_reveal(d: Services, cmd: Command, port: ChatPort) -> Reply:
             names.append(model.name if model else "?")
         pair.revealed = True
         s.add(pair)
-        votes = [v for k, v in effective_votes(s, pair.round_id).items()
-                 if k[0] == pair_id and k[2] == "pairwise"]  # fmt: skip
+        votes = [v for v in all_effective_votes(s, round_id=pair.round_id)
+                 if v.pair_id == pair_id and v.kind == "pairwise"]  # fmt: skip
         c = Counter(v.choice for v in votes)
         return Reply(
             f"Pair {pair_id}: A was *{names[0]}*, B was *{names[1]}*.",
@@ -268,18 +271,15 @@ async def cmd_reveal(d: Services, cmd: Command, port: ChatPort) -> Reply:
     return result
 
 
-@command("report", "report [CHART]", "the evaluation report, or one chart")
+@command("report", "report [CHART]", "the decision, the leaderboard and the charts")
 async def cmd_report(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if len(cmd.args) > 1:
         return _bad_args("report", "Give at most one chart name")
     builder = d.report_builder
     names: list[str] | None = None
     if builder is None:
-        try:
-            from evaluation.report import CHART_NAMES, build_report
-        except ImportError:
-            return Reply("Reports are not available in this installation (evaluation.report).",
-                         ok=False, ephemeral=True)  # fmt: skip
+        from evaluation.report import CHART_NAMES, build_report
+
         builder, names = build_report, list(CHART_NAMES)
     only = None
     if cmd.args:
@@ -292,39 +292,41 @@ async def cmd_report(d: Services, cmd: Command, port: ChatPort) -> Reply:
     return Reply(result.summary_text or "Report built.", title="SLaM report", files=charts)
 
 
-@command("leaderboard", "leaderboard", "Bradley–Terry ratings from the crowd's pairwise votes")
+@command("leaderboard", "leaderboard", "Bradley–Terry ratings, intervals and the decision")
 async def cmd_leaderboard(d: Services, cmd: Command, port: ChatPort) -> Reply:
-    try:
-        from evaluation.ratings import bradley_terry, load_pairwise_outcomes
-    except ImportError:
-        return Reply("The leaderboard is not available in this installation (evaluation.ratings).",
-                     ok=False, ephemeral=True)  # fmt: skip
-    ref = d.cfg.reference.name if d.cfg.reference else None
+    from evaluation.results import Results
 
-    def board(s: Session) -> Any:
-        return bradley_terry(load_pairwise_outcomes(s), reference=ref)
+    def board() -> Reply:
+        return format_leaderboard(Results(d.engine, d.cfg))
 
-    result = await _db(d, board)
-    return format_leaderboard(result)
+    return await asyncio.to_thread(board)
 
 
-def format_leaderboard(result: Any) -> Reply:
-    """Render an evaluation.ratings BTResult: rank, rating with CI, rank range, votes."""
-    fields = []
-    for r in result.ranked():
-        ranks = f"rank {r.rank_lo}–{r.rank_hi}" if r.rank_lo != r.rank_hi else f"rank {r.rank}"
-        fields.append((f"{r.rank}. {r.model}",
-                       f"{r.rating:.0f} (95% CI {r.lo:.0f}–{r.hi:.0f}), {ranks}, "
-                       f"{r.n_votes} votes"))  # fmt: skip
-    for model, why in result.unrated.items():
-        fields.append((f"– {model}", f"not rated: {why}"))
-    notes = list(result.warnings)
-    if not fields:
-        return Reply("\n".join(notes) or "No pairwise votes yet; rate some pairs first.",
+def format_leaderboard(results: Any) -> Reply:
+    """The results service's ratings (evaluation.leaderboard's formatting) and decision."""
+    from evaluation.decision import STATUS_LABEL
+    from evaluation.leaderboard import PRIOR_NOTE, rank_text, rating_text, ratings_caption
+
+    bt, decision = results.ratings, results.decision
+    if bt is None:
+        return Reply("No pairwise votes yet; rate some pairs first (`/slam rate`).",
                      title="Leaderboard")  # fmt: skip
-    ref = f", {result.reference} anchored at 1000" if result.reference else ""
-    text = f"Bradley–Terry ratings from {result.n_outcomes} pairwise votes{ref}."
-    return Reply("\n".join([text, *notes]), title="Leaderboard", fields=fields)
+    fields = []
+    for r in bt.ranked():
+        status = (
+            "reference"
+            if r.model == bt.reference
+            else STATUS_LABEL.get(decision.status(r.model) or "", "")
+        )
+        line = f"{rating_text(r)}, {rank_text(r)}, {r.n_votes} votes · {status}"
+        fields.append((f"{r.rank}. {r.model}", line))
+    for model, why in bt.unrated.items():
+        fields.append((f"– {model}", f"not rated: {why}"))
+    notes = list(bt.warnings)
+    if any(r.bound for r in bt.ratings.values()):
+        notes.append(PRIOR_NOTE)
+    text = "\n".join([decision.headline, ratings_caption(bt), *notes])
+    return Reply(text, title="Leaderboard", fields=fields)
 
 
 @command("probe", "probe [MEASURE]", "probe every model's latency now", admin=True)

@@ -63,10 +63,19 @@ class JobContext:
     probe_measure: int = 3
     digest_charts: tuple[str, ...] = DEFAULT_DIGEST_CHARTS
     report_dir: Path = Path(".slam/digests")
+    heartbeat_s: float | None = None  # lease renewal interval (default: a third of the TTL)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.cfg.schedule.timezone)
+
+    @property
+    def lease_ttl(self) -> timedelta:
+        return timedelta(seconds=self.cfg.schedule.lease_ttl_s)
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self.heartbeat_s or self.lease_ttl.total_seconds() / 3
 
 
 CURRENT: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
@@ -114,7 +123,9 @@ async def run_job(name: str, ctx: JobContext | None = None, *, manual: bool = Fa
     earlier run has the slot) or 'error'. Never raises, except on cancellation.
 
     `manual` runs serve the current moment ("manual:<time>" lease), not the cron slot, so
-    they never take a scheduled run's place."""
+    they never take a scheduled run's place. While the body runs, the lease is renewed every
+    `heartbeat_interval`; if another replica took it over meanwhile (this one stalled past
+    the TTL), this run stops and reports 'lost'."""
     ctx = ctx or context()
     job = JOBS.get(name)
     if job is None:
@@ -127,7 +138,11 @@ async def run_job(name: str, ctx: JobContext | None = None, *, manual: bool = Fa
         )
         slot = (now if manual else slot_for(trigger, now) or now).astimezone(ctx.tz)
         key = f"manual:{now.astimezone(UTC).isoformat()}" if manual else slot_key(slot)
-        won = await asyncio.to_thread(leases.claim, ctx.engine, job_id(name), key, ctx.owner)
+        won = await asyncio.to_thread(
+            lambda: leases.claim(
+                ctx.engine, job_id(name), key, ctx.owner, ttl=ctx.lease_ttl, now=ctx.clock()
+            )
+        )
     except Exception as exc:
         await _failed(ctx, name, now.astimezone(ctx.tz), exc, None)
         return "error"
@@ -138,9 +153,19 @@ async def run_job(name: str, ctx: JobContext | None = None, *, manual: bool = Fa
         )
         return "skipped"
     t0 = time.perf_counter()
+    body = asyncio.ensure_future(job.body(ctx, slot))
+    lost = asyncio.Event()
+    beat = asyncio.create_task(_heartbeat(ctx, name, key, body, lost))
     try:
-        summary = await job.body(ctx, slot)
+        summary = await body
     except asyncio.CancelledError:
+        if lost.is_set() and not _cancelling():
+            JOB_RUNS.labels(job=name, outcome="lost").inc()
+            log.error(
+                "job %s: another replica took over slot %s while this run stalled; stopped",
+                name, key, extra={"job": name, "slot": key, "owner": ctx.owner},
+            )  # fmt: skip
+            return "lost"
         await asyncio.shield(
             asyncio.to_thread(
                 leases.finish,
@@ -156,6 +181,8 @@ async def run_job(name: str, ctx: JobContext | None = None, *, manual: bool = Fa
         JOB_DURATION.labels(job=name).observe(time.perf_counter() - t0)
         await _failed(ctx, name, slot, exc, key)
         return "error"
+    finally:
+        beat.cancel()
     JOB_DURATION.labels(job=name).observe(time.perf_counter() - t0)
     JOB_RUNS.labels(job=name, outcome="ok").inc()
     try:
@@ -170,6 +197,33 @@ async def run_job(name: str, ctx: JobContext | None = None, *, manual: bool = Fa
         extra={"job": name, "slot": key, "owner": ctx.owner},
     )
     return "ok"
+
+
+def _cancelling() -> bool:
+    """Whether the current task itself is being cancelled (shutdown), not just the body."""
+    task = asyncio.current_task()
+    return bool(task is not None and task.cancelling())
+
+
+async def _heartbeat(
+    ctx: JobContext, name: str, key: str, body: asyncio.Future[Any], lost: asyncio.Event
+) -> None:
+    """Renew the lease while the body runs; cancel the body if the lease is no longer ours."""
+    while not body.done():
+        await asyncio.sleep(ctx.heartbeat_interval)
+        try:
+            mine = await asyncio.to_thread(
+                lambda: leases.heartbeat(
+                    ctx.engine, job_id(name), key, ctx.owner, ttl=ctx.lease_ttl, now=ctx.clock()
+                )
+            )
+        except Exception as exc:  # a database hiccup: try again at the next beat
+            log.warning("job %s: could not renew the lease for %s: %s", name, key, exc)
+            continue
+        if not mine:
+            lost.set()
+            body.cancel()
+            return
 
 
 async def _failed(
@@ -282,14 +336,14 @@ def new_round(engine: Engine, cfg: SlamConfig, run_date: Any) -> tuple[int | Non
 
 async def digest_body(ctx: JobContext, slot: datetime) -> str:
     """Yesterday's digest (relative to the slot, in the schedule's time zone), to the team."""
-    from bot.digest import build_digest
+    from bot.digest import build_digest, render
 
     day = slot.date() - timedelta(days=1)
     out_dir = ctx.report_dir / day.isoformat()
     digest = await asyncio.to_thread(
         build_digest, ctx.engine, ctx.cfg, day, charts=ctx.digest_charts, out_dir=out_dir
     )
-    reply = digest.to_reply()
+    reply = render(digest)
     if not await safe_send(ctx.publish or ctx.notify, reply):
         raise SlamError(f"the digest for {day} was built but could not be posted")
     return f"digest for {day}: {digest.votes} vote(s), {len(digest.leaderboard)} rated model(s)"

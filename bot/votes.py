@@ -1,10 +1,12 @@
 """Vote recording: reactions become immutable `Vote` rows, committed before the platform
 event is acknowledged.
 
-Rules: one effective vote per rater per pair (per response in score mode): the latest event
-wins and a removal retracts it. A removal is stored only when it retracts the rater's current
-vote (removing 🅰️ after switching to 🅱️ changes nothing), so "latest event wins" stays true
-for every reader. Every event key is stored (as the vote's `event_key` or a `ProcessedEvent`),
+Which vote counts is defined once, in evaluation.votes (one effective vote per rater per pair,
+per response in score mode; events in id order; the latest 'add' wins; a removal retracts the
+choice it names). The writer folds events with that module's `fold`, and stores a removal only
+when it retracts the rater's current vote (removing 🅰️ after switching to 🅱️ changes
+nothing), so every reader computes the same votes the writer acknowledged. Every event key
+is stored (as the vote's `event_key` or a `ProcessedEvent`),
 so a redelivered event is recognised and never counted twice.
 
 Rater ids are HMAC-SHA256(salt, "platform:user id"). The salt is a secret kept apart from the
@@ -32,11 +34,11 @@ from pathlib import Path
 from sqlalchemy import Table, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, col
-from sqlmodel import select as sm_select
+from sqlmodel import SQLModel
 
 from bot.events import Reaction
 from bot.reactions import ReactionMap
+from evaluation.votes import Current, fold
 from storage.models import PairMessage, ProcessedEvent, Rater, RatingPair, RatingRound, utcnow
 from storage.models import Vote as VoteRow
 
@@ -222,14 +224,25 @@ class VoteWriter:
         self._rater_ids(conn, {(t[1].reaction.platform, t[1].rater_hash) for t in todo})
         pair_ids = {t[2] for t in todo}
         rater_ids = {self._raters[(t[1].reaction.platform, t[1].rater_hash)] for t in todo}
-        latest: dict[tuple[int, int, str, str | None], tuple[str, str | None, int | None]] = {}
+        # Another replica may be writing the same raters' votes: lock their rows (PostgreSQL;
+        # SQLite serializes writers already), in id order so two batches never deadlock, so
+        # the current votes read below are still current when this batch commits.
+        rt = _table(Rater)
+        conn.execute(
+            select(rt.c.id)
+            .where(rt.c.id.in_(sorted(rater_ids)))
+            .order_by(rt.c.id)
+            .with_for_update()
+        ).all()
+        latest: dict[tuple[int, int, str, str | None], Current | None] = {}
         for pid, rid, kind, target, action, choice, score in conn.execute(
             select(vt.c.pair_id, vt.c.rater_id, vt.c.kind, vt.c.target, vt.c.action,
                    vt.c.choice, vt.c.score)
             .where(vt.c.pair_id.in_(pair_ids), vt.c.rater_id.in_(rater_ids))
             .order_by(vt.c.id)
         ).all():  # fmt: skip
-            latest[(pid, rid, kind, target)] = (action, choice, score)
+            key = (pid, rid, kind, target)
+            latest[key] = fold(latest.get(key), action, choice, score)
         votes, processed = [], []
         now = utcnow()
         for n, item, pair_id, round_id, target, choice, score in todo:
@@ -247,13 +260,14 @@ class VoteWriter:
             kind = "pairwise" if target is None else "score"
             key = (pair_id, rater_id, kind, target)
             current = latest.get(key)
-            if not r.added and (current is None or current != ("add", choice, score)):
+            action = "add" if r.added else "remove"
+            after = fold(current, action, choice, score)
+            if not r.added and after == current:  # retracts nothing: never stored as a vote
                 processed.append({"platform": r.platform, "event_id": r.event_key,
                                   "created_at": now})  # fmt: skip
                 out[n] = VoteOutcome("ignored", pair_id, choice)
                 continue
-            action = "add" if r.added else "remove"
-            latest[key] = (action, choice, score)
+            latest[key] = after
             votes.append({"pair_id": pair_id, "rater_id": rater_id, "kind": kind,
                           "action": action, "choice": choice, "target": target,
                           "score": score, "event_key": r.event_key, "created_at": now})  # fmt: skip
@@ -263,22 +277,3 @@ class VoteWriter:
         if processed:
             conn.execute(insert(pe), processed)
         return [o or VoteOutcome("not_a_pair") for o in out]
-
-
-def effective_votes(
-    session: Session, round_id: int | None = None
-) -> dict[tuple[int, int, str, str | None], VoteRow]:
-    """(pair, rater, kind, target) -> the rater's current vote, folding events in order."""
-    q = sm_select(VoteRow).order_by(col(VoteRow.id))
-    if round_id is not None:
-        q = q.join(RatingPair, col(RatingPair.id) == VoteRow.pair_id).where(
-            RatingPair.round_id == round_id
-        )
-    state: dict[tuple[int, int, str, str | None], VoteRow] = {}
-    for v in session.exec(q).all():
-        key = (v.pair_id, v.rater_id, v.kind, v.target)
-        if v.action == "add":
-            state[key] = v
-        else:
-            state.pop(key, None)
-    return state

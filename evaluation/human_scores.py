@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -9,13 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlmodel import Session
 
-from evaluation.votes import (
-    cap_per_rater,
-    completed_only,
-    effective_votes,
-    round_pairs,
-    scored_models,
-)
+from evaluation.votes import DEFAULT_POLICY, VotePolicy, scored_models
 
 
 @dataclass(frozen=True)
@@ -37,26 +32,12 @@ class ScoreSummary:
 
 
 def load_absolute_scores(
-    session: Session,
-    *,
-    require_completion: bool = False,
-    max_votes_per_rater: int | None = None,
+    session: Session, policy: VotePolicy = DEFAULT_POLICY
 ) -> dict[str, list[float]]:
-    """model -> effective 0–10 score votes (latest per rater, pair and side; removals retract)."""
+    """model -> effective 0–10 score votes under `policy` (see evaluation.votes)."""
     out: dict[str, list[float]] = defaultdict(list)
-    if not require_completion and max_votes_per_rater is None:
-        for name, score in scored_models(session):  # fast path: no per-vote objects
-            out[name].append(score)
-        return dict(out)
-    votes = effective_votes(session, "score")
-    if require_completion:
-        votes = completed_only(votes, round_pairs(session))
-    if max_votes_per_rater is not None:
-        votes = cap_per_rater(votes, max_votes_per_rater)
-    for v in votes:
-        model = v.target_model
-        if model is not None and v.score is not None:
-            out[model].append(v.score)
+    for name, score in scored_models(session, policy):
+        out[name].append(score)
     return dict(out)
 
 
@@ -72,17 +53,30 @@ def _boot_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np
     return np.concatenate(parts)
 
 
+def _seed(model: str, values: np.ndarray) -> int:
+    """A seed from the model and its sorted scores: equal votes, equal interval, whatever
+    order they were stored in."""
+    h = hashlib.sha256(model.encode())
+    h.update(np.sort(values).tobytes())
+    return int.from_bytes(h.digest()[:8], "big") >> 1
+
+
 def score_summary(
-    scores: Mapping[str, Sequence[float]], n_boot: int = 1000, seed: int = 0, ci: float = 0.95
+    scores: Mapping[str, Sequence[float]],
+    n_boot: int = 1000,
+    seed: int | None = None,
+    ci: float = 0.95,
 ) -> dict[str, ScoreSummary]:
-    """Mean, median and a percentile-bootstrap CI of the mean for each model with votes."""
-    rng = np.random.default_rng(seed)
+    """Mean, median and a percentile-bootstrap CI of the mean for each model with votes.
+
+    `seed=None` seeds each model's bootstrap from its own data (see `_seed`)."""
     alpha = (1 - ci) / 2
     out = {}
     for model in sorted(scores):
-        values = np.asarray(scores[model], dtype=np.float64)
+        values = np.sort(np.asarray(scores[model], dtype=np.float64))
         if values.size == 0:
             continue
+        rng = np.random.default_rng(_seed(model, values) if seed is None else seed)
         mean = float(values.mean())
         if values.size > 1 and n_boot > 0:
             means = _boot_means(values, n_boot, rng)

@@ -1,15 +1,27 @@
-"""Pairwise human votes -> win rates and Bradley–Terry ratings with bootstrap CIs.
+"""Pairwise human votes -> win rates and Bradley–Terry ratings with bootstrap intervals.
 
 Ratings use the Elo-like scale of Chatbot Arena: rating = 400·log10(strength) + 1000, so a
 400-point gap means 10:1 odds, and the reference model is anchored at 1000 when it has votes.
 Ties count as half a win for each side. "Both bad" also counts as a tie by default: the rater
 found the two equally unacceptable, which says they are indistinguishable, not that one is
-better (Chatbot Arena treats its "tie (bothbad)" the same way); pass both_bad="exclude" to drop
+better (Chatbot Arena treats its "tie (bothbad)" the same way); `both_bad="exclude"` drops
 those votes instead.
+
+The fit is the maximum a posteriori estimate under an independent N(0, PRIOR_SD²) prior on
+each model's natural-log strength (PRIOR_SD = 10: 1,737 Elo, negligible wherever the votes
+bound a gap). The prior keeps the fit finite when the *win graph* (an edge i → j when i took
+points from j) is not strongly connected — a group that never lost to another group has no
+finite maximum-likelihood gap — and then the prior, not the votes, sets that gap: the result
+warns and marks the ratings whose distance to the reference is set that way (`bound`).
+
+Intervals are percentile bootstrap intervals over votes. The bootstrap's random seed derives
+from the data (a hash of the sorted vote counts), so the same votes give the same intervals on
+every surface and every replica, whatever order they were stored in.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -18,23 +30,14 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlmodel import Session
-
-from evaluation.votes import (
-    cap_per_rater,
-    completed_only,
-    effective_votes,
-    pairwise_results,
-    round_pairs,
-)
 
 RESULTS = ("A", "B", "tie", "both_bad")
 BothBad = Literal["tie", "exclude"]
+Bound = Literal["lower", "upper", "prior"]
 SCALE = 400.0 / math.log(10.0)  # natural-log strength -> Elo points
 INIT = 1000.0
-# A weak ridge (a N(0, 10²) prior on natural-log strengths) keeps the fit finite when a model
-# won or lost every comparison and fixes the free additive constant; it is negligible otherwise.
-RIDGE = 0.005
+PRIOR_SD = 10.0  # prior N(0, PRIOR_SD²) on natural-log strengths
+RIDGE = 1.0 / PRIOR_SD**2
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,10 @@ class Outcome:
     model_a: str
     model_b: str
     result: str
+
+
+# (model A, model B, result, number of votes): what evaluation.votes.pairwise_results returns.
+Count = tuple[str, str, str, int]
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,20 @@ class ModelRating:
     rank_lo: int
     rank_hi: int
     n_votes: int
+    # None: the votes bound this model's distance to the anchor. 'lower': it never lost to the
+    # anchor's group, so its rating is only a lower bound set by the prior; 'upper': it never
+    # won against it; 'prior': no chain of votes orders it against the anchor at all.
+    bound: Bound | None = None
+
+
+@dataclass(frozen=True)
+class Diff:
+    """A model's rating minus another's, with the bootstrap interval of the difference."""
+
+    point: float
+    lo: float
+    hi: float
+    prior_set: bool  # the two are in different groups of the win graph
 
 
 @dataclass
@@ -66,34 +87,48 @@ class BTResult:
     reference: str | None
     n_outcomes: int
     n_boot: int
+    ci: float = 0.95
+    seed: int = 0
     warnings: list[str] = field(default_factory=list)
     unrated: dict[str, str] = field(default_factory=dict)
+    # Strongly connected groups of the win graph, best first; one group when the graph is
+    # strongly connected (every gap bounded by the votes).
+    groups: list[list[str]] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # column order of `samples`
+    samples: NDArray[np.float64] | None = field(default=None, repr=False)  # (n_boot, n) Elo
 
     def ranked(self) -> list[ModelRating]:
         return sorted(self.ratings.values(), key=lambda r: (-r.rating, r.model))
 
+    @property
+    def anchor(self) -> str | None:
+        return self.reference if self.reference in self.ratings else None
 
-def load_pairwise_outcomes(
-    session: Session,
-    *,
-    require_completion: bool = False,
-    max_votes_per_rater: int | None = None,
-) -> list[Outcome]:
-    """Effective pairwise votes as outcomes between model names (see evaluation.votes)."""
-    if not require_completion and max_votes_per_rater is None:
-        # Fast path: counts per distinct result straight from SQL, one (immutable) Outcome
-        # object per result repeated, in order of first appearance, which is all the tally
-        # (and so the bootstrap) depends on.
-        out: list[Outcome] = []
-        for a, b, choice, n in pairwise_results(session):
-            out += [Outcome(a, b, choice)] * n
-        return out
-    votes = effective_votes(session, "pairwise")
-    if require_completion:
-        votes = completed_only(votes, round_pairs(session))
-    if max_votes_per_rater is not None:
-        votes = cap_per_rater(votes, max_votes_per_rater)
-    return [Outcome(v.model_a, v.model_b, v.choice or "") for v in votes]
+    def group_of(self, model: str) -> int | None:
+        return next((i for i, g in enumerate(self.groups) if model in g), None)
+
+    def diff(self, model: str, other: str | None = None) -> Diff | None:
+        """model − other (default: the reference), interval from the paired bootstrap."""
+        other = other or self.reference
+        if other is None or model not in self.ratings or other not in self.ratings:
+            return None
+        point = self.ratings[model].rating - self.ratings[other].rating
+        lo = hi = point
+        if self.samples is not None and len(self.samples):
+            d = (
+                self.samples[:, self.models.index(model)]
+                - self.samples[:, self.models.index(other)]
+            )
+            alpha = (1 - self.ci) / 2
+            lo, hi = (float(x) for x in np.quantile(d, [alpha, 1 - alpha]))
+        return Diff(point, lo, hi, self.group_of(model) != self.group_of(other))
+
+
+def outcome_counts(outcomes: Iterable[Outcome]) -> list[Count]:
+    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    for o in outcomes:
+        counts[(o.model_a, o.model_b, o.result)] += 1
+    return [(a, b, r, n) for (a, b, r), n in counts.items()]
 
 
 def _points(result: str, both_bad: BothBad) -> float | None:
@@ -109,25 +144,42 @@ def _points(result: str, both_bad: BothBad) -> float | None:
     raise ValueError(f"unknown pairwise result {result!r}; expected one of {RESULTS}")
 
 
+def _as_counts(data: Sequence[Outcome] | Sequence[Count]) -> list[Count]:
+    if data and isinstance(data[0], Outcome):
+        return outcome_counts(data)  # type: ignore[arg-type]
+    return list(data)  # type: ignore[arg-type]
+
+
 def _tally(
-    outcomes: Iterable[Outcome], both_bad: BothBad
+    data: Sequence[Outcome] | Sequence[Count], both_bad: BothBad
 ) -> tuple[list[str], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-    """Unique rows (i, j, points of i) with counts; i < j, self-pairs dropped."""
+    """Unique rows (i, j, points of i) with counts, i < j, in a canonical (sorted) order:
+    nothing downstream depends on the order the votes were stored in."""
     counts: dict[tuple[str, str, float], int] = defaultdict(int)
-    for o in outcomes:
-        pts = _points(o.result, both_bad)
-        if pts is None or o.model_a == o.model_b:
+    for a, b, result, n in _as_counts(data):
+        pts = _points(result, both_bad)
+        if pts is None or a == b or n <= 0:
             continue
-        if o.model_a < o.model_b:
-            counts[(o.model_a, o.model_b, pts)] += 1
+        if a < b:
+            counts[(a, b, pts)] += n
         else:
-            counts[(o.model_b, o.model_a, 1.0 - pts)] += 1
-    models = sorted({k[0] for k in counts} | {k[1] for k in counts})
+            counts[(b, a, 1.0 - pts)] += n
+    keys = sorted(counts)
+    models = sorted({k[0] for k in keys} | {k[1] for k in keys})
     idx = {m: i for i, m in enumerate(models)}
-    ij = np.array([(idx[a], idx[b]) for a, b, _ in counts], dtype=np.int64).reshape(-1, 2)
-    pts_arr = np.array([k[2] for k in counts], dtype=np.float64)
-    cnt = np.array(list(counts.values()), dtype=np.float64)
+    ij = np.array([(idx[a], idx[b]) for a, b, _ in keys], dtype=np.int64).reshape(-1, 2)
+    pts_arr = np.array([k[2] for k in keys], dtype=np.float64)
+    cnt = np.array([counts[k] for k in keys], dtype=np.float64)
     return models, ij, pts_arr, cnt
+
+
+def data_seed(models: list[str], ij: NDArray[np.int64], pts: NDArray[np.float64],
+              cnt: NDArray[np.float64]) -> int:  # fmt: skip
+    """A 63-bit seed from the canonical tally: equal votes, equal seed."""
+    h = hashlib.sha256()
+    for (i, j), p, c in zip(ij.tolist(), pts.tolist(), cnt.tolist(), strict=True):
+        h.update(f"{models[i]}\x1f{models[j]}\x1f{p:g}\x1f{c:g}\x1e".encode())
+    return int.from_bytes(h.digest()[:8], "big") >> 1
 
 
 def _components(n: int, ij: NDArray[np.int64]) -> list[list[int]]:
@@ -147,13 +199,63 @@ def _components(n: int, ij: NDArray[np.int64]) -> list[list[int]]:
     return list(groups.values())
 
 
+def win_graph_groups(
+    n: int, ij: NDArray[np.int64], pts: NDArray[np.float64]
+) -> tuple[list[list[int]], set[tuple[int, int]]]:
+    """Strongly connected components of the win graph (i → j when i took points from j) in
+    topological order, best first, and the edges between components (as component indices).
+
+    The Bradley–Terry maximum-likelihood estimate is finite exactly when this graph is
+    strongly connected (Zermelo 1929; Ford 1957)."""
+    edges: dict[int, set[int]] = defaultdict(set)
+    for (i, j), p in zip(ij.tolist(), pts.tolist(), strict=True):
+        if p > 0:
+            edges[i].add(j)
+        if p < 1:
+            edges[j].add(i)
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    stack: list[int] = []
+    on: set[int] = set()
+    comps: list[list[int]] = []
+
+    def visit(v: int) -> None:  # Tarjan; fine for the tens of models a team compares
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(edges[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            comps.append(sorted(comp))
+
+    for v in range(n):
+        if v not in index:
+            visit(v)
+    comps.reverse()  # Tarjan emits sinks first: reversed, every edge points down the list
+    where = {v: c for c, comp in enumerate(comps) for v in comp}
+    between = {(where[i], where[j]) for i in edges for j in edges[i] if where[i] != where[j]}
+    return comps, between
+
+
 def fit_bt(
     ij: NDArray[np.int64], pts: NDArray[np.float64], weights: NDArray[np.float64], n: int
 ) -> NDArray[np.float64]:
-    """Bradley–Terry MLE (with the weak ridge) for a batch of weightings of the same rows.
+    """Bradley–Terry MAP estimates (prior N(0, PRIOR_SD²)) for a batch of weightings of the
+    same rows.
 
     weights: (B, R) counts per unique row; returns (B, n) natural-log strengths. Newton's
-    method on the concave log-likelihood, vectorized over the batch.
+    method on the concave log-posterior, vectorized over the batch.
     """
     from scipy import sparse
 
@@ -173,7 +275,7 @@ def fit_bt(
     score = wins.sum(axis=2)
     r = np.zeros((b, n))
     eye = np.eye(n)
-    for _ in range(100):
+    for _ in range(200):
         prob = 1.0 / (1.0 + np.exp(r[:, None, :] - r[:, :, None]))  # P(i beats j)
         grad = score - (games * prob).sum(axis=2) - RIDGE * r
         h = games * prob * (1.0 - prob)
@@ -181,28 +283,32 @@ def fit_bt(
         step = np.linalg.solve(neg_hess, grad[:, :, None])[:, :, 0]
         step = np.clip(step, -4.0, 4.0)  # damping for near-separated data
         r += step
-        if float(np.max(np.abs(step), initial=0.0)) < 1e-9:
+        if float(np.max(np.abs(step), initial=0.0)) < 1e-10:
             break
     return r
 
 
 def bradley_terry(
-    outcomes: Sequence[Outcome],
+    outcomes: Sequence[Outcome] | Sequence[Count],
     reference: str | None = None,
-    n_boot: int = 200,
-    seed: int = 0,
+    n_boot: int = 1000,
+    seed: int | None = None,
     both_bad: BothBad = "tie",
     ci: float = 0.95,
 ) -> BTResult:
-    """Bradley–Terry ratings with percentile bootstrap CIs and rank ranges.
+    """Bradley–Terry ratings with percentile bootstrap intervals and rank ranges.
 
-    The bootstrap reweights the unique (model, model, result) rows with multinomial counts, so
-    a million votes cost no more than a few thousand rows. Only one connected comparison graph
-    can be put on a common scale: the reference's (else the one with most votes); models
-    outside it are listed in `unrated` with the reason, never given made-up numbers.
+    `outcomes`: Outcome objects or (model A, model B, result, count) rows. The bootstrap
+    reweights the unique (model, model, result) rows with multinomial counts, so a million
+    votes cost no more than a few thousand rows. `seed=None` derives the seed from the data.
+    Only one connected comparison graph can be put on a common scale: the reference's (else
+    the one with most votes); models outside it are listed in `unrated` with the reason, never
+    given made-up numbers.
     """
     models, ij, pts, cnt = _tally(outcomes, both_bad)
-    result = BTResult(ratings={}, reference=reference, n_outcomes=int(cnt.sum()), n_boot=n_boot)
+    result = BTResult(
+        ratings={}, reference=reference, n_outcomes=int(cnt.sum()), n_boot=n_boot, ci=ci
+    )
     if not models:
         result.warnings.append("no pairwise votes yet: nothing to rate")
         return result
@@ -213,9 +319,10 @@ def bradley_terry(
             f"reference model '{reference}' has no pairwise votes: ratings are centred on 1000"
         )
 
-    def comp_votes(c: list[int]) -> float:
+    def comp_votes(c: list[int]) -> tuple[float, list[str]]:
         s = set(c)
-        return float(sum(w for (a, _), w in zip(ij.tolist(), cnt, strict=True) if a in s))
+        votes = float(sum(w for (a, _), w in zip(ij.tolist(), cnt, strict=True) if a in s))
+        return votes, [models[i] for i in c]
 
     main = next((c for c in comps if ref_idx in c), None) or max(comps, key=comp_votes)
     if len(comps) > 1:
@@ -236,7 +343,8 @@ def bradley_terry(
     sub_ij = np.vectorize(remap.__getitem__, otypes=[np.int64])(ij[keep]).reshape(-1, 2)
     sub_pts, sub_cnt = pts[keep], cnt[keep]
     n = len(sub_models)
-    rng = np.random.default_rng(seed)
+    result.seed = data_seed(sub_models, sub_ij, sub_pts, sub_cnt) if seed is None else seed
+    rng = np.random.default_rng(result.seed)
     total = int(sub_cnt.sum())
     boot = rng.multinomial(total, sub_cnt / total, size=n_boot) if n_boot > 0 else None
     weights = sub_cnt[None, :] if boot is None else np.vstack([sub_cnt[None, :], boot])
@@ -263,7 +371,9 @@ def bradley_terry(
         if n_boot > 0
         else (point, point)
     )
-    _warn_one_sided(result, sub_models, sub_ij, sub_pts, sub_cnt)
+    result.models = sub_models
+    result.samples = elo[1:] if n_boot > 0 else None
+    bounds = _win_graph(result, sub_models, sub_ij, sub_pts, anchor)
     n_votes = np.zeros(n)
     np.add.at(n_votes, sub_ij[:, 0], sub_cnt)
     np.add.at(n_votes, sub_ij[:, 1], sub_cnt)
@@ -277,38 +387,58 @@ def bradley_terry(
             rank_lo=1 + int(np.sum(lo > hi[i])),
             rank_hi=n - int(np.sum(hi < lo[i])),
             n_votes=int(n_votes[i]),
+            bound=bounds.get(i),
         )
     return result
 
 
-def _warn_one_sided(
+def _win_graph(
     result: BTResult,
     models: list[str],
     ij: NDArray[np.int64],
     pts: NDArray[np.float64],
-    cnt: NDArray[np.float64],
-) -> None:
-    """Flag models that won (or lost) every comparison: their rating is only a bound."""
-    n = len(models)
-    won = np.zeros(n)
-    lost = np.zeros(n)
-    np.add.at(won, ij[:, 0], cnt * pts)
-    np.add.at(won, ij[:, 1], cnt * (1 - pts))
-    np.add.at(lost, ij[:, 0], cnt * (1 - pts))
-    np.add.at(lost, ij[:, 1], cnt * pts)
-    for i, m in enumerate(models):
-        if lost[i] == 0:
+    anchor: int | None,
+) -> dict[int, Bound]:
+    """Record the win graph's groups, warn when it is not strongly connected, and say which
+    ratings the prior bounds: relative to the anchor (the reference, else the group with the
+    most models)."""
+    comps, between = win_graph_groups(len(models), ij, pts)
+    result.groups = [[models[i] for i in c] for c in comps]
+    if len(comps) == 1:
+        return {}
+    where = {v: c for c, comp in enumerate(comps) for v in comp}
+    above: dict[int, set[int]] = defaultdict(set)  # component -> components it reaches
+    for c in range(len(comps) - 1, -1, -1):  # sinks first: reach sets built bottom-up
+        for a, b in between:
+            if a == c:
+                above[c] |= {b} | above[b]
+    home = (
+        where[anchor] if anchor is not None else max(range(len(comps)), key=lambda c: len(comps[c]))
+    )
+    bounds: dict[int, Bound] = {}
+    for v in range(len(models)):
+        c = where[v]
+        if c == home:
+            continue
+        if home in above[c]:
+            bounds[v] = "lower"
+        elif c in above[home]:
+            bounds[v] = "upper"
+        else:
+            bounds[v] = "prior"
+    for c, comp in enumerate(comps):
+        names = ", ".join(models[i] for i in comp)
+        beaten = sorted({models[j] for (a, b) in between if a == c for j in comps[b]})
+        if beaten:
             result.warnings.append(
-                f"{m} never lost a comparison: its rating is a lower bound (needs more votes)"
+                f"{names} never lost to {', '.join(beaten)}: the gap is set by the prior, not "
+                "the votes (its interval is marked; more votes will bound it)"
             )
-        elif won[i] == 0:
-            result.warnings.append(
-                f"{m} never won a comparison: its rating is an upper bound (needs more votes)"
-            )
+    return bounds
 
 
 def win_rate_matrix(
-    outcomes: Iterable[Outcome], both_bad: BothBad = "tie"
+    outcomes: Sequence[Outcome] | Sequence[Count], both_bad: BothBad = "tie"
 ) -> tuple[list[str], NDArray[np.float64]]:
     """models (sorted) and M[i, j] = share of i-vs-j votes that i won (ties half; NaN: none)."""
     models, ij, pts, cnt = _tally(outcomes, both_bad)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from evaluation.agreement import JudgeCrowdAgreement
     from evaluation.metaeval import MethodAgreement
     from evaluation.method_scores import OrderConsistency
+    from evaluation.ratings import BTResult
+    from evaluation.results import Results
 
 
 @dataclass
@@ -36,6 +38,7 @@ class ScoreResult:
     crowd_agreement: list[JudgeCrowdAgreement] = field(default_factory=list)
     human_label: str | None = None  # which human signal the meta-evaluation used
     human_scores: dict[str, float] = field(default_factory=dict)
+    ratings: BTResult | None = None  # the results service's ratings, with their intervals
     meta: list[MethodAgreement] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -53,22 +56,15 @@ def parse_list(value: str | None, allowed: tuple[str, ...], what: str) -> list[s
     return items
 
 
-def human_signal(
-    session: Any, reference: str | None
-) -> tuple[dict[str, float], str | None, list[str]]:
-    """Per-model human quality: Bradley–Terry ratings when there are pairwise votes, else the
-    mean absolute score; ({}, None, []) when nobody has voted yet. Also the BT warnings."""
-    from evaluation.human_scores import load_absolute_scores, score_summary
-    from evaluation.ratings import bradley_terry, load_pairwise_outcomes
-
-    outcomes = load_pairwise_outcomes(session)
-    if outcomes:
-        bt = bradley_terry(outcomes, reference=reference, n_boot=0)
-        if len(bt.ratings) >= 2:
-            return {m: r.rating for m, r in bt.ratings.items()}, "Bradley–Terry rating", bt.warnings
-    scores = load_absolute_scores(session)
-    if scores:
-        means = {m: s.mean for m, s in score_summary(scores, n_boot=0).items()}
+def human_signal(results: Results) -> tuple[dict[str, float], str | None, list[str]]:
+    """Per-model human quality from the results service: Bradley–Terry ratings when there
+    are pairwise votes, else the mean absolute score; ({}, None, []) when nobody has voted
+    yet. Also the ratings' warnings."""
+    bt = results.ratings
+    if bt is not None and len(bt.ratings) >= 2:
+        return {m: r.rating for m, r in bt.ratings.items()}, "Bradley–Terry rating", bt.warnings
+    means = {m: s.mean for m, s in results.human_scores.items() if s.n}
+    if means:
         return means, "mean score", []
     return {}, None, []
 
@@ -144,12 +140,15 @@ def _summarise(
     from evaluation.agreement import judge_crowd_agreement
     from evaluation.metaeval import meta_evaluate, method_model_scores
     from evaluation.method_scores import order_consistency
+    from evaluation.results import Results
 
     with session_scope(engine) as s:
         res.method_scores = method_model_scores(s, experiment_id=experiment_id)
         res.consistency = order_consistency(s)
         res.crowd_agreement = judge_crowd_agreement(s)
-        res.human_scores, res.human_label, warnings = human_signal(s, reference)
+    results = Results(engine, cfg)
+    res.ratings = results.ratings
+    res.human_scores, res.human_label, warnings = human_signal(results)
     res.notes.extend(f"human ratings: {w}" for w in warnings)
     if res.human_scores:
         res.meta = meta_evaluate(

@@ -66,3 +66,13 @@ def seed(
                                  run_date=RUN_DATE, backend=rec.backend, text=body))  # fmt: skip
                 ids[name] = rec.id
     return ids
+
+
+def effective_votes(session: Any, round_id: int | None = None) -> dict[tuple[Any, ...], Any]:
+    """(pair, rater, kind, target) -> the effective vote, from the one vote semantics."""
+    from evaluation.votes import all_effective_votes
+
+    return {
+        (v.pair_id, v.rater_id, v.kind, v.target): v
+        for v in all_effective_votes(session, round_id=round_id)
+    }

@@ -15,9 +15,8 @@ from sqlmodel import Session, select
 
 from bot.discord_app import SlamDiscordClient
 from bot.dispatcher import Dispatcher
-from bot.votes import effective_votes
 from storage.models import PairMessage
-from tests.bot_seed import MODELS, make_config, seed
+from tests.bot_seed import MODELS, effective_votes, make_config, seed
 from tests.test_bot_slack import fake_report_builder
 
 CHANNEL = "slam-ratings"

@@ -9,12 +9,15 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from evaluation.ratings import (
+    PRIOR_SD,
+    RIDGE,
     SCALE,
     Outcome,
     bradley_terry,
-    load_pairwise_outcomes,
+    outcome_counts,
     win_rate_matrix,
 )
+from evaluation.votes import VotePolicy, pairwise_results
 from storage.db import session_scope
 from tests.eval_seed import rater, seed_generations, seed_pair, seed_round, vote
 
@@ -103,7 +106,120 @@ def test_bt_one_sided_model_gets_finite_bound_and_warning() -> None:
     res = bradley_terry(votes, reference="b", n_boot=50)
     champ = res.ratings["champ"]
     assert math.isfinite(champ.rating) and champ.rating > 1200
-    assert any("champ never lost" in w for w in res.warnings)
+    assert any("champ never lost to b, c" in w for w in res.warnings)
+    # Its rating is only a lower bound that the prior sets; the others are bounded by votes.
+    assert champ.bound == "lower"
+    assert res.ratings["b"].bound is None and res.ratings["c"].bound is None
+    assert res.groups == [["champ"], ["b", "c"]]
+    d = res.diff("champ")
+    assert d is not None and d.prior_set
+
+
+def test_a_group_always_beating_another_is_flagged_both_ways() -> None:
+    """{a, b} (who trade wins) always beat {c, d} (who trade wins): the win graph has two
+    strongly connected groups; with the reference in the top group the bottom group's
+    ratings are upper bounds, and from the bottom group's view the top's are lower bounds."""
+    top = [Outcome("a", "b", "A"), Outcome("b", "a", "A")] * 4
+    bottom = [Outcome("c", "d", "A"), Outcome("d", "c", "A")] * 4
+    cross = [Outcome("a", "c", "A"), Outcome("d", "b", "B"), Outcome("b", "c", "tie")] * 3
+    # a tie gives c points against b: c -> b, so c joins... no: ties make an edge both ways.
+    res = bradley_terry(top + bottom + cross, reference="a", n_boot=40)
+    assert res.groups == [["a", "b", "c", "d"]]  # the tie connects both ways: one group
+    cross = [Outcome("a", "c", "A"), Outcome("d", "b", "B")] * 3
+    res = bradley_terry(top + bottom + cross, reference="a", n_boot=40)
+    assert res.groups == [["a", "b"], ["c", "d"]]
+    assert {m: r.bound for m, r in res.ratings.items()} == {
+        "a": None, "b": None, "c": "upper", "d": "upper"
+    }
+    assert any(w.startswith("a, b never lost to c, d") for w in res.warnings)
+    low = bradley_terry(top + bottom + cross, reference="c", n_boot=0)
+    assert {m: r.bound for m, r in low.ratings.items()} == {
+        "a": "lower", "b": "lower", "c": None, "d": None
+    }
+    # Strongly connected data: no group warnings, no bounds.
+    fine = bradley_terry(synthetic(2000, seed=9), reference="ref", n_boot=0)
+    assert len(fine.groups) == 1 and all(r.bound is None for r in fine.ratings.values())
+
+
+def _choix_pairs(outcomes: list[Outcome], models: list[str]) -> list[tuple[int, int]]:
+    idx = {m: i for i, m in enumerate(models)}
+    out = []
+    for o in outcomes:
+        a, b = idx[o.model_a], idx[o.model_b]
+        out.append((a, b) if o.result == "A" else (b, a))
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_fit_equals_choix_map_estimate(seed: int) -> None:
+    """Independent reference: choix's MAP estimate under the same isotropic Gaussian prior,
+    on strongly connected data and on data with an undefeated model. (choix penalizes
+    alpha·‖θ‖², i.e. a prior variance of 1/(2·alpha), so alpha = RIDGE / 2.)"""
+    import choix
+
+    votes = synthetic(600, seed=seed)
+    votes += [Outcome("champ", m, "A") for m in ("ref", "m3", "m5")] * 2  # never loses
+    models = sorted({o.model_a for o in votes} | {o.model_b for o in votes})
+    theirs = choix.opt_pairwise(len(models), _choix_pairs(votes, models), alpha=RIDGE / 2,
+                                tol=1e-12)  # fmt: skip
+    ours = bradley_terry(votes, reference="ref", n_boot=0)
+    ref = models.index("ref")
+    for i, m in enumerate(models):
+        want = SCALE * (theirs[i] - theirs[ref]) + 1000.0
+        assert ours.ratings[m].rating == pytest.approx(want, abs=0.01), m
+    assert ours.ratings["champ"].bound == "lower"
+
+
+def test_fit_with_ties_equals_an_independent_scipy_map() -> None:
+    """Ties are half a win each way; checked against a direct minimization of the negative
+    log-posterior with scipy (a different optimizer and a different formulation)."""
+    from scipy.optimize import minimize
+
+    votes = synthetic(300, seed=5) + [Outcome("m1", "m2", "tie")] * 20
+    votes += [Outcome("m4", "ref", "both_bad")] * 7
+    models = sorted({o.model_a for o in votes} | {o.model_b for o in votes})
+    idx = {m: i for i, m in enumerate(models)}
+    pts = {"A": 1.0, "B": 0.0, "tie": 0.5, "both_bad": 0.5}
+    rows = [(idx[o.model_a], idx[o.model_b], pts[o.result]) for o in votes]
+
+    def neg_log_post(r: np.ndarray) -> float:
+        total = 0.0
+        for i, j, p in rows:
+            d = r[i] - r[j]
+            total -= p * -np.logaddexp(0.0, -d) + (1 - p) * -np.logaddexp(0.0, d)
+        return total + 0.5 * float(r @ r) / PRIOR_SD**2
+
+    best = minimize(neg_log_post, np.zeros(len(models)), method="BFGS", options={"gtol": 1e-9})
+    ours = bradley_terry(votes, reference="ref", n_boot=0)
+    for m, i in idx.items():
+        want = SCALE * (best.x[i] - best.x[idx["ref"]]) + 1000.0
+        assert ours.ratings[m].rating == pytest.approx(want, abs=0.05), m
+
+
+def test_intervals_do_not_depend_on_the_order_votes_were_stored() -> None:
+    """The bootstrap is seeded from the data: the same votes in any order (or as counts)
+    give identical ratings and intervals; different votes give a different seed."""
+    votes = synthetic(60, seed=21)
+    rng = np.random.default_rng(0)
+    a = bradley_terry(votes, reference="ref", n_boot=300)
+    for _ in range(5):
+        shuffled = [votes[i] for i in rng.permutation(len(votes))]
+        b = bradley_terry(shuffled, reference="ref", n_boot=300)
+        assert b.ratings == a.ratings and b.seed == a.seed
+    # Mirrored rows (B vs A with the result flipped) are the same comparison.
+    mirrored = [Outcome(o.model_b, o.model_a, {"A": "B", "B": "A"}[o.result]) for o in votes]
+    assert bradley_terry(mirrored, reference="ref", n_boot=300).ratings == a.ratings
+    assert bradley_terry(outcome_counts(votes), reference="ref", n_boot=300).ratings == a.ratings
+    other = bradley_terry(votes[:-1], reference="ref", n_boot=300)
+    assert other.seed != a.seed
+
+
+def test_the_documented_prior_is_the_prior_in_code() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "evaluation.md").read_text()
+    assert f"N(0, {PRIOR_SD:g}²)" in doc
+    assert pytest.approx(1 / PRIOR_SD**2) == RIDGE
 
 
 def test_rank_ranges_from_cis() -> None:
@@ -139,9 +255,10 @@ def test_load_pairwise_outcomes_uses_latest_event_and_retractions(any_engine: En
     vote(engine, pair, carol, "both_bad")
     vote(engine, pair, carol, kind="score", target="A", score=7)  # another kind: ignored
     with session_scope(engine) as s:
-        outs = load_pairwise_outcomes(s)
-    assert sorted(o.result for o in outs) == ["B", "both_bad"]
-    assert all(o.model_a == "small" and o.model_b == "ref" for o in outs)
+        outs = pairwise_results(s)
+    assert sorted((a, b, r, n) for a, b, r, n in outs) == [
+        ("small", "ref", "B", 1), ("small", "ref", "both_bad", 1)
+    ]
 
 
 def test_load_pairwise_outcomes_completion_filter_and_cap(engine: Engine) -> None:
@@ -154,11 +271,11 @@ def test_load_pairwise_outcomes_completion_filter_and_cap(engine: Engine) -> Non
     vote(engine, p2, done, "A")
     vote(engine, p1, quitter, "B")
     with session_scope(engine) as s:
-        assert len(load_pairwise_outcomes(s)) == 3
-        kept = load_pairwise_outcomes(s, require_completion=True)
-        capped = load_pairwise_outcomes(s, max_votes_per_rater=1)
-    assert sorted((o.model_a, o.result) for o in kept) == [("ref", "A"), ("small", "A")]
-    assert len(capped) == 2
+        assert sum(n for *_, n in pairwise_results(s)) == 3
+        kept = pairwise_results(s, VotePolicy(require_completion=True))
+        capped = pairwise_results(s, VotePolicy(max_votes_per_rater=1))
+    assert sorted((a, r) for a, _, r, _ in kept) == [("ref", "A"), ("small", "A")]
+    assert sum(n for *_, n in capped) == 2
 
 
 def test_empty_and_many_models() -> None:

@@ -1,5 +1,6 @@
-"""The SQL effective-vote loader against the plain semantics (latest event wins, 'remove'
-retracts) on a randomized event log, on SQLite and PostgreSQL."""
+"""The one vote semantics (evaluation.votes) against an independent replay of the rules on a
+randomized event log, and against two vote writers racing on one database, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,8 +13,15 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from evaluation.human_scores import load_absolute_scores
-from evaluation.ratings import bradley_terry, load_pairwise_outcomes
-from evaluation.votes import PAIRWISE_CHOICES, effective_votes, round_pairs
+from evaluation.ratings import bradley_terry
+from evaluation.votes import (
+    PAIRWISE_CHOICES,
+    VotePolicy,
+    effective_votes,
+    fold,
+    pairwise_results,
+    round_pairs,
+)
 from storage.db import session_scope
 from storage.models import Vote
 from tests.eval_seed import rater, seed_generations, seed_pair, seed_round
@@ -43,11 +51,12 @@ def _random_log(
         kind = "score" if rng.random() < 0.4 else "pairwise"
         action = "remove" if rng.random() < 0.15 else "add"
         choice = target = score = None
-        if kind == "pairwise" and action == "add":
+        if kind == "pairwise" and (action == "add" or rng.random() < 0.5):
             choice = str(rng.choice([*PAIRWISE_CHOICES, "bogus"]))
         if kind == "score":
             target = str(rng.choice(["A", "B", "A", "B", "C"]))
-            score = int(rng.integers(0, 11)) if action == "add" and rng.random() < 0.95 else None
+            named = action == "add" or rng.random() < 0.5
+            score = int(rng.integers(0, 11)) if named and rng.random() < 0.95 else None
         events.append(
             {
                 "pair_id": int(rng.choice(list(pairs))),
@@ -70,14 +79,22 @@ def _random_log(
 
 
 def _reference(events: list[dict[str, Any]], kind: str) -> list[tuple]:
-    """The plain semantics: replay events by (time, id); the latest per key wins."""
-    latest: dict[tuple, tuple[int, dict[str, Any]]] = {}
-    for i, ev in sorted(enumerate(events), key=lambda x: (x[1]["created_at"], x[0])):
+    """The documented rules, replayed independently: per stream, in event-id order, an 'add'
+    sets the vote and a 'remove' clears it when it names the current choice/score or nothing."""
+    state: dict[tuple, dict[str, Any] | None] = {}
+    for ev in events:  # list order is id order
         if ev["kind"] != kind:
             continue
         key = (ev["pair_id"], ev["rater_id"], ev["target"] if kind == "score" else None)
-        latest[key] = (i, ev)
-    live = [ev for _, ev in latest.values() if ev["action"] != "remove"]
+        cur = state.get(key)
+        if ev["action"] == "add":
+            state[key] = ev
+        elif cur is not None:
+            named = ev["choice"] if kind == "pairwise" else ev["score"]
+            held = cur["choice"] if kind == "pairwise" else cur["score"]
+            if named is None or named == held:
+                state[key] = None
+    live = [ev for ev in state.values() if ev is not None]
     if kind == "pairwise":
         live = [ev for ev in live if ev["choice"] in PAIRWISE_CHOICES]
     else:
@@ -98,8 +115,8 @@ def test_effective_votes_match_replayed_log(any_engine: Engine) -> None:
             for v in got:
                 assert (v.round_id, v.model_a, v.model_b) == pairs[v.pair_id]
                 assert v.kind == kind
-            times = [v.created_at for v in got]
-            assert times == sorted(times)  # oldest first
+            ids = [v.id for v in got]
+            assert ids == sorted(ids)  # event-id order, never timestamps
         assert round_pairs(s) == {
             rnd: {p for p, (r, _, _) in pairs.items() if r == rnd} for rnd, _, _ in pairs.values()
         }
@@ -108,28 +125,59 @@ def test_effective_votes_match_replayed_log(any_engine: Engine) -> None:
 def test_fast_loaders_equal_the_filtered_path(any_engine: Engine) -> None:
     events, pairs = _random_log(any_engine, seed=11)
     with session_scope(any_engine) as s:
-        fast = load_pairwise_outcomes(s)
-        slow = load_pairwise_outcomes(s, max_votes_per_rater=10**9)  # via EffectiveVote objects
-        assert Counter(fast) == Counter(slow)
+        fast = pairwise_results(s)
+        slow = pairwise_results(s, VotePolicy(max_votes_per_rater=10**9))  # via EffectiveVote
+        assert fast == slow
         want = Counter(
             (pairs[p][1], pairs[p][2], c) for p, _, c, _, _ in _reference(events, "pairwise")
         )
-        assert Counter((o.model_a, o.model_b, o.result) for o in fast) == want
+        assert Counter({(a, b, c): n for a, b, c, n in fast}) == want
         scores = load_absolute_scores(s)
-        assert scores == load_absolute_scores(s, max_votes_per_rater=10**9)
+        assert scores == load_absolute_scores(s, VotePolicy(max_votes_per_rater=10**9))
         by_model: Counter[tuple[str, float]] = Counter()
         for p, _, _, target, score in _reference(events, "score"):
             by_model[(pairs[p][1] if target == "A" else pairs[p][2], float(score))] += 1
         assert Counter((m, v) for m, vals in scores.items() for v in vals) == by_model
 
 
+def test_as_of_reads_the_log_as_it_was(any_engine: Engine) -> None:
+    """Rule 7: as of a moment, only events stored before it count (adds and removals)."""
+    events, _ = _random_log(any_engine, seed=3, distinct_times=True)
+    cut = T0 + timedelta(minutes=30)
+    before = [e for e in events if e["created_at"] < cut]
+    with session_scope(any_engine) as s:
+        got = effective_votes(s, "pairwise", VotePolicy(as_of=cut))
+    assert Counter((v.pair_id, v.rater_id, v.choice) for v in got) == Counter(
+        (p, r, c) for p, r, c, _, _ in _reference(before, "pairwise")
+    )
+
+
+def test_fold_is_the_sql_rule() -> None:
+    """The writer's in-memory fold agrees with the replay on every stream of a random log."""
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        state = None
+        evs = []
+        for i in range(int(rng.integers(1, 8))):
+            action = "add" if rng.random() < 0.6 else "remove"
+            choice = (
+                str(rng.choice(["A", "B", "tie"]))
+                if action == "add" or rng.random() < 0.7
+                else None
+            )
+            evs.append({"pair_id": 1, "rater_id": 1, "kind": "pairwise", "target": None,
+                        "action": action, "choice": choice, "score": None, "id": i})  # fmt: skip
+            state = fold(state, action, choice, None)
+        want = _reference(evs, "pairwise")
+        assert (state[0] if state else None) == (want[0][2] if want else None)
+
+
 def test_aggregated_outcomes_give_the_same_bootstrap(any_engine: Engine) -> None:
-    """Outcomes loaded as counts keep the order of first appearance, so Bradley–Terry with
-    its seeded bootstrap gives exactly the ratings of the vote-by-vote path."""
+    """Counts from SQL and counts from EffectiveVote objects give identical ratings."""
     _random_log(any_engine, seed=5, distinct_times=True)
     with session_scope(any_engine) as s:
-        fast = load_pairwise_outcomes(s)
-        slow = load_pairwise_outcomes(s, max_votes_per_rater=10**9)
+        fast = pairwise_results(s)
+        slow = pairwise_results(s, VotePolicy(max_votes_per_rater=10**9))
     a = bradley_terry(fast, reference="ref", n_boot=100)
     b = bradley_terry(slow, reference="ref", n_boot=100)
     assert a.ratings and a.ratings == b.ratings

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
-from bot.digest import build_digest, day_window
+from bot.digest import build_digest, day_window, render
 from core.config import SlamConfig, parse_config
 from evaluation.ratings import Outcome, bradley_terry
 from storage import repo
@@ -248,8 +248,10 @@ def test_votes_raters_and_leaderboard_movement(seeded: tuple[Engine, SlamConfig]
         Outcome("gemma", "gpt-4", "B"),
         Outcome("gemma", "gpt-4", "B"),
     ]
-    now = bradley_terry(through, reference="gpt-4", n_boot=200, seed=0)
-    prev = bradley_terry(before, reference="gpt-4", n_boot=200, seed=0)
+    # The digest reads the results service: the configured bootstrap, seeded from the data.
+    rounds = cfg.evaluation.bootstrap_rounds
+    now = bradley_terry(through, reference="gpt-4", n_boot=rounds)
+    prev = bradley_terry(before, reference="gpt-4", n_boot=rounds)
     assert [m.model for m in d.leaderboard] == [r.model for r in now.ranked()]
     for m in d.leaderboard:
         r, p = now.ratings[m.model], prev.ratings[m.model]
@@ -276,7 +278,7 @@ def test_agreement_latency_availability_and_cost(seeded: tuple[Engine, SlamConfi
     engine, cfg = seeded
     d = build_digest(engine, cfg, DAY)
     # Human mean scores: gpt-4 8, gemma 6, mistral 5; the judge's: gpt-4 9, mistral 6, gemma 3.
-    assert d.human_signal == "mean human score"
+    assert d.human_signal == "human mean score (0–10)"
     (a,) = d.agreement
     assert (a.method, a.n_models) == ("scorer", 3)
     assert a.spearman == pytest.approx(0.5)  # 1 - 6·(0+1+1) / (3·(9-1))
@@ -313,15 +315,15 @@ def test_agreement_latency_availability_and_cost(seeded: tuple[Engine, SlamConfi
 
 def test_rendered_message(seeded: tuple[Engine, SlamConfig]) -> None:
     engine, cfg = seeded
-    reply = build_digest(engine, cfg, DAY).to_reply()
+    reply = render(build_digest(engine, cfg, DAY))
     assert reply.title == "SLaM daily digest · 2024-03-11" and reply.ok
     assert reply.text.startswith("4 vote(s) from 3 rater(s) on Mon 11 Mar (Europe/Berlin).")
     fields = dict(reply.fields)
     assert fields["Votes"] == "4 pairwise + 4 scores from 3 rater(s); 8 pairwise in total"
-    board = fields["Leaderboard (Bradley–Terry, 95% CI, vs the day before)"].splitlines()
+    board = fields["Leaderboard (Bradley–Terry [interval], vs the day before)"].splitlines()
     assert board[0].startswith("1. gpt-4 (ref): 1000 [") and "(+0)" in board[0]
     assert board[0].endswith("· 6 votes")
-    assert fields["Judge/human agreement (vs mean human score)"] == (
+    assert fields["Judge/human agreement (vs human mean score (0–10))"] == (
         "scorer: Spearman 0.50, bottom-k Jaccard 0.00, RBO 0.00 (3 models)"
     )
     lat = fields["Latency p50 / p95 (vs the day before)"].splitlines()
@@ -337,7 +339,7 @@ def test_rendered_message(seeded: tuple[Engine, SlamConfig]) -> None:
 
 
 def test_an_empty_database_gives_a_calm_digest(engine: Engine) -> None:
-    reply = build_digest(engine, make_cfg(), DAY).to_reply()
+    reply = render(build_digest(engine, make_cfg(), DAY))
     fields = dict(reply.fields)
     assert reply.text.startswith("0 vote(s) from 0 rater(s)")
     assert fields["Leaderboard"] == "no pairwise votes yet"
@@ -351,7 +353,7 @@ def test_key_charts_are_attached(seeded: tuple[Engine, SlamConfig], tmp_path: Pa
     assert list(d.charts) == ["bradley_terry"]
     png = d.charts["bradley_terry"]
     assert png.parent == tmp_path and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    reply = d.to_reply()
+    reply = render(d)
     assert reply.files == {"bradley_terry": png} and "Key charts are attached" in reply.text
 
 
@@ -372,9 +374,9 @@ def test_many_models_stay_compact() -> None:
     )  # fmt: skip
     reply = render(d, limit=5)
     fields = dict(reply.fields)
-    board = fields["Leaderboard (Bradley–Terry, 95% CI, vs the day before)"].splitlines()
+    board = fields["Leaderboard (Bradley–Terry [interval], vs the day before)"].splitlines()
     assert len(board) == 6 and board[-1] == "… and 25 more (`/slam leaderboard`)"
-    assert board[0] == "1. model-00 (ref): 1000 [990–1010] (+0) · 500 votes"
+    assert board[0] == "1. model-00 (ref): 1000 [990, 1010] (+0) · 500 votes"
     lat = fields["Latency p50 / p95 (vs the day before)"].splitlines()
     assert [x.split(":")[0] for x in lat[:5]] == names[:5]  # best rated first
     assert lat[-1] == "… and 25 more models"

@@ -26,19 +26,18 @@ def scenario(engine: Engine, quality: list[float], hardware: list[str]) -> None:
     )  # fmt: skip
 
 
-def test_recommends_cheapest_model_whose_ci_overlaps_the_reference(
-    engine: Engine, tmp_path: Path
-) -> None:
+def test_switches_to_the_cheapest_acceptable_model(engine: Engine, tmp_path: Path) -> None:
     # llama and gemma2 are as good as the reference; llama's host is cheaper. mistral is free
-    # but clearly worse, so it must not win on price.
+    # but clearly worse, so it is ruled out and must not win on price.
     scenario(engine, [1000, 1000, 600, 1010], ["api", "g4dn.xlarge", "local-cpu", "g4dn.2xlarge"])
     res = build_report(engine, SlamConfig(), tmp_path, only=["quality_vs_cost"])
-    assert res.recommended_model == LLAMA
-    assert res.recommendation.startswith(f"Switch to {LLAMA}: its Bradley–Terry rating")
-    assert f"overlaps {REF}'s [1000, 1000]" in res.recommendation
-    assert (
-        "cheaper per request" in res.recommendation and "/month for the API" in res.recommendation
-    )
+    assert res.recommended_model == LLAMA and res.decision.kind == "switch"
+    assert res.recommendation.startswith(f"Switch to {LLAMA}: it is at most ")
+    assert f"Elo below {REF} at 95% confidence (margin 50 Elo" in res.recommendation
+    assert f"every cheaper candidate ({MISTRAL}) is ruled out" in res.recommendation
+    assert "cheaper than gpt-4" in res.recommendation and "/month vs $" in res.recommendation
+    assert res.decision.status(MISTRAL) == "ruled_out"
+    assert res.decision.status(GEMMA2) == "acceptable"
     rows = {r.model: r for r in res.leaderboard}
     assert set(rows) == set(NAMES)
     assert rows[REF].is_reference and rows[REF].quality == pytest.approx(1000)
@@ -61,22 +60,22 @@ def test_free_local_model_wins_when_good_enough(engine: Engine, tmp_path: Path) 
     res = build_report(engine, SlamConfig(), tmp_path, only=["cost_per_1k"])
     assert res.recommended_model == MISTRAL
     assert "it is free (local CPU)" in res.recommendation
+    assert "it is the cheapest candidate" in res.recommendation
 
 
 def test_keeps_the_api_when_nothing_is_good_enough(engine: Engine, tmp_path: Path) -> None:
     scenario(engine, [1000, 700, 650, 600], ["api", "g4dn.xlarge", "local-cpu", "g4dn.xlarge"])
     res = build_report(engine, SlamConfig(), tmp_path, only=["bradley_terry"])
-    assert res.recommended_model is None
-    assert res.recommendation.startswith(f"Keep {REF}: no self-hosted model's quality interval")
-    assert f"The closest is {LLAMA}" in res.recommendation
+    assert res.recommended_model is None and res.decision.kind == "keep"
+    assert res.recommendation.startswith(f"Keep {REF}: every candidate is more than 50 Elo")
 
 
 def test_no_votes_means_no_recommendation_yet(engine: Engine, tmp_path: Path) -> None:
     res = build_report(engine, SlamConfig(), tmp_path, only=["latency"])
-    assert res.recommended_model is None
-    assert res.recommendation.startswith("Not enough human ratings yet")
+    assert res.recommended_model is None and res.decision.kind == "no_data"
+    assert res.recommendation.startswith("No decision: no reference model is configured")
     assert res.leaderboard == []
-    assert res.summary_text.startswith("No models with data yet.")
+    assert res.summary_text.endswith("No models with data yet.")
 
 
 def test_html_is_self_contained_and_markdown_has_the_leaderboard(
@@ -91,18 +90,18 @@ def test_html_is_self_contained_and_markdown_has_the_leaderboard(
     assert len(images) == len(CHART_NAMES)
     assert base64.b64decode(images[0])[:4] == b"\x89PNG"
     assert not re.search(r"src=['\"](?!data:)", html)  # nothing loaded from elsewhere
-    assert "<h2>Recommendation</h2>" in html and LLAMA in html
+    assert "<h2>Decision</h2>" in html and LLAMA in html
     md = res.md_path.read_text(encoding="utf-8")
-    assert "| # | model | hardware | quality |" in md
+    assert "| # | model | decision | hardware | quality |" in md
     assert f"| **{REF} (ref)** |" in md
     for name in CHART_NAMES:
         assert f"![{name}]({name}.png)" in md
     assert "$0.03/1K input" in md and "prices as of 2024-03-01" in md
-    # The chat reply: short, ranked, and ends with the recommendation.
+    # The chat reply: the decision first, then a short ranked leaderboard.
     lines = res.summary_text.splitlines()
-    assert lines[0].startswith("Leaderboard") and lines[1].startswith("1. ")
-    assert res.summary_text.endswith(res.recommendation)
-    assert len(res.summary_text) < 1500
+    assert lines[0] == res.recommendation
+    assert lines[2].startswith("Leaderboard") and lines[3].startswith("1. ")
+    assert len(res.summary_text) < 1800
 
 
 def test_slam_report_command(
@@ -136,16 +135,19 @@ def test_prefetched_ratings_match_loading_them_in_place(engine: Engine, tmp_path
     a dataset asked for by two threads at once is computed once."""
     import threading
 
-    from evaluation.charts.data import ReportData, cached
+    from evaluation.datasets import cached
+    from evaluation.results import Results as ReportData
     from storage.db import make_engine
 
     scenario(engine, [1000, 1000, 600, 1010], ["api", "g4dn.xlarge", "local-cpu", "g4dn.2xlarge"])
     plain = ReportData(engine, SlamConfig())
     fetched = ReportData(engine, SlamConfig())
-    loader = fetched.prefetch("bt")
+    loader = fetched.prefetch("ratings")
     assert loader is not None  # a file database: the thread runs
     loader.join()
-    assert "bt" in fetched.__dict__ and fetched.bt.ratings == plain.bt.ratings
+    assert "ratings" in fetched.__dict__
+    assert fetched.ratings is not None and plain.ratings is not None
+    assert fetched.ratings.ratings == plain.ratings.ratings
     in_memory = ReportData(make_engine("sqlite://"), SlamConfig())
     assert in_memory.prefetch("bt") is None  # threads would each see an empty database
 

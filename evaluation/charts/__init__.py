@@ -1,4 +1,5 @@
-"""Charts for `slam report`: each is a function (ReportData, path) -> PNG path.
+"""Charts for `slam report`: each is a function (Results, path) -> PNG path; they read the
+results service (evaluation.results) and nothing else.
 
 Importing this package does not import matplotlib; drawing does.
 """
@@ -10,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .data import ReportData
+    from evaluation.results import Results
 
-ChartFn = Callable[["ReportData", Path], Path]
+ChartFn = Callable[["Results", Path], Path]
 
 # name -> (module, function, one-line description). Order is the report's order.
 _CHARTS: dict[str, tuple[str, str, str]] = {

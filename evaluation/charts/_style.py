@@ -84,9 +84,17 @@ def new_figure(
     return fig, axes
 
 
-def save(fig: Figure, path: Path, note: str | None = None, *, no_data: str | None = None) -> Path:
+def save(
+    fig: Figure,
+    path: Path,
+    note: str | None = None,
+    *,
+    no_data: str | None = None,
+    meta: dict[str, str] | None = None,
+) -> Path:
     """Write the PNG (exactly 1200×700). Its metadata says whether it holds data, so the
-    report, the chat bot and the tests can tell a real chart from a "no data yet" one."""
+    report, the chat bot and the tests can tell a real chart from a "no data yet" one;
+    `meta` adds text chunks (the quality-vs-cost chart records the decision it shows)."""
     if note:
         fig.text(0.995, 0.005, note, ha="right", va="bottom", fontsize=11, color="#555555")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +103,8 @@ def save(fig: Figure, path: Path, note: str | None = None, *, no_data: str | Non
 
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
-    write_png(path, canvas.buffer_rgba(), {"Software": "slam", "Description": description})
+    text = {"Software": "slam", "Description": description, **(meta or {})}
+    write_png(path, canvas.buffer_rgba(), text)
     return path
 
 

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from evaluation.cost import ModelCost, format_usd
+from evaluation.results import Results
 
 from ._style import (
     HIGHLIGHT,
@@ -18,7 +19,6 @@ from ._style import (
     plain_log_ticks,
     save,
 )
-from .data import ReportData
 
 # With more models than this, bar labels carry the value only: longer ones crowd a Slack preview
 # (and every glyph costs drawing time).
@@ -26,7 +26,7 @@ DETAIL_MAX = 15
 COST_HINT = "Run `slam probe` so throughput (tokens/s) can be priced."
 
 
-def _pricing_note(data: ReportData) -> str:
+def _pricing_note(data: Results) -> str:
     p = data.cfg.pricing
     prompt, output, source = data.request_tokens
     return (
@@ -36,12 +36,12 @@ def _pricing_note(data: ReportData) -> str:
     )
 
 
-def _api_per_1k(data: ReportData) -> float:
+def _api_per_1k(data: Results) -> float:
     _, output, _ = data.request_tokens
     return data.api_cost_per_request / output * 1000 if output else math.nan
 
 
-def cost_per_1k(data: ReportData, path: Path) -> Path:
+def cost_per_1k(data: Results, path: Path) -> Path:
     """Self-hosted $ per 1K output tokens per model, with the API price as a line."""
     title = "Cost per 1K output tokens"
     costs = [c for c in data.costs.values() if c.cost_per_1k_output is not None or c.is_api]
@@ -81,7 +81,7 @@ def cost_per_1k(data: ReportData, path: Path) -> Path:
     return save(fig, path, _pricing_note(data))
 
 
-def cost_reduction(data: ReportData, path: Path) -> Path:
+def cost_reduction(data: Results, path: Path) -> Path:
     """How many times cheaper than the API each self-hosted model is, per request."""
     title = f"Cost reduction vs the {data.cfg.pricing.api_name} API"
     costs: list[ModelCost] = [c for c in data.costs.values() if not c.is_api and c.reduction]
@@ -118,7 +118,7 @@ def cost_reduction(data: ReportData, path: Path) -> Path:
     return save(fig, path, _pricing_note(data))
 
 
-def runtime_fit(data: ReportData, path: Path) -> Path:
+def runtime_fit(data: Results, path: Path) -> Path:
     """Idealized (contention-free) time per output token from the robust runtime fit."""
     title = "Idealized runtime: time per output token without contention"
     fits = data.runtime_fits

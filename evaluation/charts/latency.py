@@ -6,19 +6,20 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.results import Results
+
 from ._boxes import box_chart, box_stats, draw_boxes
 from ._style import model_colors, new_figure, no_data, save, wrap_name
-from .data import ReportData
 
 PROBE_HINT = "Run `slam probe` (hourly with `slam bot`/the scheduler) to measure latency."
 MAX_LINES = 8
 
 
-def _window(data: ReportData) -> str:
+def _window(data: Results) -> str:
     return f"last {data.window_days} days" if data.window_days else "all time"
 
 
-def latency(data: ReportData, path: Path) -> Path:
+def latency(data: Results, path: Path) -> Path:
     """Fig. 11: per-request latency distribution per model."""
     title = "Per-request latency (end to end)"
     groups = data.named(data.probes.by_model("latency_s"))
@@ -34,7 +35,7 @@ def latency(data: ReportData, path: Path) -> Path:
     )
 
 
-def tpot(data: ReportData, path: Path) -> Path:
+def tpot(data: Results, path: Path) -> Path:
     """Fig. 12: per-output-token latency (TPOT) distribution per model."""
     title = "Per-token latency (time per output token after the first)"
     groups = data.named(data.probes.by_model("tpot_s"))
@@ -53,7 +54,7 @@ def tpot(data: ReportData, path: Path) -> Path:
     )
 
 
-def output_tokens(data: ReportData, path: Path) -> Path:
+def output_tokens(data: Results, path: Path) -> Path:
     """Fig. 13: output length per response, from generations (else probes)."""
     title = "Output length per response"
     groups = data.named(data.generations.by_model("output_tokens"))
@@ -78,7 +79,7 @@ def output_tokens(data: ReportData, path: Path) -> Path:
     )
 
 
-def _hourly(data: ReportData) -> dict[str, list[np.ndarray]]:
+def _hourly(data: Results) -> dict[str, list[np.ndarray]]:
     """model -> 24 arrays of latencies, one per hour of day."""
     cols = data.probes
     lat, hour = cols.values["latency_s"], cols.values["hour"]
@@ -97,7 +98,7 @@ def _hourly(data: ReportData) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def hourly_latency(data: ReportData, path: Path) -> Path:
+def hourly_latency(data: Results, path: Path) -> Path:
     """Figs. 14–15: latency by hour of day; boxes for one model, median lines for several."""
     title = "Latency over the day"
     per_model = _hourly(data)

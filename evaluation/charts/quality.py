@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.results import Results
+
 from ._boxes import box_chart
 from ._style import (
     HIGHLIGHT,
@@ -20,13 +22,12 @@ from ._style import (
     save,
     wrap_name,
 )
-from .data import ReportData
 
 VOTE_HINT = "Post rating rounds with the bot and collect votes in the ratings channel."
 JUDGE_HINT = "Run `slam score` to score responses with the LLM judge and similarity metrics."
 
 
-def human_scores(data: ReportData, path: Path) -> Path:
+def human_scores(data: Results, path: Path) -> Path:
     """Fig. 8: human 0–10 scores per model as box plots with the mean."""
     title = "Human scores per model"
     groups = {m: np.asarray(s.values, dtype=float) for m, s in data.human_scores.items() if s.n}
@@ -45,38 +46,82 @@ def human_scores(data: ReportData, path: Path) -> Path:
     )
 
 
-def bradley_terry(data: ReportData, path: Path) -> Path:
-    """Bradley–Terry ratings from pairwise votes with bootstrap 95% CIs."""
-    title = "Human preference: Bradley–Terry ratings (95% CI)"
-    bt = data.bt
+STATUS_COLORS = {
+    "acceptable": "#31a354",
+    "ruled_out": "#bdbdbd",
+    "too_close": "#fd8d3c",
+    "open": "#3182bd",
+    "unrated": "#3182bd",
+}
+
+
+def bradley_terry(data: Results, path: Path) -> Path:
+    """Bradley–Terry ratings from pairwise votes with bootstrap intervals, coloured by the
+    decision's status, with the non-inferiority margin below the reference."""
+    bt = data.ratings
+    title = "Human preference: Bradley–Terry ratings"
     if bt is None:
         return no_data(
             path, title, data.problems.get("bt", "no pairwise human votes yet") + ".", VOTE_HINT
         )
+    title += f" ({bt.ci:.0%} interval)"
+    decision = data.decision
     ranked = sorted(bt.ratings.values(), key=lambda r: r.rating)
     ref = data.reference
     fig, ax = new_figure()
     pos = np.arange(1, len(ranked) + 1)
     vals = np.array([r.rating for r in ranked])
     err = np.array([[r.rating - r.lo for r in ranked], [r.hi - r.rating for r in ranked]])
-    colors = [REFERENCE_COLOR if r.model == ref else "#3182bd" for r in ranked]
+    colors = [
+        REFERENCE_COLOR
+        if r.model == ref
+        else STATUS_COLORS.get(decision.status(r.model) or "", "#3182bd")
+        for r in ranked
+    ]
     ax.errorbar(vals, pos, xerr=err, fmt="none", ecolor="#777777", elinewidth=2, capsize=4)
-    ax.scatter(vals, pos, c=colors, s=60, zorder=3)
+    bounded = np.array([r.bound is not None for r in ranked])
+    ax.scatter(
+        vals[~bounded],
+        pos[~bounded],
+        c=[c for c, b in zip(colors, bounded, strict=True) if not b],
+        s=60,
+        zorder=3,
+    )
+    if bounded.any():
+        ax.scatter(
+            vals[bounded],
+            pos[bounded],
+            facecolors="white",
+            edgecolors=[c for c, b in zip(colors, bounded, strict=True) if b],
+            linewidths=2,
+            s=60,
+            zorder=3,
+            label="set by the prior (never lost / never won)",
+        )
     if ref in bt.ratings:
         r = bt.ratings[ref]
         ax.axvline(r.rating, color=REFERENCE_COLOR, linestyle="--", linewidth=1.2)
-        ax.axvspan(r.lo, r.hi, color="#dddddd", alpha=0.5)
-    model_axis(ax, [r.model for r in ranked], ref, "y")
+        line = r.rating - decision.margin
+        ax.axvline(
+            line,
+            color="#31a354",
+            linestyle=":",
+            linewidth=1.5,
+            label=f"margin: {decision.margin:.0f} below the reference",
+        )
+    model_axis(ax, [r.model + ("*" if r.bound else "") for r in ranked], ref, "y")
     ax.set_xlabel("rating (Elo scale: +400 = 10:1 odds of being preferred)")
     ax.set_title(title)
     ax.grid(axis="y", visible=False)
+    if ref in bt.ratings or bounded.any():
+        ax.legend(loc="lower right")
     note = f"{bt.n_outcomes:,} effective votes, {bt.n_boot} bootstrap resamples"
     if bt.warnings:
         note += f"; {len(bt.warnings)} warning(s) in the report"
     return save(fig, path, note)
 
 
-def judge_vs_human(data: ReportData, path: Path) -> Path:
+def judge_vs_human(data: Results, path: Path) -> Path:
     """Fig. 9: each automated method's model score against the human mean, one panel per method."""
     title = "Automated scores vs human judgement"
     human, human_label = data.human_means
@@ -144,7 +189,7 @@ def _ranks(v: np.ndarray) -> np.ndarray:
     return np.asarray(sums[inverse] / counts[inverse], dtype=float)
 
 
-def metaeval(data: ReportData, path: Path) -> Path:
+def metaeval(data: Results, path: Path) -> Path:
     """Fig. 10: agreement of each method's bottom-k ranking with the human one (Jaccard, RBO)."""
     title = "Which automated method ranks models like humans do?"
     rows = sorted(data.agreement, key=lambda a: -(a.rbo if math.isfinite(a.rbo) else -1))
@@ -182,9 +227,9 @@ def metaeval(data: ReportData, path: Path) -> Path:
     return save(fig, path, "bottom-k: the models a team would drop; higher is better")
 
 
-def quality_vs_cost(data: ReportData, path: Path) -> Path:
-    """Quality (with CI) against $ per 1K output tokens; marks the cheapest model whose quality
-    CI overlaps the reference's."""
+def quality_vs_cost(data: Results, path: Path) -> Path:
+    """Quality (with its interval) against $ per 1K output tokens; the decision's pick is
+    starred and its sentence is the footnote (one Decision object: evaluation.decision)."""
     title = "Quality vs cost"
     quality = data.quality
     costs = data.costs
@@ -195,22 +240,23 @@ def quality_vs_cost(data: ReportData, path: Path) -> Path:
         return no_data(path, title, "no human ratings yet.", VOTE_HINT)
     if not pts:
         return no_data(path, title, "no rated model has a known cost yet.", "Run `slam probe`.")
-    from evaluation.report import pick_recommendation
-
-    pick = pick_recommendation(data)
+    decision = data.decision
+    pick = decision.model
     positive = [c.cost_per_1k_output for c in costs.values() if c.cost_per_1k_output]
     free_x = (min(positive) / 4) if positive else 1e-4
     ref = data.reference
     scale = next(iter(pts.values()))[3]
     fig, ax = new_figure()
-    if ref in quality:
-        _, rlo, _, _ = quality[ref]
+    bt = data.ratings
+    if bt is not None and ref in bt.ratings and scale == "Bradley–Terry rating":
+        line = bt.ratings[ref].rating - decision.margin
+        top = max(q[2] for q in quality.values()) + 1
         ax.axhspan(
-            rlo,
-            max(q[2] for q in quality.values()) + 1,
+            line,
+            max(top, line + 1),
             color="#e5f5e0",
             alpha=0.6,
-            label="CI reaches the reference's lower bound",
+            label=f"within the margin ({decision.margin:.0f} below the reference)",
         )
     xs = {m: costs[m].cost_per_1k_output or free_x for m in pts}
     names = list(pts)
@@ -219,12 +265,12 @@ def quality_vs_cost(data: ReportData, path: Path) -> Path:
     err = np.array([[pts[m][0] - pts[m][1] for m in names], [pts[m][2] - pts[m][0] for m in names]])
     # One error-bar container and one scatter for all models (not an errorbar call each).
     ax.errorbar(x_arr, val, yerr=err, fmt="none", ecolor="#999999", capsize=3, zorder=3)
-    key = [m in (ref, pick.model) for m in names]
+    key = [m in (ref, pick) for m in names]
     ax.scatter(
         x_arr,
         val,
         s=[64 if k else 36 for k in key],
-        c=[REFERENCE_COLOR if m == ref else ("#31a354" if m == pick.model else "#3182bd")
+        c=[REFERENCE_COLOR if m == ref else STATUS_COLORS.get(decision.status(m) or "", "#3182bd")
            for m in names],
         zorder=3.5,
     )  # fmt: skip
@@ -233,16 +279,16 @@ def quality_vs_cost(data: ReportData, path: Path) -> Path:
         for m, k in zip(names, key, strict=True)
         if len(pts) <= 15 or k
     ]
-    if pick.model and pick.model in pts:
-        c = costs[pick.model]
+    if pick and pick in pts:
+        c = costs[pick]
         ax.scatter(
             [c.cost_per_1k_output or free_x],
-            [pts[pick.model][0]],
+            [pts[pick][0]],
             marker="*",
             s=500,
             color=HIGHLIGHT,
             zorder=4,
-            label=f"pick: {pick.model} ({c.label()})",
+            label=f"switch to {pick} ({c.label()})",
         )
     ax.set_xscale("log")
     has_free = any(costs[m].cost_per_1k_output == 0 for m in pts)
@@ -267,5 +313,7 @@ def quality_vs_cost(data: ReportData, path: Path) -> Path:
     ax.set_xlabel("$ per 1K output tokens (log scale; API includes its input-token price)")
     ax.set_ylabel(scale)
     ax.set_title(title)
-    ax.legend(loc="lower right")
-    return save(fig, path, pick.reason if pick.reason else "")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right")
+    meta = {"Decision": decision.kind, "Pick": pick or "", "Headline": decision.headline}
+    return save(fig, path, decision.short(), meta=meta)

@@ -6,13 +6,13 @@ import math
 from pathlib import Path
 
 from evaluation.latency_stats import pareto_frontier
+from evaluation.results import Results
 from evaluation.sweep import throughput_axis
 
 from ._style import model_colors, new_figure, no_data, save, wrap_name
-from .data import ReportData
 
 
-def sweep(data: ReportData, path: Path) -> Path:
+def sweep(data: Results, path: Path) -> Path:
     """x: output tokens/s, y: p50 latency; frontier points joined by a solid line."""
     title = "Throughput vs latency under load"
     series = [s for s in data.sweeps if s.levels]

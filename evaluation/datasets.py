@@ -1,0 +1,209 @@
+"""The building blocks of the results service: narrow numeric columns straight from SQL,
+thread-safe lazily computed datasets, and the base every dataset group extends (engine,
+config, time window, the models and the reference).
+
+Probe and generation data come back as numpy columns from narrow SQL selects (no ORM objects),
+so a month of hourly probes for 30 models loads in well under a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from threading import Lock, Thread
+from typing import Any, Generic, TypeVar, overload
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from core.config import SlamConfig
+from evaluation.votes import VotePolicy
+from storage.models import ModelRecord
+
+log = logging.getLogger(__name__)
+M = ModelRecord.__table__.c  # type: ignore[attr-defined]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: int
+    name: str
+    hardware: str
+    is_reference: bool
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Column arrays of one table slice; `model` holds model ids."""
+
+    model: np.ndarray
+    values: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.model.size)
+
+    def by_model(self, column: str) -> dict[int, np.ndarray]:
+        """Non-missing values of one column grouped by model id."""
+        vals = self.values[column]
+        keep = np.isfinite(vals)
+        m, v = self.model[keep], vals[keep]
+        if m.size == 0:
+            return {}
+        order = np.argsort(m, kind="stable")
+        m, v = m[order], v[order]
+        ids, starts = np.unique(m, return_index=True)
+        return {int(i): part for i, part in zip(ids, np.split(v, starts[1:]), strict=True)}
+
+
+def columns(rows: Sequence[Any], names: list[str]) -> Columns:
+    if not rows:
+        return Columns(np.zeros(0, dtype=np.int64), {n: np.zeros(0) for n in names})
+    # None -> nan: float arrays keep every column numeric for numpy grouping.
+    arr = np.array(rows, dtype=float)
+    return Columns(arr[:, 0].astype(np.int64), {n: arr[:, i + 1] for i, n in enumerate(names)})
+
+
+def fetch_rows(engine: Engine, query: Any) -> list[tuple[Any, ...]]:
+    """All rows of a numeric query as plain DBAPI tuples.
+
+    SQLAlchemy binds the parameters (dates as the dialect stores them) but the rows come
+    straight from the driver's cursor: wrapping 200,000 probe rows in Row objects and back
+    cost more than the query. Only for columns the driver already returns as numbers.
+    """
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        try:
+            return list(result.cursor.fetchall())
+        finally:
+            result.close()
+
+
+class cached(Generic[T]):
+    """A cached property that is computed once even when two threads ask at the same time:
+    the second waits for the first's value (see `DatasetBase.prefetch`)."""
+
+    def __init__(self, fn: Callable[[Any], T]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> cached[T]: ...
+    @overload
+    def __get__(self, obj: DatasetBase, owner: type | None = None) -> T: ...
+    def __get__(self, obj: DatasetBase | None, owner: type | None = None) -> T | cached[T]:
+        if obj is None:
+            return self
+        values = obj.__dict__
+        if self.name in values:
+            return values[self.name]
+        with obj._guard:
+            lock = obj._locks.setdefault(self.name, Lock())
+        with lock:
+            if self.name not in values:
+                values[self.name] = self.fn(obj)
+            return values[self.name]
+
+
+class DatasetBase:
+    """One snapshot of the database as the results service reads it: lazily loaded, cached
+    datasets (see `cached`), the problems met while loading them, and timings."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: SlamConfig,
+        window_days: int | None = 30,
+        requests_per_day: float = 1000,
+        now: datetime | None = None,
+        as_of: datetime | None = None,
+    ):
+        self.engine = engine
+        self.cfg = cfg
+        self.window_days = window_days
+        self.requests_per_day = requests_per_day
+        # `as_of`: read the database as it was then (votes stored before it); the digest
+        # uses it for "through the end of the day". `now` sets the probe window's end.
+        self.as_of = as_of
+        self.now = now or as_of or datetime.now(UTC)
+        self.policy = VotePolicy.from_config(cfg.evaluation, as_of)
+        self.problems: dict[str, str] = {}
+        self.timings: dict[str, float] = {}
+        self._guard = Lock()
+        self._locks: dict[str, Lock] = {}
+
+    def prefetch(self, *names: str) -> Thread | None:
+        """Compute these datasets on a background thread while the caller draws others.
+
+        Database reads and numpy (bootstrap fits) release the GIL for much of their time, so
+        loading the human ratings overlaps drawing the latency charts on a 2-CPU host. Not for
+        in-memory SQLite, whose connections do not share one database across threads.
+        """
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            return None
+
+        def run() -> None:
+            cpu = time.thread_time()
+            for name in names:
+                try:
+                    getattr(self, name)
+                except Exception:  # the main thread will meet (and report) it again
+                    log.debug("prefetching %s failed", name, exc_info=True)
+            self.timings["prefetch thread CPU"] = time.thread_time() - cpu
+
+        thread = Thread(target=run, name="report-prefetch", daemon=True)
+        thread.start()
+        return thread
+
+    def _timed(self, name: str, fn: Callable[[], T]) -> T:
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.timings[name] = time.perf_counter() - t0
+
+    @property
+    def since(self) -> datetime | None:
+        return self.now - timedelta(days=self.window_days) if self.window_days else None
+
+    # -- models ---------------------------------------------------------------------------
+    @cached
+    def models(self) -> dict[int, ModelInfo]:
+        """Every model in the database, with hardware and reference flag from the config when
+        it is still configured (the config is what the team is deciding about now)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(M.id, M.name, M.hardware, M.is_reference)).all()
+        specs = {m.name: m for m in self.cfg.models}
+        ref = self.cfg.reference.name if self.cfg.reference else None
+        if ref not in {name for _, name, _, _ in rows}:
+            ref = None  # the configured reference has no data yet: trust the stored flag
+        out = {}
+        for mid, name, hardware, is_ref in rows:
+            spec = specs.get(name)
+            out[mid] = ModelInfo(
+                id=mid,
+                name=name,
+                hardware=spec.hardware if spec else hardware,
+                is_reference=(name == ref) if ref else bool(is_ref),
+            )
+        return out
+
+    @property
+    def reference(self) -> str | None:
+        return next((m.name for m in self.models.values() if m.is_reference), None)
+
+    def name(self, model_id: int) -> str:
+        info = self.models.get(model_id)
+        return info.name if info else f"model-{model_id}"
+
+    def named(self, groups: dict[int, T]) -> dict[str, T]:
+        return {self.name(k): v for k, v in groups.items()}

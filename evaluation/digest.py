@@ -1,0 +1,300 @@
+"""The daily digest's numbers: what changed on one calendar day (in the schedule's time zone).
+
+Everything comes from the results service (evaluation.results) read as of the end of the day
+and as of its start — ratings and their movement, the decision, agreement with the judges,
+costs — plus the day's votes and probes; bot.digest only renders it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from core.config import SlamConfig
+from evaluation.decision import Decision
+from evaluation.ratings import BTResult, ModelRating
+
+if TYPE_CHECKING:
+    from evaluation.results import Results
+from storage.models import ModelRecord, Probe
+
+log = logging.getLogger(__name__)
+
+
+def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of a local calendar day, in UTC (23 or 25 hours on DST changes)."""
+    start = datetime.combine(day, time(0), tz).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
+    return start, end
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Movement:
+    """A model's Bradley–Terry rating through the digest day vs through the day before."""
+
+    model: str
+    rating: float
+    lo: float
+    hi: float
+    rank: int
+    n_votes: int
+    prev_rating: float | None
+    prev_rank: int | None
+    rating_row: ModelRating | None = None  # the results service's rating (for rating_text)
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.prev_rating is None else self.rating - self.prev_rating
+
+
+@dataclass(frozen=True)
+class DayLatency:
+    """Successful measure-phase probe latencies: the digest day vs the day before."""
+
+    model: str
+    n: int
+    p50: float | None
+    p95: float | None
+    prev_n: int
+    prev_p50: float | None
+    prev_p95: float | None
+
+
+@dataclass(frozen=True)
+class Availability:
+    model: str
+    ok: int
+    total: int
+
+    @property
+    def failed_share(self) -> float | None:
+        return (self.total - self.ok) / self.total if self.total else None
+
+
+@dataclass(frozen=True)
+class CostLine:
+    model: str
+    is_api: bool
+    per_1k: float | None
+    label: str
+    reduction: float | None
+    reduction_label: str
+
+
+@dataclass
+class Digest:
+    day: date
+    timezone: str
+    votes: int  # effective pairwise votes cast that day
+    score_votes: int
+    raters: int
+    total_votes: int  # effective pairwise votes up to the end of the day
+    reference: str | None
+    leaderboard: list[Movement]
+    human_signal: str
+    agreement: list[Any]  # evaluation.metaeval.MethodAgreement
+    latency: list[DayLatency]
+    availability: list[Availability]
+    api_name: str
+    api_per_1k: float | None
+    costs: list[CostLine]
+    decision: Decision | None = None
+    charts: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DayVotes:
+    pairwise: int  # effective pairwise votes (as of the day's end) cast that day
+    scores: int
+    raters: int
+    total_pairwise: int  # effective pairwise votes through the day's end
+
+
+def _day_votes(session: Session, start: datetime, end: datetime) -> DayVotes:
+    """Counts of the effective votes as of `end` (evaluation.votes), by SQL aggregates."""
+    from sqlalchemy import func, select
+
+    from evaluation.votes import effective_from
+
+    conn = session.connection()
+    counts: dict[str, tuple[int, int]] = {}
+    raters: set[int] = set()
+    total = 0
+    for kind in ("pairwise", "score"):
+        e = effective_from(kind, as_of=end)
+        today = e.vote.created_at >= start
+        q = select(func.count()).select_from(e.source).where(*e.conditions, today)
+        counts[kind] = (int(conn.execute(q).scalar_one()), 0)
+        q = select(e.vote.rater_id).select_from(e.source).where(*e.conditions, today).distinct()
+        raters |= set(conn.execute(q).scalars())
+        if kind == "pairwise":
+            q = select(func.count()).select_from(e.source).where(*e.conditions)
+            total = int(conn.execute(q).scalar_one())
+    return DayVotes(counts["pairwise"][0], counts["score"][0], len(raters), total)
+
+
+def _movement(now: BTResult | None, before: BTResult | None) -> list[Movement]:
+    if now is None:
+        return []
+    moves = []
+    for r in now.ranked():
+        prev = before.ratings.get(r.model) if before is not None else None
+        moves.append(
+            Movement(
+                r.model,
+                r.rating,
+                r.lo,
+                r.hi,
+                r.rank,
+                r.n_votes,
+                prev.rating if prev else None,
+                prev.rank if prev else None,
+                r,
+            )
+        )
+    return moves
+
+
+def _probes(
+    session: Session, prev_start: datetime, start: datetime, end: datetime
+) -> tuple[list[DayLatency], list[Availability]]:
+    from evaluation.latency_stats import percentiles
+
+    rows = session.exec(
+        select(ModelRecord.name, Probe.started_at, Probe.ok, Probe.latency_s)
+        .join(ModelRecord, col(ModelRecord.id) == Probe.model_id)
+        .where(Probe.phase == "measure", Probe.started_at >= prev_start, Probe.started_at < end)
+    ).all()
+    lat: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    avail: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for name, started, ok, latency in rows:
+        today = _utc(started) >= start
+        if ok and latency is not None:
+            lat[name][0 if today else 1].append(latency)
+        if today:
+            avail[name][0] += int(bool(ok))
+            avail[name][1] += 1
+    latency_rows = []
+    for name in sorted(set(lat) | set(avail)):
+        day_vals, prev_vals = lat[name]
+        p, q = percentiles(day_vals, (50, 95)), percentiles(prev_vals, (50, 95))
+        latency_rows.append(
+            DayLatency(name, len(day_vals), p[50], p[95], len(prev_vals), q[50], q[95])
+        )
+    return latency_rows, [Availability(m, ok, n) for m, (ok, n) in sorted(avail.items())]
+
+
+def _costs(results: Results, cfg: SlamConfig) -> tuple[float | None, list[CostLine]]:
+    from evaluation.cost import api_cost_per_request
+
+    prompt, output, _ = results.request_tokens
+    api_per_1k = (
+        api_cost_per_request(prompt, output, cfg.pricing) / output * 1000 if output > 0 else None
+    )
+    configured = [m.name for m in cfg.models]
+    costs = results.costs
+    names = [n for n in configured if n in costs] if configured else sorted(costs)
+    lines = [
+        CostLine(n, c.is_api, c.cost_per_1k_output, c.label(), c.reduction, c.reduction_label())
+        for n in names
+        for c in [costs[n]]
+    ]
+    return api_per_1k, lines
+
+
+def _order(cfg: SlamConfig, names: Sequence[str]) -> list[str]:
+    configured = [m.name for m in cfg.models]
+    return sorted(names, key=lambda n: (configured.index(n) if n in configured else 1e9, n))
+
+
+def build_digest(
+    engine: Engine,
+    cfg: SlamConfig,
+    day: date,
+    *,
+    charts: Sequence[str] = (),
+    out_dir: Path | None = None,
+    cost_window_days: int = 30,
+) -> Digest:
+    """Everything the digest for `day` says; `charts` (report chart names) are drawn too."""
+    from evaluation.results import Results
+
+    tz = ZoneInfo(cfg.schedule.timezone)
+    start, end = day_window(day, tz)
+    prev_start, _ = day_window(day - timedelta(days=1), tz)
+    notes: list[str] = []
+    results = Results(engine, cfg, as_of=end, window_days=cost_window_days)
+    before = Results(engine, cfg, as_of=start, window_days=cost_window_days)
+    with Session(engine) as s:
+        votes = _day_votes(s, start, end)
+        latency, availability = _probes(s, prev_start, start, end)
+    bt = results.ratings
+    moves = _movement(bt, before.ratings)
+    human, signal = results.human_means
+    if bt is not None:
+        notes += bt.warnings[:2]
+    api_per_1k, costs = _costs(results, cfg)
+    order = {n: i for i, n in enumerate(_order(cfg, [x.model for x in latency]))}
+    latency.sort(key=lambda x: order[x.model])
+    availability.sort(key=lambda x: order.get(x.model, 1e9))
+    drawn: dict[str, Path] = {}
+    if charts:
+        target = out_dir or Path(".slam/digests") / str(day)
+        drawn = _draw(engine, cfg, list(charts), target, notes, results)
+    return Digest(
+        day=day,
+        timezone=cfg.schedule.timezone,
+        votes=votes.pairwise,
+        score_votes=votes.scores,
+        raters=votes.raters,
+        total_votes=votes.total_pairwise,
+        reference=results.reference,
+        leaderboard=moves,
+        human_signal=signal if human else "human rating",
+        agreement=results.agreement,
+        latency=latency,
+        availability=availability,
+        api_name=cfg.pricing.api_name,
+        api_per_1k=api_per_1k,
+        costs=costs,
+        decision=results.decision,
+        charts=drawn,
+        notes=notes,
+    )
+
+
+def _draw(
+    engine: Engine,
+    cfg: SlamConfig,
+    charts: list[str],
+    out_dir: Path,
+    notes: list[str],
+    results: Results,
+) -> dict[str, Path]:
+    """The key charts as PNGs (a failed chart becomes a note, never a failed digest)."""
+    from evaluation.report import CHART_NAMES, build_report
+
+    wanted = [c for c in charts if c in CHART_NAMES]
+    if not wanted:
+        return {}
+    try:
+        result = build_report(engine, cfg, out_dir, only=wanted, results=results)
+    except Exception as exc:
+        log.exception("digest charts failed")
+        notes.append(f"charts could not be drawn: {type(exc).__name__}: {exc}")
+        return {}
+    return {k: Path(v) for k, v in result.charts.items() if Path(v).exists()}

@@ -1,0 +1,227 @@
+"""The results service: every number a user sees comes from here.
+
+`Results(engine, cfg)` is one snapshot of the database. Its datasets are computed lazily and
+once: the ratings (Bradley–Terry over the effective votes of evaluation.votes, bootstrap
+rounds and confidence from `[evaluation]`, seeded from the data), win rates, human scores,
+automated method scores and their agreement with the humans, latency, availability and cost
+(evaluation.perf_data), and the decision (evaluation.decision) with the leaderboard rows that
+render it. The chat commands, the report, the digest, `slam score` and the web dashboard all
+read it, so the same data shows the same numbers everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+from sqlmodel import Session
+
+from evaluation.datasets import cached
+from evaluation.decision import Decision, decide
+from evaluation.leaderboard import LeaderboardRow
+from evaluation.perf_data import PerfData
+from evaluation.ratings import BTResult, bradley_terry, win_rate_matrix
+from evaluation.votes import pairwise_results
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Results(PerfData):
+    """Lazily loaded, cached results for one snapshot of the database."""
+
+    def _external(self, name: str, fn: Callable[[Session], T]) -> T | None:
+        t0 = time.perf_counter()
+        try:
+            with Session(self.engine) as session:
+                return fn(session)
+        except ImportError as exc:
+            self.problems[name] = f"the {exc.name or 'evaluation'} module is not available"
+        except Exception as exc:  # statistics on odd data must not break the whole report
+            log.warning("%s failed: %s", name, exc, exc_info=True)
+            self.problems[name] = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.timings[name] = time.perf_counter() - t0
+        return None
+
+    # -- human ratings ---------------------------------------------------------------------
+    @cached
+    def pairwise_counts(self) -> list[tuple[str, str, str, int]]:
+        """(model A, model B, result, votes) of the effective pairwise votes (evaluation.votes)."""
+
+        def fn(session: Session) -> list[tuple[str, str, str, int]]:
+            return pairwise_results(session, self.policy)
+
+        return self._external("votes", fn) or []
+
+    @cached
+    def ratings(self) -> BTResult | None:
+        """Bradley–Terry ratings with bootstrap intervals, or None before the first vote.
+
+        Rounds, confidence and the 'both bad' rule come from `[evaluation]`; the bootstrap is
+        seeded from the data, so every surface and replica shows the same intervals."""
+        counts = self.pairwise_counts
+        if not counts:
+            self.problems.setdefault("bt", "no pairwise human votes yet")
+            return None
+        ev = self.cfg.evaluation
+
+        def fit() -> BTResult:
+            return bradley_terry(counts, reference=self.reference, n_boot=ev.bootstrap_rounds,
+                                 both_bad=ev.both_bad, ci=ev.confidence)  # fmt: skip
+
+        res = self._timed("bt", fit)
+        return res if res.ratings else None
+
+    @property
+    def bt(self) -> BTResult | None:
+        return self.ratings
+
+    @cached
+    def win_rates(self) -> tuple[list[str], Any]:
+        """Models and the matrix of the share of i-vs-j votes i won (ties half)."""
+        return win_rate_matrix(self.pairwise_counts, both_bad=self.cfg.evaluation.both_bad)
+
+    @cached
+    def human_scores(self) -> dict[str, Any]:
+        """model -> ScoreSummary of absolute human scores (0..10); empty when none."""
+
+        def fn(session: Session) -> dict[str, Any]:
+            from evaluation.human_scores import load_absolute_scores, score_summary
+
+            scores = load_absolute_scores(session, self.policy)
+            if not any(len(v) for v in scores.values()):
+                self.problems["human_scores"] = "no human scores yet"
+                return {}
+            ev = self.cfg.evaluation
+            return dict(score_summary(scores, n_boot=ev.bootstrap_rounds, ci=ev.confidence))
+
+        return self._external("human_scores", fn) or {}
+
+    @cached
+    def method_scores(self) -> dict[str, dict[str, float]]:
+        """method -> model -> mean automated score; empty when none."""
+
+        def fn(session: Session) -> dict[str, dict[str, float]]:
+            from evaluation.metaeval import method_model_scores
+
+            out = {m: s for m, s in method_model_scores(session).items() if s}
+            if not out:
+                self.problems["method_scores"] = "no judge or similarity scores yet"
+            return out
+
+        return self._external("method_scores", fn) or {}
+
+    @cached
+    def human_means(self) -> tuple[dict[str, float], str]:
+        """The human quality signal per model: mean absolute score, else BT rating."""
+        if self.human_scores:
+            return {
+                m: s.mean for m, s in self.human_scores.items() if s.n
+            }, "human mean score (0–10)"
+        if self.bt is not None:
+            return {m: r.rating for m, r in self.bt.ratings.items()}, "human Bradley–Terry rating"
+        return {}, "human score"
+
+    @cached
+    def agreement(self) -> list[Any]:
+        """MethodAgreement per automated method vs the human ranking."""
+        human, _ = self.human_means
+        if not human or not self.method_scores:
+            return []
+
+        def fn(_session: Session) -> list[Any]:
+            from evaluation.metaeval import meta_evaluate
+
+            ev = self.cfg.evaluation
+            return list(meta_evaluate(self.method_scores, human, k=ev.bottom_k, p=ev.rbo_p))
+
+        return self._external("agreement", fn) or []
+
+    @cached
+    def quality(self) -> dict[str, tuple[float, float, float, str]]:
+        """model -> (value, CI low, CI high, scale): BT ratings, else human mean scores."""
+        if self.bt is not None:
+            return {
+                m: (r.rating, r.lo, r.hi, "Bradley–Terry rating")
+                for m, r in self.bt.ratings.items()
+            }
+        if self.human_scores:
+            return {
+                m: (s.mean, s.lo, s.hi, "mean human score (0–10)")
+                for m, s in self.human_scores.items()
+                if s.n and all(math.isfinite(x) for x in (s.mean, s.lo, s.hi))
+            }
+        return {}
+
+    # -- the decision and the leaderboard ---------------------------------------------------
+    @property
+    def candidates(self) -> list[str]:
+        """Every model but the reference: the configured ones and any with stored data."""
+        names = {m.name for m in self.cfg.models} | {m.name for m in self.models.values()}
+        return sorted(names - {self.reference} if self.reference else names)
+
+    @cached
+    def decision(self) -> Decision:
+        """The one Decision every surface renders (evaluation.decision)."""
+        ev = self.cfg.evaluation
+        return decide(
+            self.ratings,
+            self.costs,
+            self.reference,
+            self.candidates,
+            margin=ev.margin_elo,
+            confidence=ev.confidence,
+            api_name=self.cfg.pricing.api_name,
+        )
+
+    @cached
+    def leaderboard(self) -> list[LeaderboardRow]:
+        """One row per model with data or configuration; best quality first, then cheapest."""
+        configured = {m.name for m in self.cfg.models}
+        lat = self.named(self.probes.by_model("latency_s"))
+        tp = self.named(self.probes.by_model("tpot_s"))
+        quality, bt, decision = self.quality, self.ratings, self.decision
+        names = {
+            m.name
+            for m in self.models.values()
+            if m.name in configured or m.name in lat or m.name in quality
+        }
+        rows = []
+        for name in names:
+            cost = self.costs.get(name)
+            q = quality.get(name)
+            ok, total = self.availability.get(name, (0, 0))
+            lats = lat.get(name)
+            rating = bt.ratings.get(name) if bt is not None else None
+            rows.append(
+                LeaderboardRow(
+                    model=name,
+                    is_reference=name == self.reference,
+                    hardware=cost.hardware if cost else "unknown",
+                    quality=q[0] if q else None,
+                    quality_lo=q[1] if q else None,
+                    quality_hi=q[2] if q else None,
+                    quality_scale=q[3] if q else "",
+                    rating=rating,
+                    n_votes=rating.n_votes if rating is not None else None,
+                    status=decision.status(name)
+                    or ("reference" if name == self.reference else "unrated"),
+                    latency_p50_s=float(np.percentile(lats, 50)) if lats is not None else None,
+                    latency_p90_s=float(np.percentile(lats, 90)) if lats is not None else None,
+                    tpot_p50_s=float(np.percentile(tp[name], 50)) if name in tp else None,
+                    tokens_per_s=cost.tokens_per_s if cost else None,
+                    availability=ok / total if total else None,
+                    cost_label=cost.label() if cost else "unknown",
+                    cost_per_1k_output=cost.cost_per_1k_output if cost else None,
+                    reduction_label=cost.reduction_label() if cost else "n/a",
+                    monthly_usd=cost.monthly_usd if cost else None,
+                )
+            )
+        rows.sort(key=lambda r: (r.quality is None, -(r.quality or 0.0),
+                                 r.cost_per_1k_output or 0.0, r.model))  # fmt: skip
+        return rows
