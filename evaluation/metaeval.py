@@ -125,13 +125,19 @@ def meta_evaluate(
 
     Bottom-k lists are ordered worst first, so RBO weighs agreement on the very worst most.
     When fewer than k models are shared, all of them are used (then Jaccard is trivially 1).
+    A method's direction comes from the methods registry (evaluation.registry): values of a
+    lower-is-better method are negated before ranking, so "best" means the same for all.
     """
+    from evaluation.methods import find
+
     out = []
     for method, scores in method_scores.items():
         common = sorted(m for m in scores if m in human_scores and math.isfinite(scores[m]))
         if len(common) < 2:
             continue
-        mine = {m: scores[m] for m in common}
+        info = find(method)
+        sign = -1.0 if info is not None and not info.higher_is_better else 1.0
+        mine = {m: sign * scores[m] for m in common}
         human = {m: human_scores[m] for m in common}
         kk = min(k, len(common))
         worst_mine = rank_models(mine)[::-1][:kk]

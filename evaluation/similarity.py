@@ -103,9 +103,10 @@ class SimilarityRun:
 
 
 def check_metrics(metrics: list[str]) -> list[str]:
-    bad = [m for m in metrics if m not in METRICS]
+    known = registry.names("similarity")
+    bad = [m for m in metrics if m not in known]
     if bad:
-        raise SlamError(f"unknown similarity metric(s) {bad}; expected any of {', '.join(METRICS)}")
+        raise SlamError(f"unknown similarity metric(s) {bad}; expected any of {', '.join(known)}")
     return list(dict.fromkeys(metrics))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.methods import find
 from evaluation.results import Results
 
 from ._boxes import box_chart
@@ -161,7 +162,9 @@ def judge_vs_human(data: Results, path: Path) -> Path:
             f"{method}  (Spearman ρ {rho:+.2f})" if rho is not None else method, fontsize=13
         )
         ax.set_xlabel(human_label, fontsize=11.5)
-        ax.set_ylabel("automated score", fontsize=11.5)
+        info = find(method)
+        direction = "" if info is None or info.higher_is_better else " (lower is better)"
+        ax.set_ylabel(f"automated score{direction}", fontsize=11.5)
     for ax in list(axes.flat)[len(shown) :]:
         ax.set_axis_off()
     fig.suptitle(title, fontsize=16, fontweight="bold")
