@@ -10,7 +10,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench clean pg help
+.PHONY: demo test lint bench clean pg help image image-test
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/ —/'
@@ -36,6 +36,12 @@ test: $(STAMP) pg  ## set up .venv and run every test, plus lint and type checks
 
 bench: $(STAMP)  ## run the benchmarks and print their figures
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+image:  ## build the Docker image slam-bot:latest (docker if an engine runs, else buildah)
+	bash scripts/image/build.sh
+
+image-test: $(STAMP)  ## build the image and run it for real without a daemon (~10-25 min)
+	bash scripts/image/test.sh
 
 clean:  ## remove the virtualenv and demo workspace
 	rm -rf $(VENV) .slam-demo build *.egg-info
