@@ -271,25 +271,43 @@ async def cmd_reveal(d: Services, cmd: Command, port: ChatPort) -> Reply:
     return result
 
 
-@command("report", "report [CHART]", "the decision, the leaderboard and the charts")
+@command("report", "report [all|CHART]",
+         "the decision, leaderboard and a summary card; `all` or a chart for more")  # fmt: skip
 async def cmd_report(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if len(cmd.args) > 1:
-        return _bad_args("report", "Give at most one chart name")
-    builder = d.report_builder
-    names: list[str] | None = None
-    if builder is None:
-        from evaluation.report import CHART_NAMES, build_report
+        return _bad_args("report", "Give `all` or one chart name")
+    from evaluation.charts import ALL_CHARTS, CHART_NAMES
+    from evaluation.leaderboard import summary_text
+    from evaluation.report import build_report
+    from evaluation.results import Results
 
-        builder, names = build_report, list(CHART_NAMES)
-    only = None
-    if cmd.args:
-        if names is not None and cmd.args[0] not in names:
-            return _bad_args("report", f"Unknown chart `{cmd.args[0]}`; charts: {', '.join(names)}")
-        only = [cmd.args[0]]
+    arg = cmd.args[0].lower() if cmd.args else ""
+    if arg and arg != "all" and arg not in ALL_CHARTS:
+        shown = re.sub(r"[^A-Za-z0-9_.-]", "", arg)[:24] or "?"
+        return _bad_args("report", f"Unknown chart `{shown}`; charts: all, {', '.join(ALL_CHARTS)}")
+    only = ["summary"] if not arg else list(CHART_NAMES) if arg == "all" else [arg]
     out = d.report_dir / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    result = await asyncio.to_thread(builder, d.engine, d.cfg, out, only)
-    charts = {k: Path(v) for k, v in result.charts.items() if Path(v).exists()}
-    return Reply(result.summary_text or "Report built.", title="SLaM report", files=charts)
+
+    def build() -> Reply:
+        if d.report_builder is not None:  # tests and embedders may swap the builder
+            res = d.report_builder(d.engine, d.cfg, out, only)
+            files = {k: Path(v) for k, v in res.charts.items() if Path(v).exists()}
+            return Reply(res.summary_text or "Report built.", title="SLaM report", files=files)
+        results = Results(d.engine, d.cfg)
+        res = build_report(d.engine, d.cfg, out, only, results=results, write_pages=False)
+        text = summary_text(results.leaderboard, results.decision)
+        empty = res.empty
+        if arg and empty:
+            text += "\nNo data yet: " + "; ".join(f"{c.name} ({c.fills})" for c in empty) + "."
+        elif not arg:
+            gaps = results.gaps()
+            if gaps:
+                text += "\nNot measured yet: " + "; ".join(f"{w} ({how})" for w, how in gaps)
+                text += "."
+            text += "\nMore: `/slam report all`, or `/slam report CHART` for one chart."
+        return Reply(text, title="SLaM report", files=res.with_data)
+
+    return await asyncio.to_thread(build)
 
 
 @command("leaderboard", "leaderboard", "Bradley–Terry ratings, intervals and the decision")

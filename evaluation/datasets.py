@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from core.config import SlamConfig
+from evaluation.cache import PROCESS_CACHE, ResultCache, Version, config_fingerprint, table_versions
 from evaluation.votes import VotePolicy
 from storage.models import ModelRecord
 
@@ -83,12 +84,34 @@ def fetch_rows(engine: Engine, query: Any) -> list[tuple[Any, ...]]:
             result.close()
 
 
-class cached(Generic[T]):
-    """A cached property that is computed once even when two threads ask at the same time:
-    the second waits for the first's value (see `DatasetBase.prefetch`)."""
+# What the datasets read, for their cache keys (see evaluation.cache).
+VOTES = ("vote", "rating_pair", "generation", "model")
+PROBES = ("probe", "model")
+GENERATIONS = ("generation", "model")
+JUDGES = ("judge_score", "similarity_score", "generation", "model", "experiment")
 
-    def __init__(self, fn: Callable[[Any], T]) -> None:
+
+class cached(Generic[T]):
+    """A lazily computed dataset, computed once per results object even when two threads ask
+    at the same time (the second waits for the first's value; see `DatasetBase.prefetch`).
+
+    With `reads` (the tables it reads) it is also data-versioned: its value is kept in the
+    results object's `ResultCache` under the versions of those tables, the configuration and
+    the object's parameters (`windowed`: also the probe window, bucketed to the hour), so an
+    unchanged dataset is never computed twice. Problems recorded while computing it are
+    replayed with a cached value; a value computed while an error was recorded is not kept.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[Any], T],
+        *,
+        reads: tuple[str, ...] | None = None,
+        windowed: bool = False,
+    ) -> None:
         self.fn = fn
+        self.reads = reads
+        self.windowed = windowed
         self.name = fn.__name__
         self.__doc__ = fn.__doc__
 
@@ -109,8 +132,36 @@ class cached(Generic[T]):
             lock = obj._locks.setdefault(self.name, Lock())
         with lock:
             if self.name not in values:
-                values[self.name] = self.fn(obj)
+                values[self.name] = self._compute(obj)
             return values[self.name]
+
+    def _compute(self, obj: DatasetBase) -> T:
+        if obj.cache is None or self.reads is None:
+            return self.fn(obj)
+        key = obj.cache_key(self.name, self.reads, self.windowed)
+        hit, stored = obj.cache.get(key)
+        if hit:
+            value, problems = stored
+            for k, v in problems.items():
+                obj.problems.setdefault(k, v)
+            return value
+        before, errors = dict(obj.problems), len(obj.errors)
+        value = self.fn(obj)
+        if len(obj.errors) == errors:
+            new = {k: v for k, v in obj.problems.items() if before.get(k) != v}
+            obj.cache.put(key, (value, new))
+        return value
+
+
+def dataset(
+    *, reads: tuple[str, ...], windowed: bool = False
+) -> Callable[[Callable[[Any], T]], cached[T]]:
+    """`@dataset(reads=VOTES)`: a data-versioned `cached` dataset."""
+
+    def deco(fn: Callable[[Any], T]) -> cached[T]:
+        return cached(fn, reads=reads, windowed=windowed)
+
+    return deco
 
 
 class DatasetBase:
@@ -125,6 +176,7 @@ class DatasetBase:
         requests_per_day: float = 1000,
         now: datetime | None = None,
         as_of: datetime | None = None,
+        cache: ResultCache | None = PROCESS_CACHE,
     ):
         self.engine = engine
         self.cfg = cfg
@@ -136,9 +188,44 @@ class DatasetBase:
         self.now = now or as_of or datetime.now(UTC)
         self.policy = VotePolicy.from_config(cfg.evaluation, as_of)
         self.problems: dict[str, str] = {}
+        self.errors: list[str] = []  # datasets that failed (their values are not cached)
         self.timings: dict[str, float] = {}
+        self.cache = cache
         self._guard = Lock()
         self._locks: dict[str, Lock] = {}
+        self._versions: dict[str, Version] | None = None
+
+    @property
+    def versions(self) -> dict[str, Version]:
+        """The data version of every table, read once per results object (a snapshot)."""
+        with self._guard:
+            if self._versions is None:
+                t0 = time.perf_counter()
+                self._versions = table_versions(self.engine)
+                self.timings["versions"] = time.perf_counter() - t0
+            return self._versions
+
+    @property
+    def fingerprint(self) -> str:
+        fp = self.__dict__.get("_fingerprint")
+        if fp is None:
+            fp = self.__dict__["_fingerprint"] = config_fingerprint(self.cfg)
+        return str(fp)
+
+    def cache_key(self, name: str, reads: tuple[str, ...], windowed: bool) -> tuple[Any, ...]:
+        """What a dataset's value depends on: see `cached`."""
+        versions = self.versions
+        return (
+            name,
+            self.engine.url.render_as_string(hide_password=True),
+            self.fingerprint,
+            self.window_days,
+            self.requests_per_day,
+            self.as_of.isoformat() if self.as_of else None,
+            self.since.isoformat() if windowed and self.since else None,
+            versions.get("database"),
+            tuple((t, versions.get(t)) for t in reads),
+        )
 
     def prefetch(self, *names: str) -> Thread | None:
         """Compute these datasets on a background thread while the caller draws others.
@@ -173,10 +260,15 @@ class DatasetBase:
 
     @property
     def since(self) -> datetime | None:
-        return self.now - timedelta(days=self.window_days) if self.window_days else None
+        """Start of the probe window: `window_days` before now, at the start of an hour (so a
+        windowed dataset is the same all hour, and cacheable)."""
+        if not self.window_days:
+            return None
+        start = self.now - timedelta(days=self.window_days)
+        return start.replace(minute=0, second=0, microsecond=0)
 
     # -- models ---------------------------------------------------------------------------
-    @cached
+    @dataset(reads=("model",))
     def models(self) -> dict[int, ModelInfo]:
         """Every model in the database, with hardware and reference flag from the config when
         it is still configured (the config is what the team is deciding about now)."""

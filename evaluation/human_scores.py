@@ -42,7 +42,16 @@ def load_absolute_scores(
 
 
 def _boot_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Means of n_boot resamples, in chunks so memory stays bounded for many votes."""
+    """Means of n_boot resamples (with replacement, of the same size).
+
+    Scores take few distinct values (0–10), so a resample is fully described by how many
+    times it drew each value: multinomial counts over the distinct values, the same
+    distribution as drawing indices, at a cost independent of the number of votes. Many
+    distinct values fall back to drawing indices, in chunks so memory stays bounded."""
+    uniq, counts = np.unique(values, return_counts=True)
+    if uniq.size <= 64:
+        draws = rng.multinomial(values.size, counts / values.size, size=n_boot)
+        return np.asarray(draws @ uniq / values.size, dtype=np.float64)
     chunk = max(1, 2_000_000 // values.size)
     parts = [
         values[rng.integers(0, values.size, size=(min(chunk, n_boot - i), values.size))].mean(

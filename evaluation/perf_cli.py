@@ -179,8 +179,16 @@ def report(
         help="Latency window: the last N days of probes.",
     ),
     list_charts: bool = typer.Option(False, "--list", help="List the chart names and exit."),
+    no_cache: bool = typer.Option(
+        False,
+        "--no-cache",
+        help="Recompute everything (default: reuse results whose inputs did not change, "
+        "cached in $SLAM_CACHE_DIR or .slam/cache).",
+    ),
 ) -> None:
-    """Write every chart plus report.html (self-contained) and report.md with the leaderboard."""
+    """Write the decision, the leaderboard and every chart: PNGs, a self-contained
+    report.html and report.md. Results whose data did not change since the last run are
+    reused from a disk cache."""
     from evaluation.charts import CHART_DESCRIPTIONS
 
     if list_charts:
@@ -188,12 +196,15 @@ def report(
             typer.echo(f"{name:16} {desc}")
         return
     from core.paths import writable_dir
+    from evaluation.cache import ResultCache, default_cache_dir
     from evaluation.report import build_report
 
     out = writable_dir(out, "--out")  # before the slow part: a bad folder fails at once
     cfg, engine = _open(config)
+    cache = None if no_cache else ResultCache(disk_dir=default_cache_dir())
     result = build_report(
-        engine, cfg, out, only=chart or None, requests_per_day=requests_per_day, window_days=days
-    )
+        engine, cfg, out, only=chart or None, requests_per_day=requests_per_day,
+        window_days=days, cache=cache,
+    )  # fmt: skip
     typer.echo(result.summary_text)
     typer.echo(f"\nwrote {len(result.charts)} chart(s), {result.html_path} and {result.md_path}")

@@ -10,7 +10,15 @@ import numpy as np
 from sqlalchemy import func, select
 
 from evaluation.cost import ModelCost, model_cost
-from evaluation.datasets import Columns, DatasetBase, cached, columns, fetch_rows
+from evaluation.datasets import (
+    GENERATIONS,
+    PROBES,
+    Columns,
+    DatasetBase,
+    columns,
+    dataset,
+    fetch_rows,
+)
 from evaluation.latency_stats import RequestTiming, summarize
 from evaluation.runtime_fit import RuntimeFit, fit_runtime
 from evaluation.sweep import DEFAULT_SLO, SweepLevel, parse_sweep_run_id
@@ -36,7 +44,7 @@ class PerfData(DatasetBase):
     # What the charts read (TTFT is not charted: TPOT and latency already account for it).
     PROBE_COLS = ("hour", "latency_s", "tpot_s", "output_tokens", "prompt_tokens")
 
-    @cached
+    @dataset(reads=PROBES, windowed=True)
     def _measure_probes(self) -> Columns:
         """Measure-phase probes in the window, successful or not (`ok` is 1.0 or 0.0)."""
 
@@ -49,14 +57,14 @@ class PerfData(DatasetBase):
 
         return self._timed("probes", load)
 
-    @cached
+    @dataset(reads=PROBES, windowed=True)
     def probes(self) -> Columns:
         """Successful measure-phase probes in the window."""
         cols = self._measure_probes
         ok = cols.values["ok"] == 1
         return Columns(cols.model[ok], {c: cols.values[c][ok] for c in self.PROBE_COLS})
 
-    @cached
+    @dataset(reads=PROBES, windowed=True)
     def availability(self) -> dict[str, tuple[int, int]]:
         """model -> (ok, total) measure probes in the window (failures are availability data)."""
         cols = self._measure_probes
@@ -67,7 +75,7 @@ class PerfData(DatasetBase):
         return {self.name(int(m)): (int(ok[m]), int(total[m])) for m in np.flatnonzero(total)}
 
     # -- generations ----------------------------------------------------------------------
-    @cached
+    @dataset(reads=GENERATIONS)
     def generations(self) -> Columns:
         """Token counts and latency of successful generations (all time: they are the corpus)."""
 
@@ -84,7 +92,7 @@ class PerfData(DatasetBase):
 
         return self._timed("generations", load)
 
-    @cached
+    @dataset(reads=GENERATIONS + PROBES, windowed=True)
     def request_tokens(self) -> tuple[float, float, str]:
         """Average (prompt, output) tokens of one feature request, and where it came from."""
         gens = self.generations
@@ -105,7 +113,7 @@ class PerfData(DatasetBase):
         return (*DEFAULT_REQUEST_TOKENS, "the study's 1K-in + 1K-out example")
 
     # -- sweeps ---------------------------------------------------------------------------
-    @cached
+    @dataset(reads=PROBES)
     def sweeps(self) -> list[SweepSeries]:
         """The latest sweep per (model, replica count), summarised per load level."""
         return self._timed("sweeps", self._load_sweeps)
@@ -183,7 +191,7 @@ class PerfData(DatasetBase):
         return sorted(out, key=lambda s: (s.model, s.replicas))
 
     # -- throughput, cost, idealized runtime ------------------------------------------------
-    @cached
+    @dataset(reads=PROBES, windowed=True)
     def throughput(self) -> dict[str, tuple[float, str]]:
         """model -> (output tokens/s the price is based on, source)."""
         out: dict[str, tuple[float, str]] = {}
@@ -205,7 +213,7 @@ class PerfData(DatasetBase):
                 out[s.model] = (peak, "sweep peak")
         return out
 
-    @cached
+    @dataset(reads=GENERATIONS + PROBES, windowed=True)
     def costs(self) -> dict[str, ModelCost]:
         """Cost figures for every known model at the average request size."""
         prompt, output, _ = self.request_tokens
@@ -234,7 +242,7 @@ class PerfData(DatasetBase):
         prompt, output, _ = self.request_tokens
         return api_cost_per_request(prompt, output, self.cfg.pricing)
 
-    @cached
+    @dataset(reads=GENERATIONS + PROBES, windowed=True)
     def runtime_fits(self) -> dict[str, RuntimeFit]:
         """Per-model idealized runtime from single-stream probes and generations."""
 

@@ -18,7 +18,15 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from core.config import SlamConfig
-from evaluation.charts import CHART_DESCRIPTIONS, CHART_NAMES, RATING_CHARTS, chart_function
+from core.paths import writable_dir, write_text_atomic
+from evaluation.cache import PROCESS_CACHE, ResultCache
+from evaluation.charts import (
+    CHART_DESCRIPTIONS,
+    CHART_NAMES,
+    RATING_CHARTS,
+    chart_function,
+    chart_spec,
+)
 from evaluation.decision import Decision
 from evaluation.leaderboard import HEADERS, PRIOR_NOTE, LeaderboardRow, cells, summary_text
 from evaluation.results import Results
@@ -26,6 +34,17 @@ from evaluation.results import Results
 __all__ = ["CHART_NAMES", "ReportResult", "build_report"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChartOut:
+    """A drawn chart: whether it shows data, and if not, why and what fills it."""
+
+    name: str
+    path: Path
+    has_data: bool
+    reason: str = ""
+    fills: str = ""
 
 
 @dataclass
@@ -39,6 +58,16 @@ class ReportResult:
     summary_text: str
     problems: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    chart_info: dict[str, ChartOut] = field(default_factory=dict)
+
+    @property
+    def with_data(self) -> dict[str, Path]:
+        """The charts that show data (the ones worth uploading)."""
+        return {n: c.path for n, c in self.chart_info.items() if c.has_data}
+
+    @property
+    def empty(self) -> list[ChartOut]:
+        return [c for c in self.chart_info.values() if not c.has_data]
 
     @property
     def recommendation(self) -> str:
@@ -124,7 +153,7 @@ td:nth-child(2),td:nth-child(3){text-align:left}tr.ref{font-weight:bold;backgrou
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}.note{color:#555;font-size:14px}"""
 
 
-def _html(result: ReportResult, data: Results, generated: str) -> str:
+def _html(result: ReportResult, data: Results, generated: str, pngs: dict[str, bytes]) -> str:
     e = html.escape
     rows = []
     for i, r in enumerate(result.leaderboard, 1):
@@ -158,14 +187,28 @@ def _html(result: ReportResult, data: Results, generated: str) -> str:
             + "</ul>"
         )
     parts.append("<h2>Charts</h2>")
-    for name, path in result.charts.items():
-        b64 = base64.b64encode(path.read_bytes()).decode("ascii")
+    for name in result.charts:
+        b64 = base64.b64encode(pngs[name]).decode("ascii")
         parts.append(
             f"<h3>{e(CHART_DESCRIPTIONS[name])}</h3>"
             f"<img alt='{e(name)}' src='data:image/png;base64,{b64}'>"
         )
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _draw(data: Results, name: str, path: Path) -> tuple[bytes, str | None]:
+    """Draw one chart; returns its PNG bytes and the error that replaced it, if any."""
+    from evaluation.charts._style import no_data
+
+    try:
+        chart_function(name)(data, path)
+        error = None
+    except Exception as exc:  # one broken chart must not cost the team the whole report
+        log.exception("chart %s failed", name)
+        error = f"{type(exc).__name__}: {exc}"
+        no_data(path, CHART_DESCRIPTIONS[name], f"this chart failed: {exc}")
+    return path.read_bytes(), error
 
 
 def build_report(
@@ -177,44 +220,64 @@ def build_report(
     requests_per_day: float = 1000,
     window_days: int | None = 30,
     results: Results | None = None,
+    cache: ResultCache | None = PROCESS_CACHE,
+    write_pages: bool = True,
 ) -> ReportResult:
     """Draw the charts (all, or `only` these), then write report.html and report.md.
 
-    `results`: the results service to read (default: a new snapshot of the database)."""
-    from evaluation.charts._style import no_data, setup
+    `results`: the results service to read (default: a new snapshot of the database, using
+    `cache`). A chart whose inputs did not change since it was last drawn is served from the
+    cache (its key: the versions of the tables it reads, the config, the code). With
+    `write_pages=False` only the chart files are written (the chat answer)."""
+    from evaluation.charts._style import png_text
 
     names = list(CHART_NAMES) if not only else list(dict.fromkeys(only))
-    fns = {n: chart_function(n) for n in names}  # validates every name before any work
+    for n in names:
+        chart_function(n)  # validates every name before any work
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    writable_dir(out_dir, "report folder")
     data = results or Results(
-        engine, cfg, window_days=window_days, requests_per_day=requests_per_day
+        engine, cfg, window_days=window_days, requests_per_day=requests_per_day, cache=cache
     )
+    store = data.cache
     timings: dict[str, float] = {}
-    charts: dict[str, Path] = {}
+    pngs: dict[str, bytes] = {}
     chart_errors: dict[str, str] = {}
+    keys = {}
+    for n in names:
+        spec = chart_spec(n)
+        keys[n] = data.cache_key(f"chart:{n}", spec.reads, spec.windowed)
+    todo = []
+    for n in names:
+        t0 = time.perf_counter()
+        hit, stored = store.get(keys[n]) if store is not None else (False, None)
+        if hit and stored is not None:
+            pngs[n], err = stored
+            if err:
+                chart_errors[f"chart {n}"] = err
+            timings[f"chart:{n}"] = time.perf_counter() - t0
+        else:
+            todo.append(n)
     # Drawing is serial (forking chart workers was measured slower on the shared 2-CPU host
     # and is unsafe in the threaded chat bot), but the Bradley–Terry ratings are computed on
-    # a thread meanwhile: one aggregate query and a numpy bootstrap, both mostly outside the
-    # GIL. The charts that need ratings are drawn last. (Row-by-row loads stay on this
-    # thread: a background fetch would wait for the GIL at every row.)
+    # a thread meanwhile. The charts that need ratings are drawn last.
     cpu = time.thread_time()  # this thread's CPU: the critical path when no one else is busy
-    loader = data.prefetch("ratings", "decision") if RATING_CHARTS.intersection(names) else None
-    setup()  # import matplotlib now: a cold process overlaps it with the ratings query
+    loader = None
+    if RATING_CHARTS.intersection(todo):
+        loader = data.prefetch("ratings", "decision")
     try:
-        for name in sorted(names, key=lambda n: n in RATING_CHARTS):
-            fn = fns[name]
+        if todo:
+            from evaluation.charts._style import setup
+
+            setup()  # import matplotlib now: a cold process overlaps it with the ratings
+        for n in sorted(todo, key=lambda n: n in RATING_CHARTS):
             t0 = time.perf_counter()
-            path = out_dir / f"{name}.png"
-            try:
-                charts[name] = fn(data, path)
-            except Exception as exc:  # one broken chart must not cost the team the whole report
-                log.exception("chart %s failed", name)
-                chart_errors[f"chart {name}"] = f"{type(exc).__name__}: {exc}"
-                charts[name] = no_data(path, CHART_DESCRIPTIONS[name], f"this chart failed: {exc}")
-            timings[f"chart:{name}"] = time.perf_counter() - t0
-        charts = {n: charts[n] for n in names}  # the report's order, not the drawing order
-        timings = {f"chart:{n}": timings[f"chart:{n}"] for n in names}
+            pngs[n], err = _draw(data, n, out_dir / f"{n}.png")
+            if err:
+                chart_errors[f"chart {n}"] = err
+            if store is not None and not data.errors:
+                store.put(keys[n], (pngs[n], err))
+            timings[f"chart:{n}"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         rows = data.leaderboard
         decision = data.decision
@@ -222,9 +285,21 @@ def build_report(
         if loader is not None:
             loader.join()  # the engine is the caller's again once we return
     timings["leaderboard"] = time.perf_counter() - t0
+    charts: dict[str, Path] = {}
+    info: dict[str, ChartOut] = {}
+    for n in names:  # the report's order
+        path = out_dir / f"{n}.png"
+        if n not in todo:
+            path.write_bytes(pngs[n])
+        charts[n] = path
+        desc = png_text(pngs[n]).get("Description", "")
+        empty = desc.startswith("no data")
+        info[n] = ChartOut(n, path, not empty, desc.removeprefix("no data: ") if empty else "",
+                           chart_spec(n).fills)  # fmt: skip
+    timings = {**{f"chart:{n}": timings[f"chart:{n}"] for n in names}, **timings}
     problems = {**data.problems, **chart_errors}
-    if data.bt is not None:
-        for i, w in enumerate(data.bt.warnings):
+    if data.ratings is not None:
+        for i, w in enumerate(data.ratings.warnings):
             problems[f"ratings warning {i + 1}"] = w
     result = ReportResult(
         out_dir=out_dir,
@@ -236,12 +311,14 @@ def build_report(
         summary_text=summary_text(rows, decision),
         problems=problems,
         timings=timings,
+        chart_info=info,
     )
-    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    t0 = time.perf_counter()
-    result.md_path.write_text(_markdown(result, data, generated), encoding="utf-8")
-    result.html_path.write_text(_html(result, data, generated), encoding="utf-8")
-    timings["html+md"] = time.perf_counter() - t0
+    if write_pages:
+        generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        t0 = time.perf_counter()
+        write_text_atomic(result.md_path, _markdown(result, data, generated))
+        write_text_atomic(result.html_path, _html(result, data, generated, pngs))
+        timings["html+md"] = time.perf_counter() - t0
     timings["main thread CPU"] = time.thread_time() - cpu
     for k, v in data.timings.items():
         timings[f"data:{k}"] = v

@@ -20,11 +20,12 @@ from typing import Any, TypeVar
 import numpy as np
 from sqlmodel import Session
 
-from evaluation.datasets import cached
+from evaluation.datasets import JUDGES, PROBES, VOTES, cached, dataset
 from evaluation.decision import Decision, decide
 from evaluation.leaderboard import LeaderboardRow
 from evaluation.perf_data import PerfData
 from evaluation.ratings import BTResult, bradley_terry, win_rate_matrix
+from evaluation.tally import VoteTally
 from evaluation.votes import pairwise_results
 
 log = logging.getLogger(__name__)
@@ -44,21 +45,51 @@ class Results(PerfData):
         except Exception as exc:  # statistics on odd data must not break the whole report
             log.warning("%s failed: %s", name, exc, exc_info=True)
             self.problems[name] = f"{type(exc).__name__}: {exc}"
+            self.errors.append(name)
         finally:
             self.timings[name] = time.perf_counter() - t0
         return None
 
     # -- human ratings ---------------------------------------------------------------------
     @cached
+    def tally(self) -> VoteTally | None:
+        """The vote log folded per stream (evaluation.votes.VoteTally), for a plain policy.
+
+        Kept in the cache under the latest vote version it has seen: new votes update it
+        (reading only the new events) instead of re-reading the log."""
+        if not self.policy.plain:
+            return None
+        version = self.versions["vote"]
+        scope = ("vote-tally", self.engine.url.render_as_string(hide_password=True),
+                 self.versions.get("database"), self.as_of.isoformat() if self.as_of else None,
+                 self.versions.get("model"))  # fmt: skip
+        previous = None
+        if self.cache is not None:
+            hit, previous = self.cache.get(scope)
+            if not hit or not isinstance(previous, VoteTally):
+                previous = None
+
+        def fn(session: Session) -> VoteTally:
+            t = previous.updated(session, version) if previous is not None else None
+            return t if t is not None else VoteTally.build(session, self.as_of)
+
+        tally = self._external("votes", fn)
+        if tally is not None and self.cache is not None and tally is not previous:
+            self.cache.put(scope, tally)
+        return tally
+
+    @dataset(reads=VOTES)
     def pairwise_counts(self) -> list[tuple[str, str, str, int]]:
         """(model A, model B, result, votes) of the effective pairwise votes (evaluation.votes)."""
+        if self.tally is not None:
+            return self.tally.pairwise_counts()
 
         def fn(session: Session) -> list[tuple[str, str, str, int]]:
             return pairwise_results(session, self.policy)
 
         return self._external("votes", fn) or []
 
-    @cached
+    @dataset(reads=VOTES)
     def ratings(self) -> BTResult | None:
         """Bradley–Terry ratings with bootstrap intervals, or None before the first vote.
 
@@ -81,19 +112,24 @@ class Results(PerfData):
     def bt(self) -> BTResult | None:
         return self.ratings
 
-    @cached
+    @dataset(reads=VOTES)
     def win_rates(self) -> tuple[list[str], Any]:
         """Models and the matrix of the share of i-vs-j votes i won (ties half)."""
         return win_rate_matrix(self.pairwise_counts, both_bad=self.cfg.evaluation.both_bad)
 
-    @cached
+    @dataset(reads=VOTES)
     def human_scores(self) -> dict[str, Any]:
         """model -> ScoreSummary of absolute human scores (0..10); empty when none."""
 
         def fn(session: Session) -> dict[str, Any]:
             from evaluation.human_scores import load_absolute_scores, score_summary
 
-            scores = load_absolute_scores(session, self.policy)
+            tally = self.tally
+            scores = (
+                tally.scores()
+                if tally is not None
+                else (load_absolute_scores(session, self.policy))
+            )
             if not any(len(v) for v in scores.values()):
                 self.problems["human_scores"] = "no human scores yet"
                 return {}
@@ -102,7 +138,7 @@ class Results(PerfData):
 
         return self._external("human_scores", fn) or {}
 
-    @cached
+    @dataset(reads=JUDGES)
     def method_scores(self) -> dict[str, dict[str, float]]:
         """method -> model -> mean automated score; empty when none."""
 
@@ -116,7 +152,7 @@ class Results(PerfData):
 
         return self._external("method_scores", fn) or {}
 
-    @cached
+    @dataset(reads=VOTES)
     def human_means(self) -> tuple[dict[str, float], str]:
         """The human quality signal per model: mean absolute score, else BT rating."""
         if self.human_scores:
@@ -127,7 +163,7 @@ class Results(PerfData):
             return {m: r.rating for m, r in self.bt.ratings.items()}, "human Bradley–Terry rating"
         return {}, "human score"
 
-    @cached
+    @dataset(reads=VOTES + JUDGES)
     def agreement(self) -> list[Any]:
         """MethodAgreement per automated method vs the human ranking."""
         human, _ = self.human_means
@@ -142,7 +178,7 @@ class Results(PerfData):
 
         return self._external("agreement", fn) or []
 
-    @cached
+    @dataset(reads=VOTES)
     def quality(self) -> dict[str, tuple[float, float, float, str]]:
         """model -> (value, CI low, CI high, scale): BT ratings, else human mean scores."""
         if self.bt is not None:
@@ -165,7 +201,7 @@ class Results(PerfData):
         names = {m.name for m in self.cfg.models} | {m.name for m in self.models.values()}
         return sorted(names - {self.reference} if self.reference else names)
 
-    @cached
+    @dataset(reads=VOTES + PROBES, windowed=True)
     def decision(self) -> Decision:
         """The one Decision every surface renders (evaluation.decision)."""
         ev = self.cfg.evaluation
@@ -179,7 +215,7 @@ class Results(PerfData):
             api_name=self.cfg.pricing.api_name,
         )
 
-    @cached
+    @dataset(reads=VOTES + PROBES, windowed=True)
     def leaderboard(self) -> list[LeaderboardRow]:
         """One row per model with data or configuration; best quality first, then cheapest."""
         configured = {m.name for m in self.cfg.models}
@@ -225,3 +261,19 @@ class Results(PerfData):
         rows.sort(key=lambda r: (r.quality is None, -(r.quality or 0.0),
                                  r.cost_per_1k_output or 0.0, r.model))  # fmt: skip
         return rows
+
+    # -- what is missing ----------------------------------------------------------------------
+    def gaps(self) -> list[tuple[str, str]]:
+        """(what has no data yet, the command that fills it), for a one-line note."""
+        out = []
+        if self.ratings is None:
+            out.append(("ratings", "`/slam rate`"))
+        if not len(self.probes):
+            out.append(("latency and cost", "`slam probe`"))
+        if not self.method_scores:
+            out.append(("judge and similarity scores", "`slam score`"))
+        if not self.human_scores:
+            out.append(("human 0–10 scores", "score mode ([chat] score_mode = true)"))
+        if not self.sweeps:
+            out.append(("throughput under load", "`slam sweep`"))
+        return out

@@ -143,12 +143,30 @@ def write_png(path: Path, rgba: Any, text: dict[str, str]) -> None:
     path.write_bytes(b"".join(parts))
 
 
+def png_text(png: bytes) -> dict[str, str]:
+    """The tEXt and iTXt chunks of a PNG (as `write_png` writes them), without PIL."""
+    import struct
+
+    out: dict[str, str] = {}
+    i = 8
+    while i + 8 <= len(png):
+        (length,) = struct.unpack(">I", png[i : i + 4])
+        kind, body = png[i + 4 : i + 8], png[i + 8 : i + 8 + length]
+        if kind == b"tEXt":
+            key, _, value = body.partition(b"\0")
+            out[key.decode("latin-1")] = value.decode("latin-1")
+        elif kind == b"iTXt":
+            key, _, rest = body.partition(b"\0")
+            out[key.decode("latin-1")] = rest[4:].decode("utf-8", "replace")
+        elif kind == b"IDAT":
+            break  # text chunks come first
+        i += 12 + length
+    return out
+
+
 def has_data(path: Path) -> bool:
     """False for a PNG written by `no_data`."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return not str(img.info.get("Description", "")).startswith("no data")
+    return not png_text(path.read_bytes()).get("Description", "").startswith("no data")
 
 
 def no_data(path: Path, title: str, reason: str, hint: str | None = None) -> Path:
