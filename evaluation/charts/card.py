@@ -13,7 +13,15 @@ import numpy as np
 
 from evaluation.results import Results
 
-from ._style import HIGHLIGHT, REFERENCE_COLOR, new_figure, no_data, save, wrap_name
+from ._style import (
+    HIGHLIGHT,
+    REFERENCE_COLOR,
+    new_figure,
+    no_data,
+    plain_log_ticks,
+    save,
+    wrap_name,
+)
 from .quality import STATUS_COLORS, VOTE_HINT
 
 MAX_MODELS = 12  # the card shows the best-rated dozen; the report has them all
@@ -72,7 +80,11 @@ def summary_card(data: Results, path: Path) -> Path:
             i = [m for m, _ in pts].index(decision.model)
             ax_q.scatter([xs[i]], [ys[i]], marker="*", s=320, color=HIGHLIGHT, zorder=4)
         ax_q.set_xscale("log")
-        ax_q.set_xlabel("$ per 1K output tokens", fontsize=10)
+        plain_log_ticks(ax_q.xaxis, "${:g}", min_label=floor * 1.5 if floor in xs else 0.0)
+        from matplotlib.ticker import LogLocator
+
+        ax_q.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,)))  # a narrow panel
+        ax_q.set_xlabel("$ per 1K output tokens (free: left edge)", fontsize=10)
     else:
         ax_q.text(0.5, 0.5, "no cost yet:\nrun `slam probe`", ha="center", va="center",
                   transform=ax_q.transAxes, color="#777777")  # fmt: skip
@@ -104,6 +116,19 @@ def summary_card(data: Results, path: Path) -> Path:
         box = ax.get_position()
         shift = min(0.16, widest * 10 * 0.6 / 72 / 12.0)
         ax.set_position((box.x0 + shift, box.y0, box.width - shift, box.height))
+    from matplotlib.lines import Line2D
+
+    legend = [("reference", REFERENCE_COLOR)] + [
+        (label, STATUS_COLORS[k])
+        for k, label in (("acceptable", "acceptable"), ("too_close", "too close"),
+                         ("open", "open"), ("ruled_out", "ruled out"))
+    ]  # fmt: skip
+    fig.legend(
+        [Line2D([], [], marker="o", linestyle="", color=c) for _, c in legend],
+        [label for label, _ in legend],
+        loc="lower left", ncol=len(legend), fontsize=10, frameon=False,
+        bbox_to_anchor=(0.0, -0.005),
+    )  # fmt: skip
     note = f"{bt.n_outcomes:,} votes · margin {decision.margin:.0f} Elo · {len(bt.ratings)} rated"
     if len(bt.ratings) > MAX_MODELS:
         note += f" (best {MAX_MODELS} shown)"

@@ -116,7 +116,10 @@ def bradley_terry(data: Results, path: Path) -> Path:
     ax.grid(axis="y", visible=False)
     if ref in bt.ratings or bounded.any():
         ax.legend(loc="lower right")
-    note = f"{bt.n_outcomes:,} effective votes, {bt.n_boot} bootstrap resamples"
+    note = (
+        f"{bt.n_outcomes:,} effective votes, {bt.n_boot} bootstrap resamples · green acceptable, "
+        "orange too close to call, blue open, grey ruled out"
+    )
     if bt.warnings:
         note += f"; {len(bt.warnings)} warning(s) in the report"
     return save(fig, path, note)
@@ -268,7 +271,12 @@ def quality_vs_cost(data: Results, path: Path) -> Path:
     err = np.array([[pts[m][0] - pts[m][1] for m in names], [pts[m][2] - pts[m][0] for m in names]])
     # One error-bar container and one scatter for all models (not an errorbar call each).
     ax.errorbar(x_arr, val, yerr=err, fmt="none", ecolor="#999999", capsize=3, zorder=3)
-    key = [m in (ref, pick) for m in names]
+    # Label the reference, the pick and the candidate the decision turns on (the cheapest one
+    # not ruled out), whatever the number of points.
+    first = next(
+        (c.model for c in decision.comparisons if c.priced and c.status != "ruled_out"), None
+    )
+    key = [m in (ref, pick, first) for m in names]
     ax.scatter(
         x_arr,
         val,
