@@ -4,6 +4,11 @@
 numbers weekdays from Monday, so numeric weekday fields are rewritten as day names first.
 A *slot* is the cron fire time a run serves: the latest fire time at or before `now`. Every
 replica computes the same slot for the same run, which is what the job leases key on.
+
+At a DST fall-back a wall time happens twice (01:30 EDT, then 01:30 EST). Like cron, a job
+at a fixed hour runs once then: the second occurrence is the same slot as the first, so its
+lease is taken and it is skipped. Jobs on every hour (hour field `*`) run in both hours,
+which are different hours of real time.
 """
 
 from __future__ import annotations
@@ -94,19 +99,41 @@ def _after(trigger: CronTrigger, t: datetime) -> datetime | None:
     return None
 
 
+def _fixed_hour(trigger: CronTrigger) -> bool:
+    return any(f.name == "hour" and str(f) != "*" for f in trigger.fields)
+
+
+def first_occurrence(trigger: CronTrigger, t: datetime) -> datetime:
+    """`t`, or the earlier fire time with the same wall time when `t` is the repeat of a
+    DST fall-back hour and the job runs at fixed hours (cron runs those once)."""
+    tz = trigger.timezone
+    local = t.astimezone(tz)
+    if not local.fold or not _fixed_hour(trigger):
+        return t
+    first = local.replace(fold=0)
+    if _utc(first) == _utc(local):  # not an ambiguous wall time after all
+        return t
+    again = trigger.get_next_fire_time(None, _utc(first))
+    if again is not None and _utc(again) == _utc(first):
+        return first
+    return t
+
+
 def next_fire_times(trigger: CronTrigger, now: datetime, n: int = 1) -> list[datetime]:
-    """The next `n` fire times strictly after `now`, in the trigger's time zone."""
+    """The next `n` runs strictly after `now`, in the trigger's time zone (the repeat of a
+    fall-back hour is not a run of its own, see `first_occurrence`)."""
     out: list[datetime] = []
     t: datetime | None = _utc(now)
     while len(out) < n and t is not None:
         t = _after(trigger, t)
-        if t is not None:
+        if t is not None and first_occurrence(trigger, t) is t:
             out.append(t)
     return out
 
 
 def slot_for(trigger: CronTrigger, now: datetime) -> datetime | None:
-    """The latest fire time at or before `now` (None if there was none in five years)."""
+    """The slot a run at `now` serves: the latest fire time at or before `now` (its first
+    occurrence at a DST fall-back); None if there was none in five years."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now = _utc(now)
@@ -117,7 +144,7 @@ def slot_for(trigger: CronTrigger, now: datetime) -> datetime | None:
             while True:  # walk forward to the last fire time not after now
                 nxt = _after(trigger, t)
                 if nxt is None or _utc(nxt) > now:
-                    return t
+                    return first_occurrence(trigger, t)
                 t = nxt
         lookback *= 4
     return None

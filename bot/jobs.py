@@ -140,7 +140,7 @@ async def run_job(name: str, ctx: JobContext | None = None, *, manual: bool = Fa
         key = f"manual:{now.astimezone(UTC).isoformat()}" if manual else slot_key(slot)
         won = await asyncio.to_thread(
             lambda: leases.claim(
-                ctx.engine, job_id(name), key, ctx.owner, ttl=ctx.lease_ttl, now=ctx.clock()
+                ctx.engine, job_id(name), key, ctx.owner, ttl=ctx.lease_ttl, now=now
             )
         )
     except Exception as exc:

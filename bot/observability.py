@@ -6,7 +6,8 @@
   tracebacks and extra fields alike, before any formatter sees the record.
 - Metrics live in the default prometheus_client registry: `slam_votes_total`,
   `slam_commands_total`, `slam_generations_total`, `slam_probe_latency_seconds`,
-  `slam_probes_total`, `slam_errors_total`, `slam_job_runs_total`, `slam_job_duration_seconds`.
+  `slam_probes_total`, `slam_errors_total`, `slam_job_runs_total`, `slam_job_duration_seconds`,
+  `slam_rejected_requests_total` (forged or malformed requests: refused, not errors).
 - `add_routes(aiohttp_app, health)` adds `GET /healthz` and `GET /metrics` to an aiohttp
   application (the Slack HTTP mode's), and `serve_ops()` serves them on their own port.
 """
@@ -186,7 +187,9 @@ def setup_logging(
     """Configure the root logger: JSON lines (or `fmt='text'`) on stderr, secrets redacted.
 
     Defaults come from SLAM_LOG_LEVEL (INFO) and SLAM_LOG_FORMAT (json). Safe to call again:
-    the handlers it installed before are replaced, other handlers get the redacting filter.
+    the handlers it installed before are replaced, and so is any plain console handler (the
+    CLI's `logging.basicConfig` one), so every record is printed once; other handlers (files,
+    test capture) keep their place and get the redacting filter.
     """
     env = os.environ if env is None else env
     level = level or env.get("SLAM_LOG_LEVEL", "INFO").upper()
@@ -201,7 +204,7 @@ def setup_logging(
     )
     root = logging.getLogger()
     for old in list(root.handlers):
-        if getattr(old, "_slam_ops", False):
+        if getattr(old, "_slam_ops", False) or _is_console_handler(old):
             root.removeHandler(old)
         else:
             old.filters = [f for f in old.filters if not isinstance(f, RedactingFilter)]
@@ -213,6 +216,19 @@ def setup_logging(
     root.setLevel(level)
     logging.captureWarnings(True)
     return handler
+
+
+def _is_console_handler(handler: logging.Handler) -> bool:
+    """A plain StreamHandler on the process's stdout or stderr (not a file, not a capture)."""
+    if type(handler) is not logging.StreamHandler:
+        return False
+    stream = getattr(handler, "stream", None)
+    return stream is not None and stream in (
+        sys.stdout,
+        sys.stderr,
+        sys.__stdout__,
+        sys.__stderr__,
+    )
 
 
 # --- metrics -----------------------------------------------------------------------------
@@ -227,6 +243,11 @@ PROBE_LATENCY = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, float("inf")),
 )
 ERRORS = Counter("slam_errors", "Errors (error-level logs, failed jobs)", ["component"])
+REJECTED = Counter(
+    "slam_rejected_requests",
+    "Requests refused before any work: missing, malformed, stale or wrong Slack signatures",
+    ["reason"],
+)
 JOB_RUNS = Counter("slam_job_runs", "Scheduled job runs", ["job", "outcome"])
 JOB_DURATION = Histogram(
     "slam_job_duration_seconds",

@@ -39,11 +39,27 @@ KNOWN_FAMILIES = (
 )  # fmt: skip
 _NOT_NAMES = {"builtin", "instruct", "chat", "gguf", "latest", "model", "base", "small", "mini",
               "tiny", "large", "medium", "api", "local", "cpu", "it", "hf", "the"}  # fmt: skip
-MASK = "[model name hidden]"
+# Who makes models: a response saying "As an AI made by Alibaba Cloud" names itself as
+# surely as "I am Qwen". Regular expressions, longest first at the same place; words that
+# are also ordinary words match only capitalized.
+VENDORS = (
+    r"alibaba\s+cloud", r"alibaba", r"anthropic", r"open\s?ai", r"mistral\s+ai",
+    r"google\s+deepmind", r"deepmind", r"(?-i:Google)", r"(?-i:Meta)(?:\s+AI)?",
+    r"microsoft(?:\s+research)?", r"nvidia", r"hugging\s?face", r"cohere", r"stability\s+ai",
+    r"allen\s+institute\s+for\s+ai", r"ai2", r"01\.ai", r"zhipu(?:\s+ai)?", r"baidu",
+    r"tencent", r"moonshot\s+ai", r"(?-i:xAI)", r"ibm", r"(?-i:Amazon)", r"bytedance",
+    r"technology\s+innovation\s+institute",
+)  # fmt: skip
+# Neutral stand-ins that read as ordinary text: a visible "[name hidden]" would tell the
+# rater that this response named itself.
+MODEL_MASK = "the assistant"
+VENDOR_MASK = "the developer"
+MASK = MODEL_MASK
 
 
 class Masker:
-    """Finds and hides model names (configured names, ids and known families) in text."""
+    """Finds model names (configured names, ids and known families) and the names of the
+    companies that make models in text, and replaces them with neutral words."""
 
     def __init__(self, names: Iterable[str]):
         literal, families = set(), set(KNOWN_FAMILIES)
@@ -58,9 +74,10 @@ class Masker:
         lits = sorted((re.escape(x) for x in literal if len(x) >= 3), key=len, reverse=True)
         fams = sorted((re.escape(x) for x in families), key=len, reverse=True)
         # A family matches as a word, with an optional version tail: "GPT-4", "Gemma 3", "llama3.2".
-        fam_re = rf"(?<![a-z])(?:{'|'.join(fams)})(?![a-z])(?:[-\s]?\d[\w.]*)?"
-        pattern = "|".join([*(rf"(?<![\w]){x}(?![\w])" for x in lits), fam_re])
-        self._re = re.compile(pattern, re.IGNORECASE)
+        fam_re = rf"(?<![a-z])(?:{'|'.join(fams)})(?![a-z])(?:[-\s]?\d(?:[\w.]*\w)?)?"
+        vendor_re = rf"(?<![\w])(?:{'|'.join(VENDORS)})(?![\w])"
+        model_re = "|".join([*(rf"(?<![\w]){x}(?![\w])" for x in lits), fam_re])
+        self._re = re.compile(rf"(?P<vendor>{vendor_re})|(?P<model>{model_re})", re.IGNORECASE)
 
     @classmethod
     def for_config(cls, cfg: SlamConfig, extra: Iterable[str] = ()) -> Masker:
@@ -71,7 +88,9 @@ class Masker:
         return self._re.search(text) is not None
 
     def mask(self, text: str) -> str:
-        return self._re.sub(MASK, text)
+        return self._re.sub(
+            lambda m: VENDOR_MASK if m.lastgroup == "vendor" else MODEL_MASK, text
+        )
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ database, so they survive restarts: on start, a job whose trigger is unchanged k
 stored next run time, which is how runs missed during downtime are noticed. Missed runs
 coalesce into one run when the bot is back within `misfire_grace_s`. Replicas sharing the
 database may all fire a job; the slot lease in `bot.jobs.run_job` lets exactly one run it.
+The lease is renewed while the job runs; every half TTL each scheduler looks for a current
+slot whose lease expired unfinished (its replica died mid-job) and runs it (`recover`).
 
 Usage in a chat adapter's event loop, once its port exists:
 
@@ -19,6 +21,7 @@ or, with explicit callables, `await start_scheduler(engine, cfg, notify=..., pub
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +44,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
 
-from bot.cron import cron_trigger, next_fire_times
+from bot import leases
+from bot.cron import cron_trigger, next_fire_times, slot_for, slot_key
 from bot.events import Reply
 from bot.jobs import (
     CURRENT,
@@ -52,6 +56,7 @@ from bot.jobs import (
     chat_notifier,
     job_id,
     round_poster,
+    run_job,
     safe_send,
 )
 from bot.observability import ERRORS, JOB_RUNS
@@ -215,6 +220,7 @@ class SlamScheduler:
             self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._recovering: set[str] = set()
 
     async def start(self, *, paused: bool = False) -> dict[str, str]:
         """Start in the running loop, sync the jobs with the config, then run them (unless
@@ -229,6 +235,7 @@ class SlamScheduler:
             raise
         if not paused:
             self.scheduler.resume()
+        self._spawn(self._watch_leases())
         log.info(
             "scheduler started (%s): %s",
             self.cfg.schedule.timezone,
@@ -239,6 +246,53 @@ class SlamScheduler:
 
     def resume(self) -> None:
         self.scheduler.resume()
+
+    async def expired_jobs(self) -> list[str]:
+        """Jobs whose current slot has a lease that expired unfinished."""
+        now = self.ctx.clock()
+
+        def check() -> list[str]:
+            out = []
+            for p in planned_jobs(self.cfg):
+                slot = slot_for(p.trigger, now)
+                if slot is None:
+                    continue
+                lease = leases.get(self.ctx.engine, p.id, slot_key(slot))
+                if lease is not None and leases.is_expired(lease, now, self.ctx.lease_ttl):
+                    out.append(p.name)
+            return out
+
+        return await asyncio.to_thread(check)
+
+    async def recover(self) -> dict[str, str]:
+        """Run every current slot whose lease expired unfinished (another replica died
+        mid-job): job name -> run_job's outcome ('ok', 'skipped' if a third replica was
+        quicker, 'error'). The scheduler calls this every half TTL."""
+        names = await self.expired_jobs()
+        results = await asyncio.gather(*(run_job(n, self.ctx) for n in names))
+        return dict(zip(names, results, strict=True))
+
+    async def _watch_leases(self) -> None:
+        interval = self.ctx.lease_ttl.total_seconds() / 2
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                for name in await self.expired_jobs():
+                    if name not in self._recovering:
+                        self._recovering.add(name)
+                        task = self._spawn(run_job(name, self.ctx))
+                        task.add_done_callback(functools.partial(self._recovered, name))
+            except Exception:  # the database is away: look again next time
+                log.warning("could not check job leases", exc_info=True)
+
+    def _recovered(self, name: str, _task: asyncio.Task[Any]) -> None:
+        self._recovering.discard(name)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     @property
     def running(self) -> bool:

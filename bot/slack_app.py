@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -191,9 +192,17 @@ def register_listeners(app: Any, dispatcher: Dispatcher, port: SlackPort) -> Non
         return Command("slack", body.get("user_id", ""), body.get("channel_id", ""),
                        body.get("text", "") or "")  # fmt: skip
 
+    def deferred(cmd: Command) -> bool:
+        """Slow commands are acknowledged now and answered later, except when the answer is
+        a refusal that needs no work (an admin command from someone who is not an admin):
+        that is the acknowledgement itself, not a "Working on…" followed by a refusal."""
+        auth = dispatcher.auth
+        refused = cmd.name in auth.commands and not auth.is_admin(cmd.platform, cmd.user_id)
+        return cmd.name in SLOW_COMMANDS and not refused
+
     async def slam_ack(body: dict[str, Any], ack: Any) -> None:
         cmd = command_of(body)
-        if cmd.name in SLOW_COMMANDS:
+        if deferred(cmd):
             await ack(response_type="ephemeral", text=f"Working on `{cmd.name}`…")
             return
         reply = await dispatcher.handle_command(cmd, port)
@@ -204,7 +213,7 @@ def register_listeners(app: Any, dispatcher: Dispatcher, port: SlackPort) -> Non
 
     async def slam_work(body: dict[str, Any]) -> None:
         cmd = command_of(body)
-        if cmd.name not in SLOW_COMMANDS:
+        if not deferred(cmd):
             return
         reply = await dispatcher.handle_command(cmd, port)
         if reply is not None:
@@ -237,16 +246,51 @@ def register_listeners(app: Any, dispatcher: Dispatcher, port: SlackPort) -> Non
         return None
 
 
+# What Slack sends: a Unix time in ASCII digits and "v0=" + a lowercase hex HMAC-SHA256.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+
+
+def malformed_signature(headers: Mapping[str, str]) -> str | None:
+    """Why the signature headers cannot be Slack's ('missing', 'malformed'), or None.
+    Checked before Bolt, whose verifier raises on a non-numeric timestamp or a non-ASCII
+    signature instead of refusing the request."""
+    ts = headers.get("X-Slack-Request-Timestamp")
+    sig = headers.get("X-Slack-Signature")
+    if not ts or not sig:
+        return "missing"
+    if not _TIMESTAMP.fullmatch(ts) or not _SIGNATURE.fullmatch(sig):
+        return "malformed"
+    return None
+
+
 def web_app(bolt_app: Any, path: str = "/slack/events", health: Any = None) -> Any:
-    """An aiohttp application serving Bolt at `path`, plus `/healthz` and `/metrics`."""
+    """An aiohttp application serving Bolt at `path`, plus `/healthz` and `/metrics`.
+
+    Its request handler is the Slack HTTP adapter's error boundary: a request whose
+    signature headers are missing or malformed gets a 401 like any forged request (counted
+    in slam_rejected_requests_total, not as an error); an unexpected failure is logged
+    once and answered 500 (Slack retries it), never with a traceback in the response."""
     from aiohttp import web
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
-    from bot.observability import add_routes
+    from bot.observability import ERRORS, REJECTED, add_routes
 
     async def events(request: web.Request) -> web.Response:
-        bolt_resp = await bolt_app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_resp)
+        why = malformed_signature(request.headers)
+        if why is not None:
+            REJECTED.labels(reason=f"{why}_signature").inc()
+            log.info("refused a Slack request with %s signature headers", why)
+            return web.Response(status=401, text="invalid request signature")
+        try:
+            bolt_resp = await bolt_app.async_dispatch(await to_bolt_request(request))
+            if bolt_resp.status == 401:
+                REJECTED.labels(reason="bad_signature").inc()
+            return await to_aiohttp_response(bolt_resp)
+        except Exception:
+            ERRORS.labels(component="slack").inc()
+            log.exception("Slack request to %s failed", path)
+            return web.Response(status=500, text="internal error")
 
     web_application = web.Application()
     web_application.router.add_post(path, events)

@@ -151,6 +151,13 @@ class ScheduleConfig(_Strict):
     generate_cron: str = "0 6 * * *"
     digest_cron: str = "0 9 * * *"
     misfire_grace_s: int = Field(default=3600, ge=1)
+    lease_ttl_s: int = Field(
+        default=300,
+        ge=10,
+        le=86_400,
+        description="a replica renews its running job's lease every third of this; a lease "
+        "not renewed for this long (the replica died) is taken over by another replica",
+    )
 
     @field_validator("probe_cron", "generate_cron", "digest_cron")
     @classmethod
@@ -396,10 +403,11 @@ class Secrets(BaseSettings):
     slam_rater_salt: str | None = None
 
 
-def cross_problems(data: Any) -> list[str]:
-    """Problems that involve several keys (unique names, exactly one reference, the judge
+def cross_problems(data: Any, *, require_reference: bool = False) -> list[str]:
+    """Problems that involve several keys (unique names, at most one reference, the judge
     is a model, every model's hardware has a price), every one of them, read from the raw
-    mapping so they are reported beside any per-key problem."""
+    mapping so they are reported beside any per-key problem. With `require_reference` (a
+    slam.toml file), two or more models need exactly one reference."""
     if not isinstance(data, dict):
         return []
     raw_models = data.get("models")
@@ -417,7 +425,7 @@ def cross_problems(data: Any) -> list[str]:
             f"models: only one model may have reference = true (got [{shown}]); the reference "
             "is the paid API the candidates are compared against"
         )
-    elif not refs and len(models) > 1:
+    elif not refs and len(models) > 1 and require_reference:
         out.append(
             "models: no model has reference = true; mark exactly one (the paid API the "
             "candidates are compared against) with reference = true"
@@ -486,30 +494,35 @@ def _problems(exc: ValidationError, data: dict[str, Any]) -> list[str]:
     return out
 
 
-def parse_config(data: dict[str, Any], source: str = "<config>") -> SlamConfig:
+def parse_config(
+    data: dict[str, Any], source: str = "<config>", *, require_reference: bool = False
+) -> SlamConfig:
     """Validate a config mapping; raise ConfigError listing every problem at once: secrets
-    in the file, per-key problems and cross-key problems together."""
+    in the file, per-key problems and cross-key problems together. `require_reference`:
+    two or more models need exactly one reference (slam.toml files; configs built in code
+    may leave it out)."""
     secret_keys = _find_secret_keys(data)
     problems = [
         f"{short(key, 80)}: secrets belong in environment variables, not in slam.toml"
         for key in secret_keys
     ]
     clean = _without_secret_keys(data) if secret_keys else data
+    cfg: SlamConfig | None = None
+    model_level: list[str] = []
     try:
         cfg = SlamConfig.model_validate(clean)
     except ValidationError as exc:
         problems += _problems(exc, clean)
-        cross = cross_problems(clean)
-        if not cross:  # the model's own check disagreed with the raw one: keep its words
-            cross = [
-                str(e["msg"]).removeprefix("Value error, ")
-                for e in exc.errors()
-                if not e["loc"] and e["type"] == "value_error"
-            ]
-        problems += cross
-        raise ConfigError(source, problems) from None
-    if problems:
-        raise ConfigError(source, problems)
+        model_level = [
+            str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
+            if not e["loc"] and e["type"] == "value_error"
+        ]
+    # The model's own check (model_level) and the raw one agree; the raw one also runs when
+    # a per-key problem stopped the model's, so everything is reported in one pass.
+    problems += cross_problems(clean, require_reference=require_reference) or model_level
+    if problems or cfg is None:
+        raise ConfigError(source, problems or ["invalid configuration"])
     return cfg
 
 
@@ -546,7 +559,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SlamConfig:
         if ctx != "builtin" and not Path(ctx).expanduser().is_absolute():
             data["experiment"] = {**exp, "user_contexts": str(p.parent.resolve() / ctx)}
     try:
-        cfg = parse_config(data, shown)
+        cfg = parse_config(data, shown, require_reference=True)
     except ConfigError as exc:
         exc.problems += _user_contexts_problems(data)
         raise ConfigError(shown, exc.problems) from None

@@ -239,7 +239,11 @@ class ProcessedEvent(SQLModel, table=True):
 
 
 class JobLease(SQLModel, table=True):
-    """A scheduled job's slot, claimed by exactly one bot replica (insert wins)."""
+    """A scheduled job's slot, claimed by exactly one bot replica (insert wins).
+
+    The owner renews `expires_at` while the job runs (a heartbeat); an unfinished lease past
+    it belongs to a replica that died mid-job, and another replica takes the slot over.
+    """
 
     __tablename__ = "job_lease"
     __table_args__ = (UniqueConstraint("job_id", "slot"),)
@@ -250,6 +254,7 @@ class JobLease(SQLModel, table=True):
     claimed_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    expires_at: datetime | None = None  # None: a lease from before heartbeats (claimed_at + TTL)
 
 
 class HostRecord(SQLModel, table=True):

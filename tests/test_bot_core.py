@@ -16,10 +16,10 @@ from bot.dispatcher import Dispatcher, RateLimit
 from bot.events import Command, Posted, Reaction, Reply
 from bot.reactions import ReactionMap, canonical
 from bot.rounds import Candidate, Masker, plan_pairs, start_round
-from bot.votes import effective_votes, load_salt, rater_hash
+from bot.votes import load_salt, rater_hash
 from storage.db import session_scope
 from storage.models import Generation, RatingPair, Vote
-from tests.bot_seed import make_config, seed
+from tests.bot_seed import effective_votes, make_config, seed
 
 
 def cands(models: int, contexts: int) -> list[Candidate]:
@@ -54,12 +54,18 @@ def test_uneven_counts_differ_by_at_most_one_and_earlier_rounds_are_avoided() ->
 def test_masker_hides_self_naming_without_touching_ordinary_words() -> None:
     m = Masker(["mistral-7b-q4", "ollama:llama3.2:1b", "builtin:gemma3-270m"])
     for text in ("As Mistral, I think", "I am Gemma 3", "As an AI by OpenAI (GPT-4)",
-                 "llama3.2 here", "Mistral-7b-q4 says hi", "I'm Qwen"):  # fmt: skip
+                 "llama3.2 here", "Mistral-7b-q4 says hi", "I'm Qwen",
+                 "As an AI made by Alibaba Cloud, I cheer you on",
+                 "I was trained by Google DeepMind", "Built by Meta AI", "Microsoft's Phi",
+                 "Mistral AI made me", "I am Claude, by Anthropic"):  # fmt: skip
         assert m.names_model(text), text
-        assert "[model name hidden]" in m.mask(text)
-        assert not Masker([]).names_model(m.mask(text).replace("[model name hidden]", ""))
+        masked = m.mask(text)
+        assert not Masker([]).names_model(masked), masked
+        # Neutral words, not a visible "hidden" marker that tells the rater it named itself.
+        assert "hidden" not in masked and "[" not in masked, masked
+        assert "the assistant" in masked or "the developer" in masked, masked
     for text in ("Keep your philosophy reading ritual.", "Finish the gym plan, Alpha!",
-                 "A small step today."):  # fmt: skip
+                 "A small step today.", "A meta-analysis of your week", "google the venue"):  # fmt: skip
         assert not m.names_model(text), text
 
 
