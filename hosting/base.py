@@ -8,9 +8,10 @@ request: the error is data, so a run never crashes on one bad model.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from core.backends import backend_names, backend_target
 from core.backends import register as _register
@@ -18,12 +19,39 @@ from core.backends import register as _register
 if TYPE_CHECKING:
     from core.config import ModelSpec
 
-__all__ = ["backend_names", "create_backend", "register"]
+__all__ = ["AnswerSchema", "backend_names", "create_backend", "register"]
+
+
+@dataclass(frozen=True)
+class AnswerSchema:
+    """The JSON shape an answer must have, asked with the backend's own constrained decoding
+    (a llama.cpp grammar, Ollama's `format`, OpenAI's strict `response_format`).
+
+    `schema` is a JSON Schema object in the subset all three accept (objects with every
+    property required and no others, strings, integers, enums), plus `maxLength` on strings,
+    which a backend whose API does not take it drops. Property order is the answer's order.
+    """
+
+    name: str  # [a-zA-Z0-9_-]{1,64}, as OpenAI requires
+    schema: Mapping[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """A deep, mutable copy of the schema (safe to hand to an SDK)."""
+        out: dict[str, Any] = json.loads(self.to_json())
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.schema, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """What to generate. `prompt` is the user turn; backends apply their own chat format."""
+    """What to generate. `prompt` is the user turn; backends apply their own chat format.
+
+    With `answer_schema`, the backend constrains decoding to that JSON shape when its server
+    can; a server that rejects schemas is detected once per model, remembered, and then asked
+    without one (the Generation's `structured` says which happened).
+    """
 
     prompt: str
     system: str | None = None
@@ -31,6 +59,7 @@ class GenerationRequest:
     temperature: float = 0.7
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    answer_schema: AnswerSchema | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +86,7 @@ class Generation:
     server: ServerTimings = field(default_factory=ServerTimings)
     error: str | None = None
     finish_reason: str | None = None
+    structured: bool = False  # decoded under the request's answer_schema
 
     @property
     def ok(self) -> bool:

@@ -1,11 +1,16 @@
 """Embedded backend: llama.cpp in this process (llama-cpp-python) on a local GGUF file.
 
 Generation runs token by token in a worker thread so the event loop stays free and TTFT is
-measured at the first sampled token, exactly as a streaming server would report it.
+measured at the first sampled token, exactly as a streaming server would report it. The
+prompt is wrapped in the GGUF's own chat template when it has one (SmolLM2), else in Gemma's
+turns. A request's answer schema becomes a llama.cpp grammar (llama-cpp-python's JSON-schema
+converter), so the answer is decoded in that shape.
 
 All llama.cpp work runs on ONE dedicated thread: ggml's CPU backend uses OpenMP, which keeps a
-team of spinning threads per calling thread. Two calling threads mean two teams spinning
-against each other, which cost ~10% tokens/s on 2 cores (benchmarks/bench_embedded.py).
+team of threads per calling thread. Two calling threads mean two teams competing, which cost
+~10% tokens/s on 2 cores (benchmarks/bench_embedded.py). Idle team threads wait passively
+(hosting.llama_logs.configure_openmp): spinning made generation 2.7–3.7× slower when other
+work ran on the machine (benchmarks/bench_llama_contention.py).
 """
 
 from __future__ import annotations
@@ -20,14 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hosting.base import Generation, GenerationRequest
-from hosting.gguf import gemma_turns, resolve_model_path
+from hosting.base import AnswerSchema, Generation, GenerationRequest
+from hosting.gguf import ChatFormat, chat_format, resolve_model_path
 
 if TYPE_CHECKING:
     from core.config import ModelSpec
 
 T = TypeVar("T")
-_END_MARKERS = ("<end_of_turn>", "<eos>")
+# End-of-turn tokens besides the model's EOS: Gemma's and ChatML's (SmolLM2).
+_END_MARKERS = ("<end_of_turn>", "<eos>", "<|im_end|>", "<|endoftext|>")
 
 
 @dataclass
@@ -35,6 +41,7 @@ class _Loaded:
     llm: Any
     lock: threading.Lock
     stop_ids: frozenset[int]
+    chat: ChatFormat
 
 
 _CACHE: dict[tuple[str, int, int], _Loaded] = {}
@@ -54,9 +61,10 @@ def load_llama(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> _
     with _CACHE_LOCK:
         loaded = _CACHE.get(key)
         if loaded is None:
-            from llama_cpp import Llama
+            from hosting.llama_logs import configure_openmp, route_llama_logs
 
-            from hosting.llama_logs import route_llama_logs
+            configure_openmp()  # before llama.cpp (and libgomp) loads
+            from llama_cpp import Llama
 
             route_llama_logs()
             llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
@@ -65,9 +73,34 @@ def load_llama(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> _
                 ids = llm.tokenize(marker.encode(), add_bos=False, special=True)
                 if len(ids) == 1:
                     stop_ids.add(ids[0])
-            loaded = _Loaded(llm=llm, lock=threading.Lock(), stop_ids=frozenset(stop_ids))
+            loaded = _Loaded(
+                llm=llm, lock=threading.Lock(), stop_ids=frozenset(stop_ids), chat=chat_format(llm)
+            )
             _CACHE[key] = loaded
     return loaded
+
+
+_GRAMMARS: dict[str, Any] = {}
+
+
+def grammar_for(schema: AnswerSchema, llm: Any) -> Any:
+    """The llama.cpp grammar of an answer schema (built once per schema and checked by
+    llama.cpp itself: a grammar it cannot parse would crash the sampler chain)."""
+    text = schema.to_json()
+    grammar = _GRAMMARS.get(text)
+    if grammar is None:
+        import llama_cpp
+        from llama_cpp import LlamaGrammar
+
+        grammar = LlamaGrammar.from_json_schema(text, verbose=False)
+        probe = llama_cpp.llama_sampler_init_grammar(
+            llm._model.vocab, grammar._grammar.encode(), grammar._root.encode()
+        )
+        if not probe:
+            raise ValueError(f"llama.cpp rejected the grammar of answer schema {schema.name!r}")
+        llama_cpp.llama_sampler_free(probe)
+        _GRAMMARS[text] = grammar
+    return grammar
 
 
 class LlamaCppBackend:
@@ -79,6 +112,7 @@ class LlamaCppBackend:
         self.spec = spec
         self.path = resolve_model_path(spec.model)
         self._loaded: _Loaded | None = None
+        self.schema_error: str | None = None  # why answer schemas cannot be used (remembered)
 
     def _ensure_loaded(self) -> _Loaded:
         if self._loaded is None:
@@ -96,7 +130,13 @@ class LlamaCppBackend:
     def _generate_sync(self, request: GenerationRequest) -> Generation:
         loaded = self._ensure_loaded()
         llm = loaded.llm
-        prompt = gemma_turns(request.prompt, request.system)
+        prompt = loaded.chat(request.prompt, request.system)
+        grammar = None
+        if request.answer_schema is not None and self.schema_error is None:
+            try:
+                grammar = grammar_for(request.answer_schema, llm)
+            except Exception as exc:  # the schema is unusable here: free text from now on
+                self.schema_error = f"{type(exc).__name__}: {exc}"
         with loaded.lock:  # a llama.cpp context serves one sequence at a time
             tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
             budget = min(request.max_tokens, llm.n_ctx() - len(tokens))
@@ -114,7 +154,12 @@ class LlamaCppBackend:
             start = time.perf_counter()
             ttft: float | None = None
             for tok in llm.generate(
-                tokens, temp=request.temperature, top_k=64, top_p=0.95, repeat_penalty=1.0
+                tokens,
+                temp=request.temperature,
+                top_k=64,
+                top_p=0.95,
+                repeat_penalty=1.0,
+                grammar=grammar,
             ):
                 if ttft is None:
                     ttft = time.perf_counter() - start
@@ -139,6 +184,7 @@ class LlamaCppBackend:
             ttft_s=ttft,
             latency_s=latency,
             finish_reason=finish,
+            structured=grammar is not None,
         )
 
     async def aclose(self) -> None:

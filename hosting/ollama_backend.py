@@ -3,6 +3,10 @@
 Records client-measured TTFT (first non-empty content chunk) and total latency beside Ollama's
 own final stats (token counts; load/prompt-eval/eval/total durations, ns -> s). Also the
 list/pull helpers behind `slam ollama list|pull`. The SDK is imported lazily.
+
+A request's answer schema is sent as `format` (Ollama's structured outputs: a JSON schema,
+enforced with a grammar). An Ollama too old for schemas answers HTTP 400 about `format`; that
+is remembered for the model and the request is asked again without one.
 """
 
 from __future__ import annotations
@@ -63,6 +67,19 @@ class _Failed(Exception):
     """A non-retryable failure, already described for the user."""
 
 
+class _SchemaRejected(Exception):
+    """The server turned the request's `format` (a JSON schema) down."""
+
+
+def _rejects_format(exc: BaseException) -> bool:
+    from ollama import ResponseError
+
+    if not isinstance(exc, ResponseError) or exc.status_code not in (400, 422):
+        return False
+    text = str(exc.error).lower()
+    return any(w in text for w in ("format", "schema", "unmarshal", "grammar"))
+
+
 def describe_error(exc: BaseException, host: str, model: str, timeout_s: float | None) -> Exception:
     """Map an SDK/transport exception to Retryable (transient) or _Failed (final), with a
     message that names the host and says what to do."""
@@ -106,15 +123,23 @@ class OllamaBackend:
         self.host = ollama_host(spec.host)
         self.policy = policy or RetryPolicy(max_retries=spec.max_retries)
         self._client = make_client(self.host, spec.timeout_s)
+        self.schema_ok = True  # False once the server has turned a `format` schema down
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """Stream one chat completion; failures come back as Generation.error, never raised."""
-        try:
-            return await call_with_retries(lambda: self._attempt(request), self.policy)
-        except Retryable as exc:
-            return self._error(exc.final_message())
+        while True:
+            schema = self.schema_ok and request.answer_schema is not None
+            try:
+                return await call_with_retries(
+                    lambda: self._attempt(request, schema),  # noqa: B023 (awaited here)
+                    self.policy,
+                )
+            except Retryable as exc:
+                return self._error(exc.final_message())
+            except _SchemaRejected:
+                self.schema_ok = False  # remembered for this model: no schema from now on
 
-    async def _attempt(self, request: GenerationRequest) -> Generation:
+    async def _attempt(self, request: GenerationRequest, schema: bool = False) -> Generation:
         messages = [{"role": "user", "content": request.prompt}]
         if request.system:
             messages.insert(0, {"role": "system", "content": request.system})
@@ -127,6 +152,7 @@ class OllamaBackend:
         if request.stop:
             options["stop"] = list(request.stop)
 
+        fmt = request.answer_schema.as_dict() if schema and request.answer_schema else None
         parts: list[str] = []
         ttft: float | None = None
         final: Any = None
@@ -135,7 +161,11 @@ class OllamaBackend:
         try:
             async with asyncio.timeout(self.spec.timeout_s):
                 stream = await self._client.chat(
-                    model=self.spec.model, messages=messages, options=options, stream=True
+                    model=self.spec.model,
+                    messages=messages,
+                    options=options,
+                    stream=True,
+                    format=fmt,
                 )
                 async for chunk in stream:
                     content = chunk.message.content if chunk.message else None
@@ -146,6 +176,8 @@ class OllamaBackend:
                     if chunk.done:
                         final = chunk
         except Exception as exc:
+            if fmt is not None and _rejects_format(exc):
+                raise _SchemaRejected() from exc
             failure = describe_error(exc, self.host, self.spec.model, self.spec.timeout_s)
             if isinstance(failure, Retryable):
                 raise failure from exc
@@ -169,6 +201,7 @@ class OllamaBackend:
             latency_s=latency,
             server=server_timings(final),
             finish_reason=final.done_reason,
+            structured=fmt is not None,
         )
 
     def _error(

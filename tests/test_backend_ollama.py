@@ -3,6 +3,7 @@ fake, the official `ollama` client is real)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from core.config import ModelSpec
 from core.errors import SlamError
-from hosting.base import GenerationRequest, create_backend
+from hosting.base import AnswerSchema, GenerationRequest, create_backend
 from hosting.cli import register
 from hosting.ollama_backend import OllamaBackend, list_models, pull_model
 from hosting.retry import RetryPolicy
@@ -276,3 +277,47 @@ def test_slam_main_reports_unreachable_host(port: int, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert f"ollama at http://127.0.0.1:{port} refused the connection" in err
     assert "Traceback" not in err
+
+
+# -- structured outputs: `format` with a JSON schema ------------------------------------------
+
+SCHEMA = AnswerSchema(
+    name="judge_scorer",
+    schema={
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string", "maxLength": 20},
+            "score": {"type": "integer", "enum": list(range(11))},
+        },
+        "required": ["reasoning", "score"],
+        "additionalProperties": False,
+    },
+)
+JUDGE = GenerationRequest(prompt="Rate it.", max_tokens=64, temperature=0.0, answer_schema=SCHEMA)
+
+
+async def test_answer_schema_is_sent_as_format(backend: OllamaBackend, fake: FakeOllama) -> None:
+    gen = await backend.generate(JUDGE)
+    assert gen.ok, gen.error
+    assert gen.structured
+    body = fake.requests[-1][2]
+    assert body["format"] == SCHEMA.as_dict()  # Ollama's documented structured-outputs field
+    assert json.loads(gen.text) == {"reasoning": "Warm, and it names t", "score": 10}
+    plain = await backend.generate(REQ)
+    assert not plain.structured and "format" not in fake.requests[-1][2]
+
+
+async def test_old_ollama_rejecting_a_schema_is_asked_again_and_remembered(
+    backend: OllamaBackend, fake: FakeOllama, sleeps: RecordingSleep
+) -> None:
+    fake.reject_format = True
+    gen = await backend.generate(JUDGE)
+    assert gen.ok, gen.error
+    assert not gen.structured and gen.text == "Good morning, Ana! You did it."
+    chats = [body for _, path, body in fake.requests if path == "/api/chat"]
+    assert [("format" in b) for b in chats] == [True, False]  # once with, then without
+    assert sleeps.waits == []  # a rejected schema is not a transient failure
+    again = await backend.generate(JUDGE)
+    assert again.ok and not again.structured
+    chats = [body for _, path, body in fake.requests if path == "/api/chat"]
+    assert len(chats) == 3 and "format" not in chats[-1]  # remembered: not sent again

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from core.config import ModelSpec
-from hosting.base import GenerationRequest, create_backend
+from hosting.base import AnswerSchema, GenerationRequest, create_backend
 from hosting.openai_backend import PLACEHOLDER_KEY, OpenAIBackend
 from hosting.retry import RetryPolicy
+from tests.fake_ollama import schema_instance
 from tests.llama_server import running
 
 READY_TIMEOUT_S = 120.0
@@ -138,6 +139,11 @@ class FakeOpenAI:
     fail: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # (status, headers)
     requests: list[tuple[dict[str, str], Any]] = field(default_factory=list)
     url: str = ""
+    # response_format types answered HTTP 400 the way OpenAI does for a model without them
+    reject_formats: set[str] = field(default_factory=set)
+    refuse: str | None = None  # a structured-outputs refusal instead of content
+    raw_body: tuple[str, bytes] | None = None  # (Content-Type, body) answered with HTTP 200
+    bad_event: bool = False  # one SSE event whose data is not JSON
 
 
 def _sse_chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
@@ -174,9 +180,43 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 self.wfile.write(data)
                 return
+            fmt = body.get("response_format")
+            if fmt and fmt.get("type") in fake.reject_formats:
+                data = json.dumps({"error": {
+                    "message": f"Invalid parameter: 'response_format' of type '{fmt['type']}' "
+                               "is not supported with this model.",
+                    "type": "invalid_request_error", "param": "response_format", "code": None,
+                }}).encode()  # fmt: skip
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            if fake.raw_body is not None:
+                ctype, data = fake.raw_body
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             events = [_sse_chunk([{"index": 0, "delta": {"role": "assistant", "content": ""},
                                    "logprobs": None, "finish_reason": None}])]  # fmt: skip
-            for text in fake.chunks:
+            chunks = fake.chunks
+            if fmt and fmt.get("type") == "json_schema":
+                schema = fmt["json_schema"]["schema"]
+                text = json.dumps(schema_instance(schema, "Specific and warm."))
+                chunks = [text[i : i + 5] for i in range(0, len(text), 5)]
+            if fake.refuse is not None:
+                chunks = []
+                events.append(
+                    _sse_chunk([{"index": 0, "delta": {"refusal": fake.refuse}, "logprobs": None,
+                                 "finish_reason": None}])
+                )  # fmt: skip
+            if fake.bad_event:
+                events.append(b"data: {not json\n\n")
+            for text in chunks:
                 events.append(
                     _sse_chunk([{"index": 0, "delta": {"content": text}, "logprobs": None,
                                  "finish_reason": None}])
@@ -297,3 +337,114 @@ async def test_401_is_not_retried_and_names_the_key(
     assert gen.error is not None
     assert "rejected the API key (HTTP 401" in gen.error and "OPENAI_API_KEY" in gen.error
     assert len(fake_openai.requests) == 1
+
+
+# -- structured outputs: response_format ------------------------------------------------------
+
+SCHEMA = AnswerSchema(
+    name="judge_pairwise",
+    schema={
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string", "maxLength": 48},
+            "verdict": {"type": "string", "enum": ["A", "B", "tie"]},
+        },
+        "required": ["reasoning", "verdict"],
+        "additionalProperties": False,
+    },
+)
+JUDGE = GenerationRequest(prompt="Which is better?", max_tokens=64, temperature=0.0,
+                          answer_schema=SCHEMA)  # fmt: skip
+
+
+async def test_answer_schema_goes_out_as_strict_structured_outputs(
+    replay: OpenAIBackend, fake_openai: FakeOpenAI
+) -> None:
+    gen = await replay.generate(JUDGE)
+    assert gen.ok, gen.error
+    assert gen.structured
+    fmt = fake_openai.requests[-1][1]["response_format"]
+    # OpenAI's documented shape; strict mode takes no maxLength, so it is left out
+    strict = SCHEMA.as_dict()
+    del strict["properties"]["reasoning"]["maxLength"]
+    assert fmt == {
+        "type": "json_schema",
+        "json_schema": {"name": "judge_pairwise", "schema": strict, "strict": True},
+    }
+    assert json.loads(gen.text) == {"reasoning": "Specific and warm.", "verdict": "tie"}
+    assert "response_format" not in (await _plain(replay, fake_openai))
+
+
+async def _plain(backend: OpenAIBackend, fake: FakeOpenAI) -> dict[str, Any]:
+    gen = await backend.generate(PEP)
+    assert gen.ok and not gen.structured
+    body: dict[str, Any] = fake.requests[-1][1]
+    return body
+
+
+async def test_a_server_without_structured_outputs_is_detected_once(
+    replay: OpenAIBackend, fake_openai: FakeOpenAI, sleeps: list[float]
+) -> None:
+    fake_openai.reject_formats = {"json_schema", "json_object"}
+    gen = await replay.generate(JUDGE)
+    assert gen.ok, gen.error
+    assert not gen.structured and gen.text == "Good morning, Ana!"
+    sent = [body.get("response_format", {}).get("type") for _, body in fake_openai.requests]
+    assert sent == ["json_schema", "json_object", None]
+    assert sleeps == []  # a rejected format is not retried with backoff
+    assert replay.schema_mode == "none"
+    await replay.generate(JUDGE)
+    assert "response_format" not in fake_openai.requests[-1][1]  # remembered
+    assert len(fake_openai.requests) == 4
+
+
+async def test_structured_refusal_is_kept_as_the_answer(
+    replay: OpenAIBackend, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.refuse = "I can't help with that."
+    gen = await replay.generate(JUDGE)
+    assert gen.ok and gen.structured and gen.text == "I can't help with that."
+
+
+async def test_html_instead_of_an_event_stream_says_so(
+    replay: OpenAIBackend, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.raw_body = ("text/html; charset=utf-8", b"<html><body>Welcome to nginx!</body>")
+    gen = await replay.generate(PEP)
+    assert gen.error == (
+        f"openai at {fake_openai.url} answered HTTP 200 with text/html; charset=utf-8 instead "
+        "of an event stream ('<html><body>Welcome to nginx!</body>'); is `host` an "
+        "OpenAI-compatible API base URL (usually ending in /v1)?"
+    )
+    assert "finish_reason" not in gen.error and len(fake_openai.requests) == 1
+
+
+async def test_invalid_json_in_the_stream_says_so(
+    replay: OpenAIBackend, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.bad_event = True
+    gen = await replay.generate(PEP)
+    assert gen.error is not None
+    assert gen.error.startswith(
+        f"openai at {fake_openai.url} sent a stream event that is not valid JSON ("
+    )
+    assert "'{not json'" in gen.error and "finish_reason" not in gen.error
+
+
+async def test_real_server_answers_under_the_schema(llama_server: str) -> None:
+    """llama-cpp-python's server (0.3.36) refuses OpenAI's json_schema form (HTTP 500) and
+    takes llama.cpp's {"type": "json_object", "schema": ...}, which it turns into a grammar."""
+    b = OpenAIBackend(spec_for(llama_server))
+    try:
+        gen = await b.generate(JUDGE)
+        assert gen.ok, gen.error
+        assert gen.structured and b.schema_mode == "json_object"
+        answer = json.loads(gen.text)
+        assert list(answer) == ["reasoning", "verdict"]
+        assert answer["verdict"] in ("A", "B", "tie") and len(answer["reasoning"]) <= 48
+        again = await b.generate(JUDGE)
+        assert again.ok and again.structured and json.loads(again.text)["verdict"] in (
+            "A", "B", "tie",
+        )  # fmt: skip
+    finally:
+        await b.aclose()
