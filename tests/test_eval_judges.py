@@ -3,6 +3,7 @@ storage, caching, honest parse failures, order consistency; and the real embedde
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -194,18 +195,119 @@ async def test_unknown_method_is_a_clear_error(engine: Engine, judge_backend) ->
 
 @pytest.mark.slow
 async def test_real_embedded_judge_stores_answers_honestly(engine: Engine, gguf_path: Path) -> None:
-    """The packaged Gemma 3 270M as judge: whatever it says is stored as said."""
+    """The packaged Gemma 3 270M (a base model) as judge: under the grammar its answer is the
+    schema's JSON, stored as said."""
     seed_generations(engine, {"ref": [REF]}, reference="ref")
     spec = ModelSpec(
         name="gemma-judge", backend="llamacpp", model="builtin:gemma3-270m", n_ctx=1024
     )
     run = await run_judges(engine, corpus(engine), spec, ["scorer"], max_tokens=8)
     assert run.methods["scorer"].calls == 1 and run.methods["scorer"].errors == 0
+    assert run.methods["scorer"].structured == 1
     with session_scope(engine) as s:
         (row,) = s.exec(select(JudgeScore)).all()
     assert row.raw.strip(), "the model's answer is kept verbatim"
-    p = parse_score(row.raw)
-    assert row.parse_ok == p.ok and row.score == p.score
-    if not row.parse_ok:
-        assert row.score is None and row.error == p.problem
-    print(f"embedded judge said {row.raw!r} -> parse_ok={row.parse_ok} score={row.score}")
+    assert list(json.loads(row.raw)) == ["score"]  # 8 tokens: no room for reasoning
+    assert row.parse_ok and row.score is not None and 0 <= row.score <= 10
+
+
+@pytest.mark.slow
+async def test_real_instruct_judge_answers_every_method_readably(engine: Engine) -> None:
+    """SmolLM2 135M Instruct (the offline default judge) on every method: all answers are
+    the schema's JSON and parse; reasoning comes first where the method asks for it."""
+    seed(engine)
+    spec = ModelSpec(name="smol", backend="llamacpp", model="builtin:smollm2-135m", n_ctx=2048)
+    run = await run_judges(engine, corpus(engine), spec, ALL, max_tokens=48)
+    assert run.calls > 0 and not run.free_text
+    for m in run.methods.values():
+        assert m.errors == 0, m.first_error
+        assert m.structured == m.calls, m.method
+        assert m.parse_failures == 0, m.method
+    with session_scope(engine) as s:
+        rows = s.exec(select(JudgeScore)).all()
+    for r in rows:
+        keys = list(json.loads(r.raw, strict=False))
+        assert keys[0] == ("score" if r.method == "comparer-nr" else "reasoning"), r.raw
+
+
+class SchemaJudge(Scripted):
+    """A judge whose server decodes under the answer schema, like the real backends do:
+    every answer is the schema's JSON object (the value from `smart_answer`)."""
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        self.requests.append(request)
+        if request.answer_schema is None:
+            return Generation(text="Score: 5", backend=self.name, model=self.spec.name)
+        schema = request.answer_schema.as_dict()
+        props = schema["properties"]
+        said = str(self.answer(request.prompt))
+        key = list(props)[-1]
+        value: object
+        if key == "score":
+            value = int(parse_score(said).score or 0)
+        elif key == "choice":
+            value = int(said.rsplit(":", 1)[1])
+        else:
+            value = said.rsplit(":", 1)[1].strip()
+        obj = {"reasoning": "Because."} if "reasoning" in props else {}
+        text = json.dumps(obj | {key: value})
+        return Generation(text=text, backend=self.name, model=self.spec.name, structured=True)
+
+
+def structured_answer(prompt: str) -> str | Exception:
+    """smart_answer for the JSON wording of the questions (no refusals: the grammar forbids)."""
+    rank = {GOOD: 3, REF: 2, BAD: 1}
+    if '"verdict"' in prompt:
+        a, b = rank[_section(prompt, "Response A")], rank[_section(prompt, "Response B")]
+        return "Verdict: " + ("A" if a > b else "B" if b > a else "tie")
+    if '"choice"' in prompt:
+        shown = [_section(prompt, f"Response {i}") for i in range(1, 4)]
+        return f"Choice: {max(range(len(shown)), key=lambda i: rank.get(shown[i], 0)) + 1}"
+    if "[Reference response]" in prompt:
+        return f"Score: {rank[_section(prompt, 'Candidate response')] * 3}"
+    return f"Score: {rank[_section(prompt, 'Response')] * 3}"
+
+
+async def test_judges_ask_for_each_methods_schema(engine: Engine) -> None:
+    made: list[Scripted] = []
+    register("schema", lambda spec: made.append(SchemaJudge(spec, structured_answer)) or made[-1])
+    seed(engine)
+    spec = ModelSpec(name="judge-s", backend="schema", model="s-v1", concurrency=2)
+    run = await run_judges(engine, corpus(engine), spec, ALL, max_tokens=96)
+    requests = made[-1].requests
+    assert not run.free_text and all(r.answer_schema is not None for r in requests)
+    assert sum(m.structured for m in run.methods.values()) == len(requests) == run.calls
+    shapes = {}
+    for r in requests:
+        assert r.answer_schema is not None
+        props = r.answer_schema.as_dict()["properties"]
+        shapes[r.answer_schema.name] = props
+        assert '"reasoning"' in r.prompt or r.answer_schema.name == "judge_comparer_nr"
+    assert shapes["judge_scorer"]["score"]["enum"] == list(range(11))
+    assert shapes["judge_scorer"]["reasoning"] == {"type": "string", "maxLength": 96 - 16}
+    assert list(shapes["judge_comparer_nr"]) == ["score"]  # no reasoning asked
+    assert shapes["judge_selector"]["choice"]["enum"] == [1, 2, 3]
+    assert shapes["judge_pairwise"]["verdict"]["enum"] == ["A", "B", "tie"]
+    with session_scope(engine) as s:
+        rows = s.exec(select(JudgeScore)).all()
+        scores = method_model_scores(s)
+    assert rows and all(r.parse_ok for r in rows)
+    assert {r.reasoning for r in rows if r.method != "comparer-nr"} == {"Because."}
+    assert scores["scorer"] == {"bad": 3.0, "good": 9.0, "ref": 6.0}
+    assert scores["pairwise"]["good"] == 1.0 and scores["selector"]["good"] == 1.0
+
+
+async def test_a_judge_without_schemas_gets_the_free_text_wording(
+    engine: Engine,
+    judge_backend,  # type: ignore[no-untyped-def]
+) -> None:
+    made = judge_backend(smart_answer)  # answers free text, never structured
+    seed(engine)
+    spec = ModelSpec(name="judge-x", backend="scripted", model="v1", concurrency=1)
+    run = await run_judges(engine, corpus(engine), spec, ["scorer"], max_tokens=64)
+    first, *rest = made[-1].requests
+    assert first.answer_schema is not None and '"score": <0-10>' in first.prompt
+    assert rest and all(r.answer_schema is None for r in rest)  # detected once, remembered
+    assert all(r.prompt.rstrip().endswith("Score: <0-10>") for r in rest)
+    assert run.free_text and run.methods["scorer"].structured == 0
+    assert run.methods["scorer"].parse_failures == 2  # the refusals stay honest failures

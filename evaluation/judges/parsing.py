@@ -1,15 +1,25 @@
 """Robust parsing of judge answers: scores, multi-choice picks and pairwise verdicts.
 
-Judges answer in many shapes ("Score: 7.5", "8/10", "eight out of ten", JSON, "[[A]]",
-"Response B is better"). Anything we cannot read with confidence is a parse failure that
-keeps the raw text: never silently a number, a choice or a tie.
+A judge asked with an answer schema (constrained decoding) answers one JSON object of the
+method's shape (`parse_answer` reads it exactly). Free text is the fallback for servers that
+reject a schema, and judges answer it in many shapes ("Score: 7.5", "8/10", "eight out of
+ten", JSON, "[[A]]", "Response B is better"). Anything we cannot read with confidence is a
+parse failure that keeps the raw text: never silently a number, a choice or a tie.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
+from typing import Literal
+
+Shape = Literal["score", "verdict", "index"]
+# The JSON keys of a structured answer, per shape (evaluation.judges.answers builds the schema).
+REASONING_KEY = "reasoning"
+ANSWER_KEYS: dict[str, str] = {"score": "score", "verdict": "verdict", "index": "choice"}
+VERDICTS = ("A", "B", "tie")
 
 WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
@@ -80,11 +90,24 @@ def _clean(text: str) -> str:
 
 def _to_number(token: str) -> float:
     t = token.strip().lower()
-    return float(WORDS[t]) if t in WORDS else float(t)
+    if t in WORDS:
+        return float(WORDS[t])
+    try:
+        return float(t)
+    except (ValueError, OverflowError):
+        return math.nan  # e.g. an unusual Unicode digit string: reported as out of range
 
 
 def _scaled(value: float, denom: str | None) -> float:
     return value / 10.0 if denom == "100" else value
+
+
+def _finite(value: float) -> float:
+    """A JSON number as float; an integer too large for a float becomes inf (out of range)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _json_objects(text: str) -> list[dict[str, object]]:
@@ -131,7 +154,7 @@ def parse_score(text: str, max_score: float = 10.0) -> Parsed:
     if found is not None:
         raw, reason = found
         if isinstance(raw, int | float) and not isinstance(raw, bool):
-            value = float(raw)
+            value = _finite(raw)
         elif isinstance(raw, str):
             inner = parse_score(raw, max_score)
             if inner.ok:
@@ -170,7 +193,7 @@ def parse_choice(text: str, n: int) -> Parsed:
     if found is not None:
         raw, reason = found
         if isinstance(raw, int) and not isinstance(raw, bool):
-            pick = float(raw)
+            pick = _finite(raw)
         elif isinstance(raw, str):
             m0 = re.search(NUM, raw)
             pick = _to_number(m0.group(1)) if m0 else None
@@ -188,7 +211,7 @@ def parse_choice(text: str, n: int) -> Parsed:
             pick, span = _to_number(hit), (m2.span() if m2 else (0, len(t)))
     if pick is None:
         return _fail("no choice found", t)
-    if pick != int(pick) or not 1 <= pick <= n:
+    if not 1 <= pick <= n or pick != int(pick):
         return _fail(f"choice {pick:g} is not one of 1..{n}", t)
     return Parsed(ok=True, choice=str(int(pick)), reasoning=reason or _reasoning(t, span))
 
@@ -235,3 +258,61 @@ def parse_pairwise(text: str) -> Parsed:
     if verdict is None:
         return _fail("no verdict found", t)
     return Parsed(ok=True, choice=verdict, reasoning=reason or _reasoning(t, span))
+
+
+def parse_answer(text: str, shape: Shape, n: int | None = None) -> Parsed:
+    """A judge answer of the given shape: the schema's JSON object when the text is exactly
+    that (constrained decoding), else the free-text readers. A JSON object cut off before
+    its end (the token budget ran out) is a failure that says so."""
+    structured = parse_structured(text, shape, n)
+    if structured is not None:
+        return structured
+    if shape == "score":
+        p = parse_score(text)
+    elif shape == "index":
+        p = parse_choice(text, n or 0)
+    else:
+        p = parse_pairwise(text)
+    if not p.ok and text.lstrip().startswith("{") and not _json_objects(text):
+        return Parsed(
+            ok=False,
+            problem="incomplete JSON answer (cut off at the token budget?)",
+            reasoning=p.reasoning,
+        )
+    return p
+
+
+def parse_structured(text: str, shape: Shape, n: int | None = None) -> Parsed | None:
+    """Read an answer that is exactly one JSON object with the shape's key; None when the
+    text is not such an object (then the free-text readers apply). A present key with a
+    value outside the shape (score 11, choice 0, verdict 'C') is a failure."""
+    try:
+        obj = json.loads(text.strip(), strict=False)  # raw newlines inside strings are fine
+    except (ValueError, RecursionError):
+        return None
+    key = ANSWER_KEYS[shape]
+    if not isinstance(obj, dict) or key not in obj:
+        return None
+    value = obj[key]
+    why = obj.get(REASONING_KEY)
+    reasoning = why.strip() or None if isinstance(why, str) else None
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if shape == "score":
+        if number is None:
+            return Parsed(ok=False, problem=f"score {value!r} is not a number", reasoning=reasoning)
+        score = _finite(number)
+        if not 0.0 <= score <= 10.0:
+            return Parsed(ok=False, problem=f"score {score:g} is outside 0–10", reasoning=reasoning)
+        return Parsed(ok=True, score=score, reasoning=reasoning)
+    if shape == "index":
+        top = n or 0
+        if number is None or not 1 <= _finite(number) <= top or number != int(number):
+            return Parsed(
+                ok=False, problem=f"choice {value!r} is not one of 1..{top}", reasoning=reasoning
+            )
+        return Parsed(ok=True, choice=str(int(number)), reasoning=reasoning)
+    if value not in VERDICTS:
+        return Parsed(
+            ok=False, problem=f"verdict {value!r} is not one of A, B, tie", reasoning=reasoning
+        )
+    return Parsed(ok=True, choice=str(value), reasoning=reasoning)

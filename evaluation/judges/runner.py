@@ -1,5 +1,10 @@
 """Run LLM judges over a corpus: temperature 0, bounded concurrency, cached, resumable.
 
+Each question is asked with the method's answer schema, which the backend enforces with its
+own constrained decoding. When the judge's server turns schemas down (the backend answers
+with `structured=False`), that is remembered for the rest of the run and the remaining
+questions ask for the free-text answer line instead.
+
 Answers (parsed or not) are stored as immutable JudgeScore rows as they arrive, so an
 interrupted run resumes where it stopped. A transport error is not an answer: it is counted
 and reported but not stored, so the next run asks again.
@@ -18,6 +23,7 @@ from sqlmodel import select
 from core.config import ModelSpec
 from core.errors import SlamError
 from evaluation.corpus import Corpus
+from evaluation.judges.answers import answer_schema
 from evaluation.judges.tasks import METHODS, JudgeTask, build_tasks
 from hosting.base import GenerationRequest, create_backend
 from storage.db import session_scope
@@ -37,6 +43,7 @@ class MethodRun:
     cached: int = 0  # already stored: nothing to do
     reused: int = 0  # same question answered before (e.g. identical texts): no call
     calls: int = 0
+    structured: int = 0  # answers decoded under the answer schema
     parse_failures: int = 0
     errors: int = 0
     first_error: str | None = None
@@ -46,6 +53,7 @@ class MethodRun:
 class JudgeRun:
     judge: str
     methods: dict[str, MethodRun] = field(default_factory=dict)
+    free_text: bool = False  # the judge's server rejected answer schemas: free text was asked
 
     @property
     def calls(self) -> int:
@@ -111,11 +119,14 @@ async def run_judges(
     async def ask(group: list[JudgeTask]) -> None:
         first = group[0]
         budget = SHORT_ANSWER_TOKENS if first.method == "comparer-nr" else max_tokens
-        request = GenerationRequest(prompt=first.prompt, max_tokens=budget, temperature=0.0, seed=0)
         async with sem:
-            gen = await backend.generate(request)
+            gen = await backend.generate(request_for(first, budget, structured=not run.free_text))
         stat = run.methods[first.method]
         stat.calls += 1
+        if gen.structured:
+            stat.structured += 1
+        elif gen.error is None and not run.free_text:
+            run.free_text = True  # remembered: the next questions ask for free text
         if gen.error is not None:
             stat.errors += 1
             stat.first_error = stat.first_error or gen.error
@@ -130,3 +141,21 @@ async def run_judges(
     finally:
         await backend.aclose()
     return run
+
+
+def request_for(task: JudgeTask, max_tokens: int, *, structured: bool = True) -> GenerationRequest:
+    """The judge request for a task: temperature 0, seeded, with the method's answer schema
+    (or, once the server has turned schemas down, the free-text wording and no schema)."""
+    if not structured:
+        return GenerationRequest(
+            prompt=task.free_prompt, max_tokens=max_tokens, temperature=0.0, seed=0
+        )
+    schema = answer_schema(
+        task.method,
+        reasoning=task.asks_reasoning,
+        n=len(task.members) if task.shape == "index" else None,
+        max_tokens=max_tokens,
+    )
+    return GenerationRequest(
+        prompt=task.prompt, max_tokens=max_tokens, temperature=0.0, seed=0, answer_schema=schema
+    )

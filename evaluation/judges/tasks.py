@@ -1,9 +1,14 @@
 """Judge tasks: what to ask the judge about which generations, and how an answer is stored.
 
-A task's question key hashes (judge, judge model, method, order, prompt, responses, template):
-an identical question is asked once (stored as JudgeScore.group_key) and a changed template is
-asked again. Each stored row's unique cache_key adds the generation ids, so two generations
-with identical text each get their own row from one answer.
+A task's question key hashes (judge, judge model, method, order, prompt, responses, template
+and its answer instructions): an identical question is asked once (stored as
+JudgeScore.group_key) and a changed template is asked again. Each stored row's unique
+cache_key adds the generation ids, so two generations with identical text each get their own
+row from one answer.
+
+Every question exists in two wordings that differ only in the closing instruction: one asks
+for the method's JSON answer (sent with the answer schema, for constrained decoding), the other
+for the free-text line the parser reads ("Score: 7"), for servers that reject a schema.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from string import Template
 from typing import Any
 
 from evaluation.corpus import Corpus, GenRow
-from evaluation.judges.parsing import Parsed, parse_choice, parse_pairwise, parse_score
-from evaluation.registry import MethodInfo, register
+from evaluation.judges.parsing import Parsed, Shape, parse_answer
+from evaluation.registry import MethodInfo, get, register
 from storage.models import JudgeScore
 
 for _info in (
@@ -39,6 +44,42 @@ for _info in (
 ):  # fmt: skip
     register(_info)
 METHODS = ("scorer", "comparer", "comparer-nr", "selector", "pairwise")
+# Methods whose answer starts with the judge's reasoning (comparer-nr answers the score only).
+REASONING_METHODS = frozenset({"scorer", "comparer", "selector", "pairwise"})
+
+_REASON = "First explain your reasoning in two or three sentences"
+_JSON = "Answer with one JSON object and nothing else, in exactly this shape:"
+# method -> (JSON instruction, free-text instruction); $n is the number of responses shown.
+INSTRUCTIONS: dict[str, tuple[str, str]] = {
+    "scorer": (
+        f"{_REASON}, then rate the response as an integer from 0 (useless) to 10 (perfect). "
+        f'{_JSON}\n{{"reasoning": "<two or three sentences>", "score": <0-10>}}',
+        f"{_REASON}. Then, on the last line, give your\nrating as an integer from 0 (useless) "
+        "to 10 (perfect) in exactly this format:\nScore: <0-10>",
+    ),
+    "comparer": (
+        f"{_REASON}, then give the closeness as an integer from 0 (nothing alike) to 10 "
+        f'(equivalent). {_JSON}\n{{"reasoning": "<two or three sentences>", "score": <0-10>}}',
+        f"{_REASON}. Then, on the last line, give the\ncloseness as an integer from 0 (nothing "
+        "alike) to 10 (equivalent) in exactly this format:\nScore: <0-10>",
+    ),
+    "comparer-nr": (
+        f'Reply with the score only. {_JSON}\n{{"score": <0-10>}}',
+        "Reply with the score only, in exactly this format and nothing else:\nScore: <0-10>",
+    ),
+    "selector": (
+        f"{_REASON}, then give the number of the best response (1 to $n). "
+        f'{_JSON}\n{{"reasoning": "<two or three sentences>", "choice": <1-$n>}}',
+        f"{_REASON}. Then, on the last line, give the number\nof the best response (1 to $n) "
+        "in exactly this format:\nChoice: <1-$n>",
+    ),
+    "pairwise": (
+        f"{_REASON}, then give your verdict, where tie means they are equally good. "
+        f'{_JSON}\n{{"reasoning": "<two or three sentences>", "verdict": "<A|B|tie>"}}',
+        f"{_REASON}. Then, on the last line, give your\nverdict in exactly this format, where "
+        "tie means they are equally good:\nVerdict: <A|B|tie>",
+    ),
+}
 
 
 @cache
@@ -47,6 +88,20 @@ def template(method: str) -> Template:
     name = method.replace("-", "_") + ".txt"
     text = resources.files("evaluation.judges.templates").joinpath(name).read_text("utf-8")
     return Template(text)
+
+
+def _render(method: str, structured: bool, **fields: object) -> str:
+    json_text, free_text = INSTRUCTIONS[method]
+    instructions = Template(json_text if structured else free_text).safe_substitute(fields)
+    return template(method).substitute(fields, instructions=instructions)
+
+
+def shape_of(method: str) -> Shape:
+    """The answer shape the method registered (score, verdict or index)."""
+    shape = get(method).answer
+    if shape is None:
+        raise ValueError(f"{method!r} is not a judge method")
+    return shape
 
 
 def _key(*parts: object) -> str:
@@ -60,10 +115,19 @@ class JudgeTask:
 
     method: str
     question_key: str
-    prompt: str  # the rendered judge prompt
+    prompt: str  # the rendered judge prompt, asking for the JSON answer
     members: tuple[int, ...]  # generation ids, in the order they were shown
     other: int | None = None  # comparer: the reference generation
     order: str | None = None  # pairwise: 'AB' (lower id shown first) or 'BA'
+    free_prompt: str = ""  # the same question asking for a free-text answer line
+
+    @property
+    def shape(self) -> Shape:
+        return shape_of(self.method)
+
+    @property
+    def asks_reasoning(self) -> bool:
+        return self.method in REASONING_METHODS
 
     def row_keys(self) -> list[str]:
         """Cache keys of the rows an answer becomes (selector: one per shown response)."""
@@ -72,11 +136,8 @@ class JudgeTask:
         return [_key(self.question_key, self.members, self.other, self.order)]
 
     def parse(self, raw: str) -> Parsed:
-        if self.method == "selector":
-            return parse_choice(raw, len(self.members))
-        if self.method == "pairwise":
-            return parse_pairwise(raw)
-        return parse_score(raw)
+        """The answer's JSON object when it is one, else the free-text reading."""
+        return parse_answer(raw, self.shape, len(self.members))
 
     def rows(self, judge: str, raw: str) -> list[JudgeScore]:
         """Immutable JudgeScore rows for an answer; a parse failure keeps the raw text."""
@@ -144,21 +205,26 @@ def build_tasks(
         return corpus.prompts.get(g.prompt_id, "")
 
     def key(method: str, order: str | None, g: GenRow, responses: list[str]) -> str:
-        tpl = template(method).template
+        tpl = [template(method).template, *INSTRUCTIONS[method]]
         return _key(judge, judge_model, method, order, prompt_of(g), responses, tpl)
+
+    def both(method: str, **fields: object) -> tuple[str, str]:
+        """The question asking for the JSON answer, and asking for the free-text line."""
+        return _render(method, True, **fields), _render(method, False, **fields)
 
     for method in methods:
         if method == "scorer":
             for g in sorted(gens.values(), key=lambda g: g.id):
-                text = template(method).substitute(prompt=prompt_of(g), response=g.text)
-                tasks.append(JudgeTask(method, key(method, None, g, [g.text]), text, (g.id,)))
+                text, free = both(method, prompt=prompt_of(g), response=g.text)
+                k = key(method, None, g, [g.text])
+                tasks.append(JudgeTask(method, k, text, (g.id,), free_prompt=free))
         elif method in ("comparer", "comparer-nr"):
             for cand, ref in corpus.candidate_pairs():
-                text = template(method).substitute(
-                    prompt=prompt_of(cand), reference=ref.text, response=cand.text
+                text, free = both(
+                    method, prompt=prompt_of(cand), reference=ref.text, response=cand.text
                 )
                 k = key(method, None, cand, [ref.text, cand.text])
-                tasks.append(JudgeTask(method, k, text, (cand.id,), other=ref.id))
+                tasks.append(JudgeTask(method, k, text, (cand.id,), ref.id, free_prompt=free))
         elif method == "selector":
             for group in corpus.slots().values():
                 if len(group) < 2:
@@ -167,22 +233,25 @@ def build_tasks(
                 # Anonymized and shuffled, reproducibly: position must not reveal the model.
                 random.Random(_key([g.id for g in group])).shuffle(shown)
                 blocks = "\n\n".join(f"[Response {i + 1}]\n{g.text}" for i, g in enumerate(shown))
-                text = template(method).substitute(
-                    prompt=prompt_of(group[0]), responses=blocks, n=len(shown)
+                text, free = both(
+                    method, prompt=prompt_of(group[0]), responses=blocks, n=len(shown)
                 )
                 k = key(method, None, group[0], [g.text for g in shown])
-                tasks.append(JudgeTask(method, k, text, tuple(g.id for g in shown)))
+                members = tuple(g.id for g in shown)
+                tasks.append(JudgeTask(method, k, text, members, free_prompt=free))
         elif method == "pairwise":
             pairs = {tuple(sorted((c.id, r.id))) for c, r in corpus.candidate_pairs()}
             pairs |= {tuple(sorted(p)) for p in corpus.rating_pairs if p[0] != p[1]}
             for x, y in sorted(pairs):
                 gx, gy = gens[x], gens[y]
                 for order, (a, b) in (("AB", (gx, gy)), ("BA", (gy, gx))):
-                    text = template(method).substitute(
-                        prompt=prompt_of(gx), response_a=a.text, response_b=b.text
+                    text, free = both(
+                        method, prompt=prompt_of(gx), response_a=a.text, response_b=b.text
                     )
                     k = key(method, order, gx, [a.text, b.text])
-                    tasks.append(JudgeTask(method, k, text, (a.id, b.id), order=order))
+                    tasks.append(
+                        JudgeTask(method, k, text, (a.id, b.id), order=order, free_prompt=free)
+                    )
         else:
             raise ValueError(f"unknown judge method {method!r}; expected one of {METHODS}")
     return tasks
