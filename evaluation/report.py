@@ -110,6 +110,13 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
         for c in result.decision.comparisons
     ]
     lines += ["", _assumptions(data)]
+    trust, sentence = data.judge_trust
+    if trust or sentence:
+        from evaluation.judge_trust import render_text
+
+        lines += ["", "## How far to trust each judge", "", sentence, ""]
+        if trust:
+            lines += ["```", render_text(trust, sentence).rsplit("\n", 1)[0], "```"]
     if result.problems:
         lines += ["", "## Data notes", ""] + [
             f"- {k}: {v}" for k, v in sorted(result.problems.items())
@@ -180,6 +187,14 @@ def _html(result: ReportResult, data: Results, generated: str, pngs: dict[str, b
         )
         + "</ul>",
     ]
+    trust, sentence = data.judge_trust
+    if trust or sentence:
+        from evaluation.judge_trust import render_text
+
+        table = render_text(trust, sentence).rsplit("\n", 1)[0] if trust else ""
+        parts.append(f"<h2>How far to trust each judge</h2><p>{e(sentence)}</p>")
+        if table:
+            parts.append(f"<pre>{e(table)}</pre>")
     if result.problems:
         parts.append(
             "<h2>Data notes</h2><ul>"

@@ -194,6 +194,19 @@ class Results(PerfData):
             }
         return {}
 
+    @dataset(reads=VOTES + JUDGES)
+    def judge_trust(self) -> tuple[list[Any], str]:
+        """Per judge method: agreement with the crowd (Cohen's κ with an interval and n),
+        position and length bias, and a sentence naming the best match
+        (evaluation.judge_trust)."""
+
+        def fn(session: Session) -> tuple[list[Any], str]:
+            from evaluation.judge_trust import judge_trust_summary
+
+            return judge_trust_summary(session, self.cfg)
+
+        return self._external("judge_trust", fn) or ([], "")
+
     # -- the decision and the leaderboard ---------------------------------------------------
     @property
     def candidates(self) -> list[str]:
