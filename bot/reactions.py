@@ -43,8 +43,11 @@ for _name, _uni in UNICODE.items():
 
 
 def canonical(reaction: str) -> str:
-    """A platform's reaction as a Slack-style short name (skin tones and colons dropped)."""
+    """A platform's reaction as a Slack-style short name (skin tones and colons dropped;
+    aliases of one emoji, like `thumbsdown` and `-1` or 👎, become the same name)."""
     r = reaction.strip().strip(":").split("::", 1)[0]
+    if r in UNICODE:
+        r = UNICODE[r]
     return _NAME_OF_UNICODE.get(_strip(r), r)
 
 

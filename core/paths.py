@@ -28,6 +28,9 @@ _REASONS = {
     errno.ENOENT: "it does not exist",
     errno.EEXIST: "it already exists",
     errno.ELOOP: "too many symbolic links",
+    errno.EADDRINUSE: "the address is already in use",
+    errno.EADDRNOTAVAIL: "the address is not available",
+    errno.ECONNREFUSED: "the connection was refused",
 }
 
 
@@ -39,9 +42,7 @@ def os_reason(exc: OSError) -> str:
 
 
 def describe_os_error(exc: OSError, what: str = "") -> str:
-    """One line for an OSError: the path, why, and what to do."""
-    where = exc.filename if exc.filename is not None else what or "a file"
-    label = f"{what} " if what and exc.filename is not None else ""
+    """One line for an OSError: the path (or address), why, and what to do."""
     hint = {
         errno.EACCES: "choose a place you may write to, or fix its permissions",
         errno.EPERM: "choose a place you may write to, or fix its permissions",
@@ -50,8 +51,15 @@ def describe_os_error(exc: OSError, what: str = "") -> str:
         errno.ENOENT: "check the path; create the folder first if it is missing",
         errno.ENOTDIR: "check the path: one of its folders is a file",
         errno.EISDIR: "name a file, not a folder",
-    }.get(exc.errno or -1, "check the path and try again")
-    return f"{label}{short(str(where), 200)!s}: {os_reason(exc)}; {hint}"
+        errno.EADDRINUSE: "another program listens there: choose another --port, or stop it",
+        errno.EADDRNOTAVAIL: "this machine has no such address: check --host",
+        errno.ECONNREFUSED: "nothing answers there: check the address and that the server runs",
+    }.get(exc.errno or -1, "check the path or address and try again")
+    if exc.filename is None:  # a socket or another resource without a path
+        label = f"{what}: " if what else ""
+        return f"{label}{os_reason(exc)}; {hint}"
+    label = f"{what} " if what else ""
+    return f"{label}{short(str(exc.filename), 200)}: {os_reason(exc)}; {hint}"
 
 
 def _first_existing(path: Path) -> Path:
@@ -68,10 +76,12 @@ def _probe_writable(folder: Path) -> None:
     os.unlink(name)
 
 
-def writable_dir(path: Path | str, what: str) -> Path:
-    """An existing (created if missing) folder we can write in; SlamError otherwise.
+def writable_dir(path: Path | str, what: str, *, create: bool = True) -> Path:
+    """A folder we can write in; SlamError otherwise. A missing folder is created, or with
+    `create=False` only checked to be creatable (its nearest existing parent is a writable
+    folder), so a command can check its output folder before the work and create it after.
 
-    `what` names where the path came from, e.g. "--out" or "[database] url".
+    `what` names where the path came from, e.g. "--out" or "database folder".
     """
     p = Path(path).expanduser()
     shown = short(str(p), 200)
@@ -79,6 +89,7 @@ def writable_dir(path: Path | str, what: str) -> Path:
         raise SlamError(
             f"{what} {shown} is a file, not a folder; choose another folder or move the file"
         )
+    probe = p
     if not p.exists():
         base = _first_existing(p.parent)
         if base.exists() and not base.is_dir():
@@ -86,18 +97,22 @@ def writable_dir(path: Path | str, what: str) -> Path:
                 f"{what} {shown}: {short(str(base), 200)} is a file, not a folder; "
                 "choose another path or move the file"
             )
-        try:
-            p.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SlamError(
-                f"{what} {shown}: cannot create the folder: {os_reason(exc)}; "
-                "choose a folder you may write to"
-            ) from None
+        if create:
+            try:
+                p.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SlamError(
+                    f"{what} {shown}: cannot create the folder: {os_reason(exc)}; "
+                    "choose a folder you may write to"
+                ) from None
+        else:
+            probe = base
     try:
-        _probe_writable(p)
+        _probe_writable(probe)
     except OSError as exc:
+        where = "in this folder" if probe == p else f"in {short(str(probe), 200)}"
         raise SlamError(
-            f"{what} {shown}: cannot write in this folder: {os_reason(exc)}; "
+            f"{what} {shown}: cannot write {where}: {os_reason(exc)}; "
             "choose a folder you may write to, or fix its permissions"
         ) from None
     return p

@@ -199,7 +199,7 @@ def report(
     from evaluation.cache import ResultCache, default_cache_dir
     from evaluation.report import build_report
 
-    out = writable_dir(out, "--out")  # before the slow part: a bad folder fails at once
+    out = writable_dir(out, "--out", create=False)  # a bad folder fails before any work
     cfg, engine = _open(config)
     cache = None if no_cache else ResultCache(disk_dir=default_cache_dir())
     result = build_report(

@@ -151,7 +151,7 @@ def quantize(
 
     src = resolve_model_path(source)
     quants = [normalize_quant(t) for t in types]  # validate all before the slow part
-    out = writable_dir(out, "--out")
+    out = writable_dir(out, "--out", create=False)
     for q in quants:
         path = run_quantize(src, q, out, force=force)
         typer.echo(f"{q:7s} {path} ({path.stat().st_size / 1e6:.0f} MB)")
