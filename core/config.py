@@ -265,6 +265,30 @@ class EvaluationConfig(_Strict):
     max_votes_per_rater: int | None = Field(
         default=None, ge=1, description="count at most this many effective votes per rater"
     )
+    pair_selection: Literal["active", "round_robin"] = Field(
+        default="active",
+        description="which pairs raters get: 'active' (the pairs whose votes most narrow the "
+        "open decision, evaluation.active) or 'round_robin' (every model pair in turn)",
+    )
+    explore: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="share of pairs chosen for coverage (least-voted model pairs) rather than "
+        "information, so every model keeps getting votes",
+    )
+    gold_rate: float = Field(
+        default=0.1,
+        ge=0,
+        le=0.5,
+        description="share of the pairs `/slam rate` hands a rater that are gold pairs (the "
+        "reference's answer against a clearly bad one); 0 turns gold pairs off",
+    )
+    rater_quality: Literal["exclude", "report"] = Field(
+        default="exclude",
+        description="raters flagged by the gold or the chance rule: 'exclude' their votes "
+        "from the results, or only 'report' how many there are (every vote counts)",
+    )
 
 
 class CommandLimits(_Strict):

@@ -97,5 +97,6 @@ def load_corpus(session: Session, experiment: str) -> Corpus:
         (p.generation_a_id, p.generation_b_id)
         for p in session.exec(select(RatingPair)).all()
         if p.generation_a_id in gens and p.generation_b_id in gens
+        and p.kind != "gold"  # a gold pair checks raters: nothing for the judges to compare
     ]
     return Corpus(exp.id, gens, prompts, ref, pairs)

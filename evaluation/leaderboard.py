@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from evaluation.cost import format_usd
 from evaluation.decision import STATUS_LABEL, Decision
@@ -81,6 +82,13 @@ class LeaderboardRow:
     cost_per_1k_output: float | None
     reduction_label: str
     monthly_usd: float | None
+    style: Any = None  # evaluation.style.StyleRating: the length-controlled rating
+
+    def style_text(self) -> str:
+        """The style-controlled (length and markdown) rating with its interval."""
+        if self.style is None:
+            return ""
+        return f"{self.style.rating:.0f} [{self.style.lo:.0f}, {self.style.hi:.0f}]"
 
     def quality_text(self) -> str:
         if self.rating is not None:
@@ -107,6 +115,7 @@ HEADERS = [
     "decision",
     "hardware",
     "quality",
+    "style-controlled",
     "votes",
     "p50 latency",
     "p90 latency",
@@ -127,6 +136,7 @@ def cells(i: int, r: LeaderboardRow) -> list[str]:
         r.status_text(),
         r.hardware,
         r.quality_text(),
+        r.style_text(),
         str(r.n_votes) if r.n_votes is not None else "",
         duration(r.latency_p50_s),
         duration(r.latency_p90_s),

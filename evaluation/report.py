@@ -110,6 +110,7 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
         for c in result.decision.comparisons
     ]
     lines += ["", _assumptions(data)]
+    lines += ["", "## Rater quality and style control", "", *_style_section(data)]
     trust, sentence = data.judge_trust
     if trust or sentence:
         from evaluation.judge_trust import render_text
@@ -125,6 +126,13 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
     for name, path in result.charts.items():
         lines += [f"### {CHART_DESCRIPTIONS[name]}", "", f"![{name}]({path.name})", ""]
     return "\n".join(lines) + "\n"
+
+
+def _style_section(data: Results) -> list[str]:
+    """Rule 9's counts, the style-controlled fit and each judge's length bias."""
+    from evaluation.style import report_lines
+
+    return report_lines(data.rater_quality, data.style_ratings, data.length_biases)
 
 
 def _quality_note(result: ReportResult, data: Results) -> str:
@@ -186,6 +194,8 @@ def _html(result: ReportResult, data: Results, generated: str, pngs: dict[str, b
             for c in result.decision.comparisons
         )
         + "</ul>",
+        "<h2>Rater quality and style control</h2>"
+        + "".join(f"<p class='note'>{e(line)}</p>" for line in _style_section(data)),
     ]
     trust, sentence = data.judge_trust
     if trust or sentence:

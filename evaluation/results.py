@@ -57,7 +57,7 @@ class Results(PerfData):
 
         Kept in the cache under the latest vote version it has seen: new votes update it
         (reading only the new events) instead of re-reading the log."""
-        if not self.policy.plain:
+        if not self.policy.foldable:
             return None
         version = self.versions["vote"]
         scope = ("vote-tally", self.engine.url.render_as_string(hide_password=True),
@@ -82,7 +82,7 @@ class Results(PerfData):
     def pairwise_counts(self) -> list[tuple[str, str, str, int]]:
         """(model A, model B, result, votes) of the effective pairwise votes (evaluation.votes)."""
         if self.tally is not None:
-            return self.tally.pairwise_counts()
+            return self.tally.pairwise_counts(self.flagged_raters)
 
         def fn(session: Session) -> list[tuple[str, str, str, int]]:
             return pairwise_results(session, self.policy)
@@ -126,7 +126,7 @@ class Results(PerfData):
 
             tally = self.tally
             scores = (
-                tally.scores()
+                tally.scores(self.flagged_raters)
                 if tally is not None
                 else (load_absolute_scores(session, self.policy))
             )
@@ -207,6 +207,45 @@ class Results(PerfData):
 
         return self._external("judge_trust", fn) or ([], "")
 
+    @dataset(reads=VOTES)
+    def rater_quality(self) -> Any:
+        """Rule 9 of evaluation.votes: the raters the gold and chance rules flag, and how many
+        raters and votes each rule affected (a RaterQuality; reports show counts, never who)."""
+        from evaluation.votes import assess_raters, rater_quality
+
+        if self.tally is not None:
+            tally = self.tally
+            return self._timed("rater_quality", lambda: assess_raters(
+                tally.rater_tallies(), tally.gold_votes(), self.policy.rater_quality))  # fmt: skip
+        return self._external("rater_quality", lambda s: rater_quality(s, self.policy))
+
+    @property
+    def flagged_raters(self) -> frozenset[int]:
+        """The raters whose votes rule 9 leaves out (none unless `rater_quality = exclude`)."""
+        if not self.policy.rater_quality or self.rater_quality is None:
+            return frozenset()
+        flagged: frozenset[int] = self.rater_quality.flagged
+        return flagged
+
+    @dataset(reads=VOTES)
+    def style_ratings(self) -> Any:
+        """Style-controlled Bradley–Terry ratings: length and markdown as covariates
+        (evaluation.style), beside the raw ones; None when it cannot be fitted."""
+        from evaluation.style import style_ratings
+
+        ev = self.cfg.evaluation
+        return self._external("style_ratings", lambda s: style_ratings(
+            s, self.policy, self.reference, ev.confidence, ev.both_bad))  # fmt: skip
+
+    @dataset(reads=VOTES + JUDGES)
+    def length_biases(self) -> list[Any]:
+        """Each LLM judge method's length bias and the crowd's (evaluation.style)."""
+        from evaluation.style import length_biases
+
+        crowd = self.style_ratings
+        return self._external("length_biases", lambda s: length_biases(
+            s, self.policy, self.cfg.evaluation.confidence, crowd)) or []  # fmt: skip
+
     # -- the decision and the leaderboard ---------------------------------------------------
     @property
     def candidates(self) -> list[str]:
@@ -247,6 +286,7 @@ class Results(PerfData):
             ok, total = self.availability.get(name, (0, 0))
             lats = lat.get(name)
             rating = bt.ratings.get(name) if bt is not None else None
+            style = self.style_ratings.ratings.get(name) if self.style_ratings else None
             rows.append(
                 LeaderboardRow(
                     model=name,
@@ -269,6 +309,7 @@ class Results(PerfData):
                     cost_per_1k_output=cost.cost_per_1k_output if cost else None,
                     reduction_label=cost.reduction_label() if cost else "n/a",
                     monthly_usd=cost.monthly_usd if cost else None,
+                    style=style,
                 )
             )
         rows.sort(key=lambda r: (r.quality is None, -(r.quality or 0.0),

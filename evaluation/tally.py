@@ -2,14 +2,16 @@
 
 `VoteTally` applies rules 1–4 and 7 of evaluation.votes (the one definition) by folding every
 event in id order with `votes.fold` — the same votes as the module's SQL, which a test checks —
-and keeps the per-stream state, so new votes update it by reading only the new events.
+and keeps the per-stream state, so new votes update it by reading only the new events. Rule 8
+(gold pairs never count) is in which pairs it maps to models; rule 9 (rater quality) reads its
+per-rater tallies and gold answers, and the counts leave the flagged raters out.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -34,7 +36,8 @@ class VoteTally:
     max_id: int
     n_events: int
     streams: dict[StreamKey, Current]
-    pair_models: dict[int, tuple[str, str]]
+    pair_models: dict[int, tuple[str, str]]  # model pairs only (rule 8)
+    gold: dict[int, str] = field(default_factory=dict)  # gold pair -> the right side
 
     @classmethod
     def build(cls, session: Session, as_of: datetime | None = None) -> VoteTally:
@@ -43,7 +46,8 @@ class VoteTally:
         _fold_into(streams, events)
         pairs = {e[1] for e in events}
         max_id = max((e[0] for e in events), default=0)
-        return cls(as_of, max_id, len(events), streams, _pair_models(session, pairs))
+        return cls(as_of, max_id, len(events), streams, _pair_models(session, pairs),
+                   _gold_answers(session, pairs))  # fmt: skip
 
     def updated(self, session: Session, version: tuple[int, int | None]) -> VoteTally | None:
         """This tally after the events stored since it was built, given the vote table's
@@ -58,28 +62,48 @@ class VoteTally:
             return None  # an event with a lower id committed late, or rows were removed
         streams = dict(self.streams)
         _fold_into(streams, new)
-        missing = {e[1] for e in new} - self.pair_models.keys()
+        missing = {e[1] for e in new} - self.pair_models.keys() - self.gold.keys()
         pair_models = (
             {**self.pair_models, **_pair_models(session, missing)}
             if missing
             else (self.pair_models)
         )
-        return VoteTally(None, max(self.max_id, max_id or 0), count, streams, pair_models)
+        gold = {**self.gold, **_gold_answers(session, missing)} if missing else self.gold
+        return VoteTally(None, max(self.max_id, max_id or 0), count, streams, pair_models, gold)
 
-    def pairwise_counts(self) -> list[tuple[str, str, str, int]]:
-        """As `pairwise_results` with a plain policy."""
+    def pairwise_counts(self, skip: Collection[int] = ()) -> list[tuple[str, str, str, int]]:
+        """As `pairwise_results` with a plain policy; `skip`: raters rule 9 leaves out."""
         counts: dict[tuple[str, str, str], int] = defaultdict(int)
-        for (pair, _, kind, _), (choice, _) in self.streams.items():
+        for (pair, rater, kind, _), (choice, _) in self.streams.items():
             if kind == "pairwise" and choice in PAIRWISE_CHOICES and pair in self.pair_models:
+                if rater in skip:
+                    continue
                 a, b = self.pair_models[pair]
                 counts[(a, b, choice)] += 1
         return sorted((a, b, c, n) for (a, b, c), n in counts.items())
 
-    def scores(self) -> dict[str, list[float]]:
+    def rater_tallies(self) -> list[tuple[int, str, str, str, int]]:
+        """As `votes.rater_tallies` (what rule 9 reads)."""
+        counts: dict[tuple[int, str, str, str], int] = defaultdict(int)
+        for (pair, rater, kind, _), (choice, _) in self.streams.items():
+            if kind == "pairwise" and choice in PAIRWISE_CHOICES and pair in self.pair_models:
+                a, b = self.pair_models[pair]
+                counts[(rater, a, b, choice)] += 1
+        return sorted((r, a, b, c, n) for (r, a, b, c), n in counts.items())
+
+    def gold_votes(self) -> list[tuple[int, bool]]:
+        """As `votes.gold_votes`: (rater, passed) per effective vote on a gold pair."""
+        return sorted(
+            (rater, choice == self.gold[pair])
+            for (pair, rater, kind, _), (choice, _) in self.streams.items()
+            if kind == "pairwise" and choice in PAIRWISE_CHOICES and pair in self.gold
+        )
+
+    def scores(self, skip: Collection[int] = ()) -> dict[str, list[float]]:
         """model -> effective 0–10 scores, as `scored_models` with a plain policy (sorted)."""
         out: dict[str, list[float]] = defaultdict(list)
-        for (pair, _, kind, target), (_, score) in self.streams.items():
-            if kind == "score" and score is not None and target in SIDES:
+        for (pair, rater, kind, target), (_, score) in self.streams.items():
+            if kind == "score" and score is not None and target in SIDES and rater not in skip:
                 models = self.pair_models.get(pair)
                 if models is not None:
                     out[models[0] if target == "A" else models[1]].append(score)
@@ -113,8 +137,18 @@ def _fold_into(streams: dict[StreamKey, Current], events: Iterable[Event]) -> No
             streams[key] = state
 
 
+def _gold_answers(session: Session, pairs: set[int]) -> dict[int, str]:
+    """gold pair id -> its right side (rule 8: these pairs check raters, not models)."""
+    if not pairs:
+        return {}
+    q = select(RP.id, RP.gold_answer).where(RP.kind == "gold")
+    if len(pairs) < 500:
+        q = q.where(RP.id.in_(sorted(pairs)))
+    return {pid: ans for pid, ans in session.connection().execute(q).all() if pid in pairs}
+
+
 def _pair_models(session: Session, pairs: set[int]) -> dict[int, tuple[str, str]]:
-    """pair id -> (model A's name, model B's name)."""
+    """pair id -> (model A's name, model B's name), for model pairs (never gold pairs)."""
     if not pairs:
         return {}
     ga, gb = _GEN.alias("ga"), _GEN.alias("gb")
@@ -125,6 +159,7 @@ def _pair_models(session: Session, pairs: set[int]) -> dict[int, tuple[str, str]
         .join(gb, gb.c.id == RP.generation_b_id)
         .join(ma, ma.c.id == ga.c.model_id)
         .join(mb, mb.c.id == gb.c.model_id)
+        .where(RP.kind != "gold")
     )
     if len(pairs) < 500:
         q = q.where(RP.id.in_(sorted(pairs)))

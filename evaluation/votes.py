@@ -18,20 +18,38 @@ The vote log keeps every event (storage.models.Vote, never updated). The rules:
 6. **Per-rater cap** (`[evaluation] max_votes_per_rater`, off by default): a rater's first N
    effective votes count (first by event id), so no one rater dominates.
 7. **As of** a moment (the digest's "through the end of the day"): events stored before it.
+8. **Gold pairs never count.** A gold pair (`rating_pair.kind = 'gold'`: the reference's answer
+   against a clearly bad one) checks the rater, not the models: its votes are left out of every
+   count, rating and score; only rule 9 reads them (`gold_votes`).
+9. **Rater quality** (`[evaluation] rater_quality`, 'exclude' by default): a rater is flagged by
+   the *gold rule* when they failed at least 2 gold pairs and at least half of the gold pairs
+   they rated (a tie or "both bad" on a gold pair is a failure), or by the *chance rule* when
+   their decisive votes (A or B) agree with the consensus no better than chance: with p the
+   consensus probability that the model shown as A wins (Bradley–Terry over everyone else's
+   counted votes) and s = +1 for a vote for A, −1 for B, z = Σ(2p−1)s / √Σ(2p−1)² is about 0
+   for a coin and about √V (V = Σ(2p−1)²) for a rater who agrees with the consensus; the rule
+   flags z < 1 once V ≥ 16 (a careful rater then scores about 4). A flagged rater's votes are
+   left out ('exclude') or only counted in the report ('report'). Nothing is deleted and the
+   rule is re-evaluated on every read: a rater whose later gold answers are right, or whose
+   votes come to agree with the consensus, counts again, and `rater_quality = "report"`
+   restores every vote. Reports show how many raters and votes each rule affected, never who.
 
-Rules 2–4 run in SQL (a window function and a NOT EXISTS, SQLite ≥ 3.25 and PostgreSQL), so a
-report over 100,000 votes reads narrow tuples; rules 5–6 need per-rater bookkeeping and run in
-Python over `EffectiveVote` rows.
+Rules 2–4, 7 and 8 run in SQL (a window function and a NOT EXISTS, SQLite ≥ 3.25 and
+PostgreSQL), so a report over 100,000 votes reads narrow tuples; rules 5–6 need per-rater
+bookkeeping and run in Python over `EffectiveVote` rows; rule 9 reads one aggregate row per
+rater, model pair and choice and fits the leave-one-rater-out consensus in one batch.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlmodel import Session
 
@@ -72,23 +90,35 @@ def fold(
 
 @dataclass(frozen=True)
 class VotePolicy:
-    """Which effective votes count (rules 5–7)."""
+    """Which effective votes count (rules 5–7 and 9; rule 8 always applies)."""
 
     require_completion: bool = False
     max_votes_per_rater: int | None = None
     as_of: datetime | None = None
+    rater_quality: bool = False  # rule 9: leave out the votes of flagged raters
 
     @classmethod
     def from_config(cls, ev: EvaluationConfig, as_of: datetime | None = None) -> VotePolicy:
-        return cls(ev.require_completion, ev.max_votes_per_rater, as_of)
+        return cls(ev.require_completion, ev.max_votes_per_rater, as_of,
+                   ev.rater_quality == "exclude")  # fmt: skip
 
     @property
     def plain(self) -> bool:
-        """True when rules 2–4 (and 7) are all: the fast SQL-only paths apply."""
+        """True when rules 2–4 and 7–8 are all: the fast SQL-only paths apply."""
+        return (
+            not self.require_completion
+            and self.max_votes_per_rater is None
+            and not self.rater_quality
+        )
+
+    @property
+    def foldable(self) -> bool:
+        """True when rules 5–6 are off: folding the log per stream (evaluation.tally) gives
+        the counted votes, rule 9 included."""
         return not self.require_completion and self.max_votes_per_rater is None
 
     def key(self) -> tuple[Any, ...]:
-        return (self.require_completion, self.max_votes_per_rater, self.as_of)
+        return (self.require_completion, self.max_votes_per_rater, self.as_of, self.rater_quality)
 
 
 DEFAULT_POLICY = VotePolicy()
@@ -147,9 +177,14 @@ class EffectiveFrom:
 
 
 def effective_from(
-    kind: str, *, as_of: datetime | None = None, round_id: int | None = None
+    kind: str,
+    *,
+    as_of: datetime | None = None,
+    round_id: int | None = None,
+    pairs: Literal["models", "gold"] = "models",
 ) -> EffectiveFrom:
-    """The FROM clause and WHERE conditions of the effective votes of `kind` (rules 1–4, 7)."""
+    """The FROM clause and WHERE conditions of the effective votes of `kind` (rules 1–4, 7),
+    on model pairs (rule 8: never on gold pairs) or, for rule 9, on gold pairs only."""
     if kind not in ("pairwise", "score"):
         raise ValueError(f"unknown vote kind {kind!r}; expected 'pairwise' or 'score'")
     stream = [V.pair_id, V.rater_id] + ([V.target] if kind == "score" else [])
@@ -179,6 +214,7 @@ def effective_from(
         conds.append(latest.c.choice.in_(PAIRWISE_CHOICES))
     else:
         conds += [latest.c.score.is_not(None), latest.c.target.in_(SIDES)]
+    conds.append(RP.kind == "gold" if pairs == "gold" else RP.kind != "gold")
     if round_id is not None:
         conds.append(RP.round_id == round_id)
     ga, gb = _GEN.alias("ga"), _GEN.alias("gb")
@@ -245,6 +281,9 @@ def effective_votes(
         votes = completed_only(votes, round_pairs(session))
     if policy.max_votes_per_rater is not None:
         votes = cap_per_rater(votes, policy.max_votes_per_rater)
+    if policy.rater_quality:
+        flagged = rater_quality(session, policy).flagged
+        votes = [v for v in votes if v.rater_id not in flagged]
     return votes
 
 
@@ -269,6 +308,13 @@ def pairwise_results(
         e = effective_from("pairwise", as_of=policy.as_of)
         rows = session.connection().execute(e.counts(e.model_a.name, e.model_b.name, e.vote.choice))
         out = [(a, b, c, int(n)) for a, b, c, n in rows]
+    elif policy.rater_quality and not (policy.require_completion or policy.max_votes_per_rater):
+        flagged = rater_quality(session, policy).flagged
+        kept: dict[tuple[str, str, str], int] = defaultdict(int)
+        for rater, a, b, c, n in rater_tallies(session, policy):
+            if rater not in flagged:
+                kept[(a, b, c)] += n
+        out = [(a, b, c, n) for (a, b, c), n in kept.items()]
     else:
         counts: dict[tuple[str, str, str], int] = defaultdict(int)
         for v in effective_votes(session, "pairwise", policy):
@@ -292,9 +338,11 @@ def scored_models(session: Session, policy: VotePolicy = DEFAULT_POLICY) -> list
 
 
 def round_pairs(session: Session) -> dict[int, set[int]]:
-    """round id -> ids of the pairs posted in it (a rater's assigned set by default)."""
+    """round id -> ids of the pairs posted in it when it opened (a rater's assigned set by
+    default; pairs drawn later for one rater, and gold pairs, are not in everyone's set)."""
     out: dict[int, set[int]] = defaultdict(set)
-    for pair_id, rnd in session.connection().execute(select(RP.id, RP.round_id)).all():
+    q = select(RP.id, RP.round_id).where(RP.kind == "round")
+    for pair_id, rnd in session.connection().execute(q).all():
         out[rnd].add(pair_id)
     return dict(out)
 
@@ -334,3 +382,175 @@ def cap_per_rater(votes: Iterable[EffectiveVote], max_votes: int) -> list[Effect
             counts[v.rater_id] += 1
             keep.append(v)
     return keep
+
+
+# -- rule 9: rater quality ----------------------------------------------------------------------
+GOLD_FAILS = 2  # gold rule: at least this many failed gold pairs, and at least half of them
+CHANCE_INFO = 16.0  # chance rule: applies once V = Σ(2p−1)² over decisive votes reaches this
+CHANCE_Z = 1.0  # chance rule: flagged when the agreement score z is below this
+RULES = {
+    "gold": "failed gold pairs",
+    "chance": "agreed with the consensus no better than chance",
+}
+
+
+def gold_rule(gold_n: NDArray[Any], gold_failed: NDArray[Any]) -> NDArray[np.bool_]:
+    """Raters the gold rule flags: at least GOLD_FAILS failed gold pairs, and at least half
+    of the gold pairs they rated. Arrays of any shape (one entry per rater)."""
+    gold_n, gold_failed = np.asarray(gold_n), np.asarray(gold_failed)
+    return (gold_failed >= GOLD_FAILS) & (2 * gold_failed >= gold_n)
+
+
+def chance_scores(
+    ij: NDArray[np.int64],
+    pts: NDArray[np.float64],
+    own: NDArray[np.float64],
+    total: NDArray[np.float64],
+    n: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Each rater's agreement with the consensus of everyone else: (z, V) per rater.
+
+    ij, pts: the unique (model i, model j, points of i) rows; own: (R, rows) the rater's
+    votes per row; total: (rows,) or (R, rows) everyone's. The consensus is the Bradley–Terry
+    MAP fit (evaluation.ratings.fit_bt) of total − own, one batch for all raters. Over the
+    rater's decisive rows (points 0 or 1), with p = P(i beats j) and s = +1 when i won:
+    z = Σ n·(2p−1)·s / √V, V = Σ n·(2p−1)² (z = 0 when V = 0)."""
+    from evaluation.ratings import fit_bt
+
+    own = np.atleast_2d(np.asarray(own, dtype=np.float64))
+    if own.shape[0] == 0 or len(ij) == 0:
+        return np.zeros(own.shape[0]), np.zeros(own.shape[0])
+    others = np.clip(np.broadcast_to(total, own.shape) - own, 0.0, None)
+    r = fit_bt(ij, pts, others, n)
+    p = 1.0 / (1.0 + np.exp(r[:, ij[:, 1]] - r[:, ij[:, 0]]))  # (R, rows) P(i beats j)
+    w = 2.0 * p - 1.0
+    decisive = (pts == 0.0) | (pts == 1.0)
+    sign = np.where(pts == 1.0, 1.0, -1.0) * decisive
+    t = (own * w * sign).sum(axis=1)
+    v = (own * w * w * decisive).sum(axis=1)
+    z = np.divide(t, np.sqrt(v), out=np.zeros_like(t), where=v > 0)
+    return z, v
+
+
+def chance_rule(z: NDArray[Any], info: NDArray[Any]) -> NDArray[np.bool_]:
+    """Raters the chance rule flags: enough information (V ≥ CHANCE_INFO), z < CHANCE_Z."""
+    return (np.asarray(info) >= CHANCE_INFO) & (np.asarray(z) < CHANCE_Z)
+
+
+@dataclass(frozen=True)
+class RaterQuality:
+    """Rule 9's verdict on one snapshot of the votes. `flagged` holds internal rater ids for
+    the readers that filter votes; what people see is `lines()`: counts, never who."""
+
+    raters: int  # raters with counted model votes or gold votes
+    votes: int  # counted pairwise model votes (rules 1–8)
+    gold_votes: int
+    gold_failed: int
+    flagged: frozenset[int] = frozenset()
+    # rule -> (raters it flags, their counted pairwise model votes); a rater may be in both
+    by_rule: dict[str, tuple[int, int]] = field(default_factory=dict)
+    excluded: bool = True  # whether the flagged raters' votes are left out
+
+    def lines(self) -> list[str]:
+        """Plain sentences for the report: how many raters and votes each rule affected."""
+        if not self.raters:
+            return ["Rater quality: no votes yet."]
+        gold = (
+            f"{self.gold_votes} gold-pair vote(s), {self.gold_failed} failed"
+            if self.gold_votes
+            else "no gold-pair votes yet"
+        )
+        out = [f"Rater quality: {self.raters} rater(s), {self.votes} counted pairwise vote(s); "
+               f"{gold}."]  # fmt: skip
+        for rule, text in RULES.items():
+            r, v = self.by_rule.get(rule, (0, 0))
+            out.append(f"- {text}: {r} rater(s), {v} vote(s)")
+        what = "left out of the results" if self.excluded else "still counted (report only)"
+        out.append(f"Flagged: {len(self.flagged)} rater(s); their votes are {what}.")
+        return out
+
+
+def gold_votes(session: Session, policy: VotePolicy = DEFAULT_POLICY) -> list[tuple[int, bool]]:
+    """(rater id, passed) of every effective pairwise vote on a gold pair (rules 1–4, 7)."""
+    e = effective_from("pairwise", as_of=policy.as_of, pairs="gold")
+    q = e.select(e.vote.rater_id, e.vote.choice, e.pair.gold_answer)
+    return [(rid, choice == answer) for rid, choice, answer in session.connection().execute(q)]
+
+
+def rater_tallies(
+    session: Session, policy: VotePolicy = DEFAULT_POLICY
+) -> list[tuple[int, str, str, str, int]]:
+    """(rater id, model A, model B, choice, votes) of the counted pairwise model votes under
+    rules 1–8 (rule 9 is what reads them)."""
+    if not (policy.require_completion or policy.max_votes_per_rater):
+        e = effective_from("pairwise", as_of=policy.as_of)
+        q = e.counts(e.vote.rater_id, e.model_a.name, e.model_b.name, e.vote.choice)
+        return sorted((r, a, b, c, int(n)) for r, a, b, c, n in session.connection().execute(q))
+    counts: dict[tuple[int, str, str, str], int] = defaultdict(int)
+    for v in effective_votes(session, "pairwise", replace(policy, rater_quality=False)):
+        counts[(v.rater_id, v.model_a, v.model_b, v.choice or "")] += 1
+    return sorted((r, a, b, c, n) for (r, a, b, c), n in counts.items())
+
+
+def assess_raters(
+    tallies: Sequence[tuple[int, str, str, str, int]],
+    gold: Sequence[tuple[int, bool]],
+    excluded: bool = True,
+) -> RaterQuality:
+    """Rule 9 over per-rater tallies and gold answers (what `rater_quality` reads)."""
+    from evaluation.ratings import _points
+
+    gold_n: dict[int, int] = defaultdict(int)
+    gold_bad: dict[int, int] = defaultdict(int)
+    for rid, passed in gold:
+        gold_n[rid] += 1
+        gold_bad[rid] += not passed
+    raters = sorted({t[0] for t in tallies} | set(gold_n))
+    votes_of: dict[int, int] = defaultdict(int)
+    rows: dict[tuple[str, str, float], int] = {}
+    entries: list[tuple[int, int, float]] = []  # (rater index, row, votes)
+    where = {r: k for k, r in enumerate(raters)}
+    for rid, a, b, choice, n in tallies:
+        votes_of[rid] += n
+        pts = _points(choice, "tie")
+        if pts is None or a == b:
+            continue
+        key = (a, b, pts) if a < b else (b, a, 1.0 - pts)
+        entries.append((where[rid], rows.setdefault(key, len(rows)), float(n)))
+    flags: dict[str, set[int]] = {
+        "gold": {r for r in raters if gold_rule(np.array(gold_n[r]), np.array(gold_bad[r]))},
+        "chance": set(),
+    }
+    if rows:
+        models = sorted({k[0] for k in rows} | {k[1] for k in rows})
+        idx = {m: i for i, m in enumerate(models)}
+        ij = np.array([(idx[a], idx[b]) for a, b, _ in rows], dtype=np.int64)
+        pts_arr = np.array([p for _, _, p in rows])
+        own = np.zeros((len(raters), len(rows)))
+        for k, row, w in entries:
+            own[k, row] += w
+        # Only raters with enough decisive votes can reach V ≥ CHANCE_INFO (each adds ≤ 1).
+        decisive = own[:, (pts_arr == 0.0) | (pts_arr == 1.0)].sum(axis=1)
+        which = np.flatnonzero(decisive >= CHANCE_INFO)
+        if which.size:
+            z, v = chance_scores(ij, pts_arr, own[which], own.sum(axis=0), len(models))
+            hits = chance_rule(z, v)
+            flags["chance"] = {raters[int(k)] for k in which[hits]}
+    flagged = frozenset(flags["gold"] | flags["chance"])
+    return RaterQuality(
+        raters=len(raters),
+        votes=sum(votes_of.values()),
+        gold_votes=sum(gold_n.values()),
+        gold_failed=sum(gold_bad.values()),
+        flagged=flagged,
+        by_rule={rule: (len(ids), sum(votes_of[r] for r in ids)) for rule, ids in flags.items()},
+        excluded=excluded,
+    )
+
+
+def rater_quality(session: Session, policy: VotePolicy = DEFAULT_POLICY) -> RaterQuality:
+    """Rule 9 for one snapshot: which raters the gold and chance rules flag, over the votes
+    rules 1–8 count (as of `policy.as_of`)."""
+    inner = replace(policy, rater_quality=False)
+    return assess_raters(rater_tallies(session, inner), gold_votes(session, inner),
+                         excluded=policy.rater_quality)  # fmt: skip

@@ -155,6 +155,14 @@ class RatingPair(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=200)
     message_ref: str | None = Field(default=None, max_length=200)
     revealed: bool = False
+    # 'round': drawn when the round opened and posted in the channel; 'rater': drawn for one
+    # rater by `/slam rate` (bot.selection); 'gold': a rater-quality check, never counted in
+    # ratings (evaluation.votes rule 8): the reference's answer against a clearly bad one.
+    kind: str = Field(default="round", max_length=16)
+    gold_answer: str | None = Field(default=None, max_length=1)  # gold: the right side, A or B
+    decoy: str | None = Field(default=None, max_length=16)  # gold: truncated|off_topic|other_user
+    # gold: the bad response as shown (its side's generation is the text it was made from)
+    decoy_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -286,4 +294,15 @@ class PairMessage(SQLModel, table=True):
     message_ref: str = Field(max_length=200)
     target: str | None = Field(default=None, max_length=1)  # None: pairwise; 'A'/'B': score prompt
     rater_id: int | None = Field(default=None, foreign_key="rater.id", index=True)  # DM recipient
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Notice(SQLModel, table=True):
+    """A message the bot posts once (e.g. "the decision is settled"): the unique key is
+    claimed by an insert, so with several replicas exactly one posts it."""
+
+    __tablename__ = "notice"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
