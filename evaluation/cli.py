@@ -137,5 +137,10 @@ def render(res: ScoreResult, console: Console) -> None:
                 f"judge {ca.judge} vs crowd majority: agreement {_fmt(ca.agreement)}, "
                 f"Cohen's kappa {_fmt(ca.kappa)} on {ca.n_pairs} pairs"
             )
+    if res.judge_trust:
+        from evaluation.judge_trust import best_match_sentence, render_text
+
+        text = render_text(res.judge_trust, best_match_sentence(res.judge_trust), res.crowd_length)
+        console.print(text, markup=False, highlight=False)
     for note in res.notes:
         console.print(f"[yellow]note:[/yellow] {note}")

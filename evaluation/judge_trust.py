@@ -56,8 +56,8 @@ class JudgeTrust:
 
     judge: str
     method: str
-    answers: int  # stored answers of this method (rows)
-    parse_failures: int
+    answers: int  # questions this method answered (stored)
+    parse_failures: int  # of those, answers that could not be read
     n: int  # rated pairs that both the crowd and this method decided (κ's sample)
     agreement: float | None  # share of those pairs with the same verdict
     kappa: float | None
@@ -255,11 +255,15 @@ def _method_data(session: Session) -> tuple[dict[tuple[str, str], _MethodData], 
         slot[gid] = (prompt_id, day, sample)
         words[gid] = len((text or "").split())
     all_rows = _rows(session)
-    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    # Answers are questions answered: a selector answer is stored as one row per response shown
+    asked: dict[tuple[str, str], dict[object, bool]] = defaultdict(dict)
     for r in all_rows:
-        c = counts[(r.judge, r.method)]
-        c[0] += 1
-        c[1] += not r.parse_ok
+        question = (r.group_key, slot.get(r.generation_id or -1)) if r.group_key else r.id
+        asked[(r.judge, r.method)][question] = r.parse_ok
+    counts = {
+        key: (len(answers), sum(not ok for ok in answers.values()))
+        for key, answers in asked.items()
+    }
     good: dict[tuple[str, str], list[_Row]] = defaultdict(list)
     for r in _latest(x for x in all_rows if x.parse_ok):
         good[(r.judge, r.method)].append(r)

@@ -20,6 +20,7 @@ from storage.db import session_scope
 if TYPE_CHECKING:
     from core.config import SlamConfig
     from evaluation.agreement import JudgeCrowdAgreement
+    from evaluation.judge_trust import JudgeTrust
     from evaluation.metaeval import MethodAgreement
     from evaluation.method_scores import OrderConsistency
     from evaluation.ratings import BTResult
@@ -36,6 +37,10 @@ class ScoreResult:
     method_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     consistency: list[OrderConsistency] = field(default_factory=list)
     crowd_agreement: list[JudgeCrowdAgreement] = field(default_factory=list)
+    # how far to trust each judge method (evaluation.judge_trust), and the crowd's own
+    # (decided pairs of different length, share won by the longer answer)
+    judge_trust: list[JudgeTrust] = field(default_factory=list)
+    crowd_length: tuple[int, float | None] = (0, None)
     human_label: str | None = None  # which human signal the meta-evaluation used
     human_scores: dict[str, float] = field(default_factory=dict)
     ratings: BTResult | None = None  # the results service's ratings, with their intervals
@@ -138,14 +143,19 @@ def _summarise(
     engine: Engine, cfg: SlamConfig, experiment_id: int, reference: str | None, res: ScoreResult
 ) -> None:
     from evaluation.agreement import judge_crowd_agreement
+    from evaluation.judge_trust import judge_trust
     from evaluation.metaeval import meta_evaluate, method_model_scores
     from evaluation.method_scores import order_consistency
     from evaluation.results import Results
+    from evaluation.votes import VotePolicy
 
     with session_scope(engine) as s:
         res.method_scores = method_model_scores(s, experiment_id=experiment_id)
         res.consistency = order_consistency(s)
         res.crowd_agreement = judge_crowd_agreement(s)
+        res.judge_trust, res.crowd_length = judge_trust(
+            s, VotePolicy.from_config(cfg.evaluation), rounds=cfg.evaluation.bootstrap_rounds
+        )
     results = Results(engine, cfg)
     res.ratings = results.ratings
     res.human_scores, res.human_label, warnings = human_signal(results)

@@ -13,23 +13,38 @@ if TYPE_CHECKING:
 DEMO_SEED = 7
 
 
+# The judge methods the demo asks: one question per response (scorer) and one per prompt
+# (selector), so it stays a few minutes on 2 cores. `slam score --judges all` adds comparer,
+# comparer-nr and pairwise (both orders of every candidate–reference and rated pair).
+DEMO_JUDGES = ("scorer", "selector")
+DEMO_JUDGE_TOKENS = 64  # a one-sentence reasoning, bounded to fit (evaluation.judges.answers)
+
+
 def stage_score(ctx: DemoContext) -> None:
-    """LLM judges (the embedded model judging itself) and similarity to the reference."""
+    """LLM judges (the instruct model, answering in JSON under a grammar), similarity to the
+    reference, and how far each judge method agrees with the votes just cast."""
     from evaluation.cli import render
     from evaluation.score import score
 
     assert ctx.cfg is not None and ctx.engine is not None
-    # A subset keeps the demo to a few minutes on 2 cores; `slam score --judges all` runs
-    # comparer-nr and pairwise (both orders) too.
-    judges = ["scorer", "comparer"] if ctx.quick else ["scorer", "comparer", "selector"]
+    judges = list(DEMO_JUDGES)
     similarity = ["tfidf", "bleu", "sbert", "sem-bleu"]
     result = asyncio.run(
-        score(ctx.engine, ctx.cfg, judges, similarity, judge_max_tokens=16 if ctx.quick else 32)
+        score(ctx.engine, ctx.cfg, judges, similarity, judge_max_tokens=DEMO_JUDGE_TOKENS)
     )
-    render(result, ctx.console)
+    render(result, ctx.console)  # ends with how far to trust each judge method
+    if result.judge_run is not None:
+        asked = sum(m.calls for m in result.judge_run.methods.values())
+        failed = sum(m.parse_failures for m in result.judge_run.methods.values())
+        if asked:
+            ctx.notes.append(
+                f"Judge: {result.judge}, {asked} questions asked, {failed} answers unreadable "
+                f"({failed / asked:.0%})."
+            )
     ctx.console.print(
-        "[dim]The judge is the same 270M base model: expect many parse failures and little "
-        "agreement. With OPENAI_API_KEY set, GPT-4 judges instead.[/dim]"
+        "[dim]The judge is SmolLM2 135M Instruct answering in JSON under a llama.cpp grammar: "
+        "its answers parse, its judgement is weak. With OPENAI_API_KEY set, "
+        "GPT-4 judges instead.[/dim]"
     )
 
 
@@ -38,7 +53,7 @@ def stage_probe(ctx: DemoContext) -> None:
     from evaluation.probes import run_probes
 
     assert ctx.cfg is not None and ctx.engine is not None
-    warmup, measure = (1, 2) if ctx.quick else (1, 3)
+    warmup, measure = (1, 2)
     for summary in asyncio.run(run_probes(ctx.engine, ctx.cfg, warmup=warmup, measure=measure)):
         ctx.console.print(summary.line())
 
@@ -91,9 +106,11 @@ def stage_report(ctx: DemoContext) -> None:
     ctx.notes.append(f"Open the report: {result.html_path}")
 
 
+# Rating comes before scoring so the pairwise judge also sees the rated pairs and the
+# judge-trust table can set each judge method against the votes.
 STAGES: list[Stage] = [
+    ("rate", stage_rate),
     ("score", stage_score),
     ("probe", stage_probe),
-    ("rate", stage_rate),
     ("report", stage_report),
 ]

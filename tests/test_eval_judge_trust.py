@@ -134,6 +134,7 @@ def test_judge_trust_rows_on_a_seeded_world(engine: Engine) -> None:
         else:  # a constant judge: κ = 0 whatever the crowd says (sklearn agrees)
             assert r.kappa == pytest.approx(cohen_kappa_score(crowd, labels)) == 0.0
     assert by["scorer"].answers == 2 * N_USERS + 1 and by["scorer"].parse_failures == 1
+    assert by["selector"].answers == N_USERS  # one question per set, stored as two rows
 
     # position bias: the selector always picks the first shown; pairwise always says A
     assert by["selector"].first_shown == 1.0 and by["selector"].first_expected == 0.5

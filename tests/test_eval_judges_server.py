@@ -3,6 +3,7 @@ own code path: config -> judge backend `openai` -> stored JudgeScore rows)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from core.config import parse_config
-from evaluation.judges.parsing import parse_score
+from evaluation.judges.parsing import parse_answer
 from evaluation.score import score
 from storage.db import session_scope
 from storage.models import JudgeScore
@@ -51,22 +52,30 @@ async def test_judges_through_the_openai_backend_on_a_real_server(
         }
     )  # fmt: skip
     methods = ["scorer", "comparer", "pairwise"]
-    first = await score(engine, cfg, methods, [], progress=False, judge_max_tokens=12)
+    first = await score(engine, cfg, methods, [], progress=False, judge_max_tokens=24)
     assert first.judge == "server-judge" and first.judge_run is not None
+    # The server takes the schema (as llama.cpp's json_object form, after refusing OpenAI's
+    # json_schema form once): every answer is decoded under it and parses.
+    assert not first.judge_run.free_text
     for method in methods:
         stats = first.judge_run.methods[method]
         assert stats.calls > 0, method
         assert stats.errors == 0, f"{method}: {stats.first_error}"
+        assert stats.structured == stats.calls and stats.parse_failures == 0, method
     with session_scope(engine) as s:
         rows = s.exec(select(JudgeScore)).all()
     assert {r.method for r in rows} == set(methods)
     assert all(r.judge == "server-judge" and r.raw.strip() for r in rows)
     for r in rows:
+        answer = json.loads(r.raw, strict=False)
+        assert r.parse_ok and next(iter(answer)) == "reasoning", r.raw
         if r.method in ("scorer", "comparer"):
-            parsed = parse_score(r.raw)
-            assert r.parse_ok == parsed.ok and r.score == parsed.score
+            parsed = parse_answer(r.raw, "score")
+            assert parsed.ok and r.score == parsed.score == answer["score"]
+        else:
+            assert r.choice == answer["verdict"]
     # Re-running asks nothing: every answer comes from the stored judgements.
-    second = await score(engine, cfg, methods, [], progress=False, judge_max_tokens=12)
+    second = await score(engine, cfg, methods, [], progress=False, judge_max_tokens=24)
     assert second.judge_run is not None
     assert sum(m.calls for m in second.judge_run.methods.values()) == 0
     with session_scope(engine) as s:
