@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bot import rounds
+from bot import rounds, selection
 from bot.events import Command, PairView, Posted, Reply
 from bot.services import ChatPort, Services
 from core.errors import SlamError
 from evaluation.votes import all_effective_votes
 from storage.db import session_scope
-from storage.models import Generation, ModelRecord, PairMessage, Rater, RatingPair, RatingRound
+from storage.models import Generation, ModelRecord, RatingPair, RatingRound
 
 CommandFn = Callable[[Services, Command, ChatPort], Awaitable[Reply]]
 
@@ -142,7 +142,8 @@ async def cmd_round(d: Services, cmd: Command, port: ChatPort) -> Reply:
         return _bad_args("round", "Expected `start` or `close`")
 
     def start(s: Session) -> tuple[int, list[PairView]]:
-        rnd, pairs = rounds.start_round(s, d.cfg, d.rng)
+        planner = selection.round_planner(d.engine, d.cfg)
+        rnd, pairs = rounds.start_round(s, d.cfg, d.rng, planner=planner)
         masker = _masker(d, s)
         assert rnd.id is not None
         return rnd.id, [rounds.pair_view(s, p, masker, _legend(d, port)) for p in pairs]
@@ -150,6 +151,8 @@ async def cmd_round(d: Services, cmd: Command, port: ChatPort) -> Reply:
     rid, views = await _db(d, start)
     for view in views:
         await _post_pair(d, port, view, channel=d.cfg.chat.channel)
+    snap = await asyncio.to_thread(selection.snapshot, d.engine, d.cfg)
+    await _announce(d, port, snap.decision)
     masked = sum(v.masked for v in views)
     note = f" {masked} response(s) named a model and were masked." if masked else ""
     return Reply(f"Round {rid} is open: {len(views)} pair(s) posted in {d.cfg.chat.channel}. "
@@ -166,39 +169,31 @@ def _masker(d: Services, s: Session) -> rounds.Masker:
 async def cmd_rate(d: Services, cmd: Command, port: ChatPort) -> Reply:
     user_hash = d.rater(cmd.platform, cmd.user_id)
 
-    def pick(s: Session) -> tuple[int, int, int, int, PairView | None]:
-        rnd = rounds.open_round(s)
-        if rnd is None or rnd.id is None:
-            raise SlamError("No rating round is open right now; an admin can `round start` one.")
-        q = select(Rater).where(Rater.platform == cmd.platform, Rater.user_hash == user_hash)
-        rater = s.exec(q).first()
-        if rater is None:
-            rater = Rater(platform=cmd.platform, user_hash=user_hash)
-            s.add(rater)
-            s.flush()
-        assert rater.id is not None
-        pairs = rounds.round_pairs(s, rnd.id)
-        votes = all_effective_votes(s, round_id=rnd.id)
-        mine = {v.pair_id for v in votes if v.rater_id == rater.id}
-        coverage = Counter(v.pair_id for v in votes if v.kind == "pairwise")
-        todo = [p for p in pairs if p.id not in mine]
-        if not todo:
-            return rnd.id, rater.id, len(mine), len(pairs), None
-        sent = set(
-            s.exec(select(PairMessage.pair_id).where(PairMessage.rater_id == rater.id)).all()
-        )
-        # A pair already sent but not rated comes first; then the least-rated pair.
-        todo.sort(key=lambda p: (p.id not in sent, coverage[p.id or 0], p.id or 0))
-        view = rounds.pair_view(s, todo[0], _masker(d, s), _legend(d, port))
-        return rnd.id, rater.id, len(mine), len(pairs), view
+    def pick(s: Session) -> tuple[selection.NextPair, PairView | None]:
+        # The pair most useful for this rater (bot.selection, evaluation.active).
+        nxt = selection.next_pair(s, d.cfg, cmd.platform, user_hash, rng=d.rng)
+        if nxt.pair is None:
+            return nxt, None
+        return nxt, rounds.pair_view(s, nxt.pair, _masker(d, s), _legend(d, port))
 
-    rid, rater_id, done, total, view = await _db(d, pick)
+    nxt, view = await _db(d, pick)
+    await _announce(d, port, nxt.decision)
     if view is None:
-        return Reply(f"You have rated all {total} pair(s) of round {rid}. Thank you!",
+        if nxt.why == "settled":
+            return Reply(f"The decision is settled, so round {nxt.round_id} needs no more votes "
+                         "from you for now. Thank you!", ephemeral=True)  # fmt: skip
+        return Reply(f"You have rated all {nxt.quota} pair(s) of round {nxt.round_id}. Thank you!",
                      ephemeral=True)  # fmt: skip
-    await _post_pair(d, port, view, rater_id=rater_id, dm_user=cmd.user_id)
-    return Reply(f"Sent you pair {view.pair_id} in a direct message ({done} of {total} rated).",
-                 ephemeral=True)  # fmt: skip
+    await _post_pair(d, port, view, rater_id=nxt.rater_id, dm_user=cmd.user_id)
+    return Reply(f"Sent you pair {view.pair_id} in a direct message "
+                 f"({nxt.done} of {nxt.quota} rated).", ephemeral=True)  # fmt: skip
+
+
+async def _announce(d: Services, port: ChatPort, decision: Any) -> None:
+    """The stopping rule's message, posted once in the ratings channel when it settles."""
+    text = await asyncio.to_thread(selection.announce, d.engine, decision)
+    if text is not None:
+        await port.post(Reply(text, title="Decision settled"), channel=d.cfg.chat.channel)
 
 
 @command("status", "status", "round progress: pairs, votes, raters")
@@ -232,6 +227,10 @@ async def cmd_status(d: Services, cmd: Command, port: ChatPort) -> Reply:
         return Reply(f"Round {rnd.id} is {rnd.status}{day}.", title="Rating status", fields=fields)
 
     result: Reply = await _db(d, status)
+    if result.fields:  # the decision and what the open comparisons still need (bot.selection)
+        snap = await asyncio.to_thread(selection.snapshot, d.engine, d.cfg)
+        result.fields += selection.status_fields(snap)
+        await _announce(d, port, snap.decision)
     return result
 
 
@@ -330,6 +329,7 @@ def format_leaderboard(results: Any) -> Reply:
         return Reply("No pairwise votes yet; rate some pairs first (`/slam rate`).",
                      title="Leaderboard")  # fmt: skip
     fields = []
+    style = getattr(results, "style_ratings", None)  # evaluation.style: length-controlled
     for r in bt.ranked():
         status = (
             "reference"
@@ -337,6 +337,8 @@ def format_leaderboard(results: Any) -> Reply:
             else STATUS_LABEL.get(decision.status(r.model) or "", "")
         )
         line = f"{rating_text(r)}, {rank_text(r)}, {r.n_votes} votes · {status}"
+        if style is not None and r.model in style.ratings:
+            line += f" · length-controlled {style.text(r.model)}"
         fields.append((f"{r.rank}. {r.model}", line))
     for model, why in bt.unrated.items():
         fields.append((f"– {model}", f"not rated: {why}"))

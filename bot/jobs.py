@@ -312,6 +312,7 @@ async def generate_body(ctx: JobContext, slot: datetime) -> str:
     closed, round_id, n_pairs = await asyncio.to_thread(new_round, ctx.engine, ctx.cfg, run_date)
     if ctx.post_round is not None:
         await ctx.post_round(round_id)
+    await announce_settled(ctx)
     text = (
         f"Generated {result.done} response(s) for {run_date} ({result.errors} failed, "
         f"{result.skipped} already stored). Round {round_id} is open with {n_pairs} pair(s): "
@@ -322,14 +323,28 @@ async def generate_body(ctx: JobContext, slot: datetime) -> str:
     return text
 
 
+async def announce_settled(ctx: JobContext) -> None:
+    """The stopping rule's message (bot.selection), once, in the team channel."""
+    from bot import selection
+
+    def check() -> str | None:
+        return selection.announce(ctx.engine, selection.snapshot(ctx.engine, ctx.cfg).decision)
+
+    text = await asyncio.to_thread(check)
+    if text is not None:
+        await safe_send(ctx.publish or ctx.notify, Reply(text, title="Decision settled"))
+
+
 def new_round(engine: Engine, cfg: SlamConfig, run_date: Any) -> tuple[int | None, int, int]:
     """Close the open round (if any) and open one on `run_date`'s responses, atomically:
-    when no round can be built, the previous round stays open."""
-    from bot import rounds
+    when no round can be built, the previous round stays open. Its pairs are chosen by
+    bot.selection's planner (informative pairs; only exploration once settled)."""
+    from bot import rounds, selection
 
     with session_scope(engine) as s:
         closed = rounds.close_round(s).id if rounds.open_round(s) is not None else None
-        rnd, pairs = rounds.start_round(s, cfg, run_date=run_date)
+        planner = selection.round_planner(engine, cfg)
+        rnd, pairs = rounds.start_round(s, cfg, run_date=run_date, planner=planner)
         assert rnd.id is not None
         return closed, rnd.id, len(pairs)
 

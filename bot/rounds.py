@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from itertools import combinations
@@ -174,7 +174,13 @@ def plan_pairs(
             g1, g2 = opts.pop(min(range(len(opts)), key=cost))
             ctx_use[g1.context_id] += 1
             picked.append((g1, g2))
-    # Balanced A/B order per model pair: half A-first, the odd one decided by a coin.
+    return balance_ab(picked, rng)
+
+
+def balance_ab(
+    picked: list[tuple[Candidate, Candidate]], rng: random.Random
+) -> list[tuple[Candidate, Candidate, bool]]:
+    """Balanced A/B order per model pair: half A-first, the odd one decided by a coin."""
     per_mp: dict[tuple[int, int], list[int]] = defaultdict(list)
     for i, (g1, g2) in enumerate(picked):
         per_mp[(g1.model_id, g2.model_id)].append(i)
@@ -195,14 +201,22 @@ def open_round(session: Session) -> RatingRound | None:
     ).first()
 
 
+Planner = Callable[
+    [list[Candidate], int, random.Random, Counter[tuple[int, int]]],
+    list[tuple[Candidate, Candidate, bool]],
+]
+
+
 def start_round(
     session: Session,
     cfg: SlamConfig,
     rng: random.Random | None = None,
     run_date: date | None = None,
     n: int | None = None,
+    planner: Planner | None = None,
 ) -> tuple[RatingRound, list[RatingPair]]:
-    """Open a round and create its pairs (not yet posted)."""
+    """Open a round and create its pairs (not yet posted). `planner` chooses them (default:
+    `plan_pairs`, round-robin; bot.selection.round_planner picks informative pairs)."""
     rng = rng or random.Random()
     current = open_round(session)
     if current is not None:
@@ -218,7 +232,7 @@ def start_round(
         else (p.generation_b_id, p.generation_a_id)
         for p in session.exec(select(RatingPair)).all()
     )  # fmt: skip
-    plan = plan_pairs(cands, n or cfg.chat.pairs_per_round, rng, used)
+    plan = (planner or plan_pairs)(cands, n or cfg.chat.pairs_per_round, rng, used)
     if not plan:
         raise SlamError(f"no two models answered the same prompt on {run_date}; nothing to rate")
     extra = [m.name for m in session.exec(select(ModelRecord)).all()]
@@ -292,7 +306,13 @@ def pair_view(session: Session, pair: RatingPair, masker: Masker, legend: str) -
     b = session.get(Generation, pair.generation_b_id)
     if a is None or b is None:
         raise SlamError(f"pair {pair.id} refers to a missing generation")
-    prompt = session.get(Prompt, a.prompt_id)
+    text_a, text_b, asked = a.text, b.text, a
+    if pair.kind == "gold" and pair.decoy_text is not None:  # the bad side shows the decoy
+        if pair.gold_answer == "B":
+            text_a, asked = pair.decoy_text, b
+        else:
+            text_b = pair.decoy_text
+    prompt = session.get(Prompt, asked.prompt_id)
     context = (prompt.text if prompt else "").split("\n\nQuery:", 1)[0].removeprefix("Context: ")
     if len(context) > 700:
         context = context[:700] + "…"
@@ -301,8 +321,8 @@ def pair_view(session: Session, pair: RatingPair, masker: Masker, legend: str) -
         pair_id=pair.id,
         round_id=pair.round_id,
         context=masker.mask(context),
-        response_a=masker.mask(a.text.strip()),
-        response_b=masker.mask(b.text.strip()),
+        response_a=masker.mask(text_a.strip()),
+        response_b=masker.mask(text_b.strip()),
         legend=legend,
         masked=pair.masked,
     )

@@ -39,6 +39,7 @@ exploration share of pairs is still posted. "Too close to call" is not settled.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -154,8 +155,9 @@ def gold_due(k: Any, rate: float, phase: Any) -> Any:
 
 
 def gold_phase(user_hash: str, rate: float) -> float:
-    """A rater's phase in [0, 1 − rate) from their (already salted) hash."""
-    return int(user_hash[:8], 16) / 16**8 * max(0.0, 1.0 - rate)
+    """A rater's phase in [0, 1 − rate), from their stored (salted) identity."""
+    digest = hashlib.sha256(user_hash.encode()).hexdigest()
+    return int(digest[:8], 16) / 16**8 * max(0.0, 1.0 - rate)
 
 
 # -- the posterior --------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy.engine import Engine
