@@ -5,7 +5,8 @@ inside command bodies so `slam --help` is instant.
 lines on stderr and a non-zero exit status, never a traceback. A `SlamError` is shown as
 it is (its message says what was wrong and how to fix it, exit 2); Ctrl-C prints
 "interrupted" and exits 130; a file-system or database fault is described by its path or
-database; anything else is a bug, reported in one line (`--verbose` shows the traceback).
+database; anything else is a bug, reported in one line (`--verbose` or SLAM_DEBUG=1 add the
+traceback for these, never for a SlamError).
 """
 
 from __future__ import annotations
@@ -131,7 +132,10 @@ def _show(exc: BaseException) -> int:
             typer.secho(text, err=True)
         else:
             typer.secho(f"error: {text}", fg=typer.colors.RED, err=True)
-        if _verbose or os.environ.get("SLAM_DEBUG"):
+        # A user error's message is the whole story; where a fault or a bug happened is
+        # shown on request.
+        expected = isinstance(exc, SlamError | KeyboardInterrupt)
+        if not expected and (_verbose or os.environ.get("SLAM_DEBUG")):
             traceback.print_exception(exc, file=sys.stderr)
     except (OSError, ValueError):  # stderr is closed or a broken pipe: the status still tells
         pass

@@ -174,8 +174,9 @@ def test_config_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     (tmp_path / "conf.d").mkdir()
     code, text = run(capsys, "models", "-c", "conf.d")
     clean_failure(code, text, "conf.d", "is a folder; name the config file", status=2)
-    code, text = run(capsys, "models", "-c", "nope.toml")
-    clean_failure(code, text, "nope.toml", "file not found; run `slam init`", status=2)
+    for verbose in ([], ["-v"]):  # --verbose adds no traceback to a user error
+        code, text = run(capsys, *verbose, "models", "-c", "nope.toml")
+        clean_failure(code, text, "nope.toml", "file not found; run `slam init`", status=2)
     (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00garbage")
     code, text = run(capsys, "models", "-c", "binary.toml")
     clean_failure(code, text, "binary.toml", "not a UTF-8 text file", status=2)
