@@ -58,10 +58,11 @@ def _section(prompt: str, label: str) -> str:
 def smart_answer(prompt: str) -> str | Exception:
     """Prefers GOOD, then REF, then BAD; a refusal for BAD under the scorer."""
     rank = {GOOD: 3, REF: 2, BAD: 1}
-    if "Verdict:" in prompt:
+    # Either wording of the question: the JSON one ('"verdict"') or the free-text one
+    if "Verdict:" in prompt or '"verdict"' in prompt:
         a, b = rank[_section(prompt, "Response A")], rank[_section(prompt, "Response B")]
         return "A is better.\nVerdict: " + ("A" if a > b else "B" if b > a else "tie")
-    if "Choice:" in prompt:
+    if "Choice:" in prompt or '"choice"' in prompt:
         shown = [_section(prompt, f"Response {i}") for i in range(1, 4)]
         best = max(range(len(shown)), key=lambda i: rank.get(shown[i], 0))
         return f"It is the most specific.\nChoice: {best + 1}"
