@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -161,3 +163,41 @@ async def test_verdict_and_index_schemas_on_the_instruct_model(
     gen = await backend.generate(req)
     assert gen.ok and gen.structured, gen.error
     assert json.loads(gen.text)[key] in allowed
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "PASSIVE"),  # our default: idle OpenMP threads sleep instead of spinning
+        ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),  # the user's choice wins
+        ({"SLAM_OMP_WAIT_POLICY": "library"}, None),  # libgomp's own default kept
+    ],
+)
+def test_openmp_waits_passively_unless_told_otherwise(
+    env: dict[str, str], expected: str | None
+) -> None:
+    """Set before llama.cpp (and libgomp, which reads it once) loads: checked in a fresh
+    process that really loads the packaged model through the backend."""
+    code = (
+        "import asyncio, os, sys\n"
+        "from core.config import ModelSpec\n"
+        "from hosting.base import GenerationRequest, create_backend\n"
+        "assert 'llama_cpp' not in sys.modules\n"
+        "spec = ModelSpec(name='g', backend='llamacpp', model='builtin:smollm2-135m')\n"
+        "b = create_backend(spec)\n"
+        "g = asyncio.run(b.generate(GenerationRequest(prompt='hi', max_tokens=2)))\n"
+        "assert g.ok, g.error\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+    )
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "SLAM_OMP_WAIT_POLICY")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, **env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert out.strip().splitlines()[-1] == str(expected)
