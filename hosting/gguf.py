@@ -113,7 +113,7 @@ def chat_format(llm: Any) -> ChatFormat:
     def token_text(token_id: int) -> str:
         if token_id < 0:
             return ""
-        return str(llm._model.token_get_text(token_id))
+        return bytes(llm.detokenize([token_id], special=True)).decode("utf-8", errors="replace")
 
     formatter = Jinja2ChatFormatter(
         template=template,

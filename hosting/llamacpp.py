@@ -84,21 +84,22 @@ _GRAMMARS: dict[str, Any] = {}
 
 
 def grammar_for(schema: AnswerSchema, llm: Any) -> Any:
-    """The llama.cpp grammar of an answer schema (built once per schema and checked by
-    llama.cpp itself: a grammar it cannot parse would crash the sampler chain)."""
+    """The llama.cpp grammar of an answer schema (llama-cpp-python's JSON-schema converter),
+    built once per schema and checked by llama.cpp itself first: a grammar it cannot parse
+    would otherwise be added to the sampler chain as a null sampler and crash it."""
     text = schema.to_json()
     grammar = _GRAMMARS.get(text)
     if grammar is None:
         import llama_cpp
-        from llama_cpp import LlamaGrammar
+        from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 
-        grammar = LlamaGrammar.from_json_schema(text, verbose=False)
-        probe = llama_cpp.llama_sampler_init_grammar(
-            llm._model.vocab, grammar._grammar.encode(), grammar._root.encode()
-        )
+        gbnf = json_schema_to_gbnf(text)
+        vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        probe = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode(), b"root")
         if not probe:
             raise ValueError(f"llama.cpp rejected the grammar of answer schema {schema.name!r}")
         llama_cpp.llama_sampler_free(probe)
+        grammar = LlamaGrammar.from_string(gbnf, verbose=False)
         _GRAMMARS[text] = grammar
     return grammar
 

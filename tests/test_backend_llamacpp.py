@@ -201,3 +201,14 @@ def test_openmp_waits_passively_unless_told_otherwise(
         check=True,
     ).stdout
     assert out.strip().splitlines()[-1] == str(expected)
+
+
+async def test_a_schema_llama_cpp_cannot_use_falls_back_to_free_text() -> None:
+    backend = create_backend(spec("builtin:smollm2-135m", n_ctx=512))
+    bad = AnswerSchema(name="bad", schema={"$ref": "#/definitions/missing"})
+    req = GenerationRequest(prompt="Say hi.", max_tokens=4, seed=1, answer_schema=bad)
+    gen = await backend.generate(req)
+    assert gen.ok and not gen.structured and gen.text  # answered, unconstrained
+    assert backend.schema_error  # type: ignore[attr-defined]
+    again = await backend.generate(req)  # remembered: no second attempt at the grammar
+    assert again.ok and not again.structured
