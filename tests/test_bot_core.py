@@ -65,7 +65,8 @@ def test_masker_hides_self_naming_without_touching_ordinary_words() -> None:
         assert "hidden" not in masked and "[" not in masked, masked
         assert "the assistant" in masked or "the developer" in masked, masked
     for text in ("Keep your philosophy reading ritual.", "Finish the gym plan, Alpha!",
-                 "A small step today.", "A meta-analysis of your week", "google the venue"):  # fmt: skip
+                 "A small step today.", "A meta-analysis of your week",
+                 "google the venue"):  # fmt: skip
         assert not m.names_model(text), text
 
 
