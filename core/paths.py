@@ -125,6 +125,8 @@ def writable_file(path: Path | str, what: str, *, overwrite: bool = True) -> Pat
     shown = short(str(p), 200)
     if p.is_dir():
         raise SlamError(f"{what} {shown} is a folder; name a file, e.g. {p / 'slam.toml'}".strip())
+    if p.exists() and not p.is_file():  # a device, pipe or socket: never replace it
+        raise SlamError(f"{what} {shown} is not a regular file; name a file".strip())
     if p.exists() and not overwrite:
         raise SlamError(f"{what} {shown} already exists; use --force to overwrite it".strip())
     writable_dir(p.parent, f"{what} {shown}: folder".strip())

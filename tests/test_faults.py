@@ -128,6 +128,9 @@ def test_init_refuses_a_file_in_the_way_a_folder_and_an_unwritable_place(
     for force in ([], ["--force"]):
         code, text = run(capsys, "init", "afolder", *force)
         clean_failure(code, text, "afolder is a folder; name a file", status=2)
+    code, text = run(capsys, "init", "/dev/null", "--force")  # never replace a device
+    clean_failure(code, text, "/dev/null is not a regular file", status=2)
+    assert Path("/dev/null").is_char_device()
     code, text = run(capsys, "init", str(unwritable / "slam.toml"))
     clean_failure(code, text, str(unwritable), "cannot write", status=2)
     assert not (unwritable / "slam.toml").exists()
