@@ -565,6 +565,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SlamConfig:
         raise ConfigError(
             shown, ["is a folder; name the config file, e.g. --config slam.toml"]
         )
+    if p.is_fifo() or p.is_socket():  # reading would wait for a writer forever
+        raise ConfigError(shown, ["is a pipe or socket, not a file; name the config file"])
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
