@@ -45,15 +45,20 @@ FEATURES = ("words", "headers", "lists", "bold")
 FEATURE_LABEL = {"words": "length (words)", "headers": "markdown headers",
                  "lists": "list items", "bold": "bold spans"}  # fmt: skip
 _WORD = re.compile(r"\w+")
-_HEADER = re.compile(r"^\s{0,3}#{1,6}\s+\S", re.MULTILINE)
-_LIST = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S", re.MULTILINE)
+_HEADER = re.compile(r"\s{0,3}#{1,6}\s+\S")
+_LIST = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+\S")
 _BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
 
 
 def style_features(text: str) -> NDArray[np.float64]:
-    """(words, markdown headers, list items, bold spans) of one response."""
-    counts = [len(r.findall(text)) for r in (_WORD, _HEADER, _LIST, _BOLD)]
-    return np.array(counts, dtype=np.float64)
+    """(words, markdown headers, list items, bold spans) of one response. Headers and list
+    items are matched at line starts, line by line (a MULTILINE ^ scan is slow on long texts);
+    the patterns run only when their marker characters occur."""
+    lines = text.splitlines()
+    headers = sum(1 for ln in lines if _HEADER.match(ln)) if "#" in text else 0
+    items = sum(1 for ln in lines if _LIST.match(ln))
+    bold = len(_BOLD.findall(text)) if "**" in text or "__" in text else 0
+    return np.array([len(_WORD.findall(text)), headers, items, bold], dtype=np.float64)
 
 
 def style_diff(fa: NDArray[np.float64], fb: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -181,7 +186,10 @@ def style_control(
             + ": left out of the fit."
         )  # fmt: skip
     d = d[:, used] / rms[used]
-    theta, cov = fit_style(ia, ib, d, y, w, len(models))
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # small solves: threads only cost
+        theta, cov = fit_style(ia, ib, d, y, w, len(models))
     z = NormalDist().inv_cdf(0.5 + ci / 2)
     anchor = idx.get(reference or "")
     votes = np.zeros(len(models))

@@ -533,7 +533,10 @@ def assess_raters(
         decisive = own[:, (pts_arr == 0.0) | (pts_arr == 1.0)].sum(axis=1)
         which = np.flatnonzero(decisive >= CHANCE_INFO)
         if which.size:
-            z, v = chance_scores(ij, pts_arr, own[which], own.sum(axis=0), len(models))
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=1, user_api="blas"):  # many tiny solves
+                z, v = chance_scores(ij, pts_arr, own[which], own.sum(axis=0), len(models))
             hits = chance_rule(z, v)
             flags["chance"] = {raters[int(k)] for k in which[hits]}
     flagged = frozenset(flags["gold"] | flags["chance"])
