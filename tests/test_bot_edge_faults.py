@@ -194,6 +194,7 @@ def test_log_records_are_printed_once(capsys: pytest.CaptureFixture[str]) -> Non
 
     root = logging.getLogger()
     saved = list(root.handlers), root.level
+    capturing = getattr(logging, "_warnings_showwarning", None) is not None
     try:
         for h in list(root.handlers):  # a bare process: no handler yet (pytest adds some)
             root.removeHandler(h)
@@ -212,3 +213,5 @@ def test_log_records_are_printed_once(capsys: pytest.CaptureFixture[str]) -> Non
             if h not in root.handlers:
                 root.addHandler(h)
         root.setLevel(saved[1])
+        if not capturing:
+            logging.captureWarnings(False)

@@ -62,12 +62,16 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.setenv("SLAM_RATER_SALT", "fault-test-salt")
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    capturing = getattr(logging, "_warnings_showwarning", None) is not None
     yield
-    # `slam bot …` installs its log handlers on this test's (then closed) stderr capture.
+    # `slam bot …` installs its log handlers on this test's (then closed) stderr capture and
+    # routes warnings to the log: undo both for the tests that come after.
     for h in list(root.handlers):
         if h not in handlers:
             root.removeHandler(h)
     root.setLevel(level)
+    if not capturing:
+        logging.captureWarnings(False)
 
 
 @pytest.fixture
