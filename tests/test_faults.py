@@ -439,7 +439,6 @@ def test_ctrl_c_in_a_command_prints_one_line_and_exits_130(
     assert code == 130 and text.strip() == "interrupted"
 
 
-@pytest.mark.slow
 def test_ctrl_c_at_the_console_prompt_exits_at_once(tmp_path: Path) -> None:
     """A real SIGINT while `slam bot console` waits for a vote: one line, status 130."""
     from storage.db import make_engine
