@@ -16,10 +16,12 @@ work ran on the machine (benchmarks/bench_llama_contention.py).
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,10 +82,18 @@ def load_llama(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> _
     return loaded
 
 
-_GRAMMARS: dict[str, Any] = {}
+@dataclass(frozen=True)
+class Grammar:
+    """An answer schema as a llama.cpp grammar: its GBNF text and llama-cpp-python's object."""
+
+    gbnf: str
+    llama: Any  # llama_cpp.LlamaGrammar
 
 
-def grammar_for(schema: AnswerSchema, llm: Any) -> Any:
+_GRAMMARS: dict[str, Grammar] = {}
+
+
+def grammar_for(schema: AnswerSchema, llm: Any) -> Grammar:
     """The llama.cpp grammar of an answer schema (llama-cpp-python's JSON-schema converter),
     built once per schema and checked by llama.cpp itself first: a grammar it cannot parse
     would otherwise be added to the sampler chain as a null sampler and crash it."""
@@ -99,9 +109,62 @@ def grammar_for(schema: AnswerSchema, llm: Any) -> Any:
         if not probe:
             raise ValueError(f"llama.cpp rejected the grammar of answer schema {schema.name!r}")
         llama_cpp.llama_sampler_free(probe)
-        grammar = LlamaGrammar.from_string(gbnf, verbose=False)
+        grammar = Grammar(gbnf, LlamaGrammar.from_string(gbnf, verbose=False))
         _GRAMMARS[text] = grammar
     return grammar
+
+
+def greedy_under_grammar(llm: Any, tokens: list[int], gbnf: str) -> Generator[int, None, None]:
+    """Greedy decoding under a grammar that checks the grammar on the model's first choice
+    first, as llama.cpp's own common sampler does: the whole vocabulary is masked only when
+    that choice is not allowed. The tokens are exactly those of greedy sampling after masking
+    every step (what `Llama.generate(..., grammar=...)` at temperature 0 does), without
+    walking Gemma's 262k-token vocabulary through the grammar at every step.
+
+    The prompt is evaluated by `Llama.generate` itself (its cached-prefix reuse), whose own
+    first sample is discarded; then each chosen token is fed with `Llama.eval`."""
+    import llama_cpp
+    import numpy as np
+
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode(), b"root")
+    if not sampler:
+        raise ValueError("llama.cpp rejected the grammar")
+    n_vocab = int(llm.n_vocab())
+    one = (llama_cpp.llama_token_data * 1)()
+    one_arr = llama_cpp.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
+    full: Any = None
+    view: Any = None
+    try:
+        prompt = llm.generate(tokens, temp=0.0, repeat_penalty=1.0)
+        next(prompt)  # evaluates the prompt (reusing the cached prefix); its sample is unused
+        prompt.close()
+        while True:
+            ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+            logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,))
+            tok = int(logits.argmax())
+            one[0] = llama_cpp.llama_token_data(tok, float(logits[tok]), 0.0)
+            one_arr.size, one_arr.selected, one_arr.sorted = 1, -1, False
+            llama_cpp.llama_sampler_apply(sampler, ctypes.byref(one_arr))
+            if not math.isfinite(one[0].logit):  # not allowed here: mask everything
+                if full is None:
+                    full = (llama_cpp.llama_token_data * n_vocab)()
+                    view = np.ctypeslib.as_array(full)
+                view["id"] = np.arange(n_vocab, dtype=np.int32)
+                view["logit"] = logits
+                view["p"] = 0.0
+                arr = llama_cpp.llama_token_data_array(
+                    data=full, size=n_vocab, selected=-1, sorted=False
+                )
+                llama_cpp.llama_sampler_apply(sampler, ctypes.byref(arr))
+                tok = int(view["logit"].argmax())
+                if not math.isfinite(float(view["logit"][tok])):
+                    return  # the grammar allows nothing (cannot happen for a valid grammar)
+            llama_cpp.llama_sampler_accept(sampler, tok)
+            yield tok
+            llm.eval([tok])
+    finally:
+        llama_cpp.llama_sampler_free(sampler)
 
 
 class LlamaCppBackend:
@@ -154,22 +217,30 @@ class LlamaCppBackend:
             finish = "length"
             start = time.perf_counter()
             ttft: float | None = None
-            for tok in llm.generate(
-                tokens,
-                temp=request.temperature,
-                top_k=64,
-                top_p=0.95,
-                repeat_penalty=1.0,
-                grammar=grammar,
-            ):
-                if ttft is None:
-                    ttft = time.perf_counter() - start
-                if tok in loaded.stop_ids:
-                    finish = "stop"
-                    break
-                out.append(tok)
-                if len(out) >= budget:
-                    break
+            stream: Generator[int, Any, None]
+            if grammar is not None and request.temperature == 0.0:
+                stream = greedy_under_grammar(llm, tokens, grammar.gbnf)
+            else:
+                stream = llm.generate(
+                    tokens,
+                    temp=request.temperature,
+                    top_k=64,
+                    top_p=0.95,
+                    repeat_penalty=1.0,
+                    grammar=grammar.llama if grammar is not None else None,
+                )
+            try:
+                for tok in stream:
+                    if ttft is None:
+                        ttft = time.perf_counter() - start
+                    if tok in loaded.stop_ids:
+                        finish = "stop"
+                        break
+                    out.append(tok)
+                    if len(out) >= budget:
+                        break
+            finally:
+                stream.close()
             latency = time.perf_counter() - start
             text = llm.detokenize(out).decode("utf-8", errors="replace")
         for stop in request.stop:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from hosting.gguf import (
     packaged_smollm2_135m,
     resolve_model_path,
 )
-from hosting.llamacpp import load_llama
+from hosting.llamacpp import grammar_for, greedy_under_grammar, load_llama, run_on_llama_thread
 
 
 def spec(model: str = "builtin:gemma3-270m", **kw: object) -> ModelSpec:
@@ -212,3 +213,31 @@ async def test_a_schema_llama_cpp_cannot_use_falls_back_to_free_text() -> None:
     assert backend.schema_error  # type: ignore[attr-defined]
     again = await backend.generate(req)  # remembered: no second attempt at the grammar
     assert again.ok and not again.structured
+
+
+@pytest.mark.parametrize("model", ["builtin:smollm2-135m", "builtin:gemma3-270m"])
+def test_grammar_checked_first_choice_equals_masking_every_step(model: str) -> None:
+    """The judge's greedy fast path picks exactly the tokens llama-cpp-python's own grammar
+    sampler (the whole vocabulary masked at every step) picks at temperature 0."""
+    loaded = load_llama(resolve_model_path(model), n_ctx=1024)
+    llm = loaded.llm
+    grammar = grammar_for(SCORE, llm)
+    tokens = llm.tokenize(loaded.chat(JUDGE_PROMPT, None).encode(), add_bos=True, special=True)
+
+    def take(stream: Iterator[int]) -> list[int]:
+        out: list[int] = []
+        for tok in stream:
+            if tok in loaded.stop_ids or len(out) >= 40:
+                break
+            out.append(tok)
+        return out
+
+    def both() -> tuple[list[int], list[int]]:
+        slow = take(llm.generate(tokens, temp=0.0, repeat_penalty=1.0, grammar=grammar.llama))
+        fast = take(greedy_under_grammar(llm, tokens, grammar.gbnf))
+        return slow, fast
+
+    slow, fast = run_on_llama_thread(both)
+    assert fast == slow and len(fast) > 5
+    answer = json.loads(llm.detokenize(fast).decode(), strict=False)
+    assert list(answer) == ["reasoning", "score"]
