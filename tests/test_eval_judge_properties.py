@@ -18,6 +18,9 @@ from evaluation.judges.parsing import (
 )
 from evaluation.judges.tasks import METHODS, shape_of
 
+# No example database in the working tree (.hypothesis/): every run starts from the seeds.
+settings.register_profile("slam", database=None)
+settings.load_profile("slam")
 SHAPES = ("score", "verdict", "index")
 # Reasoning a judge might write before its answer line: prose without answer labels.
 PROSE = st.text(
