@@ -10,7 +10,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench clean pg help image image-test
+.PHONY: demo test lint bench clean pg chromium help image image-test
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/ —/'
@@ -29,7 +29,10 @@ demo: $(STAMP)  ## set up .venv and run the whole pipeline offline
 pg:  ## make sure the local PostgreSQL answers (start it if it does not)
 	@bash scripts/ensure_postgres.sh
 
-test: $(STAMP) pg  ## set up .venv and run every test, plus lint and type checks
+chromium:  ## install Debian's chromium for the browser tests when it is missing
+	@bash scripts/ensure_chromium.sh
+
+test: $(STAMP) pg chromium  ## set up .venv and run every test, plus lint and type checks
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy core slam bot evaluation hosting storage
 	$(VENV)/bin/pytest -q

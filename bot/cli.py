@@ -1,4 +1,4 @@
-"""`slam bot slack|discord|console`: run the rating bot on a platform."""
+"""`slam bot slack|discord|web|console`: run the rating bot on a platform; `slam web` links."""
 
 from __future__ import annotations
 
@@ -34,8 +34,12 @@ def register(app: typer.Typer) -> None:
                       no_args_is_help=True)  # fmt: skip
     bot.command("slack")(slack)
     bot.command("discord")(discord)
+    bot.command("web")(web)
     bot.command("console")(console)
     app.add_typer(bot, name="bot")
+    from bot.web.cli import register as register_web
+
+    register_web(app)
 
 
 def _setup(config: Path | None) -> tuple[Any, Any]:
@@ -97,6 +101,23 @@ def discord(
     cfg, engine = _setup(config)
     setup_logging()
     asyncio.run(run_discord(engine, cfg, token, host=host, port=port, scheduler=scheduler))
+
+
+def web(
+    host: str = HostOpt,
+    port: int = PortOpt,
+    config: Path | None = ConfigOpt,
+    scheduler: bool = SchedulerOpt,
+) -> None:
+    """Run the web front alone: the rating page and the dashboard, for raters outside chat
+    (invite them with `slam web invite NAME`)."""
+    from bot.dispatcher import Dispatcher
+    from bot.observability import setup_logging
+    from bot.web.cli import run_web
+
+    cfg, engine = _setup(config)
+    setup_logging()
+    asyncio.run(run_web(Dispatcher(engine, cfg), host=host, port=port, scheduler=scheduler))
 
 
 def console(

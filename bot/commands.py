@@ -16,32 +16,56 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from bot import rounds, selection
-from bot.events import Command, PairView, Posted, Reply
+from bot.events import Command, PairView, Reply
+from bot.posting import db as _db
+from bot.posting import legend as _legend
+from bot.posting import masker as _masker
+from bot.posting import post_pair as _post_pair
 from bot.services import ChatPort, Services
 from core.errors import SlamError
 from evaluation.votes import all_effective_votes
-from storage.db import session_scope
 from storage.models import Generation, ModelRecord, RatingPair, RatingRound
 
 CommandFn = Callable[[Services, Command, ChatPort], Awaitable[Reply]]
 
 
 @dataclass(frozen=True)
+class Param:
+    """An argument of a subcommand, for adapters that ask for arguments one by one (Discord's
+    application commands): a word (`str`) or a number (`int`), optionally one of `choices`."""
+
+    name: str
+    description: str
+    kind: type = str
+    required: bool = True
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Spec:
+    """A subcommand and the flags every adapter derives its behaviour from: `admin` (only
+    `[chat].admins` may run it), `slow` (acknowledge at once, answer when done: Slack's
+    3-second limit, Discord's deferral), `ephemeral` (answer only the asker, where the
+    platform can), `dashboard` (add the web dashboard's link when `[web] public_url` is set)."""
+
     fn: CommandFn
     usage: str
     help: str
     admin: bool = False
+    slow: bool = False
+    ephemeral: bool = False
+    params: tuple[Param, ...] = ()
+    dashboard: bool = False
 
 
 COMMANDS: dict[str, Spec] = {}
 
 
 def command(
-    name: str, usage: str, help: str, admin: bool = False
+    name: str, usage: str, help: str, admin: bool = False, **flags: Any
 ) -> Callable[[CommandFn], CommandFn]:
     def deco(fn: CommandFn) -> CommandFn:
-        COMMANDS[name] = Spec(fn, usage, help, admin)
+        COMMANDS[name] = Spec(fn, usage, help, admin, **flags)
         return fn
 
     return deco
@@ -60,22 +84,20 @@ async def run_command(d: Services, cmd: Command, port: ChatPort) -> Reply:
         shown = re.sub(r"[^A-Za-z0-9_.-]", "", cmd.name)[:24] or "?"
         return Reply(f"Unknown subcommand `{shown}`. Usage:\n{usage_text()}", ok=False,
                      ephemeral=True)  # fmt: skip
-    return await spec.fn(d, cmd, port)
-
-
-def _db(d: Services, fn: Callable[[Session], Any]) -> Awaitable[Any]:
-    def work() -> Any:
-        with session_scope(d.engine) as s:
-            return fn(s)
-
-    return asyncio.to_thread(work)
+    reply = await spec.fn(d, cmd, port)
+    if spec.ephemeral:
+        reply.ephemeral = True
+    url = d.cfg.web.public_url
+    if spec.dashboard and url and d.cfg.web.enabled and reply.ok:
+        reply.text += f"\nLive dashboard: {url}/dashboard"
+    return reply
 
 
 def _bad_args(spec_name: str, why: str) -> Reply:
     return Reply(f"{why}. Usage: `/slam {COMMANDS[spec_name].usage}`", ok=False, ephemeral=True)
 
 
-@command("help", "help", "this list")
+@command("help", "help", "this list", ephemeral=True)
 async def cmd_help(d: Services, cmd: Command, port: ChatPort) -> Reply:
     return Reply(usage_text(), title="SLaM bot commands", ephemeral=True)
 
@@ -92,40 +114,9 @@ async def cmd_models(d: Services, cmd: Command, port: ChatPort) -> Reply:
     return Reply(f"{len(fields)} model(s) configured.", title="Models", fields=fields)
 
 
-def _legend(d: Services, port: ChatPort) -> str:
-    return d.reactions.legend(unicode=port.unicode_emoji)
-
-
-async def _post_pair(
-    d: Services,
-    port: ChatPort,
-    view: PairView,
-    rater_id: int | None = None,
-    channel: str | None = None,
-    dm_user: str | None = None,
-) -> None:
-    """Post a pair (plus score prompts in score mode), seed reactions, remember the messages."""
-    posted = await port.post(Reply("", pair=view), channel=channel, dm_user=dm_user)
-    records: list[tuple[Posted, str | None]] = [(posted, None)]
-    await port.add_reactions(posted, d.reactions.seeds)
-    if d.reactions.score_mode:
-        for target in ("A", "B"):
-            text = (f"Pair {view.pair_id}: score *Response {target}* on its own, "
-                    f"0 (poor) to 10 (excellent), with a keycap reaction.")  # fmt: skip
-            score_prompt = Reply(text, score_for=(view.pair_id, target))
-            records.append((await port.post(score_prompt, channel=posted.channel), target))
-
-    def save(s: Session) -> None:
-        pair = s.get(RatingPair, view.pair_id)
-        assert pair is not None
-        for p, target in records:
-            rounds.record_message(s, pair, port.platform, p.channel, p.ref, target, rater_id)
-
-    await _db(d, save)
-
-
 @command("round", "round start|close", "open a rating round and post its pairs, or close it",
-         admin=True)  # fmt: skip
+         admin=True, slow=True,
+         params=(Param("action", "start or close", choices=("start", "close")),))  # fmt: skip
 async def cmd_round(d: Services, cmd: Command, port: ChatPort) -> Reply:
     action = cmd.args[0].lower() if cmd.args else ""
     if action == "close":
@@ -159,13 +150,8 @@ async def cmd_round(d: Services, cmd: Command, port: ChatPort) -> Reply:
                  f"Use `/slam rate` to get your next pair.{note}")  # fmt: skip
 
 
-def _masker(d: Services, s: Session) -> rounds.Masker:
-    extra = [m.name for m in s.exec(select(ModelRecord)).all()]
-    extra += [m.model_id for m in s.exec(select(ModelRecord)).all()]
-    return rounds.Masker.for_config(d.cfg, extra)
-
-
-@command("rate", "rate", "get your next unrated pair in a direct message")
+@command("rate", "rate", "get your next unrated pair in a direct message", slow=True,
+         ephemeral=True)  # fmt: skip
 async def cmd_rate(d: Services, cmd: Command, port: ChatPort) -> Reply:
     user_hash = d.rater(cmd.platform, cmd.user_id)
 
@@ -235,7 +221,7 @@ async def cmd_status(d: Services, cmd: Command, port: ChatPort) -> Reply:
 
 
 @command("reveal", "reveal PAIR_ID", "show which models a pair compared (round closed)",
-         admin=True)  # fmt: skip
+         admin=True, ephemeral=True, params=(Param("pair", "the pair's number", int),))  # fmt: skip
 async def cmd_reveal(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if len(cmd.args) != 1 or not cmd.args[0].lstrip("#").isdigit():
         return _bad_args("reveal", "Give one pair number")
@@ -271,7 +257,9 @@ async def cmd_reveal(d: Services, cmd: Command, port: ChatPort) -> Reply:
 
 
 @command("report", "report [all|CHART]",
-         "the decision, leaderboard and a summary card; `all` or a chart for more")  # fmt: skip
+         "the decision, leaderboard and a summary card; `all` or a chart for more", slow=True,
+         dashboard=True,
+         params=(Param("chart", "all, or one chart's name", required=False),))  # fmt: skip
 async def cmd_report(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if len(cmd.args) > 1:
         return _bad_args("report", "Give `all` or one chart name")
@@ -309,7 +297,8 @@ async def cmd_report(d: Services, cmd: Command, port: ChatPort) -> Reply:
     return await asyncio.to_thread(build)
 
 
-@command("leaderboard", "leaderboard", "Bradley–Terry ratings, intervals and the decision")
+@command("leaderboard", "leaderboard", "Bradley–Terry ratings, intervals and the decision",
+         slow=True, dashboard=True)  # fmt: skip
 async def cmd_leaderboard(d: Services, cmd: Command, port: ChatPort) -> Reply:
     from evaluation.results import Results
 
@@ -349,7 +338,8 @@ def format_leaderboard(results: Any) -> Reply:
     return Reply(text, title="Leaderboard", fields=fields)
 
 
-@command("probe", "probe [MEASURE]", "probe every model's latency now", admin=True)
+@command("probe", "probe [MEASURE]", "probe every model's latency now", admin=True, slow=True,
+         params=(Param("measure", "requests per model", int, required=False),))  # fmt: skip
 async def cmd_probe(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if len(cmd.args) > 1 or (cmd.args and not cmd.args[0].isdigit()):
         return _bad_args("probe", "MEASURE is a number of requests")
@@ -367,5 +357,33 @@ async def cmd_probe(d: Services, cmd: Command, port: ChatPort) -> Reply:
     return Reply("\n".join(lines) or "No models to probe.", title="Latency probe")
 
 
+@command("invite", "invite NAME [viewer]",
+         "a private link to the web rating page for NAME (`viewer`: to the live dashboard)",
+         admin=True, ephemeral=True,
+         params=(Param("name", "who the link is for, e.g. alice or student-07"),
+                 Param("role", "rater (default) or viewer", required=False,
+                       choices=("rater", "viewer"))))  # fmt: skip
+async def cmd_invite(d: Services, cmd: Command, port: ChatPort) -> Reply:
+    from bot.web.tokens import ROLES, Tokens, check_name, link, load_secret
+
+    if not 1 <= len(cmd.args) <= 2 or (len(cmd.args) == 2 and cmd.args[1].lower() not in ROLES):
+        return _bad_args("invite", "Give a name, then optionally `viewer`")
+    if not d.cfg.web.enabled:
+        raise SlamError("The web front is off ([web] enabled = false in slam.toml).")
+    name = check_name(cmd.args[0])
+    role = ROLES[cmd.args[1].lower()] if len(cmd.args) == 2 else "rate"
+    days = d.cfg.web.invite_days if role == "rate" else d.cfg.web.viewer_days
+    token, grant = Tokens(await asyncio.to_thread(load_secret)).issue(role, name, days)
+    url = link(d.cfg.web.public_url, role, token)
+    until = datetime.fromtimestamp(grant.expires).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    what = "rate blind pairs" if role == "rate" else "see the live dashboard"
+    note = "" if d.cfg.web.public_url else (
+        "\nThis is the path on the bot's HTTP server: set [web] public_url for a full link.")
+    return Reply(f"A private link for {name} to {what}, valid until {until}:\n{url}\n"
+                 f"Send it to {name} only; `slam web revoke {name}` ends it.{note}",
+                 ephemeral=True)  # fmt: skip
+
+
 ADMIN_COMMANDS = frozenset(n for n, s in COMMANDS.items() if s.admin)
-SLOW_COMMANDS = frozenset({"report", "probe", "round", "leaderboard", "rate"})
+SLOW_COMMANDS = frozenset(n for n, s in COMMANDS.items() if s.slow)
+EPHEMERAL_COMMANDS = frozenset(n for n, s in COMMANDS.items() if s.ephemeral)

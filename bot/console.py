@@ -21,11 +21,13 @@ from bot.dispatcher import Dispatcher
 from bot.events import Command, Posted, Reaction, Reply, render_pair_text
 from bot.reactions import KEYCAPS
 from bot.rounds import open_round
+from bot.services import Capabilities
 from core.config import SlamConfig
 from core.errors import SlamError, short
 from storage.db import session_scope
 
 log = logging.getLogger(__name__)
+CONSOLE = Capabilities(channel=True, dms=True, ephemeral=False, uploads=False, votes="text")
 USER = "console"
 BOT = "slam-bot"
 WORDS = {"a": "A", "b": "B", "t": "tie", "tie": "tie", "x": "both_bad", "bad": "both_bad",
@@ -43,6 +45,7 @@ class ConsolePort:
     out: TextIO
     platform: str = "console"
     unicode_emoji: bool = True
+    capabilities: Capabilities = field(default_factory=lambda: CONSOLE)
     count: int = 0
     current: tuple[int, Posted] | None = None
     score_refs: dict[tuple[int, str], Posted] = field(default_factory=dict)
@@ -70,6 +73,9 @@ class ConsolePort:
 
     async def add_reactions(self, posted: Posted, names: list[str]) -> None:
         return None
+
+    async def send_reply(self, reply: Reply, channel: str, user: str) -> None:
+        await self.post(reply, channel=channel)
 
 
 @dataclass
@@ -133,7 +139,8 @@ async def rate_in_console(
         """The next pair, as part of the rating flow rather than a typed command: it does
         not count against the commands-per-minute limit (a quick rater is not flooding)."""
         try:
-            return await run_command(d, Command("console", USER, "console", "rate"), port)
+            return await run_command(d.services, Command("console", USER, "console", "rate"),
+                                     port)  # fmt: skip
         except SlamError as exc:
             return Reply(str(exc), ok=False)
 

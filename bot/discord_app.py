@@ -1,22 +1,29 @@
 """Discord adapter (discord.py): `/slam` application commands, pair embeds, and votes from raw
-reaction events, so reactions on messages the client never cached (after a restart) count."""
+reaction events, so reactions on messages the client never cached (after a restart) count.
+
+The `/slam` group is built from the command specs (bot.commands.COMMANDS): one subcommand per
+spec with its parameters, deferred at once, answered ephemerally when the spec says so. The
+adapter runs inside bot.runtime's lifecycle (ops endpoints, web front, scheduler, shutdown)."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
 
+from bot.commands import COMMANDS, EPHEMERAL_COMMANDS, Spec
 from bot.dispatcher import Dispatcher
 from bot.events import Command, PairView, Posted, Reaction, Reply
 from bot.reactions import to_unicode
+from bot.services import Capabilities
 from core.errors import SlamError
 
 log = logging.getLogger(__name__)
-EPHEMERAL = frozenset({"help", "rate", "reveal"})
+EPHEMERAL = EPHEMERAL_COMMANDS
 
 
 def _cut(text: str, limit: int) -> str:
@@ -57,9 +64,16 @@ class DiscordPort:
 
     platform = "discord"
     unicode_emoji = True
+    # Ephemeral answers exist only for interactions (handled in build_group), not for posts.
+    capabilities = Capabilities(channel=True, dms=True, ephemeral=False, uploads=True,
+                                votes="reactions")  # fmt: skip
 
     def __init__(self, client: discord.Client):
         self.client = client
+
+    async def send_reply(self, reply: Reply, channel: str, user: str) -> None:
+        """Answer in `channel`, charts attached."""
+        await self.post(reply, channel=channel)
 
     async def _channel(self, channel: str) -> Any:
         if channel.isdigit():
@@ -159,60 +173,46 @@ class SlamDiscordClient(discord.Client):
         await self._reaction(payload, False)
 
 
-def build_group(client: SlamDiscordClient) -> app_commands.Group:
-    """`/slam <subcommand>` as a Discord command group mirroring the Slack subcommands."""
-    group = app_commands.Group(name="slam", description="SLaM bot: blind ratings and reports")
+def _subcommand(
+    client: SlamDiscordClient, name: str, spec: Spec
+) -> app_commands.Command[Any, Any, Any]:
+    """One `/slam NAME` subcommand from its spec: its parameters (a word, a number, or one of
+    the choices), deferred at once, answered ephemerally when the spec or the reply says so."""
 
-    async def run(interaction: discord.Interaction, text: str) -> None:
-        name = text.split()[0]
-        await interaction.response.defer(thinking=True, ephemeral=name in EPHEMERAL)
+    async def callback(interaction: discord.Interaction, **kwargs: Any) -> None:
+        given = [str(kwargs[p.name]) for p in spec.params if kwargs.get(p.name) is not None]
+        text = " ".join([name, *given])
+        await interaction.response.defer(thinking=True, ephemeral=spec.ephemeral)
         reply = await client.run_command(text, interaction.user.id, interaction.channel_id)
         if reply is None:
             return
-        kwargs: dict[str, Any] = {"content": reply_content(reply), "files": reply_files(reply),
-                                  "ephemeral": reply.ephemeral or name in EPHEMERAL}  # fmt: skip
+        kwargs_: dict[str, Any] = {"content": reply_content(reply), "files": reply_files(reply),
+                                   "ephemeral": reply.ephemeral or spec.ephemeral}  # fmt: skip
         embed = reply_embed(reply)
         if embed is not None:
-            kwargs["embed"] = embed
-        await interaction.followup.send(**kwargs)
+            kwargs_["embed"] = embed
+        await interaction.followup.send(**kwargs_)
 
-    @group.command(name="help", description="List the commands")
-    async def help_(interaction: discord.Interaction) -> None:
-        await run(interaction, "help")
+    params = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                annotation=discord.Interaction)]  # fmt: skip
+    described = {}
+    for p in spec.params:
+        kind: Any = Literal[p.choices] if p.choices else p.kind
+        params.append(inspect.Parameter(
+            p.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind if p.required else kind | None,
+            default=inspect.Parameter.empty if p.required else None))  # fmt: skip
+        described[p.name] = p.description[:100]
+    callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    callback.__discord_app_commands_param_description__ = described  # type: ignore[attr-defined]
+    help_ = spec.help + (" (admin)" if spec.admin else "")
+    return app_commands.Command(name=name, description=help_[:100], callback=callback)
 
-    @group.command(name="rate", description="Get your next unrated pair in a DM")
-    async def rate(interaction: discord.Interaction) -> None:
-        await run(interaction, "rate")
 
-    @group.command(name="report", description="The evaluation report, or one chart")
-    async def report(interaction: discord.Interaction, chart: str | None = None) -> None:
-        await run(interaction, f"report {chart}" if chart else "report")
-
-    @group.command(name="status", description="Round progress: pairs, votes, raters")
-    async def status(interaction: discord.Interaction) -> None:
-        await run(interaction, "status")
-
-    @group.command(name="models", description="The models under test")
-    async def models(interaction: discord.Interaction) -> None:
-        await run(interaction, "models")
-
-    @group.command(name="leaderboard", description="Bradley–Terry ratings from the votes")
-    async def leaderboard(interaction: discord.Interaction) -> None:
-        await run(interaction, "leaderboard")
-
-    @group.command(name="round", description="Open or close a rating round (admin)")
-    @app_commands.choices(action=[app_commands.Choice(name=a, value=a) for a in ("start", "close")])
-    async def round_(interaction: discord.Interaction, action: str) -> None:
-        await run(interaction, f"round {action}")
-
-    @group.command(name="reveal", description="Which models a pair compared (admin, closed round)")
-    async def reveal(interaction: discord.Interaction, pair: int) -> None:
-        await run(interaction, f"reveal {pair}")
-
-    @group.command(name="probe", description="Probe every model's latency now (admin)")
-    async def probe(interaction: discord.Interaction, measure: int | None = None) -> None:
-        await run(interaction, f"probe {measure}" if measure else "probe")
-
+def build_group(client: SlamDiscordClient) -> app_commands.Group:
+    """`/slam <subcommand>` as a Discord command group, one subcommand per command spec."""
+    group = app_commands.Group(name="slam", description="SLaM bot: blind ratings and reports")
+    for name, spec in COMMANDS.items():
+        group.add_command(_subcommand(client, name, spec))
     return group
 
 
@@ -225,37 +225,26 @@ async def run_discord(
     port: int | None = None,
     scheduler: bool = True,
 ) -> None:
-    """Run until cancelled; with `port`, serve /healthz and /metrics there. The scheduled
-    jobs start once the gateway session is ready (their messages need the client)."""
+    """Run until cancelled; with `port`, serve /healthz, /metrics and the web front there. The
+    scheduled jobs start once the gateway session is ready (their messages need the client)."""
     import asyncio
 
-    from bot.observability import Health, database_check, instrument, serve_ops
-    from bot.scheduler import SlamScheduler, start_for_bot
+    from bot.runtime import AdapterRuntime
 
-    dispatcher = instrument(Dispatcher(engine, cfg))
-    client = SlamDiscordClient(dispatcher)
-    health = Health().add("database", database_check(engine))
-    runner = await serve_ops(host, port, health) if port else None
-    sched: SlamScheduler | None = None
+    dispatcher = Dispatcher(engine, cfg)
+    async with AdapterRuntime(dispatcher, host=host, port=port, scheduler=scheduler) as rt:
+        client = SlamDiscordClient(dispatcher)
+        await rt.serve()
 
-    async def start_jobs() -> None:
-        nonlocal sched
-        await client.wait_until_ready()
-        sched = await start_for_bot(dispatcher, client.port, health=health)
+        async def start_jobs() -> None:
+            await client.wait_until_ready()
+            await rt.start_jobs(client.port)
 
-    jobs: asyncio.Task[None] | None = None
-    try:
-        async with client:
-            if scheduler:
-                jobs = asyncio.create_task(start_jobs())
-            await client.start(token)
-    except discord.LoginFailure:
-        raise SlamError("Discord rejected DISCORD_TOKEN; check the bot token") from None
-    finally:
-        if jobs is not None:
+        jobs = asyncio.create_task(start_jobs())
+        try:
+            async with client:
+                await client.start(token)
+        except discord.LoginFailure:
+            raise SlamError("Discord rejected DISCORD_TOKEN; check the bot token") from None
+        finally:
             jobs.cancel()
-        if sched is not None:
-            await sched.aclose()
-        if runner is not None:
-            await runner.cleanup()
-        await dispatcher.aclose()

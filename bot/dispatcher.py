@@ -2,8 +2,8 @@
 
 Adapters turn platform input into `Command`/`Reaction` events and call `handle_command` /
 `handle_reaction`; side effects that need the platform (posting pairs, DMs) go through the
-`ChatPort` the adapter passes in (bot.services). Commands see the dispatcher only as the
-`Services` they need, so they never import it. Middleware runs in order: ignore the bot's own
+`ChatPort` the adapter passes in (bot.services). Commands get the dispatcher's `BotServices`,
+never the dispatcher itself. Middleware runs in order: ignore the bot's own
 events, per-rater rate limits, then admin authorization for admin-only commands.
 """
 
@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 from bot.commands import ADMIN_COMMANDS, run_command
 from bot.events import Command, Reaction, Reply
 from bot.reactions import ReactionMap
-from bot.services import ChatPort
-from bot.votes import VoteOutcome, VoteWriter, load_salt, rater_hash
+from bot.services import BotServices, ChatPort
+from bot.votes import VoteOutcome, VoteWriter, load_salt
 from core.config import SlamConfig
 from core.errors import SlamError
 
@@ -121,14 +121,12 @@ class Dispatcher:
         clock: Callable[[], float] = time.monotonic,
         report_builder: Callable[..., Any] | None = None,
     ):
-        self.engine, self.cfg = engine, cfg
-        self.reactions = ReactionMap.from_config(cfg.chat)
-        self.writer = VoteWriter(engine, self.reactions)
-        self.salt = salt if salt is not None else load_salt()
-        self.rng = rng or random.Random()
-        self.report_dir = report_dir or Path(".slam/reports")
-        # build_report(engine, cfg, out_dir, only); None = evaluation.report, imported lazily
-        self.report_builder = report_builder
+        reactions = ReactionMap.from_config(cfg.chat)
+        self.services = BotServices(
+            engine, cfg, reactions, salt if salt is not None else load_salt(),
+            rng or random.Random(), report_dir or Path(".slam/reports"), report_builder,
+        )  # fmt: skip
+        self.writer = VoteWriter(engine, reactions)
         self.ignore_self = IgnoreSelf(set(self_ids))
         self.auth = AdminOnly(set(cfg.chat.admins if admins is None else admins), ADMIN_COMMANDS)
         self.middleware: list[Middleware] = [
@@ -137,8 +135,37 @@ class Dispatcher:
             self.auth,
         ]
 
+    # The services, read-only, for adapters and jobs that hold the dispatcher.
+    @property
+    def engine(self) -> Engine:
+        return self.services.engine
+
+    @property
+    def cfg(self) -> SlamConfig:
+        return self.services.cfg
+
+    @property
+    def reactions(self) -> ReactionMap:
+        return self.services.reactions
+
+    @property
+    def salt(self) -> bytes:
+        return self.services.salt
+
+    @property
+    def rng(self) -> random.Random:
+        return self.services.rng
+
+    @property
+    def report_dir(self) -> Path:
+        return self.services.report_dir
+
+    @property
+    def report_builder(self) -> Callable[..., Any] | None:
+        return self.services.report_builder
+
     def rater(self, platform: str, user_id: str) -> str:
-        return rater_hash(self.salt, platform, user_id)
+        return self.services.rater(platform, user_id)
 
     async def _run(self, event: Event, final: Handler) -> Any:
         async def call(i: int, ev: Event) -> Any:
@@ -154,7 +181,7 @@ class Dispatcher:
         async def final(ev: Event) -> Reply:
             assert isinstance(ev, Command)
             try:
-                return await run_command(self, ev, port)
+                return await run_command(self.services, ev, port)
             except SlamError as exc:
                 return Reply(str(exc), ok=False, ephemeral=True)
             except Exception:  # never show a traceback in chat; the log has it

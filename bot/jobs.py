@@ -35,8 +35,7 @@ from core.errors import SlamError
 from storage.db import session_scope
 
 if TYPE_CHECKING:
-    from bot.dispatcher import Dispatcher
-    from bot.services import ChatPort
+    from bot.services import ChatPort, Services
 
 log = logging.getLogger(__name__)
 Notify = Callable[[Reply], Awaitable[Any]]
@@ -378,33 +377,35 @@ def chat_notifier(port: ChatPort, channel: str) -> Notify:
     """Post replies to `channel` through an adapter's port (charts too when it can upload)."""
 
     async def notify(reply: Reply) -> None:
-        send_reply = getattr(port, "send_reply", None)
-        if reply.files and send_reply is not None:
-            await send_reply(reply, channel, "")
+        if reply.files and port.capabilities.uploads:
+            await port.send_reply(reply, channel, "")
         else:
             await port.post(reply, channel=channel)
 
     return notify
 
 
-def round_poster(dispatcher: Dispatcher, port: ChatPort, channel: str | None = None) -> RoundHook:
+def round_poster(services: Services, port: ChatPort, channel: str | None = None) -> RoundHook:
     """A `post_round` hook: posts each pair of a new round in the ratings channel exactly as
-    `/slam round start` does (seed reactions, score prompts, remembered messages)."""
-    from bot import commands, rounds
+    `/slam round start` does (seed reactions, score prompts, remembered messages). A port
+    without a channel (the web front) posts nothing: its raters fetch their pairs."""
+    from bot import posting, rounds
 
     async def post(round_id: int) -> None:
-        legend = dispatcher.reactions.legend(unicode=port.unicode_emoji)
+        if not port.capabilities.channel:
+            return
+        legend = posting.legend(services, port)
 
         def views() -> list[Any]:
-            with session_scope(dispatcher.engine) as s:
-                masker = commands._masker(dispatcher, s)
+            with session_scope(services.engine) as s:
+                masker = posting.masker(services, s)
                 return [
                     rounds.pair_view(s, p, masker, legend) for p in rounds.round_pairs(s, round_id)
                 ]
 
         for view in await asyncio.to_thread(views):
-            await commands._post_pair(
-                dispatcher, port, view, channel=channel or dispatcher.cfg.chat.channel
+            await posting.post_pair(
+                services, port, view, channel=channel or services.cfg.chat.channel
             )
 
     return post

@@ -374,7 +374,7 @@ async def start_for_bot(
         cfg,
         notify=chat_notifier(port, cfg.chat.admin_channel or cfg.chat.channel),
         publish=chat_notifier(port, cfg.chat.channel),
-        post_round=round_poster(dispatcher, port),
+        post_round=round_poster(dispatcher.services, port),
         **kwargs,
     )
     await sched.start()

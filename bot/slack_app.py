@@ -2,8 +2,9 @@
 
 Reactions are recorded (committed) before Bolt answers Slack, so an HTTP 200 means the vote is
 stored; a retry of the same event id is recognised by its event key. Slash commands that take
-longer than Slack's 3 s (report, probe, round, leaderboard) are acknowledged at once and
-finished by a lazy listener that posts the answer and uploads charts in a thread.
+longer than Slack's 3 s (the specs flagged `slow` in bot.commands) are acknowledged at once and
+finished by a lazy listener that posts the answer and uploads charts in a thread. The adapter
+runs inside bot.runtime's lifecycle (ops endpoints, web front, scheduler, shutdown).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.commands import SLOW_COMMANDS
+from bot.commands import COMMANDS
 from bot.dispatcher import Dispatcher
 from bot.events import Command, PairView, Posted, Reaction, Reply
+from bot.services import Capabilities
 from core.errors import SlamError
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,8 @@ class SlackPort:
 
     platform = "slack"
     unicode_emoji = False
+    capabilities = Capabilities(channel=True, dms=True, ephemeral=True, uploads=True,
+                                votes="reactions")  # fmt: skip
 
     def __init__(self, client: Any):
         self.client = client
@@ -198,7 +202,8 @@ def register_listeners(app: Any, dispatcher: Dispatcher, port: SlackPort) -> Non
         that is the acknowledgement itself, not a "Working on…" followed by a refusal."""
         auth = dispatcher.auth
         refused = cmd.name in auth.commands and not auth.is_admin(cmd.platform, cmd.user_id)
-        return cmd.name in SLOW_COMMANDS and not refused
+        spec = COMMANDS.get(cmd.name)
+        return spec is not None and spec.slow and not refused
 
     async def slam_ack(body: dict[str, Any], ack: Any) -> None:
         cmd = command_of(body)
@@ -264,8 +269,8 @@ def malformed_signature(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def web_app(bolt_app: Any, path: str = "/slack/events", health: Any = None) -> Any:
-    """An aiohttp application serving Bolt at `path`, plus `/healthz` and `/metrics`.
+def slack_routes(bolt_app: Any, path: str = "/slack/events") -> Any:
+    """A function adding the Bolt endpoint at `path` to an aiohttp application.
 
     Its request handler is the Slack HTTP adapter's error boundary: a request whose
     signature headers are missing or malformed gets a 401 like any forged request (counted
@@ -274,7 +279,7 @@ def web_app(bolt_app: Any, path: str = "/slack/events", health: Any = None) -> A
     from aiohttp import web
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
-    from bot.observability import ERRORS, REJECTED, add_routes
+    from bot.observability import ERRORS, REJECTED
 
     async def events(request: web.Request) -> web.Response:
         why = malformed_signature(request.headers)
@@ -292,8 +297,21 @@ def web_app(bolt_app: Any, path: str = "/slack/events", health: Any = None) -> A
             log.exception("Slack request to %s failed", path)
             return web.Response(status=500, text="internal error")
 
+    def add(app: web.Application) -> None:
+        app.router.add_post(path, events)
+
+    return add
+
+
+def web_app(bolt_app: Any, path: str = "/slack/events", health: Any = None) -> Any:
+    """An aiohttp application serving Bolt at `path`, plus `/healthz` and `/metrics` (the
+    bot itself serves these through bot.runtime, with the web front beside them)."""
+    from aiohttp import web
+
+    from bot.observability import add_routes
+
     web_application = web.Application()
-    web_application.router.add_post(path, events)
+    slack_routes(bolt_app, path)(web_application)
     add_routes(web_application, health)
     return web_application
 
@@ -329,35 +347,22 @@ async def run_slack(
     scheduler: bool = True,
 ) -> None:
     """Run until cancelled: Socket Mode (SLACK_APP_TOKEN) or an HTTP endpoint. Both serve
-    `/healthz` and `/metrics` on host:port and run the scheduled jobs (unless `scheduler`
-    is False)."""
+    `/healthz`, `/metrics` and the web front on host:port and run the scheduled jobs (unless
+    `scheduler` is False), in bot.runtime's lifecycle."""
     import asyncio
 
-    from bot.observability import Health, database_check, instrument, serve_ops
-    from bot.scheduler import start_for_bot
+    from bot.runtime import AdapterRuntime
 
-    instrument(dispatcher)
-    health = Health().add("database", database_check(dispatcher.engine))
-    sched, runner = None, None
-    try:
+    async with AdapterRuntime(dispatcher, host=host, port=port, scheduler=scheduler) as rt:
         if socket_mode:
             handler = await socket_handler(dispatcher)
-            if scheduler:
-                port_ = SlackPort(handler.app.client)
-                sched = await start_for_bot(dispatcher, port_, health=health)
-            runner = await serve_ops(host, port, health)
+            await rt.start_jobs(SlackPort(handler.app.client))
+            await rt.serve()
             print("slam bot: connected to Slack in Socket Mode", flush=True)
             await handler.start_async()
             return
         app = await build_app(dispatcher)
-        if scheduler:
-            sched = await start_for_bot(dispatcher, SlackPort(app.client), health=health)
-        runner = await serve_http(app, host, port, health=health)
+        await rt.start_jobs(SlackPort(app.client))
+        await rt.serve(slack_routes(app))
         print(f"slam bot: Slack events at http://{host}:{port}/slack/events", flush=True)
         await asyncio.Event().wait()
-    finally:
-        if sched is not None:
-            await sched.aclose()
-        if runner is not None:
-            await runner.cleanup()
-        await dispatcher.aclose()

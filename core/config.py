@@ -196,6 +196,31 @@ class ChatConfig(_Strict):
     pairs_per_round: int = Field(default=10, ge=1)
 
 
+class WebConfig(_Strict):
+    """The web front on the bot's HTTP server (bot/web): the rating page and the dashboard."""
+
+    enabled: bool = Field(default=True, description="serve /r/… (rating) and /dashboard")
+    public_url: str | None = Field(
+        default=None,
+        description="the address people reach the bot at (https://slam.example.com): invite "
+        "links use it, and `/slam report` links to its dashboard",
+    )
+    invite_days: float = Field(default=14, gt=0, le=366, description="rater links expire")
+    viewer_days: float = Field(default=90, gt=0, le=366, description="viewer links expire")
+    chart_refresh_s: float = Field(
+        default=30, ge=1, le=86400, description="the dashboard redraws charts at most this often"
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?", v.strip()):
+            raise ValueError("expected an http(s) address like https://slam.example.com")
+        return v.strip().rstrip("/")
+
+
 class DatabaseConfig(_Strict):
     url: str = "sqlite:///slam.db"
 
@@ -377,6 +402,7 @@ class SlamConfig(_Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     aws: AwsConfig = Field(default_factory=AwsConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SlamConfig:
