@@ -109,6 +109,16 @@ class LeaderboardRow:
         return "reference" if self.is_reference else STATUS_LABEL.get(self.status, self.status)
 
 
+def with_style(rows: list[LeaderboardRow], style: Any) -> list[LeaderboardRow]:
+    """The rows with their style-controlled ratings (evaluation.style.StyleResult) filled in:
+    a separate, slower dataset, read only where the table shows it (the full report)."""
+    from dataclasses import replace
+
+    if style is None:
+        return rows
+    return [replace(r, style=style.ratings.get(r.model)) for r in rows]
+
+
 HEADERS = [
     "#",
     "model",

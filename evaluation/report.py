@@ -28,7 +28,14 @@ from evaluation.charts import (
     chart_spec,
 )
 from evaluation.decision import Decision
-from evaluation.leaderboard import HEADERS, PRIOR_NOTE, LeaderboardRow, cells, summary_text
+from evaluation.leaderboard import (
+    HEADERS,
+    PRIOR_NOTE,
+    LeaderboardRow,
+    cells,
+    summary_text,
+    with_style,
+)
 from evaluation.results import Results
 
 __all__ = ["CHART_NAMES", "ReportResult", "build_report"]
@@ -96,7 +103,7 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
         "| " + " | ".join(HEADERS) + " |",
         "|" + "---|" * len(HEADERS),
     ]
-    for i, r in enumerate(result.leaderboard, 1):
+    for i, r in enumerate(with_style(result.leaderboard, data.style_ratings), 1):
         row = [c.replace("|", "\\|") for c in cells(i, r)]
         if r.is_reference:
             row[1] = f"**{row[1]}**"
@@ -171,7 +178,7 @@ img{max-width:100%;border:1px solid #eee;margin:.5em 0}.note{color:#555;font-siz
 def _html(result: ReportResult, data: Results, generated: str, pngs: dict[str, bytes]) -> str:
     e = html.escape
     rows = []
-    for i, r in enumerate(result.leaderboard, 1):
+    for i, r in enumerate(with_style(result.leaderboard, data.style_ratings), 1):
         cls = ' class="ref"' if r.is_reference else ""
         rows.append(f"<tr{cls}>" + "".join(f"<td>{e(c)}</td>" for c in cells(i, r)) + "</tr>")
     parts = [

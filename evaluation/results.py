@@ -231,20 +231,27 @@ class Results(PerfData):
     def style_ratings(self) -> Any:
         """Style-controlled Bradley–Terry ratings: length and markdown as covariates
         (evaluation.style), beside the raw ones; None when it cannot be fitted."""
-        from evaluation.style import style_ratings
+        from evaluation.style import pair_rows, style_ratings
 
-        ev = self.cfg.evaluation
-        return self._external("style_ratings", lambda s: style_ratings(
-            s, self.policy, self.reference, ev.confidence, ev.both_bad))  # fmt: skip
+        ev, tally = self.cfg.evaluation, self.tally
 
-    @dataset(reads=VOTES + JUDGES)
+        def fn(s: Session) -> Any:
+            rows = None
+            if tally is not None:  # the counted votes per pair, from the tally (no log scan)
+                rows = pair_rows(s, tally.pair_counts(self.flagged_raters), tally.pair_models)
+            return style_ratings(s, self.policy, self.reference, ev.confidence, ev.both_bad,
+                                 rows=rows)  # fmt: skip
+
+        return self._external("style_ratings", fn)
+
+    @dataset(reads=JUDGES)
     def length_biases(self) -> list[Any]:
-        """Each LLM judge method's length bias and the crowd's (evaluation.style)."""
-        from evaluation.style import length_biases
+        """Each LLM judge method's length bias (evaluation.style); the crowd's is in
+        `style_ratings`."""
+        from evaluation.style import judge_length_biases
 
-        crowd = self.style_ratings
-        return self._external("length_biases", lambda s: length_biases(
-            s, self.policy, self.cfg.evaluation.confidence, crowd)) or []  # fmt: skip
+        ci = self.cfg.evaluation.confidence
+        return self._external("length_biases", lambda s: judge_length_biases(s, ci)) or []
 
     # -- the decision and the leaderboard ---------------------------------------------------
     @property
@@ -286,7 +293,6 @@ class Results(PerfData):
             ok, total = self.availability.get(name, (0, 0))
             lats = lat.get(name)
             rating = bt.ratings.get(name) if bt is not None else None
-            style = self.style_ratings.ratings.get(name) if self.style_ratings else None
             rows.append(
                 LeaderboardRow(
                     model=name,
@@ -309,7 +315,6 @@ class Results(PerfData):
                     cost_per_1k_output=cost.cost_per_1k_output if cost else None,
                     reduction_label=cost.reduction_label() if cost else "n/a",
                     monthly_usd=cost.monthly_usd if cost else None,
-                    style=style,
                 )
             )
         rows.sort(key=lambda r: (r.quality is None, -(r.quality or 0.0),

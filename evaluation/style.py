@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
+from threading import Lock
 from typing import Any
 
 import numpy as np
@@ -155,27 +156,32 @@ Row = tuple[str, str, int, int, str, float]  # model A, model B, generation A, B
 
 def style_control(
     rows: Sequence[Row],
-    texts: dict[int, str],
+    texts: Mapping[int, str],
     reference: str | None,
     ci: float = 0.95,
     both_bad: BothBad = "tie",
+    features: Mapping[int, NDArray[np.float64]] | None = None,
 ) -> StyleResult:
     """Style-controlled ratings and coefficients from (model A, model B, generation A,
-    generation B, choice, votes) rows and the generations' texts."""
-    keep = [(a, b, ga, gb, _points(c, both_bad), n) for a, b, ga, gb, c, n in rows
-            if a != b and ga in texts and gb in texts and n > 0]  # fmt: skip
-    keep = [r for r in keep if r[4] is not None]
+    generation B, choice, votes) rows and the generations' texts (or their `features`)."""
+    feats = features if features is not None else {g: style_features(t) for g, t in texts.items()}
+    points = {c: _points(c, both_bad) for c in {r[4] for r in rows}}
+    keep = [r for r in rows if r[0] != r[1] and r[5] > 0 and points[r[4]] is not None
+            and r[2] in feats and r[3] in feats]  # fmt: skip
     result = StyleResult({}, {}, reference, int(sum(r[5] for r in keep)), ci)
     if not keep:
         return result
     models = sorted({r[0] for r in keep} | {r[1] for r in keep})
     idx = {m: i for i, m in enumerate(models)}
-    feats = {g: style_features(t) for g, t in texts.items()}
-    ia = np.array([idx[r[0]] for r in keep], dtype=np.int64)
-    ib = np.array([idx[r[1]] for r in keep], dtype=np.int64)
-    d = style_diff(np.array([feats[r[2]] for r in keep]), np.array([feats[r[3]] for r in keep]))
-    y = np.array([float(r[4] or 0.0) for r in keep])
-    w = np.array([float(r[5]) for r in keep])
+    gens = list(feats)
+    where = {g: k for k, g in enumerate(gens)}
+    table = np.array([feats[g] for g in gens])
+    cols = list(zip(*keep, strict=True))
+    ia = np.array([idx[m] for m in cols[0]], dtype=np.int64)
+    ib = np.array([idx[m] for m in cols[1]], dtype=np.int64)
+    d = style_diff(table[[where[g] for g in cols[2]]], table[[where[g] for g in cols[3]]])
+    y = np.array([points[c] for c in cols[4]], dtype=np.float64)
+    w = np.array(cols[5], dtype=np.float64)
     rms = np.sqrt((w[:, None] * d**2).sum(axis=0) / w.sum())
     used = rms > 1e-12
     result.features = tuple(f for f, u in zip(FEATURES, used, strict=True) if u)
@@ -212,6 +218,34 @@ def style_control(
                                              float(beta + half),
                                              float(rms[used][k]))  # fmt: skip
     return result
+
+
+_FEATURES: OrderedDict[tuple[str, int], NDArray[np.float64]] = OrderedDict()
+_FEATURES_MAX = 500_000
+_FEATURES_LOCK = Lock()
+
+
+def generation_features(session: Session, ids: Iterable[int]) -> dict[int, NDArray[np.float64]]:
+    """Style features of stored generations. A generation's text never changes, so its
+    features are remembered in the process (by database and id; at most 500,000): after new
+    votes only the new pairs' texts are read."""
+    db = str(session.connection().engine.url)
+    ids = set(ids)
+    out: dict[int, NDArray[np.float64]] = {}
+    with _FEATURES_LOCK:
+        for i in ids:
+            f = _FEATURES.get((db, i))
+            if f is not None:
+                out[i] = f
+    missing = ids - out.keys()
+    if missing:
+        new = {i: style_features(t) for i, t in _texts(session, missing).items()}
+        out.update(new)
+        with _FEATURES_LOCK:
+            _FEATURES.update({(db, i): f for i, f in new.items()})
+            while len(_FEATURES) > _FEATURES_MAX:
+                _FEATURES.popitem(last=False)
+    return out
 
 
 def _texts(session: Session, ids: Iterable[int]) -> dict[int, str]:
@@ -254,11 +288,31 @@ def style_ratings(
     reference: str | None = None,
     ci: float = 0.95,
     both_bad: BothBad = "tie",
+    rows: Sequence[Row] | None = None,
 ) -> StyleResult:
-    """The style-controlled ratings of the counted human votes."""
-    rows = vote_rows(session, policy)
-    texts = _texts(session, [r[2] for r in rows] + [r[3] for r in rows])
-    return style_control(rows, texts, reference, ci, both_bad)
+    """The style-controlled ratings of the counted human votes (`rows`: already counted, as
+    the results service's tally gives them; default: read under `policy`)."""
+    rows = vote_rows(session, policy) if rows is None else rows
+    feats = generation_features(session, [r[2] for r in rows] + [r[3] for r in rows])
+    return style_control(rows, {}, reference, ci, both_bad, features=feats)
+
+
+def pair_rows(
+    session: Session, counts: Mapping[tuple[int, str], int], models: Mapping[int, tuple[str, str]]
+) -> list[Row]:
+    """Rows from per-pair counts ((pair id, choice) -> votes) and the pairs' models."""
+    rp = RatingPair.__table__.c  # type: ignore[attr-defined]
+    ids = sorted({pid for pid, _ in counts})
+    q = select(rp.id, rp.generation_a_id, rp.generation_b_id)
+    if len(ids) <= 900:
+        q = q.where(rp.id.in_(ids))
+    result = session.connection().execute(q)
+    try:  # plain DBAPI tuples: tens of thousands of pairs in one read
+        gens = {i: (a, b) for i, a, b in result.cursor.fetchall()}
+    finally:
+        result.close()
+    return [(*models[pid], *gens[pid], c, float(n)) for (pid, c), n in counts.items()
+            if pid in gens and pid in models]  # fmt: skip
 
 
 # -- each judge's length bias -------------------------------------------------------------------
@@ -318,6 +372,15 @@ def judge_rows(session: Session) -> dict[str, list[Row]]:
     return dict(out)
 
 
+def judge_length_biases(session: Session, ci: float = 0.95) -> list[LengthBias]:
+    """β_words of every judge method, in Elo (they read judge verdicts only, not votes)."""
+    by_judge = judge_rows(session)
+    feats = generation_features(session, [g for rows in by_judge.values() for r in rows
+                                          for g in r[2:4]])  # fmt: skip
+    return [_bias(name, style_control(by_judge[name], {}, None, ci, features=feats))
+            for name in sorted(by_judge)]  # fmt: skip
+
+
 def length_biases(
     session: Session,
     policy: VotePolicy = DEFAULT_POLICY,
@@ -326,12 +389,7 @@ def length_biases(
 ) -> list[LengthBias]:
     """β_words of the crowd (the counted votes) and of every judge method, in Elo."""
     crowd = crowd if crowd is not None else style_ratings(session, policy, None, ci)
-    out = [_bias("crowd", crowd)]
-    by_judge = judge_rows(session)
-    texts = _texts(session, [g for rows in by_judge.values() for r in rows for g in r[2:4]])
-    for name in sorted(by_judge):
-        out.append(_bias(name, style_control(by_judge[name], texts, None, ci)))
-    return out
+    return [_bias("crowd", crowd), *judge_length_biases(session, ci)]
 
 
 def _bias(name: str, res: StyleResult) -> LengthBias:
@@ -357,10 +415,12 @@ def report_lines(quality: Any, style: StyleResult | None,
                  biases: Sequence[LengthBias]) -> list[str]:  # fmt: skip
     """The report's "Rater quality and style control" section: how many raters and votes rule
     9 (evaluation.votes) affected, never who; the style coefficients; each judge's length
-    bias beside the crowd's."""
+    bias beside the crowd's (taken from `style` when `biases` has no crowd row)."""
     out = list(quality.lines()) if quality is not None else []
     if style is not None:
         out += style.lines()
+        if style.ratings and not any(b.judge == "crowd" for b in biases):
+            biases = [_bias("crowd", style), *biases]
     if biases:
         out += ["Length bias (Elo a typical length difference is worth, beyond the models' "
                 "quality; 0: length does not matter):", *bias_lines(biases)]  # fmt: skip

@@ -82,6 +82,15 @@ class VoteTally:
                 counts[(a, b, choice)] += 1
         return sorted((a, b, c, n) for (a, b, c), n in counts.items())
 
+    def pair_counts(self, skip: Collection[int] = ()) -> dict[tuple[int, str], int]:
+        """(model pair id, choice) -> counted pairwise votes (what style control reads)."""
+        counts: dict[tuple[int, str], int] = defaultdict(int)
+        for (pair, rater, kind, _), (choice, _) in self.streams.items():
+            if (kind == "pairwise" and choice in PAIRWISE_CHOICES and pair in self.pair_models
+                    and rater not in skip):  # fmt: skip
+                counts[(pair, choice)] += 1
+        return dict(counts)
+
     def rater_tallies(self) -> list[tuple[int, str, str, str, int]]:
         """As `votes.rater_tallies` (what rule 9 reads)."""
         counts: dict[tuple[int, str, str, str], int] = defaultdict(int)

@@ -4,6 +4,7 @@ recovers from votes that favour length, and a judge's length bias from stored ve
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
@@ -162,3 +163,33 @@ def test_a_judge_that_likes_long_answers_shows_its_length_bias(engine: Engine) -
 def judge_rows_of(engine: Engine) -> dict[str, list[tuple[str, str, int, int, str, float]]]:
     with session_scope(engine) as s:
         return judge_rows(s)
+
+
+def test_the_report_shows_the_style_controlled_rating_and_rule_9s_counts(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from core.config import parse_config
+    from evaluation.report import build_report
+    from evaluation.results import Results
+
+    texts = {"ref": [f"Good morning! {'Plan the day well. ' * (2 + i % 5)}" for i in range(8)],
+             "cand": [f"Hi. {'Go! ' * (1 + i % 3)}" for i in range(8)]}  # fmt: skip
+    gens = seed_generations(engine, texts, reference="ref")
+    rnd = seed_round(engine)
+    for i in range(8):
+        pid = seed_pair(engine, gens[("ref", i)], gens[("cand", i)], rnd)
+        for k in range(6):
+            vote(engine, pid, rater(engine, f"v{i}-{k}"), "A" if k < 4 else "B")
+    cfg = parse_config({"models": [
+        {"name": "ref", "backend": "llamacpp", "model": "builtin:gemma3-270m", "reference": True},
+        {"name": "cand", "backend": "llamacpp", "model": "builtin:gemma3-270m"}],
+        "evaluation": {"bootstrap_rounds": 50}})  # fmt: skip
+    res = Results(engine, cfg)
+    style = res.style_ratings
+    assert style is not None and set(style.ratings) == {"ref", "cand"}
+    out = build_report(engine, cfg, tmp_path / "r", only=["bradley_terry"], results=res)
+    md = out.md_path.read_text(encoding="utf-8")
+    assert "style-controlled" in md and style.text("cand") in md
+    assert "## Rater quality and style control" in md
+    assert "Rater quality: 48 rater(s), 48 counted pairwise vote(s)" in md
+    assert "- crowd: " in md  # the crowd's own length bias
