@@ -8,9 +8,10 @@ name, issued-at (Unix ms) and expiry (Unix s) and a random id. The signing secre
 
 Revoking a name (`slam web revoke NAME`) stores the moment in the `processed_event` table
 (platform `web`, event id `revoke:<role>:<name key>:<time>`), so every replica sees it; a token
-of that name and role issued before the latest revocation is refused. Replicas read
-revocations at most `REVOCATION_TTL_S` late. A web rater's identity is the name: a new link
-for the same name rates as the same rater (stored, like every rater, only as a salted hash).
+of that name and role issued before the latest revocation is refused. Replicas read all
+revocations in one query, at most `REVOCATION_TTL_S` late. A web rater's identity is the name:
+a new link for the same name rates as the same rater (stored, like every rater, only as a
+salted hash).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from core.errors import SlamError
@@ -126,7 +127,8 @@ class Tokens:
         self.secret = secret
         self.engine = engine
         self.clock = clock
-        self._revoked: dict[str, tuple[float, float]] = {}  # key -> (revoked at, read at)
+        self._revoked: dict[str, float] = {}  # key -> latest revocation (Unix s)
+        self._read_at = -1e18  # when the revocations were last read (monotonic)
         self._lock = threading.Lock()
 
     def _sign(self, body: bytes) -> bytes:
@@ -191,30 +193,30 @@ class Tokens:
         with session_scope(self.engine) as s:
             s.add(ProcessedEvent(platform="web", event_id=f"{key}{now:.3f}"))
         with self._lock:
-            self._revoked[key] = (now, time.monotonic())
+            self._revoked[key] = max(self._revoked.get(key, -1.0), now)
 
     def revoked_at(self, role: Role, name: str) -> float | None:
-        """When the name was last revoked for the role (cached for REVOCATION_TTL_S)."""
+        """When the name was last revoked for the role. All revocations are read in one query
+        and kept for REVOCATION_TTL_S (a revocation made here counts at once)."""
         if self.engine is None:
             return None
-        key = self._key(role, name)
+        now = time.monotonic()
         with self._lock:
-            hit = self._revoked.get(key)
-        if hit is not None and time.monotonic() - hit[1] < REVOCATION_TTL_S:
-            return hit[0] if hit[0] >= 0 else None
-        pe = ProcessedEvent.__table__  # type: ignore[attr-defined]
-        q = select(func.max(pe.c.event_id)).where(pe.c.platform == "web",
-                                                  pe.c.event_id.like(f"{key}%"))  # fmt: skip
-        with self.engine.connect() as conn:
-            latest = conn.execute(q).scalar()
-        at = -1.0
-        if latest:
-            # The suffix is a fixed-format time; the lexical max is the latest for this era.
-            with contextlib.suppress(ValueError):
-                at = float(str(latest)[len(key):])
+            fresh = now - self._read_at < REVOCATION_TTL_S
+        if not fresh:
+            latest: dict[str, float] = {}
+            pe = ProcessedEvent.__table__  # type: ignore[attr-defined]
+            q = select(pe.c.event_id).where(pe.c.platform == "web",
+                                            pe.c.event_id.like("revoke:%"))  # fmt: skip
+            with self.engine.connect() as conn:
+                for (event_id,) in conn.execute(q):
+                    key, _, at = str(event_id).rpartition(":")
+                    with contextlib.suppress(ValueError):
+                        latest[key + ":"] = max(latest.get(key + ":", -1.0), float(at))
+            with self._lock:
+                self._revoked, self._read_at = latest, now
         with self._lock:
-            self._revoked[key] = (at, time.monotonic())
-        return at if at >= 0 else None
+            return self._revoked.get(self._key(role, name))
 
 
 def link(base: str | None, grant_role: Role, token: str) -> str:
