@@ -385,3 +385,32 @@ def test_slam_web_invite_and_revoke_cli(tmp_path: Path, monkeypatch: pytest.Monk
     engine = make_engine(f"sqlite:///{tmp_path / 's.db'}")
     with pytest.raises(TokenError, match="revoked"):
         Tokens(SECRET.encode(), engine).verify(token, "rate")
+
+
+async def test_score_mode_scores_each_response_on_the_page(
+    engine: Engine, port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLAM_WEB_SECRET", SECRET)
+    monkeypatch.chdir(tmp_path)
+    cfg = make_config(pairs_per_round=3, score_mode=True)
+    seed(engine, cfg)
+    open_round(engine, cfg)
+    bot = await start_web(engine, cfg, port)
+    try:
+        async with client() as s:
+            _, html, _ = await get(s, bot.link("ada"))
+            assert "Score response A on its own" in html
+            assert 'aria-label="Score response B: 10 of 10"' in html
+            fields = form_of(html)
+            status, where = await post(s, f"{bot.url}/rate/vote",
+                                       {**fields, "target": "A", "score": "7"})  # fmt: skip
+            assert status == 303 and "s=recorded" in where
+            _, html, _ = await get(s, bot.url + where)
+            assert "now 7" in html
+            await post(s, f"{bot.url}/rate/vote", {**form_of(html), "choice": "B"})
+        with Session(engine) as ss:
+            votes = effective_votes(ss).values()
+            got = sorted((v.kind, v.target, v.score, v.choice) for v in votes)
+        assert got == [("pairwise", None, None, "B"), ("score", "A", 7.0, None)]
+    finally:
+        await bot.aclose()
