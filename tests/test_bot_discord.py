@@ -146,7 +146,8 @@ async def test_commands_status_report_attachments_and_admin_only(
     assert any(f.name == "Pairs" and f.value == "3" for f in status.embeds[0].fields)
     await dpytest.message("!slam report", member=alice)
     (report,) = sent()
-    assert sorted(a.filename for a in report.attachments) == ["latency.png", "ratings.png"]
+    # `/slam report` answers with the summary card (`report CHART` or `all` give more).
+    assert sorted(a.filename for a in report.attachments) == ["summary.png"]
     await dpytest.message("!slam bogus", member=alice)
     (usage,) = sent()
     assert "Unknown subcommand `bogus`" in (usage.content or "")
@@ -258,7 +259,7 @@ async def test_slash_command_interaction_defers_then_follows_up_with_charts(
             return discord.Interaction(data=data, state=client._connection)  # type: ignore[arg-type]
 
         await client.tree._call(interaction("report", [{"name": "chart", "type": 3,
-                                                        "value": "ratings"}]))  # fmt: skip
+                                                        "value": "bradley_terry"}]))  # fmt: skip
         await client.tree._call(interaction("round", [{"name": "action", "type": 3,
                                                        "value": "start"}]))  # fmt: skip
     finally:
@@ -269,6 +270,23 @@ async def test_slash_command_interaction_defers_then_follows_up_with_charts(
     assert api.calls[0][2]["type"] == 5  # deferred: the 3-second deadline is met at once
     followups = [c for c in api.calls if c[1] == "/api/v10/webhooks/88/itok"]
     assert len(followups) == 2
-    assert followups[0][3] == ["ratings.png"]  # the chart is attached
+    assert followups[0][3] == ["bradley_terry.png"]  # the chart is attached
     assert "admins only" in followups[1][2]["content"]
     assert pair_messages(engine) == []
+
+
+def test_the_command_tree_takes_its_parameters_from_the_specs(engine: Engine) -> None:
+    from bot.commands import COMMANDS
+
+    c = SlamDiscordClient(Dispatcher(engine, make_config(), salt=b"s"))
+    (group,) = c.tree.get_commands()
+    assert isinstance(group, discord.app_commands.Group)
+    subs = {cmd.name: cmd for cmd in group.commands}
+    for name, spec in COMMANDS.items():
+        params = {p.name: p for p in subs[name].parameters}  # type: ignore[union-attr]
+        assert list(params) == [p.name for p in spec.params], name
+        for p in spec.params:
+            assert params[p.name].required == p.required
+            assert [ch.value for ch in params[p.name].choices] == list(p.choices)
+    assert subs["reveal"].parameters[0].type == discord.AppCommandOptionType.integer  # type: ignore[union-attr]
+    assert "(admin)" in subs["invite"].description
