@@ -335,12 +335,15 @@ async def test_report_links_to_the_dashboard_when_public_url_is_set(
     engine: Engine, tmp_path: Path
 ) -> None:
     import io
+    from types import SimpleNamespace
 
     from bot.console import ConsolePort
     from bot.dispatcher import Dispatcher
     from core.config import parse_config
     from tests.bot_seed import MODELS
-    from tests.test_bot_slack import fake_report_builder
+
+    def fake_report_builder(*_: Any) -> Any:
+        return SimpleNamespace(charts={}, summary_text="Decision: keep the reference.")
 
     cfg = parse_config({"models": MODELS, "web": {"public_url": "https://slam.example.com/"}},
                        "<t>")  # fmt: skip
