@@ -417,3 +417,24 @@ async def test_score_mode_scores_each_response_on_the_page(
         assert got == [("pairwise", None, None, "B"), ("score", "A", 7.0, None)]
     finally:
         await bot.aclose()
+
+
+def test_same_origin_accepts_the_host_or_the_public_url_only() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from bot.web.app import _same_origin
+
+    def req(**headers: str) -> Any:
+        return make_mocked_request("POST", "/rate/vote", headers={"Host": "127.0.0.1:3000",
+                                                                  **headers})  # fmt: skip
+
+    public = "https://slam.example.com"
+    assert _same_origin(req())  # no browser headers: the CSRF token decides
+    assert _same_origin(req(Origin="http://127.0.0.1:3000"))
+    assert _same_origin(req(Origin="https://slam.example.com"), public)  # behind a proxy
+    assert not _same_origin(req(Origin="https://slam.example.com"))
+    assert not _same_origin(req(Origin="https://evil.example"), public)
+    assert not _same_origin(req(Origin="null"))
+    assert _same_origin(req(Origin="null", **{"Sec-Fetch-Site": "same-origin"}))
+    assert not _same_origin(req(**{"Sec-Fetch-Site": "same-site"}), public)
+    assert not _same_origin(req(Origin="http://[bad"), public)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from importlib import resources
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -184,7 +185,7 @@ class WebFront:
         except TokenError as exc:
             return self._refused(request, exc.reason)
         response = web.HTTPSeeOther(target)
-        response.set_cookie(COOKIES[role], token, max_age=max(1, grant.expires - int(_now())),
+        response.set_cookie(COOKIES[role], token, max_age=max(1, grant.expires - int(time.time())),
                             httponly=True, samesite="Lax", path="/",
                             secure=self.secure or request.secure)  # fmt: skip
         raise response
@@ -232,7 +233,7 @@ class WebFront:
             grant = self._grant(request, "rate")
         except _Refused as exc:
             return self._refused(request, exc.why)
-        if not _same_origin(request):
+        if not _same_origin(request, self.cfg.web.public_url):
             return self._error(request, 403, "Cross-site request refused",
                                "Votes are only accepted from the rating page itself.")  # fmt: skip
         form = await _form(request)
@@ -332,12 +333,6 @@ class _Refused(Exception):
         self.why = why
 
 
-def _now() -> float:
-    import time
-
-    return time.time()
-
-
 def _html(text: str) -> web.Response:
     return web.Response(text=text, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store"})  # fmt: skip
@@ -389,9 +384,10 @@ async def _form(request: web.Request) -> dict[str, str]:
     return out
 
 
-def _same_origin(request: web.Request) -> bool:
+def _same_origin(request: web.Request, public_url: str | None = None) -> bool:
     """Refuse cross-site posts: Sec-Fetch-Site when the browser sends it, and Origin when it is
-    there (clients that send neither still need the form's CSRF token)."""
+    there — the Host the request came to, or `[web] public_url`'s (a proxy may rewrite Host).
+    Clients that send neither still need the form's CSRF token."""
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None and site not in ("same-origin", "none"):
         return False
@@ -401,7 +397,10 @@ def _same_origin(request: web.Request) -> bool:
     if origin == "null":
         return site == "same-origin"
     try:
-        return urlsplit(origin).netloc.lower() == (request.host or "").lower()
+        ours = {(request.host or "").lower()}
+        if public_url:
+            ours.add(urlsplit(public_url).netloc.lower())
+        return urlsplit(origin).netloc.lower() in ours
     except ValueError:
         return False
 
