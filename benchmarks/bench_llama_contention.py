@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS: dict[str, dict[str, str]] = {
@@ -74,7 +75,7 @@ def _worker() -> None:
     print(json.dumps(out))
 
 
-def _hog(stop: mp.synchronize.Event) -> None:  # type: ignore[name-defined]
+def _hog(stop: Any) -> None:
     """A CPU-bound competitor: pure Python arithmetic until told to stop."""
     x = 0
     while not stop.is_set():
@@ -133,9 +134,7 @@ def main() -> None:
         for s in chosen:
             i, b = statistics.median(idle[s][m]), statistics.median(busy[s][m])
             print(f"  {s:9s} idle {i:6.1f}  busy {b:6.1f}  busy/idle {b / i:5.2f}")
-    summary = ", ".join(
-        f"{s} busy {statistics.median(busy[s][MODELS[0]]):.1f}" for s in chosen
-    )
+    summary = ", ".join(f"{s} busy {statistics.median(busy[s][MODELS[0]]):.1f}" for s in chosen)
     print(f"summary: {MODELS[0]} tokens/s under load: {summary}")
 
 
