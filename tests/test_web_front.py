@@ -410,7 +410,10 @@ async def test_score_mode_scores_each_response_on_the_page(
             assert status == 303 and "s=recorded" in where
             _, html, _ = await get(s, bot.url + where)
             assert "now 7" in html
-            await post(s, f"{bot.url}/rate/vote", {**form_of(html), "choice": "B"})
+            status, where = await post(s, f"{bot.url}/rate/vote", {**form_of(html), "choice": "B"})
+            assert where.startswith(f"/rate/pair/{fields['pair']}?")  # stays to score B too
+            _, html, _ = await get(s, bot.url + where)
+            assert 'href="/rate">Next pair</a>' in html
         with Session(engine) as ss:
             votes = effective_votes(ss).values()
             got = sorted((v.kind, v.target, v.score, v.choice) for v in votes)

@@ -277,7 +277,11 @@ class WebFront:
                                        "p": pair_id}  # fmt: skip
         if outcome.status in ("recorded", "duplicate") and choice in rating.LABELS:
             query["c"] = choice or ""
-        back = "/rate" if choice != "retract" and target is None else f"/rate/pair/{pair_id}"
+        # The next pair after a vote; the same pair after a retraction or a score, and in
+        # score mode (both responses get a score, then "next pair"), as the console does.
+        score_mode = self.services.reactions.score_mode
+        stay = choice == "retract" or target is not None or score_mode
+        back = f"/rate/pair/{pair_id}" if stay else "/rate"
         log.debug("web vote %s -> %s (%s)", reaction.event_key, outcome.status, shown)
         raise web.HTTPSeeOther(f"{back}?{urlencode(query)}")
 

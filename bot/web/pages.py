@@ -109,7 +109,8 @@ def rating_page(rp: RaterPair, *, csrf: str, status: str = "", status_kind: str 
     if score_mode:
         parts.append(_scores(rp, hidden))
     if change:
-        parts.append('<p><a href="/rate">Back to your next pair</a></p>')
+        label = "Next pair" if score_mode else "Back to your next pair"
+        parts.append(f'<p><a class="button" href="/rate">{label}</a></p>')
     return page("SLaM · blind rating", "\n".join(parts), script="rate.js", header=header)
 
 
