@@ -43,7 +43,7 @@ bench: $(STAMP)  ## run the benchmarks and print their figures
 image:  ## build the Docker image slam-bot:latest (docker if an engine runs, else buildah)
 	bash scripts/image/build.sh
 
-image-test: $(STAMP)  ## build the image and run it for real without a daemon (~10-25 min)
+image-test: $(STAMP)  ## build the image and run it for real, without a daemon (~9-12 min)
 	bash scripts/image/test.sh
 
 clean:  ## remove the virtualenv and demo workspace
