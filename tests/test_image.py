@@ -223,6 +223,21 @@ def listening_addresses(port: int) -> set[str]:
     return out
 
 
+def stop(launcher: subprocess.Popen[bytes], bot_pid: int | None) -> None:
+    """SIGTERM to the bot (buildah run then exits); if that does not end it, or the bot was
+    never found, every process under the launcher is killed: none is left behind."""
+    if bot_pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(bot_pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            launcher.wait(timeout=60)
+    if launcher.poll() is None:
+        for pid in [*reversed(children(launcher.pid)), launcher.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        launcher.wait()
+
+
 def test_slack_bot_in_http_mode_answers_healthz_and_a_signed_slash_command(
     image: Container,
 ) -> None:
@@ -273,14 +288,7 @@ def test_slack_bot_in_http_mode_answers_healthz_and_a_signed_slash_command(
         check = image.healthcheck({"SLAM_HTTP_PORT": str(port)})
         assert check.returncode == 0, check.stderr
     finally:
-        if bot_pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(bot_pid, signal.SIGTERM)
-        try:
-            launcher.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            launcher.kill()
-            launcher.wait()
+        stop(launcher, bot_pid)
         fake.stop()
     # … and fails once it is gone.
     assert bot_pid is not None and not Path(f"/proc/{bot_pid}").exists()
