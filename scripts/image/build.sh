@@ -101,6 +101,7 @@ fi
 
 for s in "${settings[@]}"; do log "$s"; done
 log "building $IMAGE with buildah (log: $OUT/build.log)"
+previous="$(bh inspect --type image --format '{{.FromImageID}}' "$IMAGE" 2>/dev/null || true)"
 bud_start=$(date +%s)
 if ! bh bud --isolation "$BUILDAH_ISOLATION" "${args[@]}" "${extra[@]}" -t "$IMAGE" . >"$OUT/build.log" 2>&1; then
     tail -n 40 "$OUT/build.log" >&2
@@ -108,6 +109,11 @@ if ! bh bud --isolation "$BUILDAH_ISOLATION" "${args[@]}" "${extra[@]}" -t "$IMA
 fi
 end=$(date +%s)
 rm -rf "$input"
+# The image this build replaced is now untagged: remove it (it is GBs under vfs).
+current="$(bh inspect --type image --format '{{.FromImageID}}' "$IMAGE")"
+if [ -n "$previous" ] && [ "$previous" != "$current" ]; then
+    bh rmi "$previous" >/dev/null 2>&1 || log "kept the previous image $previous (in use)"
+fi
 size="$(bh images --format '{{.Size}}' "$IMAGE" | head -n 1)"
 {
     echo "image: $IMAGE"
