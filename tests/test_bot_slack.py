@@ -18,10 +18,9 @@ from sqlmodel import Session, func, select
 
 from bot.dispatcher import Dispatcher
 from bot.slack_app import build_app, serve_http
-from bot.votes import effective_votes
 from core.errors import SlamError
 from storage.models import PairMessage, ProcessedEvent, Rater, RatingPair, Vote
-from tests.bot_seed import MODELS, make_config, seed
+from tests.bot_seed import MODELS, effective_votes, make_config, seed
 from tests.fake_slack_api import BOT_USER, FakeSlack
 from tests.slack_helpers import (
     FORM,
