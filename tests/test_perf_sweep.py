@@ -13,8 +13,8 @@ from core.config import SlamConfig, parse_config
 from core.errors import SlamError
 from evaluation.charts import chart_function
 from evaluation.charts._style import has_data
-from evaluation.charts.data import ReportData
 from evaluation.latency_stats import SLO
+from evaluation.results import Results as ReportData
 from evaluation.sweep import parse_sweep_run_id, run_sweep
 from slam.cli import main
 from storage.models import Probe
