@@ -39,6 +39,7 @@ from sqlmodel import SQLModel
 from bot.events import Reaction
 from bot.reactions import ReactionMap
 from evaluation.votes import Current, fold
+from storage.db import begin_write
 from storage.models import PairMessage, ProcessedEvent, Rater, RatingPair, RatingRound, utcnow
 from storage.models import Vote as VoteRow
 
@@ -143,6 +144,7 @@ class VoteWriter:
         self.batches += 1
         try:
             with self.engine.begin() as conn:
+                begin_write(conn)  # SQLite: the reads below see what this batch commits onto
                 return self._write(conn, items)
         except IntegrityError:
             self._raters.clear()  # ids created in the rolled-back transaction are gone
@@ -225,8 +227,9 @@ class VoteWriter:
         pair_ids = {t[2] for t in todo}
         rater_ids = {self._raters[(t[1].reaction.platform, t[1].rater_hash)] for t in todo}
         # Another replica may be writing the same raters' votes: lock their rows (PostgreSQL;
-        # SQLite serializes writers already), in id order so two batches never deadlock, so
-        # the current votes read below are still current when this batch commits.
+        # on SQLite, `begin_write` holds the database's write lock already), in id order so
+        # two batches never deadlock, so the current votes read below are still current when
+        # this batch commits.
         rt = _table(Rater)
         conn.execute(
             select(rt.c.id)

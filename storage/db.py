@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -42,6 +42,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def begin_write(conn: Connection) -> None:
+    """Make the transaction just begun on `conn` a writer from its first statement.
+
+    On SQLite, Python's driver issues BEGIN only before the first INSERT/UPDATE/DELETE, so the
+    reads a writer makes before it writes run outside its transaction: another process may
+    commit in between, and the writer decides on stale rows. BEGIN IMMEDIATE takes the write
+    lock first (waiting up to busy_timeout), so reads and writes see one state. PostgreSQL
+    writers lock the rows they depend on instead (SELECT … FOR UPDATE): nothing to do."""
+    if conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_file(db: str) -> Path:
