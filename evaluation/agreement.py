@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +82,21 @@ def crowd_majority(votes: Iterable[EffectiveVote]) -> dict[int, str]:
         label = _label(v.choice)
         if label is not None:
             by_pair[v.pair_id][label] += 1
+    return _plurality(by_pair)
+
+
+def majority_of_counts(counts: Mapping[tuple[int, str], int]) -> dict[int, str]:
+    """`crowd_majority` from per-pair counts of effective votes ((pair id, choice) -> votes,
+    as `VoteTally.pair_counts` gives) instead of the votes themselves."""
+    by_pair: dict[int, Counter[str]] = defaultdict(Counter)
+    for (pair, choice), n in counts.items():
+        label = _label(choice)
+        if label is not None and n > 0:
+            by_pair[pair][label] += n
+    return _plurality(by_pair)
+
+
+def _plurality(by_pair: Mapping[int, Counter[str]]) -> dict[int, str]:
     out = {}
     for pair, counts in by_pair.items():
         (top, n1), *rest = counts.most_common()

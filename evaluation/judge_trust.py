@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlmodel import Session
 
-from evaluation.agreement import cohen_kappa, crowd_majority
+from evaluation.agreement import cohen_kappa, crowd_majority, majority_of_counts
 from evaluation.votes import VotePolicy, effective_votes
 from storage.models import Generation, JudgeScore, RatingPair
 
@@ -245,8 +245,14 @@ def _pairwise(rows: list[_Row], data: _MethodData) -> None:
     data.consistency = (consistent, both)
 
 
-def _method_data(session: Session) -> tuple[dict[tuple[str, str], _MethodData], dict[int, int]]:
-    """(judge, method) -> its verdicts and bias counts; generation id -> length in words."""
+MethodData = tuple[dict[tuple[str, str], _MethodData], dict[int, int]]
+
+
+def method_data(session: Session) -> MethodData:
+    """(judge, method) -> its verdicts and bias counts; generation id -> length in words.
+
+    Reads judge answers and generations only (not votes): the results service keeps it
+    while only votes change."""
     g = Generation.__table__.c  # type: ignore[attr-defined]
     slot: dict[int, tuple[Any, ...]] = {}
     words: dict[int, int] = {}
@@ -295,9 +301,22 @@ def _longer_share(
     return n, (won / n if n else None)
 
 
-def _crowd(session: Session, policy: VotePolicy) -> dict[tuple[int, int], tuple[str, int, int]]:
-    """(x, y) -> (crowd verdict in x/y/tie, generation shown as A, as B) for rated pairs."""
-    majority = crowd_majority(effective_votes(session, "pairwise", policy))
+Crowd = dict[tuple[int, int], tuple[str, int, int]]
+
+
+def crowd_verdicts(
+    session: Session,
+    policy: VotePolicy | None = None,
+    counts: Mapping[tuple[int, str], int] | None = None,
+) -> Crowd:
+    """(x, y) -> (crowd verdict in x/y/tie, generation shown as A, as B) for rated pairs.
+
+    From the effective pairwise votes under `policy`, or from per-pair counts of them
+    ((pair id, choice) -> votes, as `VoteTally.pair_counts` gives) when `counts` is given."""
+    if counts is not None:
+        majority = majority_of_counts(counts)
+    else:
+        majority = crowd_majority(effective_votes(session, "pairwise", policy or VotePolicy()))
     if not majority:
         return {}
     p = RatingPair.__table__.c  # type: ignore[attr-defined]
@@ -318,16 +337,23 @@ def judge_trust(
     policy: VotePolicy | None = None,
     rounds: int = 1000,
     seed: int = 0,
+    *,
+    verdicts: MethodData | None = None,
+    crowd: Crowd | None = None,
 ) -> tuple[list[JudgeTrust], tuple[int, float | None]]:
-    """Rows per (judge, method), and the crowd's own (n, longer-wins share) on its pairs."""
-    crowd = _crowd(session, policy or VotePolicy())
-    data, words = _method_data(session)
+    """Rows per (judge, method), and the crowd's own (n, longer-wins share) on its pairs.
+
+    `verdicts` (from `method_data`) and `crowd` (from `crowd_verdicts`) may be given when the
+    caller already holds them; they are read from the session otherwise."""
+    crowd = crowd if crowd is not None else crowd_verdicts(session, policy)
+    data, words = verdicts if verdicts is not None else method_data(session)
     rows = []
+    rated = sorted(crowd.items())
     for (judge, method), d in sorted(data.items()):
-        verdicts = d.verdicts or {}
+        theirs = d.verdicts or {}
         human, model = [], []
-        for key, (v, a, _b) in sorted(crowd.items()):
-            mine = verdicts.get(key)
+        for key, (v, a, _b) in rated:
+            mine = theirs.get(key)
             if mine is None:
                 continue
             # Back to the pair as shown (A / B): the crowd's labels are in that frame.
@@ -336,7 +362,7 @@ def judge_trust(
         kappa, lo, hi = kappa_interval(human, model, rounds=rounds, seed=seed)
         n = len(human)
         agree = sum(h == m for h, m in zip(human, model, strict=True)) / n if n else None
-        length_n, longer = _longer_share(verdicts, words)
+        length_n, longer = _longer_share(theirs, words)
         pos = d.position or []
         consistent = d.consistency
         rows.append(
@@ -416,14 +442,19 @@ def best_match_sentence(rows: Sequence[JudgeTrust]) -> str:
 
 
 def judge_trust_summary(
-    session: Session, cfg: SlamConfig | None = None
+    session: Session,
+    cfg: SlamConfig | None = None,
+    *,
+    verdicts: MethodData | None = None,
+    crowd: Crowd | None = None,
 ) -> tuple[list[JudgeTrust], str]:
     """The rows of every judge method and the sentence naming the best match with the crowd.
 
     Uses the config's vote policy (completion filter, per-rater cap) and bootstrap rounds."""
     policy = VotePolicy.from_config(cfg.evaluation) if cfg is not None else VotePolicy()
     rounds = cfg.evaluation.bootstrap_rounds if cfg is not None else 1000
-    rows, _crowd_length = judge_trust(session, policy, rounds=rounds)
+    rows, _crowd_length = judge_trust(session, policy, rounds=rounds, verdicts=verdicts,
+                                      crowd=crowd)
     return rows, best_match_sentence(rows)
 
 

@@ -200,12 +200,29 @@ class Results(PerfData):
         position and length bias, and a sentence naming the best match
         (evaluation.judge_trust)."""
 
-        def fn(session: Session) -> tuple[list[Any], str]:
-            from evaluation.judge_trust import judge_trust_summary
+        verdicts, tally = self.judge_verdicts, self.tally
 
-            return judge_trust_summary(session, self.cfg)
+        def fn(session: Session) -> tuple[list[Any], str]:
+            from evaluation.judge_trust import crowd_verdicts, judge_trust_summary
+
+            crowd = None
+            if tally is not None:  # the counted votes per pair, from the tally (no log scan)
+                crowd = crowd_verdicts(session, counts=tally.pair_counts(self.flagged_raters))
+            return judge_trust_summary(session, self.cfg, verdicts=verdicts, crowd=crowd)
 
         return self._external("judge_trust", fn) or ([], "")
+
+    @dataset(reads=JUDGES)
+    def judge_verdicts(self) -> Any:
+        """Every judge method's verdicts as pairwise outcomes, with response lengths
+        (evaluation.judge_trust.method_data): judge answers only, so new votes keep it."""
+
+        def fn(session: Session) -> Any:
+            from evaluation.judge_trust import method_data
+
+            return method_data(session)
+
+        return self._external("judge_verdicts", fn)
 
     @dataset(reads=VOTES)
     def rater_quality(self) -> Any:

@@ -12,6 +12,7 @@ from sklearn.metrics import cohen_kappa_score
 from sqlalchemy.engine import Engine
 
 from core.config import parse_config
+from evaluation.cache import ResultCache
 from evaluation.judge_trust import (
     MIN_PAIRS,
     JudgeTrust,
@@ -21,6 +22,7 @@ from evaluation.judge_trust import (
     kappa_interval,
     render_text,
 )
+from evaluation.results import Results
 from storage.db import session_scope
 from storage.models import JudgeScore
 from tests.eval_seed import rater, seed_generations, seed_pair, seed_round, vote
@@ -185,3 +187,31 @@ def test_best_match_sentence_says_when_it_cannot_tell() -> None:
     )
     chance = [_row("selector", 0.1, -0.1, 0.3)]
     assert best_match_sentence(chance).endswith("includes 0: no better than chance so far.")
+
+
+def test_results_service_judge_trust_equals_the_direct_reading(engine: Engine) -> None:
+    """The results service keeps judge verdicts while only votes change and reads the crowd
+    from its vote tally: the rows must equal a fresh reading of the log, before and after a
+    vote that flips one pair's majority."""
+    gens, pairs, _crowd = _world(engine)
+    with session_scope(engine) as s:
+        for k in range(N_USERS):
+            s.add(_judge("j", "scorer", gens[("long", k)], 8.0))
+            s.add(_judge("j", "scorer", gens[("short", k)], 3.0 + (k % 3) * 3))
+    cfg = parse_config({"evaluation": {"bootstrap_rounds": 200}})
+    cache = ResultCache()
+
+    def both() -> tuple[list[JudgeTrust], list[JudgeTrust]]:
+        served, _ = Results(engine, cfg, cache=cache).judge_trust
+        with session_scope(engine) as s:
+            direct, _ = judge_trust_summary(s, cfg)
+        return served, direct
+
+    served, direct = both()
+    assert served == direct and served[0].n == N_USERS
+    # Two more raters make pair 0's majority the short answer (tie counts before: A 2, bb 1).
+    for name in ("dee", "eve", "fay"):  # pair 0 shows the long answer as A
+        vote(engine, pairs[0], rater(engine, name), "B")
+    served2, direct2 = both()
+    assert served2 == direct2
+    assert served2[0].agreement != served[0].agreement  # the flip is seen, not a stale value
