@@ -3,6 +3,7 @@ Discord and the console see unicode emoji, so both spellings map to the same vot
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 
 from core.config import ChatConfig
@@ -42,10 +43,13 @@ for _name, _uni in UNICODE.items():
     _NAME_OF_UNICODE.setdefault(_strip(_uni), _name)
 
 
+_TRIM = string.whitespace + ":"
+
+
 def canonical(reaction: str) -> str:
     """A platform's reaction as a Slack-style short name (skin tones and colons dropped;
     aliases of one emoji, like `thumbsdown` and `-1` or 👎, become the same name)."""
-    r = reaction.strip().strip(":").split("::", 1)[0]
+    r = reaction.strip(_TRIM).split("::", 1)[0].strip(_TRIM)
     if r in UNICODE:
         r = UNICODE[r]
     return _NAME_OF_UNICODE.get(_strip(r), r)

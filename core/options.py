@@ -56,10 +56,13 @@ def bound_checker(model: type[BaseModel], name: str) -> Any:
             return None
         try:
             return adapter.validate_python(value)
-        except ValidationError:
+        except ValidationError as exc:
             same = f" (the same bound as {where} in slam.toml)" if where else ""
+            kinds = {e.get("type", "") for e in exc.errors()}
+            what = ("is not a whole number" if any(k.startswith("int_") for k in kinds)
+                    else "is out of range")  # fmt: skip
             raise typer.BadParameter(
-                f"{short(str(value), 40)} is out of range; expected {rng}{same}"
+                f"{short(str(value), 40)} {what}; expected {rng}{same}"
             ) from None
 
     return check

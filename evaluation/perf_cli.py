@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,10 @@ def _floats(text: str | None, what: str) -> list[float] | None:
     if not text:
         return None
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        out = [float(x) for x in text.split(",") if x.strip()]
+        if not all(math.isfinite(x) for x in out):
+            raise ValueError
+        return out
     except ValueError:
         raise SlamError(
             f"{what}: expected comma-separated numbers like '1,2,4' (got {short(repr(text), 60)})"
@@ -132,9 +136,9 @@ def sweep(
 
     levels = _floats(concurrency, "--concurrency") or []
     for c in levels:
-        check_bound(CommandLimits, "sweep_concurrency", c, "--concurrency")
-        if c != int(c):
-            raise SlamError(f"--concurrency: levels must be whole numbers (got {c:g})")
+        if not math.isfinite(c) or c != int(c):
+            raise SlamError(f"--concurrency: levels must be whole numbers ≥ 1 (got {c:g})")
+        check_bound(CommandLimits, "sweep_concurrency", int(c), "--concurrency")
     rate_list = _floats(rates, "--rates")
     for r in rate_list or []:
         check_bound(CommandLimits, "sweep_rate", r, "--rates")

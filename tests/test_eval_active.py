@@ -65,7 +65,14 @@ def test_laplace_is_the_map_and_the_inverse_hessian_of_the_log_posterior() -> No
     assert np.allclose(mean[0], best.x, atol=1e-4)
     grad = lambda r: approx_fprime(r, lambda x: -_log_post(x, ij, pts, cnt), 1e-6)  # noqa: E731
     hess = np.array([approx_fprime(mean[0], lambda x, k=k: grad(x)[k], 1e-4) for k in range(4)])
-    assert np.allclose(np.linalg.inv((hess + hess.T) / 2), cov[0], rtol=2e-2, atol=1e-4)
+    hess = (hess + hess.T) / 2
+    # The curvature itself, and the covariance of the differences to m0 (what intervals use).
+    # The overall level is set by the prior alone (curvature 1/PRIOR_SD² ≈ 0.01): inverting the
+    # whole finite-difference Hessian would magnify its rounding along that direction.
+    assert np.allclose(hess, np.linalg.inv(cov[0]), rtol=2e-2, atol=2e-3)
+    contrast = np.array([[-1.0, 1, 0, 0], [-1, 0, 1, 0], [-1, 0, 0, 1]])
+    assert np.allclose(contrast @ np.linalg.inv(hess) @ contrast.T,
+                       contrast @ cov[0] @ contrast.T, rtol=2e-2, atol=1e-4)  # fmt: skip
 
 
 def test_normal_intervals_match_the_bootstrap_with_enough_votes() -> None:
