@@ -88,12 +88,19 @@ def crowd_majority(votes: Iterable[EffectiveVote]) -> dict[int, str]:
 def majority_of_counts(counts: Mapping[tuple[int, str], int]) -> dict[int, str]:
     """`crowd_majority` from per-pair counts of effective votes ((pair id, choice) -> votes,
     as `VoteTally.pair_counts` gives) instead of the votes themselves."""
-    by_pair: dict[int, Counter[str]] = defaultdict(Counter)
+    per_label: dict[tuple[int, str], int] = defaultdict(int)
     for (pair, choice), n in counts.items():
         label = _label(choice)
         if label is not None and n > 0:
-            by_pair[pair][label] += n
-    return _plurality(by_pair)
+            per_label[(pair, label)] += n
+    top: dict[int, tuple[int, str | None]] = {}  # pair -> (top count, its label; None: a tie)
+    for (pair, label), n in per_label.items():
+        best = top.get(pair)
+        if best is None or n > best[0]:
+            top[pair] = (n, label)
+        elif n == best[0]:
+            top[pair] = (n, None)
+    return {pair: label for pair, (_, label) in top.items() if label is not None}
 
 
 def _plurality(by_pair: Mapping[int, Counter[str]]) -> dict[int, str]:

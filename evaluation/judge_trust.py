@@ -93,23 +93,20 @@ def kappa_interval(
     n = len(a)
     if kappa is None or n < 2 or rounds < 1:
         return kappa, None, None
+    # κ depends on the pairs only through their k×k table of (a, b) labels, and resampling n
+    # pairs with replacement draws that table from a multinomial(n, observed cell shares):
+    # the same bootstrap distribution, drawn in O(rounds·k²) instead of O(rounds·n).
     codes = {label: i for i, label in enumerate(sorted(set(a) | set(b)))}
-    xa = np.array([codes[v] for v in a], dtype=np.int64)
-    xb = np.array([codes[v] for v in b], dtype=np.int64)
+    k = len(codes)
+    cells = np.zeros(k * k)
+    np.add.at(cells, [codes[x] * k + codes[y] for x, y in zip(a, b, strict=True)], 1.0)
     rng = np.random.default_rng(seed)
-    out: list[np.ndarray] = []
-    chunk = max(1, 2_000_000 // n)  # bound the (rounds, n) index matrix's memory
-    for start in range(0, rounds, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, rounds - start), n))
-        ra, rb = xa[idx], xb[idx]
-        observed = (ra == rb).mean(axis=1)
-        expected = np.zeros(len(idx))
-        for k in range(len(codes)):
-            expected += (ra == k).mean(axis=1) * (rb == k).mean(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kappas = (observed - expected) / (1.0 - expected)
-        out.append(kappas[expected < 1.0 - 1e-12])
-    samples = np.concatenate(out)
+    tables = rng.multinomial(n, cells / n, size=rounds).reshape(rounds, k, k) / n
+    observed = np.trace(tables, axis1=1, axis2=2)
+    expected = (tables.sum(axis=2) * tables.sum(axis=1)).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappas = (observed - expected) / (1.0 - expected)
+    samples = kappas[expected < 1.0 - 1e-12]
     if samples.size == 0:
         return kappa, None, None
     tail = (1.0 - confidence) / 2 * 100
@@ -175,6 +172,7 @@ class _MethodData:
     position: list[float] | None = None  # 1 when the first shown was chosen, else 0
     expected: list[float] | None = None  # per counted answer: the unbiased share
     consistency: tuple[int, int] | None = None  # (consistent, pairs in both orders)
+    length: tuple[int, float | None] = (0, None)  # (decided comparisons, longer-wins share)
 
 
 def _score_verdicts(rows: list[_Row], slot: dict[int, tuple[Any, ...]]) -> dict[Any, str]:
@@ -284,6 +282,7 @@ def method_data(session: Session) -> MethodData:
             _selector(rows, data, slot)
         elif method == "pairwise":
             _pairwise(rows, data)
+        data.length = _longer_share(data.verdicts or {}, words)
         out[key] = data
     return out, words
 
@@ -308,21 +307,28 @@ def crowd_verdicts(
     session: Session,
     policy: VotePolicy | None = None,
     counts: Mapping[tuple[int, str], int] | None = None,
+    pairs: Mapping[int, tuple[int, int]] | None = None,
 ) -> Crowd:
     """(x, y) -> (crowd verdict in x/y/tie, generation shown as A, as B) for rated pairs.
 
     From the effective pairwise votes under `policy`, or from per-pair counts of them
-    ((pair id, choice) -> votes, as `VoteTally.pair_counts` gives) when `counts` is given."""
+    ((pair id, choice) -> votes, as `VoteTally.pair_counts` gives) when `counts` is given;
+    `pairs` (pair id -> generations shown as A and B) saves reading the pairs."""
     if counts is not None:
         majority = majority_of_counts(counts)
     else:
         majority = crowd_majority(effective_votes(session, "pairwise", policy or VotePolicy()))
     if not majority:
         return {}
-    p = RatingPair.__table__.c  # type: ignore[attr-defined]
-    q = select(p.id, p.generation_a_id, p.generation_b_id).where(p.id.in_(list(majority)))
+    if pairs is None:
+        p = RatingPair.__table__.c  # type: ignore[attr-defined]
+        q = select(p.id, p.generation_a_id, p.generation_b_id).where(p.id.in_(list(majority)))
+        pairs = {pid: (a, b) for pid, a, b in session.connection().execute(q).all()}
     out: dict[tuple[int, int], tuple[str, int, int]] = {}
-    for pid, a, b in session.connection().execute(q).all():
+    for pid in sorted(majority):
+        if pid not in pairs:
+            continue
+        a, b = pairs[pid]
         if a == b:
             continue
         label = majority[pid]
@@ -340,6 +346,7 @@ def judge_trust(
     *,
     verdicts: MethodData | None = None,
     crowd: Crowd | None = None,
+    with_crowd_length: bool = True,
 ) -> tuple[list[JudgeTrust], tuple[int, float | None]]:
     """Rows per (judge, method), and the crowd's own (n, longer-wins share) on its pairs.
 
@@ -362,7 +369,7 @@ def judge_trust(
         kappa, lo, hi = kappa_interval(human, model, rounds=rounds, seed=seed)
         n = len(human)
         agree = sum(h == m for h, m in zip(human, model, strict=True)) / n if n else None
-        length_n, longer = _longer_share(theirs, words)
+        length_n, longer = d.length
         pos = d.position or []
         consistent = d.consistency
         rows.append(
@@ -386,6 +393,8 @@ def judge_trust(
                 longer_wins=longer,
             )
         )
+    if not with_crowd_length:
+        return rows, (0, None)
     crowd_length = _longer_share({k: v for k, (v, _a, _b) in crowd.items()}, words)
     return rows, crowd_length
 
@@ -453,8 +462,8 @@ def judge_trust_summary(
     Uses the config's vote policy (completion filter, per-rater cap) and bootstrap rounds."""
     policy = VotePolicy.from_config(cfg.evaluation) if cfg is not None else VotePolicy()
     rounds = cfg.evaluation.bootstrap_rounds if cfg is not None else 1000
-    rows, _crowd_length = judge_trust(session, policy, rounds=rounds, verdicts=verdicts,
-                                      crowd=crowd)
+    rows, _ = judge_trust(session, policy, rounds=rounds, verdicts=verdicts, crowd=crowd,
+                          with_crowd_length=False)
     return rows, best_match_sentence(rows)
 
 

@@ -302,6 +302,10 @@ def build_report(
             from evaluation.charts._style import setup
 
             setup()  # import matplotlib now: a cold process overlaps it with the ratings
+        if loader is not None and write_pages and set(todo) <= RATING_CHARTS:
+            # Only votes changed: while the ratings fit on the other thread (numpy, mostly
+            # outside the GIL), compute the pages' other vote-dependent sections here.
+            data.style_ratings, data.judge_trust  # noqa: B018
         for n in sorted(todo, key=lambda n: n in RATING_CHARTS):
             t0 = time.perf_counter()
             pngs[n], err = _draw(data, n, out_dir / f"{n}.png")

@@ -81,8 +81,8 @@ class Results(PerfData):
     @dataset(reads=VOTES)
     def pairwise_counts(self) -> list[tuple[str, str, str, int]]:
         """(model A, model B, result, votes) of the effective pairwise votes (evaluation.votes)."""
-        if self.tally is not None:
-            return self.tally.pairwise_counts(self.flagged_raters)
+        if self.tally is not None and self.counted_pairs is not None:
+            return self.tally.model_counts(self.counted_pairs)
 
         def fn(session: Session) -> list[tuple[str, str, str, int]]:
             return pairwise_results(session, self.policy)
@@ -200,17 +200,33 @@ class Results(PerfData):
         position and length bias, and a sentence naming the best match
         (evaluation.judge_trust)."""
 
-        verdicts, tally = self.judge_verdicts, self.tally
+        verdicts, counted = self.judge_verdicts, self.counted_pairs
 
         def fn(session: Session) -> tuple[list[Any], str]:
             from evaluation.judge_trust import crowd_verdicts, judge_trust_summary
 
             crowd = None
-            if tally is not None:  # the counted votes per pair, from the tally (no log scan)
-                crowd = crowd_verdicts(session, counts=tally.pair_counts(self.flagged_raters))
+            if counted is not None:  # the counted votes per pair, from the tally (no log scan)
+                crowd = crowd_verdicts(session, counts=counted, pairs=self.pair_generations)
             return judge_trust_summary(session, self.cfg, verdicts=verdicts, crowd=crowd)
 
         return self._external("judge_trust", fn) or ([], "")
+
+    @cached
+    def counted_pairs(self) -> dict[tuple[int, str], int] | None:
+        """(model pair id, choice) -> counted pairwise votes, from the tally (rule 9 applied);
+        None when the policy cannot be folded (then each reader reads the log)."""
+        if self.tally is None:
+            return None
+        tally = self.tally
+        return self._timed("counted_pairs", lambda: tally.pair_counts(self.flagged_raters))
+
+    @dataset(reads=("rating_pair",))
+    def pair_generations(self) -> dict[int, tuple[int, int]]:
+        """pair id -> (generation shown as A, as B) of every rating pair."""
+        from evaluation.style import pair_generations
+
+        return self._external("pair_generations", pair_generations) or {}
 
     @dataset(reads=JUDGES)
     def judge_verdicts(self) -> Any:
@@ -250,12 +266,12 @@ class Results(PerfData):
         (evaluation.style), beside the raw ones; None when it cannot be fitted."""
         from evaluation.style import pair_rows, style_ratings
 
-        ev, tally = self.cfg.evaluation, self.tally
+        ev, tally, counted = self.cfg.evaluation, self.tally, self.counted_pairs
 
         def fn(s: Session) -> Any:
             rows = None
-            if tally is not None:  # the counted votes per pair, from the tally (no log scan)
-                rows = pair_rows(s, tally.pair_counts(self.flagged_raters), tally.pair_models)
+            if tally is not None and counted is not None:  # from the tally: no log scan
+                rows = pair_rows(s, counted, tally.pair_models, self.pair_generations)
             return style_ratings(s, self.policy, self.reference, ev.confidence, ev.both_bad,
                                  rows=rows)  # fmt: skip
 

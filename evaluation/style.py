@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from threading import Lock
@@ -297,20 +297,31 @@ def style_ratings(
     return style_control(rows, {}, reference, ci, both_bad, features=feats)
 
 
-def pair_rows(
-    session: Session, counts: Mapping[tuple[int, str], int], models: Mapping[int, tuple[str, str]]
-) -> list[Row]:
-    """Rows from per-pair counts ((pair id, choice) -> votes) and the pairs' models."""
+def pair_generations(
+    session: Session, ids: Collection[int] | None = None
+) -> dict[int, tuple[int, int]]:
+    """pair id -> (generation shown as A, as B): of `ids`, or of every pair."""
     rp = RatingPair.__table__.c  # type: ignore[attr-defined]
-    ids = sorted({pid for pid, _ in counts})
     q = select(rp.id, rp.generation_a_id, rp.generation_b_id)
-    if len(ids) <= 900:
-        q = q.where(rp.id.in_(ids))
+    if ids is not None and len(ids) <= 900:
+        q = q.where(rp.id.in_(sorted(ids)))
     result = session.connection().execute(q)
     try:  # plain DBAPI tuples: tens of thousands of pairs in one read
-        gens = {i: (a, b) for i, a, b in result.cursor.fetchall()}
+        return {i: (a, b) for i, a, b in result.cursor.fetchall()}
     finally:
         result.close()
+
+
+def pair_rows(
+    session: Session,
+    counts: Mapping[tuple[int, str], int],
+    models: Mapping[int, tuple[str, str]],
+    gens: Mapping[int, tuple[int, int]] | None = None,
+) -> list[Row]:
+    """Rows from per-pair counts ((pair id, choice) -> votes) and the pairs' models
+    (`gens`: the pairs' generations, when the caller holds them)."""
+    if gens is None:
+        gens = pair_generations(session, {pid for pid, _ in counts})
     return [(*models[pid], *gens[pid], c, float(n)) for (pid, c), n in counts.items()
             if pid in gens and pid in models]  # fmt: skip
 

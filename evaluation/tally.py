@@ -9,8 +9,8 @@ per-rater tallies and gold answers, and the counts leave the flagged raters out.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -84,12 +84,23 @@ class VoteTally:
 
     def pair_counts(self, skip: Collection[int] = ()) -> dict[tuple[int, str], int]:
         """(model pair id, choice) -> counted pairwise votes (what style control reads)."""
-        counts: dict[tuple[int, str], int] = defaultdict(int)
-        for (pair, rater, kind, _), (choice, _) in self.streams.items():
-            if (kind == "pairwise" and choice in PAIRWISE_CHOICES and pair in self.pair_models
-                    and rater not in skip):  # fmt: skip
-                counts[(pair, choice)] += 1
-        return dict(counts)
+        models = self.pair_models
+        return dict(Counter(
+            (pair, choice)
+            for (pair, rater, kind, _), (choice, _) in self.streams.items()
+            if kind == "pairwise" and choice in PAIRWISE_CHOICES and pair in models
+            and rater not in skip
+        ))  # fmt: skip
+
+    def model_counts(
+        self, pair_counts: Mapping[tuple[int, str], int]
+    ) -> list[tuple[str, str, str, int]]:
+        """`pairwise_counts` from `pair_counts`' result (one pass over pairs, not votes)."""
+        counts: dict[tuple[str, str, str], int] = defaultdict(int)
+        for (pair, choice), n in pair_counts.items():
+            a, b = self.pair_models[pair]
+            counts[(a, b, choice)] += n
+        return sorted((a, b, c, n) for (a, b, c), n in counts.items())
 
     def rater_tallies(self) -> list[tuple[int, str, str, str, int]]:
         """As `votes.rater_tallies` (what rule 9 reads)."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 from sqlalchemy.engine import Engine
 
@@ -13,10 +16,11 @@ from evaluation.agreement import (
     crowd_majority,
     judge_crowd_agreement,
     krippendorff_alpha,
+    majority_of_counts,
     rater_agreement,
     score_alpha,
 )
-from evaluation.votes import effective_votes
+from evaluation.votes import EffectiveVote, effective_votes
 from storage.db import session_scope
 from storage.models import JudgeScore
 from tests.eval_seed import rater, seed_generations, seed_pair, seed_round, vote
@@ -103,3 +107,18 @@ def test_judge_crowd_agreement(engine: Engine) -> None:
     assert res["fair"].kappa == pytest.approx(1.0)
     assert res["biased"].n_pairs == 2 and res["biased"].agreement == 0.0
     assert res["half"].n_pairs == 0 and res["half"].agreement is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9),
+                          st.sampled_from(["A", "B", "tie", "both_bad", "x"])), max_size=60))
+def test_majority_of_counts_equals_crowd_majority(votes: list[tuple[int, int, str]]) -> None:
+    """The tally's per-pair counts give the same plurality as the votes themselves."""
+    effective = [EffectiveVote(id=i, pair_id=p, round_id=1, rater_id=r, kind="pairwise",
+                               choice=c, target=None, score=None, model_a="m", model_b="n",
+                               created_at=datetime(2026, 1, 1))
+                 for i, (p, r, c) in enumerate(votes)]  # fmt: skip
+    counts: dict[tuple[int, str], int] = {}
+    for v in effective:
+        counts[(v.pair_id, str(v.choice))] = counts.get((v.pair_id, str(v.choice)), 0) + 1
+    assert majority_of_counts(counts) == crowd_majority(effective)

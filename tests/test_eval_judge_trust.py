@@ -46,6 +46,24 @@ def test_kappa_matches_sklearn_and_the_interval_holds_it(seed: int) -> None:
     assert lo4 is not None and hi4 is not None and hi4 - lo4 < hi - lo
 
 
+def test_kappa_interval_matches_a_pair_resampling_bootstrap() -> None:
+    """The interval (drawn as multinomial tables) against an independent bootstrap that
+    resamples the pairs themselves and scores each resample with scikit-learn."""
+    rng = random.Random(7)
+    a = [rng.choice(["A", "B", "tie"]) for _ in range(80)]
+    b = [x if rng.random() < 0.6 else rng.choice(["A", "B", "tie"]) for x in a]
+    _, lo, hi = kappa_interval(a, b, rounds=4000, seed=1)
+    samples = []
+    for _ in range(1500):
+        idx = [rng.randrange(len(a)) for _ in a]
+        ra, rb = [a[i] for i in idx], [b[i] for i in idx]
+        samples.append(cohen_kappa_score(ra, rb))
+    samples.sort()
+    ref_lo, ref_hi = samples[int(0.025 * len(samples))], samples[int(0.975 * len(samples))]
+    assert lo is not None and hi is not None
+    assert abs(lo - ref_lo) < 0.04 and abs(hi - ref_hi) < 0.04, (lo, hi, ref_lo, ref_hi)
+
+
 def test_kappa_interval_edge_cases() -> None:
     assert kappa_interval([], []) == (None, None, None)
     assert kappa_interval(["A"], ["A"]) == (None, None, None)  # chance agreement is 1
