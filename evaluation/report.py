@@ -8,12 +8,15 @@ The same builder answers `/slam report [chart]` in chat: `summary_text` is the s
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import logging
+import pickle
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -24,6 +27,7 @@ from evaluation.charts import (
     CHART_DESCRIPTIONS,
     CHART_NAMES,
     RATING_CHARTS,
+    ChartSpec,
     chart_function,
     chart_spec,
 )
@@ -66,6 +70,7 @@ class ReportResult:
     problems: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     chart_info: dict[str, ChartOut] = field(default_factory=dict)
+    drawn: tuple[str, ...] = ()  # the charts drawn by this call (the others: from the cache)
 
     @property
     def with_data(self) -> dict[str, Path]:
@@ -229,6 +234,15 @@ def _html(result: ReportResult, data: Results, generated: str, pngs: dict[str, b
     return "\n".join(parts)
 
 
+def _content_key(data: Results, name: str, spec: ChartSpec) -> tuple[Any, ...]:
+    """A chart's cache key from the values it draws (`ChartSpec.content`) and the problems
+    recorded for them, plus what every key holds (config, code, database)."""
+    values = [getattr(data, attr) for attr in spec.content]
+    problems = [data.problems.get(attr) for attr in spec.content]
+    digest = hashlib.sha256(pickle.dumps((values, problems), protocol=5)).hexdigest()
+    return (*data.cache_key(f"chart:{name}", (), spec.windowed), digest)
+
+
 def _draw(data: Results, name: str, path: Path) -> tuple[bytes, str | None]:
     """Draw one chart; returns its PNG bytes and the error that replaced it, if any."""
     from evaluation.charts._style import no_data
@@ -275,21 +289,28 @@ def build_report(
     timings: dict[str, float] = {}
     pngs: dict[str, bytes] = {}
     chart_errors: dict[str, str] = {}
-    keys = {}
-    for n in names:
-        spec = chart_spec(n)
-        keys[n] = data.cache_key(f"chart:{n}", spec.reads, spec.windowed)
+    keys: dict[str, Any] = {}
     todo = []
-    for n in names:
+
+    def cached(n: str) -> bool:
+        """Serve chart `n` from the cache if its key is there."""
         t0 = time.perf_counter()
+        spec = chart_spec(n)
+        keys[n] = (_content_key(data, n, spec) if spec.content
+                   else data.cache_key(f"chart:{n}", spec.reads, spec.windowed))  # fmt: skip
         hit, stored = store.get(keys[n]) if store is not None else (False, None)
-        if hit and stored is not None:
-            pngs[n], err = stored
-            if err:
-                chart_errors[f"chart {n}"] = err
-            timings[f"chart:{n}"] = time.perf_counter() - t0
-        else:
+        if not hit or stored is None:
+            return False
+        pngs[n], err = stored
+        if err:
+            chart_errors[f"chart {n}"] = err
+        timings[f"chart:{n}"] = time.perf_counter() - t0
+        return True
+
+    for n in names:  # a content-keyed chart is looked up when its turn comes (below)
+        if chart_spec(n).content or not cached(n):
             todo.append(n)
+    drawn = set()
     # Drawing is serial (forking chart workers was measured slower on the shared 2-CPU host
     # and is unsafe in the threaded chat bot), but the Bradley–Terry ratings are computed on
     # a thread meanwhile. The charts that need ratings are drawn last.
@@ -307,6 +328,9 @@ def build_report(
             # outside the GIL), compute the pages' other vote-dependent sections here.
             data.style_ratings, data.judge_trust  # noqa: B018
         for n in sorted(todo, key=lambda n: n in RATING_CHARTS):
+            if chart_spec(n).content and cached(n):
+                continue
+            drawn.add(n)
             t0 = time.perf_counter()
             pngs[n], err = _draw(data, n, out_dir / f"{n}.png")
             if err:
@@ -325,7 +349,7 @@ def build_report(
     info: dict[str, ChartOut] = {}
     for n in names:  # the report's order
         path = out_dir / f"{n}.png"
-        if n not in todo:
+        if n not in drawn:
             path.write_bytes(pngs[n])
         charts[n] = path
         desc = png_text(pngs[n]).get("Description", "")
@@ -348,6 +372,7 @@ def build_report(
         problems=problems,
         timings=timings,
         chart_info=info,
+        drawn=tuple(n for n in names if n in drawn),
     )
     if write_pages:
         generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

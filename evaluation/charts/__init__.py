@@ -28,6 +28,10 @@ class ChartSpec:
     fills: str
     reads: tuple[str, ...]
     windowed: bool = False
+    # Results datasets whose values are all the chart draws (with the config): when given, the
+    # chart's cache key is a digest of those values rather than the table versions, so a
+    # chart of score votes is not redrawn after pairwise votes that left its values unchanged.
+    content: tuple[str, ...] = ()
 
 
 _VOTES = ("vote", "rating_pair", "generation", "model")
@@ -45,6 +49,7 @@ _CHARTS: dict[str, ChartSpec] = {
     "human_scores": ChartSpec(
         "quality", "human_scores", "human 0–10 scores per model (box plots, mean)",
         "score-mode votes ([chat] score_mode = true)", _VOTES,
+        content=("human_scores", "reference"),
     ),
     "quality_vs_cost": ChartSpec(
         "quality", "quality_vs_cost", "quality vs $ per 1K tokens, and the decision",
@@ -53,10 +58,12 @@ _CHARTS: dict[str, ChartSpec] = {
     "judge_vs_human": ChartSpec(
         "quality", "judge_vs_human", "automated scores vs human judgement",
         "`slam score` and votes", _VOTES + _JUDGES,
+        content=("human_means", "method_scores", "reference"),
     ),
     "metaeval": ChartSpec(
         "quality", "metaeval", "Jaccard/RBO agreement of each method with humans",
         "`slam score` and votes", _VOTES + _JUDGES,
+        content=("agreement", "human_means"),
     ),
     "latency": ChartSpec(
         "latency", "latency", "per-request latency distribution", "`slam probe`", _PROBES,
