@@ -47,6 +47,9 @@ class ConsolePort:
     unicode_emoji: bool = True
     capabilities: Capabilities = field(default_factory=lambda: CONSOLE)
     count: int = 0
+    # Message references are unique across sessions: another console run posts to the same
+    # channels of the same database, and a reference names one message for the vote writer.
+    session: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     current: tuple[int, Posted] | None = None
     score_refs: dict[tuple[int, str], Posted] = field(default_factory=dict)
 
@@ -55,7 +58,7 @@ class ConsolePort:
     ) -> Posted:
         self.count += 1
         where = Posted(channel=f"dm:{dm_user}" if dm_user else (channel or "console"),
-                       ref=f"m{self.count}")  # fmt: skip
+                       ref=f"{self.session}-m{self.count}")  # fmt: skip
         if reply.score_for is not None:
             self.score_refs[reply.score_for] = where
         elif reply.pair is not None and dm_user:

@@ -18,7 +18,7 @@ from bot.reactions import ReactionMap, canonical
 from bot.rounds import Candidate, Masker, plan_pairs, start_round
 from bot.votes import load_salt, rater_hash
 from storage.db import session_scope
-from storage.models import Generation, RatingPair, Vote
+from storage.models import Generation, PairMessage, RatingPair, Vote
 from tests.bot_seed import effective_votes, make_config, seed
 
 
@@ -228,3 +228,17 @@ async def test_vote_rules_on_sqlite_and_postgres(any_engine: Engine) -> None:
     finally:
         await w1.aclose()
         await w2.aclose()
+
+
+async def test_a_second_console_session_on_the_same_database(engine: Engine) -> None:
+    """A second `slam bot console` (or a demo run after another) posts into the same channel:
+    its message references must not collide with the first session's."""
+    cfg = make_config(pairs_per_round=2)
+    seed(engine, cfg)
+    first = await rate_in_console(engine, cfg, ["a", "b"], io.StringIO(), salt=b"s")
+    out = io.StringIO()
+    second = await rate_in_console(engine, cfg, ["tie", "a"], out, salt=b"s2")
+    assert first.recorded == 2 and second.recorded == 2, out.getvalue()
+    with Session(engine) as s:
+        refs = [m.message_ref for m in s.exec(select(PairMessage)).all()]
+    assert len(refs) == len(set(refs)) >= 4
