@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import discord
@@ -20,7 +21,7 @@ from bot.dispatcher import Dispatcher
 from bot.events import Command, PairView, Posted, Reaction, Reply
 from bot.reactions import to_unicode
 from bot.services import Capabilities
-from core.errors import SlamError
+from core.errors import SlamError, short
 
 log = logging.getLogger(__name__)
 EPHEMERAL = EPHEMERAL_COMMANDS
@@ -57,6 +58,33 @@ def reply_content(reply: Reply) -> str | None:
 
 def reply_files(reply: Reply) -> list[discord.File]:
     return [discord.File(str(p), filename=p.name) for p in reply.files.values()][:10]
+
+
+def _why(exc: discord.HTTPException) -> str:
+    return short(f"{exc.status} {exc.text or ''}".strip(), 160)
+
+
+async def deliver(send: Callable[..., Awaitable[Any]], kwargs: dict[str, Any]) -> Any:
+    """Send an answer; if Discord refuses it (attachments too large, missing permission,
+    …), send it again without the attachments and with a note saying why, so the user gets
+    an answer and the log one line instead of a traceback. None when nothing could be sent."""
+    try:
+        return await send(**kwargs)
+    except discord.HTTPException as exc:
+        files = kwargs.get("files") or []
+        if not files:
+            log.warning("discord: the answer could not be posted (%s)", _why(exc))
+            return None
+        log.warning("discord: %d attachment(s) refused (%s); answering without them",
+                    len(files), _why(exc))  # fmt: skip
+        note = f"({len(files)} chart(s) could not be attached: {_why(exc)})"
+        retry = {**kwargs, "files": []}
+        retry["content"] = _cut(f"{retry.get('content') or ''}\n{note}".strip(), 2000)
+        try:
+            return await send(**retry)
+        except discord.HTTPException as again:
+            log.warning("discord: the answer could not be posted (%s)", _why(again))
+            return None
 
 
 class DiscordPort:
@@ -100,7 +128,9 @@ class DiscordPort:
         kwargs: dict[str, Any] = {"content": reply_content(reply), "files": reply_files(reply)}
         if embed is not None:
             kwargs["embed"] = embed
-        msg = await target.send(**kwargs)
+        msg = await deliver(target.send, kwargs)
+        if msg is None:
+            raise SlamError("Discord refused the message; the bot's log says why")
         return Posted(channel=str(msg.channel.id), ref=str(msg.id))
 
     async def add_reactions(self, posted: Posted, names: list[str]) -> None:
@@ -153,7 +183,7 @@ class SlamDiscordClient(discord.Client):
         embed = reply_embed(reply)
         if embed is not None:
             kwargs["embed"] = embed
-        await message.channel.send(**kwargs)
+        await deliver(message.channel.send, kwargs)
 
     async def _reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
         if self.user is not None and payload.user_id == self.user.id:
@@ -163,7 +193,13 @@ class SlamDiscordClient(discord.Client):
             message_ref=str(payload.message_id), reaction=str(payload.emoji.name or ""),
             added=added, event_key=f"discord:{uuid.uuid4().hex}",
         )  # fmt: skip
-        outcome = await self.dispatcher.handle_reaction(reaction)
+        try:
+            outcome = await self.dispatcher.handle_reaction(reaction)
+        except Exception as exc:  # Discord does not redeliver: say so in one log line
+            log.error("discord: a reaction by user %s on message %s was NOT recorded: %s",
+                      payload.user_id, payload.message_id, short(str(exc), 200),
+                      exc_info=log.isEnabledFor(logging.DEBUG))  # fmt: skip
+            return
         log.debug("discord reaction -> %s", outcome.status)
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -191,7 +227,7 @@ def _subcommand(
         embed = reply_embed(reply)
         if embed is not None:
             kwargs_["embed"] = embed
-        await interaction.followup.send(**kwargs_)
+        await deliver(interaction.followup.send, kwargs_)
 
     params = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                 annotation=discord.Interaction)]  # fmt: skip

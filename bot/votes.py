@@ -38,6 +38,7 @@ from sqlmodel import SQLModel
 
 from bot.events import Reaction
 from bot.reactions import ReactionMap
+from core.errors import short
 from evaluation.votes import Current, fold
 from storage.db import begin_write
 from storage.models import PairMessage, ProcessedEvent, Rater, RatingPair, RatingRound, utcnow
@@ -130,7 +131,10 @@ class VoteWriter:
                 outcomes = await asyncio.to_thread(self.write_batch, [i for i, _ in batch])
             except Exception as exc:  # the events were not committed: fail them (no ack)
                 self._raters.clear()
-                log.exception("vote batch of %d failed", len(batch))
+                # Each submitter gets the exception and reports it (the adapter's one line,
+                # Slack's retry); the traceback is for debugging only.
+                log.warning("vote batch of %d failed: %s", len(batch), short(str(exc), 200),
+                            exc_info=log.isEnabledFor(logging.DEBUG))  # fmt: skip
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(exc)

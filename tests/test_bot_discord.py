@@ -3,6 +3,7 @@ messages too), removals, chart attachments, and the `/slam` application command 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -290,3 +291,44 @@ def test_the_command_tree_takes_its_parameters_from_the_specs(engine: Engine) ->
             assert [ch.value for ch in params[p.name].choices] == list(p.choices)
     assert subs["reveal"].parameters[0].type == discord.AppCommandOptionType.integer  # type: ignore[union-attr]
     assert "(admin)" in subs["invite"].description
+
+
+class _Refused:
+    """What discord.py reads off an HTTP response it turns into an HTTPException."""
+
+    status = 413
+    reason = "Payload Too Large"
+
+
+async def test_refused_attachments_still_answer_and_a_failed_vote_logs_one_line(
+    client: SlamDiscordClient, engine: Engine, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    pairs = await start_round(client)
+    alice = members()[0]
+    real = client.http.send_message
+
+    async def refuse_files(*args: Any, **kwargs: Any) -> Any:  # Discord's 413 on the wire
+        params = kwargs.get("params")
+        if params is not None and params.files:
+            raise discord.HTTPException(_Refused(), {"message": "Request entity too large"})
+        # dpytest's fake reads `channel` from its caller's frame: be that caller faithfully.
+        channel = sys._getframe(1).f_locals.get("channel")  # noqa: F841
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(client.http, "send_message", refuse_files)
+    await dpytest.message("!slam report", member=alice)
+    (report,) = sent()
+    assert report.attachments == []
+    assert "1 chart(s) could not be attached: 413" in (report.content or "")
+    assert "attachment(s) refused" in caplog.text
+    # A vote the database cannot take: one log line naming it, no traceback from discord.py.
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE vote"))
+    caplog.clear()
+    await dpytest.add_reaction(alice, pairs[0], "🅰️")
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "was NOT recorded" in errors[0].getMessage()
+    assert not errors[0].exc_info
