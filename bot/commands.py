@@ -235,6 +235,12 @@ async def cmd_reveal(d: Services, cmd: Command, port: ChatPort) -> Reply:
         if rnd is not None and rnd.status == "open":
             raise SlamError(f"Pair {pair_id} is in round {rnd.id}, which is still open; "
                             "close the round before revealing (keeps votes blind).")  # fmt: skip
+        if pair.kind == "gold":
+            # A rater check, not a model comparison: naming the model that wrote both sides
+            # would mislead, and saying what the decoy was teaches raters to spot checks.
+            return Reply(f"Pair {pair_id} was a quality check (one response deliberately "
+                         "bad), not a model comparison: its votes check raters and are never "
+                         "counted in the ratings.", ephemeral=True)  # fmt: skip
         names = []
         for gid in (pair.generation_a_id, pair.generation_b_id):
             gen = s.get(Generation, gid)

@@ -299,6 +299,16 @@ async def test_reveal_only_after_the_round_closes(bot: Bot) -> None:
     # Votes after the close are not counted.
     await bot.react("EvLate", msgs[0].message_ref, "a")
     assert bot.votes() == []
+    # A gold pair (a rater check) is revealed as such, without model names or the decoy.
+    with Session(bot.engine) as s:
+        gold = s.get(RatingPair, msgs[1].pair_id)
+        assert gold is not None
+        gold.kind, gold.gold_answer, gold.decoy = "gold", "A", "truncated"
+        s.add(gold)
+        s.commit()
+    resp = await bot.slash(f"reveal {msgs[1].pair_id}")
+    assert "was a quality check" in resp.text and "never counted" in resp.text
+    assert "A was *" not in resp.text and "truncated" not in resp.text
 
 
 async def test_score_mode_keycaps_score_each_response(
