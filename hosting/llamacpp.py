@@ -16,7 +16,9 @@ work ran on the machine (benchmarks/bench_llama_contention.py).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import ctypes
+import logging
 import math
 import os
 import threading
@@ -46,6 +48,7 @@ class _Loaded:
     chat: ChatFormat
 
 
+log = logging.getLogger(__name__)
 _CACHE: dict[tuple[str, int, int], _Loaded] = {}
 _CACHE_LOCK = threading.Lock()
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama.cpp")
@@ -78,8 +81,23 @@ def load_llama(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> _
             loaded = _Loaded(
                 llm=llm, lock=threading.Lock(), stop_ids=frozenset(stop_ids), chat=chat_format(llm)
             )
+            if not _CACHE:
+                atexit.register(_close_all)
             _CACHE[key] = loaded
     return loaded
+
+
+def _close_all() -> None:
+    """Free the cached models at exit, while llama.cpp's library is still loaded: left to
+    `Llama.__del__` during interpreter teardown, freeing fails and prints a traceback."""
+    with _CACHE_LOCK:
+        loaded = list(_CACHE.values())
+        _CACHE.clear()
+    for item in loaded:
+        try:
+            item.llm.close()
+        except Exception:  # exiting anyway: never a traceback for this
+            log.debug("closing a llama.cpp model failed", exc_info=True)
 
 
 @dataclass(frozen=True)
