@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlmodel import Session, select
 
-from evaluation.votes import EffectiveVote, effective_votes
+from evaluation.votes import EffectiveVote, VotePolicy, effective_votes
 from storage.models import JudgeScore, RatingPair
 
 LABELS = ("A", "B", "tie")
@@ -149,9 +149,12 @@ class JudgeCrowdAgreement:
     kappa: float | None
 
 
-def judge_crowd_agreement(session: Session, judge: str | None = None) -> list[JudgeCrowdAgreement]:
-    """How often each pairwise judge agrees with the crowd majority on the rated pairs."""
-    majority = crowd_majority(effective_votes(session, "pairwise"))
+def judge_crowd_agreement(
+    session: Session, judge: str | None = None, policy: VotePolicy | None = None
+) -> list[JudgeCrowdAgreement]:
+    """How often each pairwise judge agrees with the crowd majority on the rated pairs (the
+    effective votes under `policy`: the config's, as every other surface counts them)."""
+    majority = crowd_majority(effective_votes(session, "pairwise", policy or VotePolicy()))
     pairs = {p.id: p for p in session.exec(select(RatingPair)).all() if p.id in majority}
     out = []
     for j, verdicts in sorted(judge_verdicts(session, judge).items()):

@@ -152,9 +152,10 @@ def _summarise(
     with session_scope(engine) as s:
         res.method_scores = method_model_scores(s, experiment_id=experiment_id)
         res.consistency = order_consistency(s)
-        res.crowd_agreement = judge_crowd_agreement(s)
+        policy = VotePolicy.from_config(cfg.evaluation)
+        res.crowd_agreement = judge_crowd_agreement(s, policy=policy)
         res.judge_trust, res.crowd_length = judge_trust(
-            s, VotePolicy.from_config(cfg.evaluation), rounds=cfg.evaluation.bootstrap_rounds
+            s, policy, rounds=cfg.evaluation.bootstrap_rounds
         )
     results = Results(engine, cfg)
     res.ratings = results.ratings

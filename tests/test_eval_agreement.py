@@ -20,7 +20,7 @@ from evaluation.agreement import (
     rater_agreement,
     score_alpha,
 )
-from evaluation.votes import EffectiveVote, effective_votes
+from evaluation.votes import EffectiveVote, VotePolicy, effective_votes
 from storage.db import session_scope
 from storage.models import JudgeScore
 from tests.eval_seed import rater, seed_generations, seed_pair, seed_round, vote
@@ -107,6 +107,12 @@ def test_judge_crowd_agreement(engine: Engine) -> None:
     assert res["fair"].kappa == pytest.approx(1.0)
     assert res["biased"].n_pairs == 2 and res["biased"].agreement == 0.0
     assert res["half"].n_pairs == 0 and res["half"].agreement is None
+    # The vote policy applies here as everywhere: one counted vote per rater leaves ann's
+    # vote on pair 1 out, so only pair 0 has a crowd verdict.
+    with session_scope(engine) as s:
+        capped = {a.judge: a for a in
+                  judge_crowd_agreement(s, policy=VotePolicy(max_votes_per_rater=1))}  # fmt: skip
+    assert capped["fair"].n_pairs == 1 and capped["fair"].agreement == 1.0
 
 
 @settings(max_examples=200, deadline=None)
