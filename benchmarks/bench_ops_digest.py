@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.cron import cron_trigger, next_fire_times, slot_for  # noqa: E402
-from bot.digest import build_digest  # noqa: E402
+from bot.digest import build_digest, render  # noqa: E402
 from core.config import parse_config  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
@@ -98,8 +98,9 @@ def main() -> None:
     )
     with_charts = time.perf_counter() - t0
     print(f"build_digest with 3 charts: {with_charts:.2f} s ({len(digest.charts)} PNGs)")
-    text = digest.to_reply().plain()
-    print(f"message: {len(text):,} characters, {len(digest.to_reply().fields)} fields")
+    reply = render(digest)
+    text = reply.plain()
+    print(f"message: {len(text):,} characters, {len(reply.fields)} fields")
     bench_slots()
     engine.dispose()
     verdict = "OK" if min(times) <= TARGET_S else "OVER"
