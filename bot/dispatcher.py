@@ -63,14 +63,19 @@ class RateLimit:
         self._hits: dict[tuple[str, str, str], deque[float]] = defaultdict(deque)
 
     def allow(self, kind: str, platform: str, user: str) -> bool:
+        """Count one event; False when it is over the limit (not counted then)."""
+        if not self.would_allow(kind, platform, user):
+            return False
+        self._hits[(kind, platform, user)].append(self.clock())
+        return True
+
+    def would_allow(self, kind: str, platform: str, user: str) -> bool:
+        """Whether `allow` would let one more event through now, without counting it."""
         limit, window = self.limits[kind]
         now, hits = self.clock(), self._hits[(kind, platform, user)]
         while hits and hits[0] <= now - window:
             hits.popleft()
-        if len(hits) >= limit:
-            return False
-        hits.append(now)
-        return True
+        return len(hits) < limit
 
     async def __call__(self, event: Event, call_next: Handler) -> Any:
         if isinstance(event, Reaction):
@@ -129,11 +134,8 @@ class Dispatcher:
         self.writer = VoteWriter(engine, reactions)
         self.ignore_self = IgnoreSelf(set(self_ids))
         self.auth = AdminOnly(set(cfg.chat.admins if admins is None else admins), ADMIN_COMMANDS)
-        self.middleware: list[Middleware] = [
-            self.ignore_self,
-            RateLimit(cfg.chat.votes_per_rater_per_hour, clock=clock),
-            self.auth,
-        ]
+        self.rate_limit = RateLimit(cfg.chat.votes_per_rater_per_hour, clock=clock)
+        self.middleware: list[Middleware] = [self.ignore_self, self.rate_limit, self.auth]
 
     # The services, read-only, for adapters and jobs that hold the dispatcher.
     @property

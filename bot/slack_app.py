@@ -198,16 +198,30 @@ def register_listeners(app: Any, dispatcher: Dispatcher, port: SlackPort) -> Non
 
     def deferred(cmd: Command) -> bool:
         """Slow commands are acknowledged now and answered later, except when the answer is
-        a refusal that needs no work (an admin command from someone who is not an admin):
-        that is the acknowledgement itself, not a "Working on…" followed by a refusal."""
+        a refusal that needs no work (an admin command from someone who is not an admin, or
+        a user over the command rate limit): that is the acknowledgement itself, not a
+        "Working on…" followed by a refusal."""
         auth = dispatcher.auth
-        refused = cmd.name in auth.commands and not auth.is_admin(cmd.platform, cmd.user_id)
+        refused = (
+            (cmd.name in auth.commands and not auth.is_admin(cmd.platform, cmd.user_id))
+            or not dispatcher.rate_limit.would_allow("cmd", cmd.platform, cmd.user_id)
+        )  # fmt: skip
         spec = COMMANDS.get(cmd.name)
         return spec is not None and spec.slow and not refused
 
+    # What the acknowledgement decided, for the lazy worker of the same request: the rate
+    # limit may change in between, and the two must agree (answered once, never twice).
+    decided: dict[str, bool] = {}
+
+    def request_key(body: dict[str, Any]) -> str:
+        return str(body.get("trigger_id") or id(body))
+
     async def slam_ack(body: dict[str, Any], ack: Any) -> None:
         cmd = command_of(body)
-        if deferred(cmd):
+        later = decided[request_key(body)] = deferred(cmd)
+        if len(decided) > 10_000:  # requests whose worker never ran (it always does)
+            decided.pop(next(iter(decided)))
+        if later:
             await ack(response_type="ephemeral", text=f"Working on `{cmd.name}`…")
             return
         reply = await dispatcher.handle_command(cmd, port)
@@ -218,7 +232,8 @@ def register_listeners(app: Any, dispatcher: Dispatcher, port: SlackPort) -> Non
 
     async def slam_work(body: dict[str, Any]) -> None:
         cmd = command_of(body)
-        if not deferred(cmd):
+        later = decided.pop(request_key(body), None)
+        if not (deferred(cmd) if later is None else later):
             return
         reply = await dispatcher.handle_command(cmd, port)
         if reply is not None:

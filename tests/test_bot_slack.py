@@ -405,3 +405,13 @@ async def test_socket_mode_acks_after_the_vote_is_committed(
         await runner.cleanup()
         await d.aclose()
     assert fake.named("apps.connections.open")[0].token == "xapp-test"
+
+
+async def test_a_slow_command_over_the_rate_limit_is_refused_in_the_ack(bot: Bot) -> None:
+    for _ in range(20):  # the per-minute command budget
+        assert "too fast" not in (await bot.slash("help", user="U7")).text
+    resp = await bot.slash("report", user="U7")
+    assert "too fast" in resp.text and "Working on" not in resp.text
+    # Nothing was started for it (no upload, no answer in the channel), and others still work.
+    assert not bot.fake.named("files.getUploadURLExternal")
+    assert "Working on `report`" in (await bot.slash("report", user="U8")).text
