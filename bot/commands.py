@@ -22,6 +22,7 @@ from bot.posting import legend as _legend
 from bot.posting import masker as _masker
 from bot.posting import post_pair as _post_pair
 from bot.services import ChatPort, Services
+from core.config import CommandLimits
 from core.errors import SlamError
 from evaluation.votes import all_effective_votes
 from storage.models import Generation, ModelRecord, RatingPair, RatingRound
@@ -344,14 +345,20 @@ def format_leaderboard(results: Any) -> Reply:
     return Reply(text, title="Leaderboard", fields=fields)
 
 
+def _le(field: Any) -> int:
+    """The upper bound (`le`) of an int field."""
+    return int(next(m.le for m in field.metadata if hasattr(m, "le")))
+
+
 @command("probe", "probe [MEASURE]", "probe every model's latency now", admin=True, slow=True,
          params=(Param("measure", "requests per model", int, required=False),))  # fmt: skip
 async def cmd_probe(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if len(cmd.args) > 1 or (cmd.args and not cmd.args[0].isdigit()):
         return _bad_args("probe", "MEASURE is a number of requests")
-    measure = int(cmd.args[0]) if cmd.args else 3
-    if not 1 <= measure <= 50:
-        return _bad_args("probe", "MEASURE must be between 1 and 50")
+    limit = CommandLimits.model_fields["chat_probe_measure"]
+    measure = int(cmd.args[0]) if cmd.args else int(limit.default)
+    if not 1 <= measure <= _le(limit):
+        return _bad_args("probe", f"MEASURE must be between 1 and {_le(limit)}")
     try:
         from evaluation.probes import run_probes
     except ImportError:

@@ -325,6 +325,8 @@ class CommandLimits(_Strict):
 
     probe_warmup: int = Field(default=10, ge=0, le=1000, description="slam probe --warmup")
     probe_measure: int = Field(default=10, ge=1, le=1000, description="slam probe --measure")
+    # In chat a probe blocks the bot's answer: a smaller bound than the command line's.
+    chat_probe_measure: int = Field(default=3, ge=1, le=50, description="/slam probe MEASURE")
     sweep_requests: int = Field(default=8, ge=1, le=100_000, description="slam sweep --requests")
     sweep_n_rates: int = Field(default=3, ge=1, le=100, description="slam sweep --n-rates")
     sweep_concurrency: int = Field(default=1, ge=1, le=1024, description="one --concurrency level")

@@ -242,3 +242,23 @@ async def test_a_second_console_session_on_the_same_database(engine: Engine) -> 
     with Session(engine) as s:
         refs = [m.message_ref for m in s.exec(select(PairMessage)).all()]
     assert len(refs) == len(set(refs)) >= 4
+
+
+async def test_chat_probe_bound_comes_from_command_limits(engine: Engine) -> None:
+    from core.config import CommandLimits
+
+    cfg = make_config()
+    seed(engine, cfg)
+    d = Dispatcher(engine, cfg, salt=b"s", admins={"boss"})
+    try:
+        top = CommandLimits.model_fields["chat_probe_measure"].metadata
+        le = next(m.le for m in top if hasattr(m, "le"))
+        for text in (f"probe {le + 1}", "probe 0", "probe 2.5"):
+            reply = await d.handle_command(Command("console", "boss", "c", text), NullPort())
+            assert reply is not None and not reply.ok, text
+            assert "MEASURE" in reply.text and "Traceback" not in reply.text
+        reply = await d.handle_command(Command("console", "boss", "c", f"probe {le + 1}"),
+                                       NullPort())  # fmt: skip
+        assert reply is not None and f"between 1 and {le}" in reply.text
+    finally:
+        await d.aclose()
