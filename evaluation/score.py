@@ -18,7 +18,7 @@ from evaluation.similarity import METRICS, SimilarityRun, check_metrics, run_sim
 from storage.db import session_scope
 
 if TYPE_CHECKING:
-    from core.config import SlamConfig
+    from core.config import ModelSpec, SlamConfig
     from evaluation.agreement import JudgeCrowdAgreement
     from evaluation.judge_trust import JudgeTrust
     from evaluation.metaeval import MethodAgreement
@@ -105,6 +105,9 @@ async def score(
                 " one model reference = true (the reference is the default judge)"
             )
         result.judge = spec.name
+        note = judge_note(spec)
+        if note:
+            result.notes.append(note)
         bar = _bar(f"judging ({spec.name})", "answer", progress)
 
         def on_progress(method: str, n: int) -> None:
@@ -173,3 +176,17 @@ def _summarise(
 
 
 __all__ = ["METHODS", "METRICS", "ScoreResult", "human_signal", "parse_list", "score"]
+
+
+def judge_note(spec: ModelSpec) -> str | None:
+    """A warning when the judge is a packaged base model (e.g. the offline default, where the
+    reference, Gemma 3 270M, judges): its verdicts parse, but mean little."""
+    from hosting.gguf import is_base_builtin
+
+    if spec.backend == "llamacpp" and is_base_builtin(spec.model):
+        return (
+            f"the judge {spec.name} ({spec.model}) is a base model, not an instruct model: its "
+            "verdicts are weak. Set [judge] model to an instruct model — offline a [[models]] "
+            "entry with model = 'builtin:smollm2-135m', as `slam demo` does, or GPT-4."
+        )
+    return None

@@ -66,6 +66,13 @@ BUILTINS: dict[str, Callable[[], Path]] = {
     "smollm2-135m": packaged_smollm2_135m,
 }
 BUILTIN_MODELS = tuple(BUILTINS)
+BASE_MODELS = frozenset({"gemma3-270m"})  # builtins without a chat template (not instruct)
+
+
+def is_base_builtin(model: str) -> bool:
+    """Whether `model` names a packaged base model (one that was never tuned to follow
+    instructions, so a poor judge)."""
+    return model.startswith(BUILTIN_PREFIX) and model[len(BUILTIN_PREFIX) :] in BASE_MODELS
 
 
 def resolve_model_path(model: str, base: Path | None = None) -> Path:

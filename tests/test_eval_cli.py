@@ -134,3 +134,18 @@ async def test_score_without_judge_model(engine: Engine, tmp_path: Path, sqlite_
     )
     with pytest.raises(SlamError, match=r"no judge model: set \[judge\] model"):
         await score(engine, load_config(p), ["scorer"], [], progress=False)
+
+
+def test_a_base_model_judge_is_named_as_weak() -> None:
+    """The offline default judges with the reference, Gemma 3 270M, a base model: `slam score`
+    says so and names the packaged instruct model; an instruct judge gets no such note."""
+    from core.config import default_config, parse_config
+    from evaluation.score import judge_note
+
+    base = default_config().judge_model
+    assert base is not None
+    note = judge_note(base)
+    assert note is not None and "base model" in note and "builtin:smollm2-135m" in note
+    instruct = parse_config({"models": [{"name": "s", "backend": "llamacpp",
+                                         "model": "builtin:smollm2-135m"}]}).models[0]  # fmt: skip
+    assert judge_note(instruct) is None
