@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 from pathlib import Path
 
 from core.errors import SlamError
@@ -40,10 +41,15 @@ def normalize_quant(label: str) -> str:
     return up
 
 
+# A quantization label at the end of a GGUF file's stem, after '-', '.' or '_' (Q4_K_M, Q4_1,
+# IQ2_XS, Q8_0, F16, BF16…): a variant drops its source's label, so a Q2_K made from
+# 'SmolLM2-135M-Instruct.Q4_1.gguf' is 'SmolLM2-135M-Instruct-q2_k.gguf', not '…Q4_1-q2_k'.
+_QUANT_SUFFIX = re.compile(r"[-._](?:I?Q\d(?:_[A-Z0-9]+)*|B?F16|F32)$", re.IGNORECASE)
+
+
 def variant_path(source: Path, quant: str, out_dir: Path) -> Path:
-    stem = source.stem
-    for known in QUANT_TYPES:
-        stem = stem.replace(f"-{known.lower()}", "").replace(f"-{known}", "")
+    """Where the `quant` variant of `source` goes: its stem without its own quantization."""
+    stem = _QUANT_SUFFIX.sub("", source.stem) or source.stem
     return out_dir / f"{stem}-{quant.lower()}.gguf"
 
 

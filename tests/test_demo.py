@@ -27,7 +27,7 @@ def test_quick_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert ctx.cfg.judge_model is not None and ctx.cfg.judge_model.name == JUDGE_NAME
     assert ctx.cfg.judge_model.model == "builtin:smollm2-135m"  # the instruct model judges
     variants = sorted(p.name for p in (tmp_path / "ws" / "models").glob("*.gguf"))
-    assert variants == ["SmolLM2-135M-Instruct.Q4_1-q2_k.gguf", "gemma-3-270m-q3_k_m.gguf"]
+    assert variants == ["SmolLM2-135M-Instruct-q2_k.gguf", "gemma-3-270m-q3_k_m.gguf"]
     assert (tmp_path / "ws" / MARKER).is_file()
 
     def count(model: type) -> int:
@@ -166,4 +166,4 @@ def test_ctrl_c_during_quantize_stops_the_demo_cleanly(
     assert captured.err == "interrupted\n"
     assert "generate" not in captured.out  # the next stage never started
     made = sorted(p.name for p in (tmp_path / "w" / "models").iterdir())
-    assert made == ["SmolLM2-135M-Instruct.Q4_1-q2_k.gguf"]  # finished; Gemma's never begun
+    assert made == ["SmolLM2-135M-Instruct-q2_k.gguf"]  # finished; Gemma's never begun
