@@ -77,12 +77,7 @@ def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
 
 def crowd_majority(votes: Iterable[EffectiveVote]) -> dict[int, str]:
     """pair id -> the plurality verdict; pairs whose top verdicts tie in count are left out."""
-    by_pair: dict[int, Counter[str]] = defaultdict(Counter)
-    for v in votes:
-        label = _label(v.choice)
-        if label is not None:
-            by_pair[v.pair_id][label] += 1
-    return _plurality(by_pair)
+    return majority_of_counts(Counter((v.pair_id, str(v.choice)) for v in votes))
 
 
 def majority_of_counts(counts: Mapping[tuple[int, str], int]) -> dict[int, str]:
@@ -101,15 +96,6 @@ def majority_of_counts(counts: Mapping[tuple[int, str], int]) -> dict[int, str]:
         elif n == best[0]:
             top[pair] = (n, None)
     return {pair: label for pair, (_, label) in top.items() if label is not None}
-
-
-def _plurality(by_pair: Mapping[int, Counter[str]]) -> dict[int, str]:
-    out = {}
-    for pair, counts in by_pair.items():
-        (top, n1), *rest = counts.most_common()
-        if not rest or rest[0][1] < n1:
-            out[pair] = top
-    return out
 
 
 def judge_verdicts(

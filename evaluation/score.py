@@ -175,9 +175,6 @@ def _summarise(
         )
 
 
-__all__ = ["METHODS", "METRICS", "ScoreResult", "human_signal", "parse_list", "score"]
-
-
 def judge_note(spec: ModelSpec) -> str | None:
     """A warning when the judge is a packaged base model (e.g. the offline default, where the
     reference, Gemma 3 270M, judges): its verdicts parse, but mean little."""
@@ -190,3 +187,7 @@ def judge_note(spec: ModelSpec) -> str | None:
             "entry with model = 'builtin:smollm2-135m', as `slam demo` does, or GPT-4."
         )
     return None
+
+
+__all__ = ["METHODS", "METRICS", "ScoreResult", "human_signal", "parse_list", "score"]
+

@@ -73,14 +73,7 @@ class VoteTally:
 
     def pairwise_counts(self, skip: Collection[int] = ()) -> list[tuple[str, str, str, int]]:
         """As `pairwise_results` with a plain policy; `skip`: raters rule 9 leaves out."""
-        counts: dict[tuple[str, str, str], int] = defaultdict(int)
-        for (pair, rater, kind, _), (choice, _) in self.streams.items():
-            if kind == "pairwise" and choice in PAIRWISE_CHOICES and pair in self.pair_models:
-                if rater in skip:
-                    continue
-                a, b = self.pair_models[pair]
-                counts[(a, b, choice)] += 1
-        return sorted((a, b, c, n) for (a, b, c), n in counts.items())
+        return self.model_counts(self.pair_counts(skip))
 
     def pair_counts(self, skip: Collection[int] = ()) -> dict[tuple[int, str], int]:
         """(model pair id, choice) -> counted pairwise votes (what style control reads)."""
