@@ -6,16 +6,16 @@ the cheapest of those three. 30 raters: 27 follow Bradley–Terry with 10% ties,
 at random (A 45%, B 45%, tie 10%). Votes arrive one at a time, each from a random rater.
 
 - **round-robin** (the bot before): model pairs in turn, a fresh shuffled cycle each time
-  (as `bot.rounds.plan_pairs` covers them); no gold pairs; every vote counts.
-- **active**: `evaluation.active` picks the pair for the arriving rater (the pairs whose votes
+  (as `bot.rating.rounds.plan_pairs` covers them); no gold pairs; every vote counts.
+- **active**: `evaluation.human.active` picks the pair for the arriving rater (the pairs whose votes
   most narrow the open comparisons of the current decision, the rater spread factor, 10%
   exploration, warm-up); gold pairs at `[evaluation] gold_rate` (10%, they cost votes too: a
-  careful rater passes 98% of them, a clicker 45%); rater quality (`evaluation.votes` rule 9,
+  careful rater passes 98% of them, a clicker 45%); rater quality (`evaluation.human.votes` rule 9,
   the gold and chance rules) leaves flagged raters' votes out.
 
 After every few votes (every 20 up to 800, then every 2.5%), the real
-`evaluation.decision.decide` runs on the counted votes, with intervals from the Laplace
-posterior (`evaluation.active.NormalBT`: mean ± z·sd, what the bootstrap converges to, and
+`evaluation.human.decision.decide` runs on the counted votes, with intervals from the Laplace
+posterior (`evaluation.human.active.NormalBT`: mean ± z·sd, what the bootstrap converges to, and
 cheap enough to ask ~100,000 times). A replication's *votes* is the count after which the
 decision is "switch to the right model" at every later check up to the horizon; its *error*
 is that the stopping rule announced a wrong decision (the first settled one was wrong) or
@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluation.active import (
+from evaluation.human.active import (
     WARMUP_VOTES,
     comparison_weights,
     gold_due,
@@ -52,10 +52,10 @@ from evaluation.active import (
     spread_factor,
     weights_for,
 )
-from evaluation.active import choose as choose_pairs
-from evaluation.cost import ModelCost
-from evaluation.decision import Decision, decide
-from evaluation.votes import chance_rule, chance_scores, gold_rule
+from evaluation.human.active import choose as choose_pairs
+from evaluation.human.decision import Decision, decide
+from evaluation.human.votes import chance_rule, chance_scores, gold_rule
+from evaluation.perf.cost import ModelCost
 
 MARGIN, CONFIDENCE = 50.0, 0.95
 # Candidates cheapest first: Elo gap to the reference. Within the margin: c06, c08, c10.
@@ -132,7 +132,7 @@ def posterior(weights: NDArray[np.float64]) -> Posterior:
 def groups(weights: NDArray[np.float64]) -> list[list[list[str]]]:
     """Per replication, the strongly connected groups of the win graph (i -> j when i took
     points from j), by transitive closure: membership is what the decision reads, the same
-    components as evaluation.ratings.win_graph_groups."""
+    components as evaluation.human.ratings.win_graph_groups."""
     took = weights[:, None] * np.array([ROW_PTS > 0, ROW_PTS < 1]) > 0  # (B, 2, rows)
     reach = np.zeros((len(weights), N, N), dtype=np.int64)
     for side, (src, dst) in enumerate(((ROW_IJ[:, 0], ROW_IJ[:, 1]), (ROW_IJ[:, 1], ROW_IJ[:, 0]))):

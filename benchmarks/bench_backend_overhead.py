@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.config import ModelSpec  # noqa: E402
-from hosting.base import GenerationRequest  # noqa: E402
+from hosting.backends.base import GenerationRequest  # noqa: E402
 
 TARGET_MS = 2.0
 PROMPT = "Say good morning."
@@ -121,7 +121,7 @@ async def compare(
 async def bench_ollama(url: str, n: int) -> float:
     from ollama import AsyncClient
 
-    from hosting.ollama_backend import OllamaBackend
+    from hosting.backends.ollama import OllamaBackend
 
     model = "gemma3:270m"
     request = GenerationRequest(prompt=PROMPT, max_tokens=8, temperature=0.0, seed=1)
@@ -152,7 +152,7 @@ async def bench_ollama(url: str, n: int) -> float:
 async def bench_openai(url: str, n: int) -> float:
     from openai import AsyncOpenAI
 
-    from hosting.openai_backend import PLACEHOLDER_KEY, OpenAIBackend
+    from hosting.backends.openai import PLACEHOLDER_KEY, OpenAIBackend
 
     model = "gemma3-270m"
     request = GenerationRequest(prompt=PROMPT, max_tokens=1, temperature=0.0, seed=1)
@@ -204,7 +204,7 @@ def main() -> None:
         results["ollama"] = asyncio.run(bench_ollama(ollama_url, args.n))
 
     if not args.skip_llama:
-        from hosting.gguf import packaged_gemma3_270m
+        from hosting.backends.gguf import packaged_gemma3_270m
 
         port = free_port()
         url = f"http://127.0.0.1:{port}/v1"

@@ -23,9 +23,9 @@ from sqlmodel import Session, func, select  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Vote  # noqa: E402
-from tests.bot_seed import MODELS, make_config, seed  # noqa: E402
-from tests.fake_slack_api import FakeSlack  # noqa: E402
-from tests.slack_helpers import (  # noqa: E402
+from tests.support.bot_seed import MODELS, make_config, seed  # noqa: E402
+from tests.support.fake_slack_api import FakeSlack  # noqa: E402
+from tests.support.slack_helpers import (  # noqa: E402
     JSON,
     BotProcess,
     prepare_round,

@@ -19,8 +19,8 @@ import time
 
 from core.config import ModelSpec, default_config
 from core.prompts import load_user_contexts, render_prompt
-from hosting.base import GenerationRequest, create_backend
-from hosting.llamacpp import load_llama, run_on_llama_thread
+from hosting.backends.base import GenerationRequest, create_backend
+from hosting.backends.llamacpp import load_llama, run_on_llama_thread
 
 ROUNDS = 11
 MAX_TOKENS = 64

@@ -14,7 +14,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluation.ratings import Outcome, bradley_terry
+from evaluation.human.ratings import Outcome, bradley_terry
 
 
 def main(n_votes: int = 1_000_000, n_models: int = 30, n_boot: int = 1000) -> None:

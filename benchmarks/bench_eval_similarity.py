@@ -22,9 +22,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from sqlmodel import delete
 
-from evaluation.corpus import load_corpus
-from evaluation.embeddings import SentenceTransformerEncoder, load_sentence_transformer
-from evaluation.similarity import run_similarity
+from evaluation.auto.corpus import load_corpus
+from evaluation.auto.embeddings import SentenceTransformerEncoder, load_sentence_transformer
+from evaluation.auto.similarity import run_similarity
 from storage.db import session_scope
 from storage.migrate import open_database
 from storage.models import EmbeddingCache, SimilarityScore

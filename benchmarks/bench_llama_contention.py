@@ -8,7 +8,7 @@ temperature 0) with and without a competing CPU-bound process, for:
 
 - `default`: the library's defaults (n_threads = cores, libgomp's spin-then-sleep);
 - `passive`: OMP_WAIT_POLICY=PASSIVE (waiting threads sleep at once), set before llama.cpp
-  loads — what hosting.llamacpp sets unless the environment already says otherwise;
+  loads — what hosting.backends.llamacpp sets unless the environment already says otherwise;
 - `active`: OMP_WAIT_POLICY=ACTIVE (threads always spin);
 - `1-thread`: n_threads = 1 (no team to wait for).
 
@@ -50,7 +50,7 @@ def _worker() -> None:
 
     from core.config import ModelSpec, default_config
     from core.prompts import load_user_contexts, render_prompt
-    from hosting.base import GenerationRequest, create_backend
+    from hosting.backends.base import GenerationRequest, create_backend
 
     threads = int(os.environ.get("BENCH_THREADS", "0")) or None
     cfg = default_config()

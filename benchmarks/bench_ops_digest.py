@@ -21,12 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.cron import cron_trigger, next_fire_times, slot_for  # noqa: E402
-from bot.digest import build_digest, render  # noqa: E402
+from bot.ops.cron import cron_trigger, next_fire_times, slot_for  # noqa: E402
+from bot.ops.digest import build_digest, render  # noqa: E402
 from core.config import parse_config  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from tests.perf_seed import seed  # noqa: E402
+from tests.support.perf_seed import seed  # noqa: E402
 
 TARGET_S = 10.0
 

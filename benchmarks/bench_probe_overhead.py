@@ -19,11 +19,11 @@ from sqlmodel import select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import parse_config
-from evaluation.probes import run_probes
+from evaluation.perf.probes import run_probes
 from storage.db import session_scope
 from storage.migrate import open_database
 from storage.models import Probe
-from tests.fake_ollama import FakeOllama
+from tests.support.fake_ollama import FakeOllama
 
 MEASURE = 300
 

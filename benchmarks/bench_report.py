@@ -43,7 +43,7 @@ from core.config import SlamConfig  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Rater, RatingPair, Vote  # noqa: E402
-from tests.perf_seed import seed  # noqa: E402
+from tests.support.perf_seed import seed  # noqa: E402
 
 TARGETS = {"warm": 0.3, "after": 1.5, "cli": 4.0, "chat": 3.0}
 PG_ADMIN = os.environ.get(
@@ -101,9 +101,9 @@ def _add_votes(engine: Engine, n: int) -> None:
 
 def _chat_answer(engine: Engine, out: Path, cache: object) -> float:
     """The bot's `/slam report`: decision + leaderboard text + the summary card."""
-    from evaluation.leaderboard import summary_text
     from evaluation.report import build_report
-    from evaluation.results import Results
+    from evaluation.results.leaderboard import summary_text
+    from evaluation.results.service import Results
 
     t0 = time.perf_counter()
     results = Results(engine, SlamConfig(), cache=cache)  # type: ignore[arg-type]
@@ -129,7 +129,7 @@ def _cli(url: str, work: Path, cache_dir: Path, *extra: str) -> float:
 
 
 def run(db: str, url: str, engine: Engine, work: Path, seeded_s: float) -> Figures:
-    from evaluation.cache import ResultCache
+    from evaluation.results.cache import ResultCache
 
     print(f"\n== {db}: load average before the runs {load():.2f} on {os.cpu_count()} CPUs")
     cache = ResultCache()

@@ -30,13 +30,13 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from sqlmodel import Session, func, select  # noqa: E402
 
-from bot.web.tokens import Tokens  # noqa: E402
+from bot.rating.invites import Tokens  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Vote  # noqa: E402
-from tests.bot_seed import MODELS, effective_votes, make_config, seed  # noqa: E402
-from tests.slack_helpers import write_config  # noqa: E402
-from tests.web_helpers import open_round  # noqa: E402
+from tests.support.bot_seed import MODELS, effective_votes, make_config, seed  # noqa: E402
+from tests.support.slack_helpers import write_config  # noqa: E402
+from tests.support.web_helpers import open_round  # noqa: E402
 
 SECRET = "bench-web-secret-0123456789abcdef"
 CHOICES = ["A", "B", "tie", "both_bad"]

@@ -15,16 +15,16 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bot import rounds, selection
 from bot.events import Command, PairView, Reply
-from bot.posting import db as _db
-from bot.posting import legend as _legend
-from bot.posting import masker as _masker
-from bot.posting import post_pair as _post_pair
+from bot.rating import rounds, selection
+from bot.rating.posting import db as _db
+from bot.rating.posting import legend as _legend
+from bot.rating.posting import masker as _masker
+from bot.rating.posting import post_pair as _post_pair
 from bot.services import ChatPort, Services
 from core.config import CommandLimits
 from core.errors import SlamError
-from evaluation.votes import all_effective_votes
+from evaluation.human.votes import all_effective_votes
 from storage.models import Generation, ModelRecord, RatingPair, RatingRound
 
 CommandFn = Callable[[Services, Command, ChatPort], Awaitable[Reply]]
@@ -157,7 +157,7 @@ async def cmd_rate(d: Services, cmd: Command, port: ChatPort) -> Reply:
     user_hash = d.rater(cmd.platform, cmd.user_id)
 
     def pick(s: Session) -> tuple[selection.NextPair, PairView | None]:
-        # The pair most useful for this rater (bot.selection, evaluation.active).
+        # The pair most useful for this rater (bot.rating.selection, evaluation.human.active).
         nxt = selection.next_pair(s, d.cfg, cmd.platform, user_hash, rng=d.rng)
         if nxt.pair is None:
             return nxt, None
@@ -214,7 +214,8 @@ async def cmd_status(d: Services, cmd: Command, port: ChatPort) -> Reply:
         return Reply(f"Round {rnd.id} is {rnd.status}{day}.", title="Rating status", fields=fields)
 
     result: Reply = await _db(d, status)
-    if result.fields:  # the decision and what the open comparisons still need (bot.selection)
+    # the decision and what the open comparisons still need (bot.rating.selection)
+    if result.fields:
         snap = await asyncio.to_thread(selection.snapshot, d.engine, d.cfg)
         result.fields += selection.status_fields(snap)
         await _announce(d, port, snap.decision)
@@ -271,9 +272,9 @@ async def cmd_report(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if len(cmd.args) > 1:
         return _bad_args("report", "Give `all` or one chart name")
     from evaluation.charts import ALL_CHARTS, CHART_NAMES
-    from evaluation.leaderboard import summary_text
     from evaluation.report import build_report
-    from evaluation.results import Results
+    from evaluation.results.leaderboard import summary_text
+    from evaluation.results.service import Results
 
     arg = cmd.args[0].lower() if cmd.args else ""
     if arg and arg != "all" and arg not in ALL_CHARTS:
@@ -307,7 +308,7 @@ async def cmd_report(d: Services, cmd: Command, port: ChatPort) -> Reply:
 @command("leaderboard", "leaderboard", "Bradley–Terry ratings, intervals and the decision",
          slow=True, dashboard=True)  # fmt: skip
 async def cmd_leaderboard(d: Services, cmd: Command, port: ChatPort) -> Reply:
-    from evaluation.results import Results
+    from evaluation.results.service import Results
 
     def board() -> Reply:
         return format_leaderboard(Results(d.engine, d.cfg))
@@ -316,16 +317,16 @@ async def cmd_leaderboard(d: Services, cmd: Command, port: ChatPort) -> Reply:
 
 
 def format_leaderboard(results: Any) -> Reply:
-    """The results service's ratings (evaluation.leaderboard's formatting) and decision."""
-    from evaluation.decision import STATUS_LABEL
-    from evaluation.leaderboard import PRIOR_NOTE, rank_text, rating_text, ratings_caption
+    """The results service's ratings (evaluation.results.leaderboard's formatting) and decision."""
+    from evaluation.human.decision import STATUS_LABEL
+    from evaluation.results.leaderboard import PRIOR_NOTE, rank_text, rating_text, ratings_caption
 
     bt, decision = results.ratings, results.decision
     if bt is None:
         return Reply("No pairwise votes yet; rate some pairs first (`/slam rate`).",
                      title="Leaderboard")  # fmt: skip
     fields = []
-    style = getattr(results, "style_ratings", None)  # evaluation.style: length-controlled
+    style = getattr(results, "style_ratings", None)  # evaluation.human.style: length-controlled
     for r in bt.ranked():
         status = (
             "reference"
@@ -360,9 +361,9 @@ async def cmd_probe(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if not 1 <= measure <= _le(limit):
         return _bad_args("probe", f"MEASURE must be between 1 and {_le(limit)}")
     try:
-        from evaluation.probes import run_probes
+        from evaluation.perf.probes import run_probes
     except ImportError:
-        return Reply("Probes are not available in this installation (evaluation.probes).",
+        return Reply("Probes are not available in this installation (evaluation.perf.probes).",
                      ok=False, ephemeral=True)  # fmt: skip
     summaries = await run_probes(d.engine, d.cfg, models=None, warmup=1, measure=measure,
                                  progress=False)  # fmt: skip
@@ -377,7 +378,7 @@ async def cmd_probe(d: Services, cmd: Command, port: ChatPort) -> Reply:
                  Param("role", "rater (default) or viewer", required=False,
                        choices=("rater", "viewer"))))  # fmt: skip
 async def cmd_invite(d: Services, cmd: Command, port: ChatPort) -> Reply:
-    from bot.web.tokens import ROLES, Tokens, check_name, link, load_secret
+    from bot.rating.invites import ROLES, Tokens, check_name, link, load_secret
 
     if not 1 <= len(cmd.args) <= 2 or (len(cmd.args) == 2 and cmd.args[1].lower() not in ROLES):
         return _bad_args("invite", "Give a name, then optionally `viewer`")

@@ -22,9 +22,10 @@ from sqlalchemy.engine import Engine
 
 from bot.commands import ADMIN_COMMANDS, run_command
 from bot.events import Command, Reaction, Reply
+from bot.identity import load_salt
+from bot.rating.writer import VoteOutcome, VoteWriter
 from bot.reactions import ReactionMap
 from bot.services import BotServices, ChatPort
-from bot.votes import VoteOutcome, VoteWriter, load_salt
 from core.config import SlamConfig
 from core.errors import SlamError
 

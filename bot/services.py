@@ -19,8 +19,8 @@ from typing import Any, Literal, Protocol
 from sqlalchemy.engine import Engine
 
 from bot.events import Posted, Reply
+from bot.identity import rater_hash
 from bot.reactions import ReactionMap
-from bot.votes import rater_hash
 from core.config import SlamConfig
 
 

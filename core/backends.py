@@ -2,7 +2,7 @@
 without importing the backends (or their SDKs).
 
 A backend registers a name and either a factory or `'module:attr'` to import lazily;
-`hosting.base.create_backend` resolves it. The kernel only keeps the table.
+`hosting.backends.base.create_backend` resolves it. The kernel only keeps the table.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 Target = str | Callable[[Any], Any]
 
 _REGISTRY: dict[str, Target] = {
-    "llamacpp": "hosting.llamacpp:LlamaCppBackend",
-    "ollama": "hosting.ollama_backend:OllamaBackend",
-    "openai": "hosting.openai_backend:OpenAIBackend",
+    "llamacpp": "hosting.backends.llamacpp:LlamaCppBackend",
+    "ollama": "hosting.backends.ollama:OllamaBackend",
+    "openai": "hosting.backends.openai:OpenAIBackend",
 }
 
 

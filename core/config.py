@@ -293,7 +293,7 @@ class EvaluationConfig(_Strict):
     pair_selection: Literal["active", "round_robin"] = Field(
         default="active",
         description="which pairs raters get: 'active' (the pairs whose votes most narrow the "
-        "open decision, evaluation.active) or 'round_robin' (every model pair in turn)",
+        "open decision, evaluation.human.active) or 'round_robin' (every model pair in turn)",
     )
     explore: float = Field(
         default=0.1,

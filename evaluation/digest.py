@@ -1,8 +1,8 @@
 """The daily digest's numbers: what changed on one calendar day (in the schedule's time zone).
 
-Everything comes from the results service (evaluation.results) read as of the end of the day
+Everything comes from the results service (evaluation.results.service) read as of the end of the day
 and as of its start — ratings and their movement, the decision, agreement with the judges,
-costs — plus the day's votes and probes; bot.digest only renders it.
+costs — plus the day's votes and probes; bot.ops.digest only renders it.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.config import SlamConfig
-from evaluation.decision import Decision
-from evaluation.ratings import BTResult, ModelRating
+from evaluation.human.decision import Decision
+from evaluation.human.ratings import BTResult, ModelRating
 
 if TYPE_CHECKING:
-    from evaluation.results import Results
+    from evaluation.results.service import Results
 from storage.models import ModelRecord, Probe
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class Digest:
     reference: str | None
     leaderboard: list[Movement]
     human_signal: str
-    agreement: list[Any]  # evaluation.metaeval.MethodAgreement
+    agreement: list[Any]  # evaluation.auto.metaeval.MethodAgreement
     latency: list[DayLatency]
     availability: list[Availability]
     api_name: str
@@ -125,10 +125,10 @@ class DayVotes:
 
 
 def _day_votes(session: Session, start: datetime, end: datetime) -> DayVotes:
-    """Counts of the effective votes as of `end` (evaluation.votes), by SQL aggregates."""
+    """Counts of the effective votes as of `end` (evaluation.human.votes), by SQL aggregates."""
     from sqlalchemy import func, select
 
-    from evaluation.votes import effective_from
+    from evaluation.human.votes import effective_from
 
     conn = session.connection()
     counts: dict[str, tuple[int, int]] = {}
@@ -172,7 +172,7 @@ def _movement(now: BTResult | None, before: BTResult | None) -> list[Movement]:
 def _probes(
     session: Session, prev_start: datetime, start: datetime, end: datetime
 ) -> tuple[list[DayLatency], list[Availability]]:
-    from evaluation.latency_stats import percentiles
+    from evaluation.perf.latency_stats import percentiles
 
     rows = session.exec(
         select(ModelRecord.name, Probe.started_at, Probe.ok, Probe.latency_s)
@@ -199,7 +199,7 @@ def _probes(
 
 
 def _costs(results: Results, cfg: SlamConfig) -> tuple[float | None, list[CostLine]]:
-    from evaluation.cost import api_cost_per_request
+    from evaluation.perf.cost import api_cost_per_request
 
     prompt, output, _ = results.request_tokens
     api_per_1k = (
@@ -231,7 +231,7 @@ def build_digest(
     cost_window_days: int = 30,
 ) -> Digest:
     """Everything the digest for `day` says; `charts` (report chart names) are drawn too."""
-    from evaluation.results import Results
+    from evaluation.results.service import Results
 
     tz = ZoneInfo(cfg.schedule.timezone)
     start, end = day_window(day, tz)

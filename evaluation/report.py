@@ -1,5 +1,5 @@
 """`slam report`: the decision, a leaderboard and every chart, as HTML and Markdown, all read
-from the results service (evaluation.results).
+from the results service (evaluation.results.service).
 
 The same builder answers `/slam report [chart]` in chat: `summary_text` is the short reply and
 `charts` the PNGs to attach.
@@ -22,7 +22,6 @@ from sqlalchemy.engine import Engine
 
 from core.config import SlamConfig
 from core.paths import writable_dir, write_text_atomic
-from evaluation.cache import PROCESS_CACHE, ResultCache
 from evaluation.charts import (
     CHART_DESCRIPTIONS,
     CHART_NAMES,
@@ -31,8 +30,9 @@ from evaluation.charts import (
     chart_function,
     chart_spec,
 )
-from evaluation.decision import Decision
-from evaluation.leaderboard import (
+from evaluation.human.decision import Decision
+from evaluation.results.cache import PROCESS_CACHE, ResultCache
+from evaluation.results.leaderboard import (
     HEADERS,
     PRIOR_NOTE,
     LeaderboardRow,
@@ -40,7 +40,7 @@ from evaluation.leaderboard import (
     summary_text,
     with_style,
 )
-from evaluation.results import Results
+from evaluation.results.service import Results
 
 __all__ = ["CHART_NAMES", "ReportResult", "build_report"]
 
@@ -125,7 +125,7 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
     lines += ["", "## Rater quality and style control", "", *_style_section(data)]
     trust, sentence = data.judge_trust
     if trust or sentence:
-        from evaluation.judge_trust import render_text
+        from evaluation.auto.judge_trust import render_text
 
         lines += ["", "## How far to trust each judge", "", sentence, ""]
         if trust:
@@ -142,7 +142,7 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
 
 def _style_section(data: Results) -> list[str]:
     """Rule 9's counts, the style-controlled fit and each judge's length bias."""
-    from evaluation.style import report_lines
+    from evaluation.human.style import report_lines
 
     return report_lines(data.rater_quality, data.style_ratings, data.length_biases)
 
@@ -211,7 +211,7 @@ def _html(result: ReportResult, data: Results, generated: str, pngs: dict[str, b
     ]
     trust, sentence = data.judge_trust
     if trust or sentence:
-        from evaluation.judge_trust import render_text
+        from evaluation.auto.judge_trust import render_text
 
         table = render_text(trust, sentence).rsplit("\n", 1)[0] if trust else ""
         parts.append(f"<h2>How far to trust each judge</h2><p>{e(sentence)}</p>")

@@ -11,20 +11,20 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 
 from core.errors import SlamError
-from evaluation.corpus import load_corpus
-from evaluation.judges.runner import JudgeRun, check_methods, run_judges
-from evaluation.judges.tasks import METHODS
-from evaluation.similarity import METRICS, SimilarityRun, check_metrics, run_similarity
+from evaluation.auto.corpus import load_corpus
+from evaluation.auto.judges.runner import JudgeRun, check_methods, run_judges
+from evaluation.auto.judges.tasks import METHODS
+from evaluation.auto.similarity import METRICS, SimilarityRun, check_metrics, run_similarity
 from storage.db import session_scope
 
 if TYPE_CHECKING:
     from core.config import ModelSpec, SlamConfig
-    from evaluation.agreement import JudgeCrowdAgreement
-    from evaluation.judge_trust import JudgeTrust
-    from evaluation.metaeval import MethodAgreement
-    from evaluation.method_scores import OrderConsistency
-    from evaluation.ratings import BTResult
-    from evaluation.results import Results
+    from evaluation.auto.judge_trust import JudgeTrust
+    from evaluation.auto.metaeval import MethodAgreement
+    from evaluation.auto.method_scores import OrderConsistency
+    from evaluation.human.agreement import JudgeCrowdAgreement
+    from evaluation.human.ratings import BTResult
+    from evaluation.results.service import Results
 
 
 @dataclass
@@ -37,7 +37,7 @@ class ScoreResult:
     method_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     consistency: list[OrderConsistency] = field(default_factory=list)
     crowd_agreement: list[JudgeCrowdAgreement] = field(default_factory=list)
-    # how far to trust each judge method (evaluation.judge_trust), and the crowd's own
+    # how far to trust each judge method (evaluation.auto.judge_trust), and the crowd's own
     # (decided pairs of different length, share won by the longer answer)
     judge_trust: list[JudgeTrust] = field(default_factory=list)
     crowd_length: tuple[int, float | None] = (0, None)
@@ -145,12 +145,12 @@ async def score(
 def _summarise(
     engine: Engine, cfg: SlamConfig, experiment_id: int, reference: str | None, res: ScoreResult
 ) -> None:
-    from evaluation.agreement import judge_crowd_agreement
-    from evaluation.judge_trust import judge_trust
-    from evaluation.metaeval import meta_evaluate, method_model_scores
-    from evaluation.method_scores import order_consistency
-    from evaluation.results import Results
-    from evaluation.votes import VotePolicy
+    from evaluation.auto.judge_trust import judge_trust
+    from evaluation.auto.metaeval import meta_evaluate, method_model_scores
+    from evaluation.auto.method_scores import order_consistency
+    from evaluation.human.agreement import judge_crowd_agreement
+    from evaluation.human.votes import VotePolicy
+    from evaluation.results.service import Results
 
     with session_scope(engine) as s:
         res.method_scores = method_model_scores(s, experiment_id=experiment_id)
@@ -178,7 +178,7 @@ def _summarise(
 def judge_note(spec: ModelSpec) -> str | None:
     """A warning when the judge is a packaged base model (e.g. the offline default, where the
     reference, Gemma 3 270M, judges): its verdicts parse, but mean little."""
-    from hosting.gguf import is_base_builtin
+    from hosting.backends.gguf import is_base_builtin
 
     if spec.backend == "llamacpp" and is_base_builtin(spec.model):
         return (

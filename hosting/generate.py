@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from core.config import ModelSpec, SlamConfig
 from core.prompts import load_user_contexts, render_prompt, text_hash
-from hosting.base import Backend, Generation, GenerationRequest, create_backend
+from hosting.backends.base import Backend, Generation, GenerationRequest, create_backend
 from storage import models as tables
 from storage.db import session_scope
 from storage.repo import (

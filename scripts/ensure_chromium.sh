@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The browser tests (tests/test_web_browser.py) drive Debian's chromium with Playwright:
+# The browser tests (tests/bot/web/test_browser.py) drive Debian's chromium with Playwright:
 # Playwright's own browser download is not reachable, so install the distribution's package
 # when it is missing (apt only then). SLAM_CHROMIUM names another binary.
 set -u

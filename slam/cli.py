@@ -35,10 +35,10 @@ app = typer.Typer(
 # Modules exposing `register(app: typer.Typer) -> None`. Missing optional areas are skipped.
 COMMAND_MODULES = (
     "slam.commands",  # init, db, generate, quantize, demo, models
-    "evaluation.cli",  # score
-    "evaluation.perf_cli",  # probe, sweep, report
-    "bot.cli",  # bot slack|discord|console, schedule
-    "bot.schedule_cli",  # schedule list|run
+    "evaluation.cli.score",  # score
+    "evaluation.cli.perf",  # probe, sweep, report
+    "bot.cli.run",  # bot slack|discord|console, schedule
+    "bot.cli.schedule",  # schedule list|run
     "hosting.cli",  # ollama list|pull
     "hosting.aws.cli",  # host up|status|down|guard
 )

@@ -145,7 +145,7 @@ def quantize(
 ) -> None:
     """Make lower-bit variants of a GGUF with llama.cpp's own quantizer."""
     from core.paths import writable_dir
-    from hosting.gguf import resolve_model_path
+    from hosting.backends.gguf import resolve_model_path
     from hosting.quantize import normalize_quant
     from hosting.quantize import quantize as run_quantize
 
@@ -163,7 +163,7 @@ def demo(
     fresh: bool = typer.Option(False, "--fresh", help="Start from an empty workspace."),
 ) -> None:
     """Run the whole pipeline offline on the packaged model and its quantized variants."""
-    from slam.demo import run_demo
+    from slam.demo.run import run_demo
 
     run_demo(workspace, quick=quick, fresh=fresh)
 

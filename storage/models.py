@@ -156,8 +156,8 @@ class RatingPair(SQLModel, table=True):
     message_ref: str | None = Field(default=None, max_length=200)
     revealed: bool = False
     # 'round': drawn when the round opened and posted in the channel; 'rater': drawn for one
-    # rater by `/slam rate` (bot.selection); 'gold': a rater-quality check, never counted in
-    # ratings (evaluation.votes rule 8): the reference's answer against a clearly bad one.
+    # rater by `/slam rate` (bot.rating.selection); 'gold': a rater-quality check, never counted in
+    # ratings (evaluation.human.votes rule 8): the reference's answer against a clearly bad one.
     kind: str = Field(default="round", max_length=16)
     gold_answer: str | None = Field(default=None, max_length=1)  # gold: the right side, A or B
     decoy: str | None = Field(default=None, max_length=16)  # gold: truncated|off_topic|other_user

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
+
+from tests.support.ports import free_port
 
 # Nothing in the test suite may reach a hub or the internet.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -20,13 +21,6 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 PG_ADMIN_URL = os.environ.get(
     "SLAM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -99,6 +93,6 @@ def any_engine(request: pytest.FixtureRequest) -> Engine:
 @pytest.fixture(scope="session")
 def gguf_path() -> Path:
     """The packaged Gemma 3 270M Q4_K_M GGUF."""
-    from hosting.gguf import packaged_gemma3_270m
+    from hosting.backends.gguf import packaged_gemma3_270m
 
     return packaged_gemma3_270m()

@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port
-from tests.fake_slack_api import FakeSlack
-from tests.slack_helpers import FORM, SECRET, TOKEN, signed, slash_body
+from tests.support.fake_slack_api import FakeSlack
+from tests.support.ports import free_port
+from tests.support.slack_helpers import FORM, SECRET, TOKEN, signed, slash_body
 
 IMAGE = os.environ.get("SLAM_IMAGE", "")
 STORAGE_DRIVER = os.environ.get("STORAGE_DRIVER", "vfs")

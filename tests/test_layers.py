@@ -14,6 +14,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["core", "storage", "hosting", "evaluation", "bot", "slam"]
 RANK = {p: i for i, p in enumerate(LAYERS)}
+# Inside a layer, its wings (subpackages) and top-level modules, bottom to top: a unit imports
+# only units at or below its own rank. docs/architecture.md says what each one is.
+WINGS = {
+    "core": ["errors", "backends", "env", "secrets", "registry", "console", "paths", "config",
+             "options", "prompts", "data"],
+    "storage": ["models", "db", "repo", "migrate"],
+    "hosting": ["backends", "quantize", "generate", "summary", "aws", "cli"],
+    "evaluation": ["perf", "human", "auto", "results", "charts", "report", "digest", "score",
+                   "cli"],
+    "bot": ["events", "reactions", "identity", "services", "rating", "commands", "dispatcher",
+            "web", "ops", "platforms", "cli"],
+    "slam": ["demo", "commands", "cli"],
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -112,6 +125,34 @@ def test_imports_point_down_the_layers() -> None:
     assert upward == [], "imports that point up the layers:\n" + "\n".join(upward)
 
 
+def _unit(mod: str) -> tuple[str, str] | None:
+    """(layer, wing or top-level module) of a module, None for a layer's own __init__."""
+    parts = mod.split(".")
+    return (parts[0], parts[1]) if len(parts) > 1 else None
+
+
+def test_every_wing_is_placed() -> None:
+    units = {u for m in import_graph() if (u := _unit(m))} | {
+        u for deps in import_graph().values() for d in deps if (u := _unit(d))
+    }
+    unplaced = sorted(f"{layer}.{w}" for layer, w in units if w not in WINGS[layer])
+    assert unplaced == [], "wings missing from WINGS (say where they sit): " + ", ".join(unplaced)
+
+
+def test_imports_point_down_the_wings() -> None:
+    upward = []
+    for mod, deps in import_graph().items():
+        a = _unit(mod)
+        for dep in deps:
+            b = _unit(dep)
+            if a is None or b is None or a[0] != b[0] or a[1] == b[1]:
+                continue
+            order = WINGS[a[0]]
+            if a[1] in order and b[1] in order and order.index(b[1]) > order.index(a[1]):
+                upward.append(f"{mod} -> {dep}")
+    assert upward == [], "imports that point up the wings:\n" + "\n".join(sorted(upward))
+
+
 def test_no_module_import_cycles() -> None:
     cycles = _cycles(import_graph())
     assert cycles == [], "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
@@ -119,7 +160,7 @@ def test_no_module_import_cycles() -> None:
 
 def test_the_checker_sees_lazy_and_relative_imports() -> None:
     graph = import_graph()
-    # hosting.base imports its backends lazily by name, never the reverse; config's backend
+    # hosting.backends.base imports its backends lazily by name, never the reverse; config's backend
     # check reads the kernel's registry, so these edges exist and point down.
     assert "core.errors" in graph["core.config"]
-    assert any(dep.startswith("storage.") for dep in graph["evaluation.votes"])
+    assert any(dep.startswith("storage.") for dep in graph["evaluation.human.votes"])

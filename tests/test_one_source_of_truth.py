@@ -2,7 +2,7 @@
 
 One database; `/slam leaderboard`, `/slam report`, the daily digest, `slam report` and
 `slam score` must all show the same rating with the same interval for every model (they all
-read evaluation.results and format with evaluation.leaderboard.rating_text). And the
+read evaluation.results.service and format with evaluation.results.leaderboard.rating_text). And the
 leaderboard's statuses, the recommendation and the quality-vs-cost chart are renderings of one
 Decision, on random data (property test).
 """
@@ -19,18 +19,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
-from bot.digest import build_digest, render
 from bot.dispatcher import Dispatcher
 from bot.events import Command, Posted, Reply
+from bot.ops.digest import build_digest, render
 from core.config import SlamConfig, parse_config
-from evaluation.cost import ModelCost
-from evaluation.decision import decide
-from evaluation.leaderboard import rating_text
-from evaluation.ratings import Outcome, bradley_terry
-from evaluation.results import Results
+from evaluation.human.decision import decide
+from evaluation.human.ratings import Outcome, bradley_terry
+from evaluation.perf.cost import ModelCost
+from evaluation.results.leaderboard import rating_text
+from evaluation.results.service import Results
 from slam.cli import main
-from tests.bot_seed import MODELS, seed
-from tests.eval_seed import rater, seed_pair, seed_round, vote
+from tests.support.bot_seed import MODELS, seed
+from tests.support.eval_seed import rater, seed_pair, seed_round, vote
 
 
 class NullPort:
@@ -185,7 +185,7 @@ def test_leaderboard_recommendation_and_chart_render_one_decision(
     else:
         assert decision.model is None
     # Renderings: leaderboard statuses, the chat summary and the chart's recorded decision.
-    from evaluation.leaderboard import LeaderboardRow, summary_text
+    from evaluation.results.leaderboard import LeaderboardRow, summary_text
 
     rows = [
         LeaderboardRow(
@@ -211,7 +211,7 @@ def test_the_chart_records_the_decision_it_shows(engine: Engine, tmp_path: Path)
     from PIL import Image
 
     from evaluation.report import build_report
-    from tests.perf_seed import seed as perf_seed
+    from tests.support.perf_seed import seed as perf_seed
 
     perf_seed(
         engine, n_models=4, n_votes=3000, n_generations=100, days=2,

@@ -3,7 +3,7 @@
 Routes (beside /healthz and /metrics):
 
 - `GET /r/<token>`: a rater's invite link; sets the rater cookie and goes to `/rate`.
-- `GET /rate`: the rater's next blind pair (the selection `/slam rate` uses: bot.rating),
+- `GET /rate`: the rater's next blind pair (the selection `/slam rate` uses: bot.rating.flow),
   vote buttons (keys A, B, T, X; U retracts), progress, and their last vote to change.
 - `GET /rate/pair/<id>`: a pair shown to this rater before, to change or retract the vote.
 - `POST /rate/vote`: a vote; through the dispatcher (rate limits) to the vote writer, like a
@@ -11,7 +11,7 @@ Routes (beside /healthz and /metrics):
 - `GET /d/<token>`: a viewer's link; sets the viewer cookie and goes to `/dashboard`.
 - `GET /dashboard`, `/dashboard/state`, `/dashboard/chart/<name>.png`: the live dashboard.
 
-Security: tokens are signed, expiring and revocable (bot.web.tokens) and kept in HttpOnly,
+Security: tokens are signed, expiring and revocable (bot.rating.invites) and kept in HttpOnly,
 SameSite=Lax cookies (Secure behind https); every form carries a CSRF token bound to the
 link, and a cross-site Origin or Sec-Fetch-Site is refused; every response gets a strict
 Content-Security-Policy (no inline script or style), nosniff, no referrer, no framing. No
@@ -30,14 +30,14 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
-from bot import rating
 from bot.dispatcher import Dispatcher
 from bot.events import Posted, Reply
+from bot.rating import flow as rating
+from bot.rating.invites import Grant, Role, TokenError, Tokens, load_secret
+from bot.rating.writer import VoteOutcome
 from bot.services import Capabilities
-from bot.votes import VoteOutcome
 from bot.web import pages
 from bot.web.dashboard import CHARTS, Dashboard
-from bot.web.tokens import Grant, Role, TokenError, Tokens, load_secret
 from core.errors import SlamError
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ FLASH = re.compile(r"[a-z_]{1,16}")
 
 class WebPort:
     """The web front as a ChatPort: a pair 'posted' to a rater is the page that shows it; its
-    reference is derived from the pair and the rater (bot.rating.message_ref)."""
+    reference is derived from the pair and the rater (bot.rating.flow.message_ref)."""
 
     platform = PLATFORM
     unicode_emoji = True

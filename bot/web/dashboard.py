@@ -1,11 +1,11 @@
 """The live dashboard's data: the decision, the leaderboard and the charts, all from the results
-service (evaluation.results) and formatted by evaluation.leaderboard — the numbers `/slam
-report` shows. A poll reads the tables' data versions (evaluation.cache.table_versions, one
-query); only when they changed is a new `Results` snapshot read (its datasets come from the
-process result cache when their inputs did not change). Charts are drawn by
-evaluation.report.build_report (unchanged charts are served from the same cache), at most every
-`[web] chart_refresh_s`, in the background, one drawing at a time.
-"""
+service (evaluation.results.service) and formatted by evaluation.results.leaderboard — the
+numbers `/slam report` shows. A poll reads the tables' data versions
+(evaluation.results.cache.table_versions, one query); only when they changed is a new `Results`
+snapshot read (its datasets come from the process result cache when their inputs did not
+change). Charts are drawn by evaluation.report.build_report (unchanged charts are served from
+the same cache), at most every `[web] chart_refresh_s`, in the background, one drawing at a
+time."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class Dashboard:
         now = self.clock()
         if self._version is not None and now - self._version[0] < VERSION_TTL_S:
             return self._version[1]
-        from evaluation.cache import table_versions
+        from evaluation.results.cache import table_versions
 
         versions = await asyncio.to_thread(table_versions, self.engine)
         digest = hashlib.sha256(repr(sorted(versions.items())).encode()).hexdigest()[:16]
@@ -78,8 +78,8 @@ class Dashboard:
         return state
 
     def _compute(self, version: str) -> dict[str, Any]:
-        from evaluation.leaderboard import HEADERS, PRIOR_NOTE, cells, ratings_caption
-        from evaluation.results import Results
+        from evaluation.results.leaderboard import HEADERS, PRIOR_NOTE, cells, ratings_caption
+        from evaluation.results.service import Results
 
         results = Results(self.engine, self.cfg)
         rows, decision, bt = results.leaderboard, results.decision, results.ratings
@@ -133,7 +133,7 @@ class Dashboard:
     def _render(self) -> tuple[dict[str, bytes], dict[str, tuple[str, str]]]:
         from evaluation.charts import CHART_DESCRIPTIONS
         from evaluation.report import build_report
-        from evaluation.results import Results
+        from evaluation.results.service import Results
 
         results = Results(self.engine, self.cfg)
         res = build_report(self.engine, self.cfg, self.out_dir, only=list(CHARTS),

@@ -1,5 +1,5 @@
 """Charts for `slam report`: each is a function (Results, path) -> PNG path; they read the
-results service (evaluation.results) and nothing else.
+results service (evaluation.results.service) and nothing else.
 
 Importing this package does not import matplotlib; drawing does.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from evaluation.results import Results
+    from evaluation.results.service import Results
 
 ChartFn = Callable[["Results", Path], Path]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.methods import find
-from evaluation.results import Results
+from evaluation.auto.methods import find
+from evaluation.results.service import Results
 
 from ._boxes import box_chart
 from ._style import (
@@ -235,7 +235,7 @@ def metaeval(data: Results, path: Path) -> Path:
 
 def quality_vs_cost(data: Results, path: Path) -> Path:
     """Quality (with its interval) against $ per 1K output tokens; the decision's pick is
-    starred and its sentence is the footnote (one Decision object: evaluation.decision)."""
+    starred and its sentence is the footnote (one Decision object: evaluation.human.decision)."""
     title = "Quality vs cost"
     quality = data.quality
     costs = data.costs

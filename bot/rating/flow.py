@@ -1,0 +1,177 @@
+"""The rating flow for adapters where a rater fetches pairs instead of reacting to posts (the web
+front): which pair comes next, what the rater's vote on it is now, and the vote as the same
+`Reaction` a chat platform would send. No rule lives here: the pair comes from the selection
+`/slam rate` uses (`pick`), the vote goes through the dispatcher (rate limits, then the vote
+writer, which folds events with evaluation.human.votes), and "what is my vote now" is that fold.
+
+Each pair shown to a rater is remembered as a `pair_message` on the adapter's platform with a
+reference derived from the pair and the rater (`message_ref`), recorded once however often the
+page is loaded, so a vote maps to the pair exactly like a reaction on a DM does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select as core_select
+from sqlmodel import Session, select
+
+from bot.events import PairView, Reaction
+from bot.rating import posting, rounds, selection
+from bot.rating.writer import VoteOutcome
+from bot.services import ChatPort, Services
+from core.errors import SlamError
+from evaluation.human.votes import Current, fold
+from storage.models import PairMessage, RatingPair, RatingRound
+from storage.models import Vote as VoteRow
+
+CHOICES = ("A", "B", "tie", "both_bad")
+LABELS = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both bad"}
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What the selection hands one rater: a pair, or None when they are done."""
+
+    round_id: int
+    rater_id: int
+    pair: RatingPair | None
+    done: int
+    quota: int
+    why: str  # resent | informative | ... | done | settled
+
+
+@dataclass(frozen=True)
+class RaterPair:
+    """A pair as one rater sees it, with their current vote on it."""
+
+    round_id: int
+    done: int
+    quota: int
+    why: str
+    view: PairView | None = None
+    choice: str | None = None  # the rater's current pairwise vote
+    scores: dict[str, int] = field(default_factory=dict)  # 'A'/'B' -> current score
+    version: int = 0  # the id of the rater's latest event on this pair (0: none)
+    round_open: bool = True
+
+
+def message_ref(services: Services, platform: str, user_id: str, pair_id: int,
+                target: str | None = None) -> str:  # fmt: skip
+    """The reference of the 'message' that shows `pair_id` to this rater on `platform`."""
+    key = services.rater(platform, user_id)[:20]
+    return f"{platform[:1]}{pair_id}.{key}" + (f".{target}" if target else "")
+
+
+def pick(s: Session, services: Services, platform: str, user_hash: str) -> Pick:
+    """The next pair for a rater: the selection `/slam rate` uses (bot.rating.selection: a pair
+    already sent and not rated first, gold pairs, the most informative pair, the stopping
+    rule). Every adapter without reactions gets its pairs here."""
+    nxt = selection.next_pair(s, services.cfg, platform, user_hash, rng=services.rng)
+    return Pick(nxt.round_id, nxt.rater_id, nxt.pair, nxt.done, nxt.quota, nxt.why)
+
+
+def _current(s: Session, pair_id: int, rater_id: int) -> tuple[str | None, dict[str, int], int]:
+    """The rater's current pairwise choice and scores on a pair (evaluation.human.votes.fold over
+    their events in id order), and the id of their latest event on it."""
+    vt = VoteRow.__table__  # type: ignore[attr-defined]
+    rows = s.connection().execute(
+        core_select(vt.c.id, vt.c.kind, vt.c.target, vt.c.action, vt.c.choice, vt.c.score)
+        .where(vt.c.pair_id == pair_id, vt.c.rater_id == rater_id).order_by(vt.c.id)
+    ).all()  # fmt: skip
+    streams: dict[tuple[str, str | None], Current | None] = {}
+    version = 0
+    for vid, kind, target, action, choice, score in rows:
+        streams[(kind, target)] = fold(streams.get((kind, target)), action, choice, score)
+        version = vid
+    pairwise = streams.get(("pairwise", None))
+    scores = {t: int(c[1]) for (k, t), c in streams.items()
+              if k == "score" and t and c is not None and c[1] is not None}  # fmt: skip
+    return (pairwise[0] if pairwise else None), scores, version
+
+
+async def next_pair(services: Services, port: ChatPort, user_id: str) -> RaterPair:
+    """The rater's next pair, shown through `port` (recorded once), with progress."""
+    platform = port.platform
+    user_hash = services.rater(platform, user_id)
+    legend = posting.legend(services, port)
+
+    Mine = tuple[str | None, dict[str, int], int]
+
+    def work(s: Session) -> tuple[Pick, PairView | None, bool, Mine]:
+        got = pick(s, services, platform, user_hash)
+        if got.pair is None or got.pair.id is None:
+            return got, None, False, (None, {}, 0)
+        view = rounds.pair_view(s, got.pair, posting.masker(services, s), legend)
+        ref = message_ref(services, platform, user_id, got.pair.id)
+        q = select(PairMessage.id).where(PairMessage.platform == platform,
+                                         PairMessage.message_ref == ref)  # fmt: skip
+        shown = s.exec(q).first()
+        return got, view, shown is None, _current(s, got.pair.id, got.rater_id)
+
+    got, view, new, (choice, scores, version) = await posting.db(services, work)
+    if view is not None and new:
+        await posting.post_pair(services, port, view, rater_id=got.rater_id, dm_user=user_id)
+    return RaterPair(got.round_id, got.done, got.quota, got.why, view, choice, scores, version)
+
+
+async def shown_pair(services: Services, port: ChatPort, user_id: str,
+                     pair_id: int) -> RaterPair | None:  # fmt: skip
+    """A pair this rater was shown (to change or retract their vote), or None."""
+    platform = port.platform
+    ref = message_ref(services, platform, user_id, pair_id)
+    legend = posting.legend(services, port)
+
+    def work(s: Session) -> RaterPair | None:
+        msg = s.exec(select(PairMessage).where(PairMessage.platform == platform,
+                                               PairMessage.message_ref == ref)).first()  # fmt: skip
+        pair = s.get(RatingPair, pair_id)
+        if msg is None or pair is None or msg.pair_id != pair_id or msg.rater_id is None:
+            return None
+        rnd = s.get(RatingRound, pair.round_id)
+        view = rounds.pair_view(s, pair, posting.masker(services, s), legend)
+        choice, scores, version = _current(s, pair_id, msg.rater_id)
+        return RaterPair(pair.round_id, 0, 0, "shown", view, choice, scores, version,
+                         round_open=rnd is not None and rnd.status == "open")  # fmt: skip
+
+    result: RaterPair | None = await posting.db(services, work)
+    return result
+
+
+def vote_reaction(services: Services, platform: str, user_id: str, pair_id: int, *,
+                  choice: str | None = None, target: str | None = None, score: int | None = None,
+                  added: bool = True, version: int = 0) -> Reaction:  # fmt: skip
+    """A vote as the Reaction a chat platform would send for it. The event key is the same
+    for the same submission of the same page (its `version`: the rater's latest event on the
+    pair when the page was drawn), so a double submit is one vote; a later change is new."""
+    if target is None:
+        if choice not in CHOICES:
+            raise SlamError(f"a vote is one of {', '.join(CHOICES)}")
+        by_choice = {c: name for name, c in services.reactions.choices.items()}
+        name, what = by_choice[choice], choice
+    else:
+        if target not in ("A", "B") or score is None or not 0 <= score <= 10:
+            raise SlamError("a score is 0 to 10 for response A or B")
+        from bot.reactions import KEYCAPS
+
+        name, what = ("keycap_ten" if score == 10 else KEYCAPS[score]), f"{target}{score}"
+    channel = message_ref(services, platform, user_id, pair_id)
+    ref = message_ref(services, platform, user_id, pair_id, target)
+    key = f"{platform}:{ref}:{version}:{'add' if added else 'rm'}:{what}"
+    return Reaction(platform, user_id, channel, ref, name, added, key)
+
+
+def describe(outcome: VoteOutcome, choice: str | None = None) -> str:
+    """What happened to a vote, for the rater."""
+    what = LABELS.get(choice or "", choice or "")
+    return {
+        "recorded": f"Saved: {what}." if what else "Saved.",
+        "retracted": "Your vote was retracted.",
+        "duplicate": "Already saved (that was the same vote again).",
+        "ignored": "There was no vote of yours to retract.",
+        "closed": "This round is closed: votes on it no longer count.",
+        "rate_limited": "You are voting too fast; that vote was not saved. Try again later.",
+        "not_a_pair": "That pair was not shown to you.",
+        "not_a_vote": "That is not a vote.",
+    }.get(outcome.status, outcome.status)
+

@@ -1,0 +1,436 @@
+"""Which pair a rater gets next, which pairs a round posts, and the one message that says the
+decision is settled: the database side of evaluation.human.active, for every adapter.
+
+- `next_pair(session, cfg, platform, user_hash)`: what `/slam rate` hands a rater (the coming
+  web rating page calls the same): a pair already sent to them and not rated yet; else, at
+  `[evaluation] gold_rate`, a gold pair; else the most useful model pair for them among the
+  open round's responses (an unseen pair of the round, or a new one drawn for them), never a
+  generation pair they have seen before, A/B order balanced per model pair in the round.
+- `round_planner(engine, cfg)`: the pairs a round posts (`rounds.start_round(planner=…)`).
+- `announce(engine, decision)`: the stopping rule's message, claimed once (a `notice` row)
+  so that with several replicas exactly one posts it.
+- `status_fields(results)`: the decision and the votes the open comparisons still need.
+
+With `[evaluation] pair_selection = "round_robin"` everything falls back to the coverage
+rules (least-voted model pairs), as during warm-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy import func
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot.rating import rounds
+from bot.rating.rounds import Candidate
+from core.config import SlamConfig
+from core.errors import SlamError
+from evaluation.human.active import (
+    Plan,
+    gold_due,
+    gold_phase,
+    make_plan,
+    notice_key,
+    open_comparisons,
+    plan_batch,
+    settled,
+    settled_text,
+    spread_factor,
+)
+from evaluation.human.decision import Decision
+from evaluation.human.votes import effective_from
+from storage.db import session_scope
+from storage.models import ModelRecord, Notice, PairMessage, Rater, RatingPair, Vote
+
+log = logging.getLogger(__name__)
+DEFAULT_VOTES_PER_POST = 3.0  # votes a channel post is expected to get before any history
+
+# Off-topic answers for gold pairs: fluent, harmless, about something else entirely.
+OFF_TOPIC = (
+    "Preheat the oven to 180 °C. Cream the butter and sugar, beat in two eggs, fold in the "
+    "flour and bake for twenty-five minutes until golden.",
+    "Tomorrow brings light rain in the morning, clearing by noon, with a westerly breeze and "
+    "highs around fourteen degrees.",
+    "To reset the router, hold the recessed button for ten seconds until the lights blink, then "
+    "wait two minutes before reconnecting.",
+    "The Treaty of Westphalia of 1648 ended the Thirty Years' War and shaped the idea of "
+    "sovereign states in Europe.",
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The decision and the selection plan for one read of the results."""
+
+    decision: Decision
+    plan: Plan
+    raters: int
+    reference_cost: float | None
+
+    @property
+    def settled(self) -> bool:
+        return settled(self.decision)
+
+
+@dataclass(frozen=True)
+class NextPair:
+    """What `next_pair` decided for one rater."""
+
+    round_id: int
+    rater_id: int
+    pair: RatingPair | None  # None: nothing more for this rater in this round
+    done: int  # model pairs of this round the rater has rated
+    quota: int  # model pairs of this round the rater gets
+    why: str  # resent | gold | informative | exploration | warm-up | done | settled
+    decision: Decision | None = None
+
+
+def snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (),
+             results: Any = None) -> Snapshot:  # fmt: skip
+    """Read the results service (evaluation.results.service) and plan for `models` plus the
+    reference. `results`: an existing Results to reuse."""
+    from evaluation.results.service import Results
+
+    res = results if results is not None else Results(engine, cfg)
+    decision: Decision = res.decision
+    ref = res.reference
+    cost = res.costs.get(ref) if ref else None
+    ref_cost = cost.cost_per_request if cost is not None else None
+    names = set(models) | set(res.candidates) | ({ref} if ref else set())
+    plan = make_plan(decision, res.pairwise_counts, sorted(names), ref_cost,
+                     cfg.evaluation.both_bad)  # fmt: skip
+    return Snapshot(decision, plan, _raters(engine), ref_cost)
+
+
+def _raters(engine: Engine) -> int:
+    e = effective_from("pairwise")
+    with engine.connect() as conn:
+        q = core_select(func.count(func.distinct(e.vote.rater_id))).select_from(e.source)
+        return int(conn.execute(q.where(*e.conditions)).scalar() or 0)
+
+
+def _model_names(session: Session) -> dict[int, str]:
+    return {m.id: m.name for m in session.exec(select(ModelRecord)).all() if m.id}
+
+
+def _rater(session: Session, platform: str, user_hash: str) -> Rater:
+    q = select(Rater).where(Rater.platform == platform, Rater.user_hash == user_hash)
+    rater = session.exec(q).first()
+    if rater is None:
+        rater = Rater(platform=platform, user_hash=user_hash)
+        session.add(rater)
+        session.flush()
+    assert rater.id is not None
+    return rater
+
+
+def _rated(session: Session, rater_id: int, round_id: int) -> set[int]:
+    """Pairs of the round with an effective vote (any kind, gold too) by the rater."""
+    out: set[int] = set()
+    kinds: tuple[Literal["models", "gold"], ...] = ("models", "gold")
+    for kind in ("pairwise", "score"):
+        for pairs in kinds:
+            e = effective_from(kind, round_id=round_id, pairs=pairs)
+            q = e.select(e.vote.pair_id).where(e.vote.rater_id == rater_id)
+            out |= set(session.connection().execute(q).scalars())
+    return out
+
+
+def _seen(session: Session, rater_id: int) -> tuple[set[int], set[frozenset[int]]]:
+    """Pairs sent to the rater (any round), and every generation pair they have been sent or
+    voted on: a rater never gets the same generation pair twice."""
+    sent = set(session.exec(select(PairMessage.pair_id).where(
+        PairMessage.rater_id == rater_id)).all())  # fmt: skip
+    voted = set(session.exec(select(Vote.pair_id).where(Vote.rater_id == rater_id)).all())
+    ids = sent | voted
+    gens: set[frozenset[int]] = set()
+    if ids:
+        rows = session.exec(select(RatingPair.generation_a_id, RatingPair.generation_b_id)
+                            .where(col(RatingPair.id).in_(sorted(ids)))).all()  # fmt: skip
+        gens = {frozenset((a, b)) for a, b in rows}
+    return sent, gens
+
+
+def _pair_votes(session: Session, round_id: int) -> Counter[int]:
+    e = effective_from("pairwise", round_id=round_id)
+    return Counter(dict(session.connection().execute(e.counts(e.vote.pair_id)).all()))
+
+
+def _rater_model_votes(session: Session, rater_id: int) -> Counter[frozenset[str]]:
+    e = effective_from("pairwise")
+    q = e.select(e.model_a.name, e.model_b.name).where(e.vote.rater_id == rater_id)
+    return Counter(frozenset((a, b)) for a, b in session.connection().execute(q))
+
+
+def _options(cands: list[Candidate]) -> dict[tuple[int, int], list[tuple[Candidate, Candidate]]]:
+    """(lower model id, higher) -> generation pairs on the same user context (first sample)."""
+    by_ctx: dict[int, dict[int, Candidate]] = defaultdict(dict)
+    for c in cands:
+        by_ctx[c.context_id].setdefault(c.model_id, c)
+    out: dict[tuple[int, int], list[tuple[Candidate, Candidate]]] = defaultdict(list)
+    for ctx in sorted(by_ctx):
+        models = sorted(by_ctx[ctx])
+        for i, m1 in enumerate(models):
+            for m2 in models[i + 1 :]:
+                out[(m1, m2)].append((by_ctx[ctx][m1], by_ctx[ctx][m2]))
+    return out
+
+
+def next_pair(
+    session: Session,
+    cfg: SlamConfig,
+    platform: str,
+    user_hash: str,
+    *,
+    rng: random.Random | None = None,
+    results: Any = None,
+) -> NextPair:
+    """The next pair for one rater in the open round (see the module docstring)."""
+    rng = rng or random.Random()
+    ev = cfg.evaluation
+    rnd = rounds.open_round(session)
+    if rnd is None or rnd.id is None:
+        raise SlamError("No rating round is open right now; an admin can `round start` one.")
+    rater = _rater(session, platform, user_hash)
+    assert rater.id is not None
+    pairs = rounds.round_pairs(session, rnd.id)
+    rated = _rated(session, rater.id, rnd.id)
+    sent, seen = _seen(session, rater.id)
+    done = sum(1 for p in pairs if p.kind != "gold" and p.id in rated)
+    quota = cfg.chat.pairs_per_round
+    pending = [p for p in pairs if p.id in sent and p.id not in rated]
+    if pending:  # a pair already sent but not rated comes first
+        return NextPair(rnd.id, rater.id, pending[0], done, quota, "resent")
+    names = _model_names(session)
+    cands = rounds._candidates(session, rnd.experiment_id, rnd.run_date) if rnd.run_date else []
+    snap = snapshot(session.get_bind(), cfg, {names[c.model_id] for c in cands}, results)  # type: ignore[arg-type]
+    if snap.settled:
+        quota = max(1, math.ceil(ev.explore * cfg.chat.pairs_per_round)) if ev.explore else 0
+    if done >= quota:
+        return NextPair(rnd.id, rater.id, None, done, quota,
+                        "settled" if snap.settled else "done", snap.decision)  # fmt: skip
+    if ev.gold_rate > 0 and gold_due(len(sent) + 1, ev.gold_rate,
+                                     gold_phase(user_hash, ev.gold_rate)):  # fmt: skip
+        gold = make_gold(session, cfg, rnd.id, cands, snap.decision.reference, names, rng)
+        if gold is not None:
+            return NextPair(rnd.id, rater.id, gold, done, quota, "gold", snap.decision)
+    pair, why = _choose(session, cfg, rnd.id, rater.id, pairs, cands, seen, names, snap, rng)
+    if pair is None:
+        return NextPair(rnd.id, rater.id, None, done, done, "done", snap.decision)
+    return NextPair(rnd.id, rater.id, pair, done, quota, why, snap.decision)
+
+
+def _choose(session: Session, cfg: SlamConfig, round_id: int, rater_id: int,
+            pairs: list[RatingPair], cands: list[Candidate], seen: set[frozenset[int]],
+            names: dict[int, str], snap: Snapshot,
+            rng: random.Random) -> tuple[RatingPair | None, str]:  # fmt: skip
+    """The most useful model pair for this rater, then its least-voted unseen pair in the
+    round, else a new pair on the least-used user context."""
+    by_gen = {c.generation_id: c for c in cands}
+    options = {mp: [(g1, g2) for g1, g2 in opts
+                    if frozenset((g1.generation_id, g2.generation_id)) not in seen]
+               for mp, opts in _options(cands).items()}  # fmt: skip
+    options = {mp: opts for mp, opts in options.items() if opts}
+    if not options:
+        return None, "done"
+    existing: dict[tuple[int, int], list[RatingPair]] = defaultdict(list)
+    for p in pairs:
+        a, b = by_gen.get(p.generation_a_id), by_gen.get(p.generation_b_id)
+        if p.kind == "gold" or a is None or b is None:
+            continue
+        if frozenset((p.generation_a_id, p.generation_b_id)) in seen:
+            continue
+        existing[(min(a.model_id, b.model_id), max(a.model_id, b.model_id))].append(p)
+    plan = snap.plan
+    mine = _rater_model_votes(session, rater_id)
+
+    def votes(mp: tuple[int, int]) -> float:
+        return plan.votes_of(names[mp[0]], names[mp[1]])
+
+    explore = rng.random() < cfg.evaluation.explore
+    useful = {mp: plan.utility_of(names[mp[0]], names[mp[1]]) * float(spread_factor(
+        np.array(mine[frozenset((names[mp[0]], names[mp[1]]))], dtype=np.float64),
+        np.array(votes(mp), dtype=np.float64), snap.raters)) for mp in options}  # fmt: skip
+    active = cfg.evaluation.pair_selection == "active"
+    if active and not explore and not plan.warmup and max(useful.values()) > 0:
+        mp = max(useful, key=lambda m: (useful[m], -votes(m), bool(existing[m]), -m[0], -m[1]))
+        why = "informative"
+    else:
+        def coverage(m: tuple[int, int]) -> tuple[float, bool, int, tuple[int, int]]:
+            first = min((p.id or 0 for p in existing[m]), default=0)
+            return votes(m), not existing[m], first, m
+
+        mp = min(options, key=coverage)
+        why = "warm-up" if plan.warmup else "exploration"
+    if existing[mp]:
+        counts = _pair_votes(session, round_id)
+        return min(existing[mp], key=lambda p: (counts[p.id or 0], p.id or 0)), why
+    return _new_pair(session, cfg, round_id, pairs, options[mp], by_gen, names, rng), why
+
+
+def _new_pair(session: Session, cfg: SlamConfig, round_id: int, pairs: list[RatingPair],
+              opts: list[tuple[Candidate, Candidate]], by_gen: dict[int, Candidate],
+              names: dict[int, str], rng: random.Random) -> RatingPair:  # fmt: skip
+    """A pair drawn for one rater: the least-used user context of the round, the A/B order
+    that keeps this model pair balanced in the round (a coin when it is even)."""
+    ctx_use = Counter(by_gen[p.generation_a_id].context_id for p in pairs
+                      if p.generation_a_id in by_gen)  # fmt: skip
+    g1, g2 = min(opts, key=lambda o: (ctx_use[o[0].context_id], rng.random()))
+    same = [p for p in pairs if p.kind != "gold"
+            and {p.generation_a_id, p.generation_b_id} <= set(by_gen)
+            and {by_gen[p.generation_a_id].model_id, by_gen[p.generation_b_id].model_id}
+            == {g1.model_id, g2.model_id}]  # fmt: skip
+    firsts = sum(p.a_was_first_choice for p in same)
+    seconds = len(same) - firsts
+    a_first = firsts < seconds or (firsts == seconds and rng.random() < 0.5)
+    a, b = (g1, g2) if a_first else (g2, g1)
+    masker = rounds.Masker.for_config(cfg, names.values())
+    pair = RatingPair(round_id=round_id, generation_a_id=a.generation_id,
+                      generation_b_id=b.generation_id, a_was_first_choice=a_first,
+                      masked=masker.names_model(a.text) or masker.names_model(b.text),
+                      kind="rater")  # fmt: skip
+    session.add(pair)
+    session.flush()
+    return pair
+
+
+def truncate(text: str) -> str | None:
+    """A clearly unfinished answer: its first quarter of words (at least four), cut mid-
+    sentence. None when the answer is too short to cut."""
+    words = text.split()
+    if len(words) < 8:
+        return None
+    keep = max(4, len(words) // 4)
+    return " ".join(words[:keep]).rstrip(" ,.;:!?")
+
+
+def make_gold(session: Session, cfg: SlamConfig, round_id: int, cands: list[Candidate],
+              reference: str | None, names: dict[int, str],
+              rng: random.Random) -> RatingPair | None:  # fmt: skip
+    """A gold pair: the reference's answer to one user against a clearly bad one — cut off
+    (truncated), about something else (off_topic), or its answer to another user (other_user).
+    The bad side shows `decoy_text`; its generation is the one the decoy was made from."""
+    refs = [c for c in cands if reference is not None and names.get(c.model_id) == reference]
+    if not refs:
+        return None
+    good = rng.choice(refs)
+    others = [c for c in refs if c.context_id != good.context_id and c.text != good.text]
+    cut = truncate(good.text)
+    kinds = ["off_topic"] + (["truncated"] if cut else []) + (["other_user"] if others else [])
+    decoy = rng.choice(kinds)
+    source = rng.choice(others) if decoy == "other_user" else good
+    text = {"truncated": cut, "other_user": source.text}.get(decoy) or rng.choice(OFF_TOPIC)
+    answer = "A" if rng.random() < 0.5 else "B"
+    a, b = (good, source) if answer == "A" else (source, good)
+    masker = rounds.Masker.for_config(cfg, names.values())
+    pair = RatingPair(round_id=round_id, generation_a_id=a.generation_id,
+                      generation_b_id=b.generation_id, a_was_first_choice=answer == "A",
+                      masked=masker.names_model(good.text) or masker.names_model(text),
+                      kind="gold", gold_answer=answer, decoy=decoy, decoy_text=text)  # fmt: skip
+    session.add(pair)
+    session.flush()
+    return pair
+
+
+# -- rounds ---------------------------------------------------------------------------------------
+def votes_per_post(session: Session, rounds_back: int = 3) -> float:
+    """Median effective pairwise votes per channel post over the last few rounds (what a new
+    post can expect), DEFAULT_VOTES_PER_POST before any history."""
+    e = effective_from("pairwise")
+    q = (core_select(e.pair.id, func.count()).select_from(e.source).where(*e.conditions)
+         .where(e.pair.kind == "round").group_by(e.pair.id)
+         .order_by(e.pair.id.desc()).limit(200))  # fmt: skip
+    counts = [n for _, n in session.connection().execute(q)]
+    return float(statistics.median(counts)) if counts else DEFAULT_VOTES_PER_POST
+
+
+def round_planner(engine: Engine, cfg: SlamConfig, results: Any = None) -> rounds.Planner:
+    """A `rounds.start_round` planner: during warm-up, with `pair_selection = "round_robin"`
+    or without a reference, round-robin (`rounds.plan_pairs`); otherwise the most informative
+    model pairs for the open decision (evaluation.human.active.plan_batch) with `explore` of them
+    for coverage; once the decision is settled, only that exploration share."""
+
+    Triple = tuple[Candidate, Candidate, bool]
+
+    def plan(cands: list[Candidate], n: int, rng: random.Random,
+             used: Counter[tuple[int, int]]) -> list[Triple]:  # fmt: skip
+        ev = cfg.evaluation
+        if ev.pair_selection != "active" or not cands:
+            return rounds.plan_pairs(cands, n, rng, used)
+        with Session(engine) as s:
+            names = _model_names(s)
+            per_post = votes_per_post(s)
+        snap = snapshot(engine, cfg, {names[c.model_id] for c in cands}, results)
+        if snap.settled:
+            return rounds.plan_pairs(cands, max(1, math.ceil(ev.explore * n)), rng, used)
+        if snap.plan.warmup or not snap.plan.weights:
+            return rounds.plan_pairs(cands, n, rng, used)
+        options = _options(cands)
+        allowed = {(names[a], names[b]) for a, b in options}
+        chosen = plan_batch(snap.plan, n, ev.explore, per_post,
+                            np.random.default_rng(rng.getrandbits(32)), allowed)  # fmt: skip
+        ids = {name: mid for mid, name in names.items()}
+        picked: list[tuple[Candidate, Candidate]] = []
+        ctx_use: Counter[int] = Counter()
+        for a, b in chosen:
+            m1, m2 = sorted((ids[a], ids[b]))
+            opts = [o for o in options.get((m1, m2), []) if o not in picked]
+            if not opts:
+                continue
+            g1, g2 = min(opts, key=lambda o: (used[(o[0].generation_id, o[1].generation_id)],
+                                              ctx_use[o[0].context_id], rng.random()))  # fmt: skip
+            ctx_use[g1.context_id] += 1
+            picked.append((g1, g2))
+        return rounds.balance_ab(picked, rng) or rounds.plan_pairs(cands, n, rng, used)
+
+    return plan
+
+
+# -- the stopping rule's message and the status ---------------------------------------------------
+def claim_notice(engine: Engine, key: str, text: str) -> bool:
+    """Claim a once-only message: True for the one caller (across replicas) that inserts it."""
+    try:
+        with session_scope(engine) as s:
+            s.add(Notice(key=key, text=text))
+    except IntegrityError:
+        return False
+    return True
+
+
+def announce(engine: Engine, decision: Decision | None) -> str | None:
+    """The settled message when the decision is settled and nobody has posted it yet."""
+    if decision is None or not settled(decision):
+        return None
+    text = settled_text(decision)
+    return text if claim_notice(engine, notice_key(decision), text) else None
+
+
+LEANING = {"switch": "a switch is ahead", "keep": "keeping the reference is ahead",
+           "undecided": "undecided", "too_close": "too close to call",
+           "no_data": "not enough votes yet"}  # fmt: skip
+
+
+def status_fields(snap: Snapshot) -> list[tuple[str, str]]:
+    """The decision and, for the comparisons that can still change it, about how many more
+    votes they need (what `/slam status` adds). Models are not named while the decision is
+    open: raters who knew which comparison the pairs are chosen for would not rate blind."""
+    d = snap.decision
+    if snap.settled:
+        return [("Decision", f"settled: {d.short().removeprefix('Decision: ')} — no more votes "
+                             "are needed for it")]  # fmt: skip
+    fields = [("Decision", f"{LEANING.get(d.kind, d.kind)}, not settled yet")]
+    for k, (_model, text) in enumerate(open_comparisons(d, snap.reference_cost)[:6], 1):
+        fields.append((f"Open comparison {k}" + (" (decides first)" if k == 1 else ""), text))
+    return fields

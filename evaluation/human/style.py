@@ -1,0 +1,438 @@
+"""Style control: Bradley–Terry ratings with response length and markdown as covariates, as
+Chatbot Arena's style control does, and each LLM judge's length bias.
+
+A longer, more formatted answer can win a vote for its look. The style-controlled model
+puts the look in the likelihood:
+
+    logit P(A wins) = r_A − r_B + Σ_k β_k·d_k,   d_k = (f_k(A) − f_k(B)) / (f_k(A) + f_k(B))
+
+with features f: words, markdown headers, list items and bold spans (d = 0 when both are 0),
+each d_k scaled by its root mean square over the rated pairs (no centering: swapping A and B
+flips the sign of every term). The fit is the MAP under the ratings' N(0, PRIOR_SD²) prior on
+every parameter (evaluation.human.ratings), by Newton's method; r is the **style-controlled
+rating** (Elo scale, reference at 1000) and β_k, in Elo, is what a typical difference in
+feature k is worth in a vote. Ties count half, "both bad" as `[evaluation] both_bad` says.
+Intervals are Wald intervals from the curvature at the MAP (the Laplace approximation): a
+style fit has one row per rated pair of responses, too many to refit a thousand times for
+every chat answer; with enough votes they match the bootstrap (tests).
+
+**A judge's length bias** is β_words of the same fit on that judge method's verdicts
+(pairwise: each answered order is a vote; score methods: within one prompt, the higher score
+wins): how much longer answers win with that judge beyond what the models' quality explains,
+beside the crowd's own β_words.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import OrderedDict, defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from threading import Lock
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+from sqlmodel import Session
+
+from evaluation.human.ratings import INIT, RIDGE, SCALE, BothBad, _points
+from evaluation.human.votes import DEFAULT_POLICY, VotePolicy, effective_from, effective_votes
+from storage.models import Generation, JudgeScore, ModelRecord, RatingPair
+
+FEATURES = ("words", "headers", "lists", "bold")
+FEATURE_LABEL = {"words": "length (words)", "headers": "markdown headers",
+                 "lists": "list items", "bold": "bold spans"}  # fmt: skip
+_WORD = re.compile(r"\w+")
+_HEADER = re.compile(r"\s{0,3}#{1,6}\s+\S")
+_LIST = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+\S")
+_BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+
+
+def style_features(text: str) -> NDArray[np.float64]:
+    """(words, markdown headers, list items, bold spans) of one response. Headers and list
+    items are matched at line starts, line by line (a MULTILINE ^ scan is slow on long texts);
+    the patterns run only when their marker characters occur."""
+    lines = text.splitlines()
+    headers = sum(1 for ln in lines if _HEADER.match(ln)) if "#" in text else 0
+    items = sum(1 for ln in lines if _LIST.match(ln))
+    bold = len(_BOLD.findall(text)) if "**" in text or "__" in text else 0
+    return np.array([len(_WORD.findall(text)), headers, items, bold], dtype=np.float64)
+
+
+def style_diff(fa: NDArray[np.float64], fb: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(f(A) − f(B)) / (f(A) + f(B)) per feature, 0 where both are 0 (rows: pairs)."""
+    total = fa + fb
+    return np.divide(fa - fb, total, out=np.zeros_like(total, dtype=np.float64), where=total > 0)
+
+
+def fit_style(
+    ia: NDArray[np.int64],
+    ib: NDArray[np.int64],
+    d: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w: NDArray[np.float64],
+    n: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """MAP (θ = n strengths then k coefficients, natural-log units) and its covariance (the
+    inverse negative Hessian) of logit P(A wins) = r_a − r_b + βᵀd, points y ∈ [0, 1] with
+    weights w, prior N(0, PRIOR_SD²) on every parameter."""
+    k = d.shape[1]
+    x = np.zeros((len(y), n + k))
+    rows = np.arange(len(y))
+    x[rows, ia] += 1.0
+    x[rows, ib] -= 1.0
+    x[:, n:] = d
+    theta = np.zeros(n + k)
+    eye = np.eye(n + k)
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(x @ theta)))
+        grad = x.T @ (w * (y - p)) - RIDGE * theta
+        hess = (x * (w * p * (1 - p))[:, None]).T @ x + RIDGE * eye
+        step = np.clip(np.linalg.solve(hess, grad), -4.0, 4.0)
+        theta += step
+        if float(np.max(np.abs(step), initial=0.0)) < 1e-10:
+            break
+    p = 1.0 / (1.0 + np.exp(-(x @ theta)))
+    hess = (x * (w * p * (1 - p))[:, None]).T @ x + RIDGE * eye
+    return theta, np.linalg.inv(hess)
+
+
+@dataclass(frozen=True)
+class StyleRating:
+    model: str
+    rating: float  # style-controlled, Elo scale, reference at 1000
+    lo: float
+    hi: float
+    n_votes: int
+
+
+@dataclass(frozen=True)
+class Coefficient:
+    feature: str
+    elo: float  # what one typical (RMS) difference of this feature is worth, in Elo
+    lo: float
+    hi: float
+    scale: float  # the RMS of the normalized difference the coefficient is per
+
+
+@dataclass
+class StyleResult:
+    ratings: dict[str, StyleRating]
+    coefficients: dict[str, Coefficient]
+    reference: str | None
+    n_votes: int
+    ci: float = 0.95
+    features: tuple[str, ...] = FEATURES
+    notes: list[str] = field(default_factory=list)
+
+    def ranked(self) -> list[StyleRating]:
+        return sorted(self.ratings.values(), key=lambda r: (-r.rating, r.model))
+
+    def text(self, model: str) -> str:
+        r = self.ratings.get(model)
+        return f"{r.rating:.0f} [{r.lo:.0f}, {r.hi:.0f}]" if r is not None else "not rated"
+
+    def lines(self) -> list[str]:
+        """Plain sentences for the report."""
+        if not self.ratings:
+            return ["Style control: no rated pairs with response texts yet."]
+        coef = "; ".join(
+            f"{FEATURE_LABEL[c.feature]} {c.elo:+.0f} Elo [{c.lo:+.0f}, {c.hi:+.0f}]"
+            for c in self.coefficients.values()
+        )
+        return [
+            f"Style-controlled ratings (Bradley–Terry with length and markdown as covariates, "
+            f"{self.n_votes} votes, {self.ci:.0%} Wald intervals). What a typical difference "
+            f"is worth in a vote: {coef}.",
+            *self.notes,
+        ]
+
+
+Row = tuple[str, str, int, int, str, float]  # model A, model B, generation A, B, choice, votes
+
+
+def style_control(
+    rows: Sequence[Row],
+    texts: Mapping[int, str],
+    reference: str | None,
+    ci: float = 0.95,
+    both_bad: BothBad = "tie",
+    features: Mapping[int, NDArray[np.float64]] | None = None,
+) -> StyleResult:
+    """Style-controlled ratings and coefficients from (model A, model B, generation A,
+    generation B, choice, votes) rows and the generations' texts (or their `features`)."""
+    feats = features if features is not None else {g: style_features(t) for g, t in texts.items()}
+    points = {c: _points(c, both_bad) for c in {r[4] for r in rows}}
+    keep = [r for r in rows if r[0] != r[1] and r[5] > 0 and points[r[4]] is not None
+            and r[2] in feats and r[3] in feats]  # fmt: skip
+    result = StyleResult({}, {}, reference, int(sum(r[5] for r in keep)), ci)
+    if not keep:
+        return result
+    models = sorted({r[0] for r in keep} | {r[1] for r in keep})
+    idx = {m: i for i, m in enumerate(models)}
+    gens = list(feats)
+    where = {g: k for k, g in enumerate(gens)}
+    table = np.array([feats[g] for g in gens])
+    cols = list(zip(*keep, strict=True))
+    ia = np.array([idx[m] for m in cols[0]], dtype=np.int64)
+    ib = np.array([idx[m] for m in cols[1]], dtype=np.int64)
+    d = style_diff(table[[where[g] for g in cols[2]]], table[[where[g] for g in cols[3]]])
+    y = np.array([points[c] for c in cols[4]], dtype=np.float64)
+    w = np.array(cols[5], dtype=np.float64)
+    rms = np.sqrt((w[:, None] * d**2).sum(axis=0) / w.sum())
+    used = rms > 1e-12
+    result.features = tuple(f for f, u in zip(FEATURES, used, strict=True) if u)
+    if not used.all():
+        result.notes.append(
+            "No variation in " + ", ".join(FEATURE_LABEL[f] for f, u in
+                                           zip(FEATURES, used, strict=True) if not u)
+            + ": left out of the fit."
+        )  # fmt: skip
+    d = d[:, used] / rms[used]
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # small solves: threads only cost
+        theta, cov = fit_style(ia, ib, d, y, w, len(models))
+    z = NormalDist().inv_cdf(0.5 + ci / 2)
+    anchor = idx.get(reference or "")
+    votes = np.zeros(len(models))
+    np.add.at(votes, ia, w)
+    np.add.at(votes, ib, w)
+    for m, i in idx.items():
+        if anchor is None:
+            point = SCALE * (theta[i] - theta[: len(models)].mean()) + INIT
+            var = cov[i, i]
+        else:
+            point = SCALE * (theta[i] - theta[anchor]) + INIT
+            var = cov[i, i] + cov[anchor, anchor] - 2 * cov[i, anchor]
+        half = z * SCALE * math.sqrt(max(var, 0.0))
+        result.ratings[m] = StyleRating(m, float(point), float(point - half),
+                                        float(point + half), int(votes[i]))  # fmt: skip
+    n = len(models)
+    for k, f in enumerate(result.features):
+        beta, half = SCALE * theta[n + k], z * SCALE * math.sqrt(max(cov[n + k, n + k], 0.0))
+        result.coefficients[f] = Coefficient(f, float(beta), float(beta - half),
+                                             float(beta + half),
+                                             float(rms[used][k]))  # fmt: skip
+    return result
+
+
+_FEATURES: OrderedDict[tuple[str, int], NDArray[np.float64]] = OrderedDict()
+_FEATURES_MAX = 500_000
+_FEATURES_LOCK = Lock()
+
+
+def generation_features(session: Session, ids: Iterable[int]) -> dict[int, NDArray[np.float64]]:
+    """Style features of stored generations. A generation's text never changes, so its
+    features are remembered in the process (by database and id; at most 500,000): after new
+    votes only the new pairs' texts are read."""
+    db = str(session.connection().engine.url)
+    ids = set(ids)
+    out: dict[int, NDArray[np.float64]] = {}
+    with _FEATURES_LOCK:
+        for i in ids:
+            f = _FEATURES.get((db, i))
+            if f is not None:
+                out[i] = f
+    missing = ids - out.keys()
+    if missing:
+        new = {i: style_features(t) for i, t in _texts(session, missing).items()}
+        out.update(new)
+        with _FEATURES_LOCK:
+            _FEATURES.update({(db, i): f for i, f in new.items()})
+            while len(_FEATURES) > _FEATURES_MAX:
+                _FEATURES.popitem(last=False)
+    return out
+
+
+def _texts(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    g = Generation.__table__.c  # type: ignore[attr-defined]
+    ids = sorted(set(ids))
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), 900):
+        q = select(g.id, g.text).where(g.id.in_(ids[start : start + 900]))
+        out.update({i: t for i, t in session.connection().execute(q)})
+    return out
+
+
+def vote_rows(session: Session, policy: VotePolicy = DEFAULT_POLICY) -> list[Row]:
+    """(model A, model B, generation A, generation B, choice, votes) of the counted pairwise
+    votes under `policy` (evaluation.human.votes: the one definition)."""
+    if policy.plain:
+        e = effective_from("pairwise", as_of=policy.as_of)
+        q = e.counts(e.model_a.name, e.model_b.name, e.pair.generation_a_id,
+                     e.pair.generation_b_id, e.vote.choice)  # fmt: skip
+        return sorted((a, b, ga, gb, c, float(n))
+                      for a, b, ga, gb, c, n in session.connection().execute(q))  # fmt: skip
+    votes = effective_votes(session, "pairwise", policy)
+    rp = RatingPair.__table__.c  # type: ignore[attr-defined]
+    pair_ids = sorted({v.pair_id for v in votes})
+    gens: dict[int, tuple[int, int]] = {}
+    for start in range(0, len(pair_ids), 900):
+        q = select(rp.id, rp.generation_a_id, rp.generation_b_id).where(
+            rp.id.in_(pair_ids[start : start + 900]))  # fmt: skip
+        gens.update({i: (a, b) for i, a, b in session.connection().execute(q)})
+    counts: dict[tuple[str, str, int, int, str], float] = defaultdict(float)
+    for v in votes:
+        ga, gb = gens[v.pair_id]
+        counts[(v.model_a, v.model_b, ga, gb, v.choice or "")] += 1
+    return sorted((a, b, ga, gb, c, n) for (a, b, ga, gb, c), n in counts.items())
+
+
+def style_ratings(
+    session: Session,
+    policy: VotePolicy = DEFAULT_POLICY,
+    reference: str | None = None,
+    ci: float = 0.95,
+    both_bad: BothBad = "tie",
+    rows: Sequence[Row] | None = None,
+) -> StyleResult:
+    """The style-controlled ratings of the counted human votes (`rows`: already counted, as
+    the results service's tally gives them; default: read under `policy`)."""
+    rows = vote_rows(session, policy) if rows is None else rows
+    feats = generation_features(session, [r[2] for r in rows] + [r[3] for r in rows])
+    return style_control(rows, {}, reference, ci, both_bad, features=feats)
+
+
+def pair_generations(
+    session: Session, ids: Collection[int] | None = None
+) -> dict[int, tuple[int, int]]:
+    """pair id -> (generation shown as A, as B): of `ids`, or of every pair."""
+    rp = RatingPair.__table__.c  # type: ignore[attr-defined]
+    q = select(rp.id, rp.generation_a_id, rp.generation_b_id)
+    if ids is not None and len(ids) <= 900:
+        q = q.where(rp.id.in_(sorted(ids)))
+    result = session.connection().execute(q)
+    try:  # plain DBAPI tuples: tens of thousands of pairs in one read
+        return {i: (a, b) for i, a, b in result.cursor.fetchall()}
+    finally:
+        result.close()
+
+
+def pair_rows(
+    session: Session,
+    counts: Mapping[tuple[int, str], int],
+    models: Mapping[int, tuple[str, str]],
+    gens: Mapping[int, tuple[int, int]] | None = None,
+) -> list[Row]:
+    """Rows from per-pair counts ((pair id, choice) -> votes) and the pairs' models
+    (`gens`: the pairs' generations, when the caller holds them)."""
+    if gens is None:
+        gens = pair_generations(session, {pid for pid, _ in counts})
+    return [(*models[pid], *gens[pid], c, float(n)) for (pid, c), n in counts.items()
+            if pid in gens and pid in models]  # fmt: skip
+
+
+# -- each judge's length bias -------------------------------------------------------------------
+@dataclass(frozen=True)
+class LengthBias:
+    judge: str  # "judge / method", or "crowd"
+    n: int  # comparisons the fit used
+    elo: float | None  # β_words in Elo per typical length difference
+    lo: float | None
+    hi: float | None
+
+
+def judge_rows(session: Session) -> dict[str, list[Row]]:
+    """'judge / method' -> verdicts as pairwise rows (model A, model B, gen A, gen B,
+    choice, 1): pairwise answers (each order one vote), and for score methods (scorer,
+    comparer, comparer-nr, selector) the higher score wins within one prompt, day and sample.
+    The latest parsed answer per question counts."""
+    jt = JudgeScore.__table__  # type: ignore[attr-defined]
+    gt = Generation.__table__  # type: ignore[attr-defined]
+    mt = ModelRecord.__table__  # type: ignore[attr-defined]
+    j, g, m = jt.c, gt.c, mt.c
+    q = (select(j.id, j.judge, j.method, j.generation_id, j.other_generation_id, j.order,
+                j.score, g.prompt_id, g.run_date, g.sample_index, m.name)
+         .select_from(jt.join(gt, g.id == j.generation_id).join(mt, m.id == g.model_id))
+         .where(j.parse_ok.is_(True), j.score.is_not(None))
+         .order_by(j.id))  # fmt: skip
+    latest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in session.connection().execute(q):
+        _, judge, method, gen, other, order, *_rest = row
+        latest[(judge, method, gen, other, order)] = tuple(row)
+    model_of = {r[3]: r[10] for r in latest.values()}
+    pair_other = [r[4] for r in latest.values() if r[2] == "pairwise" and r[4] is not None]
+    missing = set(pair_other) - set(model_of)
+    if missing:
+        q2 = (select(g.id, m.name).select_from(gt.join(mt, m.id == g.model_id))
+              .where(g.id.in_(sorted(missing))))  # fmt: skip
+        model_of.update(dict(session.connection().execute(q2).all()))
+    out: dict[str, list[Row]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[tuple[int, float]]] = defaultdict(list)
+    for _, judge, method, gen, other, _order, score, prompt, day, sample, _name in latest.values():
+        name = f"{judge} / {method}"
+        if method == "pairwise":
+            if other is None or other not in model_of:
+                continue
+            choice = "A" if score > 0.5 else "B" if score < 0.5 else "tie"
+            out[name].append((model_of[gen], model_of[other], gen, other, choice, 1.0))
+        else:
+            groups[(name, prompt, day, sample)].append((gen, float(score)))
+    for (name, *_), scored in groups.items():
+        scored.sort()
+        for i, (ga, sa) in enumerate(scored):
+            for gb, sb in scored[i + 1 :]:
+                if model_of[ga] == model_of[gb]:
+                    continue
+                choice = "A" if sa > sb else "B" if sa < sb else "tie"
+                out[name].append((model_of[ga], model_of[gb], ga, gb, choice, 1.0))
+    return dict(out)
+
+
+def judge_length_biases(session: Session, ci: float = 0.95) -> list[LengthBias]:
+    """β_words of every judge method, in Elo (they read judge verdicts only, not votes)."""
+    by_judge = judge_rows(session)
+    feats = generation_features(session, [g for rows in by_judge.values() for r in rows
+                                          for g in r[2:4]])  # fmt: skip
+    return [_bias(name, style_control(by_judge[name], {}, None, ci, features=feats))
+            for name in sorted(by_judge)]  # fmt: skip
+
+
+def length_biases(
+    session: Session,
+    policy: VotePolicy = DEFAULT_POLICY,
+    ci: float = 0.95,
+    crowd: StyleResult | None = None,
+) -> list[LengthBias]:
+    """β_words of the crowd (the counted votes) and of every judge method, in Elo."""
+    crowd = crowd if crowd is not None else style_ratings(session, policy, None, ci)
+    return [_bias("crowd", crowd), *judge_length_biases(session, ci)]
+
+
+def _bias(name: str, res: StyleResult) -> LengthBias:
+    c = res.coefficients.get("words")
+    if c is None:
+        return LengthBias(name, res.n_votes, None, None, None)
+    return LengthBias(name, res.n_votes, c.elo, c.lo, c.hi)
+
+
+def bias_lines(biases: Sequence[LengthBias]) -> list[str]:
+    """One line per judge method (and the crowd): its length bias in Elo."""
+    out = []
+    for b in biases:
+        if b.elo is None or b.lo is None or b.hi is None:
+            out.append(f"- {b.judge}: no length variation to measure ({b.n} comparisons)")
+        else:
+            out.append(f"- {b.judge}: {b.elo:+.0f} Elo [{b.lo:+.0f}, {b.hi:+.0f}] per typical "
+                       f"length difference ({b.n} comparisons)")  # fmt: skip
+    return out
+
+
+def report_lines(quality: Any, style: StyleResult | None,
+                 biases: Sequence[LengthBias]) -> list[str]:  # fmt: skip
+    """The report's "Rater quality and style control" section: how many raters and votes rule
+    9 (evaluation.human.votes) affected, never who; the style coefficients; each judge's length
+    bias beside the crowd's (taken from `style` when `biases` has no crowd row)."""
+    out = list(quality.lines()) if quality is not None else []
+    if style is not None:
+        out += style.lines()
+        if style.ratings and not any(b.judge == "crowd" for b in biases):
+            biases = [_bias("crowd", style), *biases]
+    if biases:
+        out += ["Length bias (Elo a typical length difference is worth, beyond the models' "
+                "quality; 0: length does not matter):", *bias_lines(biases)]  # fmt: skip
+    return out

@@ -1,5 +1,0 @@
-"""LLM judges: scorer, comparer (with and without reasoning), multi-choice selector, pairwise."""
-
-from evaluation.judges.tasks import METHODS
-
-__all__ = ["METHODS"]

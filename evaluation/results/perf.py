@@ -1,0 +1,269 @@
+"""The performance side of the results service: latency probes, availability, generations'
+token counts, load sweeps, throughput, cost and the idealized runtime fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+
+from evaluation.perf.cost import ModelCost, model_cost
+from evaluation.perf.latency_stats import RequestTiming, summarize
+from evaluation.perf.runtime_fit import RuntimeFit, fit_runtime
+from evaluation.perf.sweep import DEFAULT_SLO, SweepLevel, parse_sweep_run_id
+from evaluation.results.datasets import (
+    GENERATIONS,
+    PROBES,
+    Columns,
+    DatasetBase,
+    columns,
+    dataset,
+    fetch_rows,
+)
+from storage.models import Generation, Probe
+
+P = Probe.__table__.c  # type: ignore[attr-defined]
+G = Generation.__table__.c  # type: ignore[attr-defined]
+
+DEFAULT_REQUEST_TOKENS = (1000.0, 1000.0)  # the study's worked example when nothing is measured
+
+
+@dataclass(frozen=True)
+class SweepSeries:
+    """The latest sweep of one model with a given number of replicas."""
+
+    model: str
+    replicas: int
+    levels: list[SweepLevel]
+
+
+class PerfData(DatasetBase):
+    # -- probes ---------------------------------------------------------------------------
+    # What the charts read (TTFT is not charted: TPOT and latency already account for it).
+    PROBE_COLS = ("hour", "latency_s", "tpot_s", "output_tokens", "prompt_tokens")
+
+    @dataset(reads=PROBES, windowed=True)
+    def _measure_probes(self) -> Columns:
+        """Measure-phase probes in the window, successful or not (`ok` is 1.0 or 0.0)."""
+
+        def load() -> Columns:
+            cols = [P[c] for c in ("ok", *self.PROBE_COLS)]
+            q = select(P.model_id, *cols).where(P.phase == "measure")
+            if self.since is not None:
+                q = q.where(P.started_at >= self.since)
+            return columns(fetch_rows(self.engine, q), ["ok", *self.PROBE_COLS])
+
+        return self._timed("probes", load)
+
+    @dataset(reads=PROBES, windowed=True)
+    def probes(self) -> Columns:
+        """Successful measure-phase probes in the window."""
+        cols = self._measure_probes
+        ok = cols.values["ok"] == 1
+        return Columns(cols.model[ok], {c: cols.values[c][ok] for c in self.PROBE_COLS})
+
+    @dataset(reads=PROBES, windowed=True)
+    def availability(self) -> dict[str, tuple[int, int]]:
+        """model -> (ok, total) measure probes in the window (failures are availability data)."""
+        cols = self._measure_probes
+        if not len(cols):
+            return {}
+        total = np.bincount(cols.model)
+        ok = np.bincount(cols.model, weights=cols.values["ok"] == 1)
+        return {self.name(int(m)): (int(ok[m]), int(total[m])) for m in np.flatnonzero(total)}
+
+    # -- generations ----------------------------------------------------------------------
+    @dataset(reads=GENERATIONS)
+    def generations(self) -> Columns:
+        """Token counts and latency of successful generations (all time: they are the corpus)."""
+
+        def load() -> Columns:
+            q = select(
+                G.model_id,
+                G.prompt_tokens,
+                G.output_tokens,
+                G.latency_s,
+            ).where(G.error.is_(None))
+            return columns(
+                fetch_rows(self.engine, q), ["prompt_tokens", "output_tokens", "latency_s"]
+            )
+
+        return self._timed("generations", load)
+
+    @dataset(reads=GENERATIONS + PROBES, windowed=True)
+    def request_tokens(self) -> tuple[float, float, str]:
+        """Average (prompt, output) tokens of one feature request, and where it came from."""
+        gens = self.generations
+        ref_ids = [m.id for m in self.models.values() if m.is_reference]
+        for label, mask in (
+            ("reference generations", np.isin(gens.model, ref_ids)),
+            ("all generations", np.ones(len(gens), dtype=bool)),
+        ):
+            p = gens.values["prompt_tokens"][mask]
+            o = gens.values["output_tokens"][mask]
+            ok = np.isfinite(p) & np.isfinite(o)
+            if ok.any():
+                return float(p[ok].mean()), float(o[ok].mean()), label
+        p, o = self.probes.values["prompt_tokens"], self.probes.values["output_tokens"]
+        ok = np.isfinite(p) & np.isfinite(o)
+        if ok.any():
+            return float(p[ok].mean()), float(o[ok].mean()), "probes"
+        return (*DEFAULT_REQUEST_TOKENS, "the study's 1K-in + 1K-out example")
+
+    # -- sweeps ---------------------------------------------------------------------------
+    @dataset(reads=PROBES)
+    def sweeps(self) -> list[SweepSeries]:
+        """The latest sweep per (model, replica count), summarised per load level."""
+        return self._timed("sweeps", self._load_sweeps)
+
+    def _load_sweeps(self) -> list[SweepSeries]:
+        with self.engine.connect() as conn:
+            runs = conn.execute(
+                select(P.model_id, P.run_id, func.max(P.started_at))
+                .where(P.phase == "sweep")
+                .group_by(P.model_id, P.run_id)
+            ).all()
+            latest: dict[tuple[int, int], tuple[Any, str]] = {}
+            for mid, run_id, last in runs:
+                parsed = parse_sweep_run_id(run_id)
+                if parsed is None:
+                    continue
+                base, replicas, _, _ = parsed
+                key = (mid, replicas)
+                if key not in latest or last > latest[key][0]:
+                    latest[key] = (last, base)
+            wanted = {
+                run_id
+                for mid, run_id, _ in runs
+                if (p := parse_sweep_run_id(run_id)) and latest.get((mid, p[1]), (0, ""))[1] == p[0]
+            }
+            if not wanted:
+                return []
+            rows = conn.execute(
+                select(
+                    P.model_id,
+                    P.run_id,
+                    P.concurrency,
+                    P.started_at,
+                    P.ok,
+                    P.latency_s,
+                    P.ttft_s,
+                    P.output_tokens,
+                    P.prompt_tokens,
+                ).where(P.phase == "sweep", P.run_id.in_(sorted(wanted)))
+            ).all()
+        by_level: dict[tuple[int, str], list[Any]] = {}
+        for row in rows:
+            by_level.setdefault((row[0], row[1]), []).append(row)
+        series: dict[tuple[int, int], list[tuple[tuple[int, float], SweepLevel]]] = {}
+        for (mid, run_id), level_rows in by_level.items():
+            parsed = parse_sweep_run_id(run_id)
+            assert parsed is not None
+            _, replicas, kind, value = parsed
+            t0 = min(r[3] for r in level_rows)
+            timings = [
+                RequestTiming(
+                    start_s=(r[3] - t0).total_seconds(),
+                    latency_s=r[5],
+                    ttft_s=r[6],
+                    output_tokens=r[7],
+                    prompt_tokens=r[8],
+                    ok=bool(r[4]),
+                )
+                for r in level_rows
+            ]
+            conc = max(r[2] for r in level_rows)
+            label = f"c={int(value)}" if kind == "c" else f"{value:.3g}/s"
+            level = SweepLevel(
+                label, conc, value if kind == "r" else None, summarize(timings, DEFAULT_SLO)
+            )
+            # Concurrency levels first (by concurrency), then rate levels by rate.
+            order = (0 if kind == "c" else 1, value)
+            series.setdefault((mid, replicas), []).append((order, level))
+        out = [
+            SweepSeries(
+                self.name(mid), replicas, [lv for _, lv in sorted(levels, key=lambda x: x[0])]
+            )
+            for (mid, replicas), levels in series.items()
+        ]
+        return sorted(out, key=lambda s: (s.model, s.replicas))
+
+    # -- throughput, cost, idealized runtime ------------------------------------------------
+    @dataset(reads=PROBES, windowed=True)
+    def throughput(self) -> dict[str, tuple[float, str]]:
+        """model -> (output tokens/s the price is based on, source)."""
+        out: dict[str, tuple[float, str]] = {}
+        cols = self.probes
+        both = np.isfinite(cols.values["output_tokens"]) & np.isfinite(cols.values["latency_s"])
+        if both.any():
+            ids = cols.model[both]
+            toks = np.bincount(ids, weights=cols.values["output_tokens"][both])
+            secs = np.bincount(ids, weights=cols.values["latency_s"][both])
+            for mid in np.unique(ids):
+                if secs[mid] > 0 and toks[mid] > 0:
+                    out[self.name(int(mid))] = (
+                        float(toks[mid] / secs[mid]),
+                        "probes (single stream)",
+                    )
+        for s in self.sweeps:
+            peak = max((lv.summary.output_tokens_per_s for lv in s.levels), default=0.0)
+            if s.replicas == 1 and peak > out.get(s.model, (0.0, ""))[0]:
+                out[s.model] = (peak, "sweep peak")
+        return out
+
+    @dataset(reads=GENERATIONS + PROBES, windowed=True)
+    def costs(self) -> dict[str, ModelCost]:
+        """Cost figures for every known model at the average request size."""
+        prompt, output, _ = self.request_tokens
+        out = {}
+        for info in sorted(self.models.values(), key=lambda m: m.name):
+            tps, source = self.throughput.get(info.name, (None, "not measured"))
+            hardware = info.hardware
+            if hardware != "api" and hardware not in self.cfg.pricing.instances:
+                self.problems.setdefault("costs", f"no price for hardware '{hardware}'")
+            out[info.name] = model_cost(
+                model=info.name,
+                hardware=hardware,
+                pricing=self.cfg.pricing,
+                tokens_per_s=tps,
+                throughput_source=source,
+                prompt_tokens=prompt,
+                output_tokens=output,
+                requests_per_day=self.requests_per_day,
+            )
+        return out
+
+    @property
+    def api_cost_per_request(self) -> float:
+        from evaluation.perf.cost import api_cost_per_request
+
+        prompt, output, _ = self.request_tokens
+        return api_cost_per_request(prompt, output, self.cfg.pricing)
+
+    @dataset(reads=GENERATIONS + PROBES, windowed=True)
+    def runtime_fits(self) -> dict[str, RuntimeFit]:
+        """Per-model idealized runtime from single-stream probes and generations."""
+
+        def load() -> dict[str, RuntimeFit]:
+            p, g = self.probes, self.generations
+            model = np.concatenate([p.model, g.model])
+            cols = {
+                c: np.concatenate([p.values[c], g.values[c]])
+                for c in ("prompt_tokens", "output_tokens", "latency_s")
+            }
+            out = {}
+            for mid in np.unique(model):
+                m = model == mid
+                fit = fit_runtime(
+                    self.name(int(mid)),
+                    cols["prompt_tokens"][m],
+                    cols["output_tokens"][m],
+                    cols["latency_s"][m],
+                )
+                if fit is not None:
+                    out[fit.model] = fit
+            return out
+
+        return self._timed("runtime_fit", load)

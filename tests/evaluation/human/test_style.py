@@ -1,0 +1,195 @@
+"""evaluation.human.style: the covariate Bradley–Terry fit against scipy and scikit-learn, what it
+recovers from votes that favour length, and a judge's length bias from stored verdicts."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.linear_model import LogisticRegression
+from sqlalchemy.engine import Engine
+
+from evaluation.human.ratings import RIDGE, SCALE, bradley_terry
+from evaluation.human.style import (
+    fit_style,
+    judge_rows,
+    length_biases,
+    report_lines,
+    style_control,
+    style_diff,
+    style_features,
+)
+from storage.db import session_scope
+from storage.models import JudgeScore
+from tests.support.eval_seed import rater, seed_generations, seed_pair, seed_round, vote
+
+
+def test_features_count_words_and_markdown() -> None:
+    text = "# Plan\n\nYou **can** do it:\n- ship the __fix__\n* rest\n2. call Ada\nNo #tag here."
+    # 15 words (\w+: "__fix__" is one), 1 header (not "#tag"), 3 list items, 2 bold spans.
+    assert style_features(text).tolist() == [15, 1, 3, 2]
+    d = style_diff(np.array([[10.0, 0, 2, 0]]), np.array([[30.0, 0, 0, 1]]))
+    assert d.tolist() == [[-0.5, 0.0, 1.0, -1.0]]
+
+
+def _data(rng: np.random.Generator, n: int = 600) -> tuple[np.ndarray, ...]:
+    ia = rng.integers(0, 4, n)
+    ib = (ia + rng.integers(1, 4, n)) % 4
+    d = rng.normal(size=(n, 2))
+    truth = np.array([0.0, -0.5, 0.3, -1.0])
+    logit = truth[ia] - truth[ib] + d @ np.array([0.8, -0.2])
+    u = rng.random(n)
+    y = np.where(u < 0.1, 0.5, (u - 0.1) / 0.9 < 1 / (1 + np.exp(-logit))).astype(float)
+    w = rng.integers(1, 4, n).astype(float)
+    return ia, ib, d, y, w
+
+
+def test_the_fit_is_the_penalized_logistic_regression() -> None:
+    rng = np.random.default_rng(0)
+    ia, ib, d, y, w = _data(rng)
+    theta, cov = fit_style(ia, ib, d, y, w, 4)
+    x = np.zeros((len(y), 6))
+    x[np.arange(len(y)), ia] += 1
+    x[np.arange(len(y)), ib] -= 1
+    x[:, 4:] = d
+
+    def nll(t: np.ndarray) -> float:
+        z = x @ t
+        return float(-np.sum(w * (y * z - np.logaddexp(0, z))) + RIDGE * np.sum(t**2) / 2)
+
+    def jac(t: np.ndarray) -> np.ndarray:
+        p = 1 / (1 + np.exp(-(x @ t)))
+        return -(x.T @ (w * (y - p))) + RIDGE * t
+
+    best = minimize(nll, np.zeros(6), jac=jac, method="BFGS", tol=1e-12)
+    assert np.allclose(theta, best.x, atol=1e-5)
+    # scikit-learn: ties as two half-weight rows, L2 with C = 1/RIDGE, no intercept.
+    xx = np.vstack([x, x])
+    yy = np.concatenate([np.ones(len(y)), np.zeros(len(y))])
+    ww = np.concatenate([w * y, w * (1 - y)])
+    lr = LogisticRegression(C=1 / RIDGE, fit_intercept=False, tol=1e-12, max_iter=10_000)
+    lr.fit(xx[ww > 0], yy[ww > 0], sample_weight=ww[ww > 0])
+    assert np.allclose(theta, lr.coef_[0], atol=1e-4)
+    # The covariance is the inverse Hessian of that objective (finite differences of its
+    # gradient; compared as precision, whose common-shift direction is only the prior's).
+    eps = 1e-6
+    hess = np.array([(jac(theta + e) - jac(theta - e)) / (2 * eps) for e in np.eye(6) * eps])
+    assert np.allclose(np.linalg.inv(cov), (hess + hess.T) / 2, rtol=1e-5, atol=1e-6)
+
+
+def test_style_control_takes_the_length_advantage_out_of_the_ratings() -> None:
+    """A verbose model wins votes for its length; raw Bradley–Terry rates it up, the
+    style-controlled fit puts it back near its true strength and finds the length effect."""
+    rng = np.random.default_rng(1)
+    truth = {"ref": 0.0, "verbose": -0.4, "terse": -0.4, "mid": -0.2}
+    words = {"ref": 80, "verbose": 160, "terse": 40, "mid": 80}
+    texts: dict[int, str] = {}
+    rows = []
+    gid = 0
+    beta = 1.2  # per unit of (a − b)/(a + b)
+    for _ in range(4000):
+        a, b = rng.choice(list(truth), 2, replace=False)
+        la, lb = (int(words[m] * rng.uniform(0.4, 1.6)) for m in (a, b))
+        texts[gid], texts[gid + 1] = "w " * la, "w " * lb
+        logit = truth[a] - truth[b] + beta * (la - lb) / (la + lb)
+        choice = "A" if rng.random() < 1 / (1 + math.exp(-logit)) else "B"
+        rows.append((str(a), str(b), gid, gid + 1, choice, 1.0))
+        gid += 2
+    res = style_control(rows, texts, "ref")
+    raw = bradley_terry([(a, b, c, 1) for a, b, _, _, c, _ in rows], reference="ref", n_boot=0)
+    true_elo = {m: 1000 + SCALE * v for m, v in truth.items()}
+    style_err = abs(res.ratings["verbose"].rating - true_elo["verbose"])
+    raw_err = abs(raw.ratings["verbose"].rating - true_elo["verbose"])
+    assert raw_err > 40 and style_err < raw_err / 2
+    c = res.coefficients["words"]
+    assert c.lo < SCALE * beta * c.scale < c.hi and c.lo > 0
+    assert "headers" not in res.coefficients and res.notes  # no markdown: left out, said so
+    lo, hi = res.ratings["verbose"].lo, res.ratings["verbose"].hi
+    assert lo < true_elo["verbose"] < hi
+
+
+def test_a_judge_that_likes_long_answers_shows_its_length_bias(engine: Engine) -> None:
+    short = "Keep going today."
+    long = ("Keep going today: finish the report, call the team, and take a walk at noon "
+            "because rest matters as much as the work itself.")  # fmt: skip
+    n_ctx = 24
+    gens = seed_generations(engine, {"ref": [short, long] * (n_ctx // 2),
+                                     "cand": [long, short] * (n_ctx // 2)},
+                            reference="ref")  # fmt: skip
+    # The judge picks the longer response in 3 of 4 prompts, in both orders; the scorer gives
+    # the longer one 8 and the shorter 3 the same way.
+    with session_scope(engine) as s:
+        n = 0
+        for i in range(n_ctx):
+            g_ref, g_cand = gens[("ref", i)], gens[("cand", i)]
+            longer = g_cand if i % 2 == 0 else g_ref
+            shorter_wins = i % 8 in (0, 5)  # one in four, whichever model wrote the longer
+            winner = ({g_ref, g_cand} - {longer}).pop() if shorter_wins else longer
+            x, y = sorted((g_ref, g_cand))
+            for order in ("AB", "BA"):
+                s.add(JudgeScore(judge="j", method="pairwise", generation_id=x,
+                                 other_generation_id=y, order=order,
+                                 score=1.0 if winner == x else 0.0, raw="{}",
+                                 cache_key=f"k{n}"))  # fmt: skip
+                n += 1
+            for g in (g_ref, g_cand):
+                s.add(JudgeScore(judge="j", method="scorer", generation_id=g,
+                                 score=8.0 if g == winner else 3.0, raw="{}",
+                                 cache_key=f"k{n}"))  # fmt: skip
+                n += 1
+    rows = judge_rows_of(engine)
+    assert len(rows["j / pairwise"]) == 2 * n_ctx and len(rows["j / scorer"]) == n_ctx
+    # The crowd does not care about length: half its votes for each.
+    rnd = seed_round(engine)
+    for i in range(6):
+        pid = seed_pair(engine, gens[("ref", i)], gens[("cand", i)], rnd)
+        for k in range(4):
+            vote(engine, pid, rater(engine, f"r{i}{k}"), "A" if k % 2 else "B")
+    with session_scope(engine) as s:
+        biases = {b.judge: b for b in length_biases(s)}
+    assert set(biases) == {"crowd", "j / pairwise", "j / scorer"}
+    crowd, judged = biases["crowd"], biases["j / pairwise"]
+    assert crowd.lo is not None and crowd.lo < 0 < (crowd.hi or 0)
+    assert judged.elo is not None and judged.lo is not None and judged.elo > 100
+    assert judged.lo > 0 and crowd.hi is not None and crowd.hi < judged.elo
+    scorer = biases["j / scorer"]
+    assert scorer.elo is not None and scorer.lo is not None and scorer.lo > 0
+    text = "\n".join(report_lines(None, None, list(biases.values())))
+    assert "j / pairwise: +" in text and "crowd" in text
+
+
+def judge_rows_of(engine: Engine) -> dict[str, list[tuple[str, str, int, int, str, float]]]:
+    with session_scope(engine) as s:
+        return judge_rows(s)
+
+
+def test_the_report_shows_the_style_controlled_rating_and_rule_9s_counts(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from core.config import parse_config
+    from evaluation.report import build_report
+    from evaluation.results.service import Results
+
+    texts = {"ref": [f"Good morning! {'Plan the day well. ' * (2 + i % 5)}" for i in range(8)],
+             "cand": [f"Hi. {'Go! ' * (1 + i % 3)}" for i in range(8)]}  # fmt: skip
+    gens = seed_generations(engine, texts, reference="ref")
+    rnd = seed_round(engine)
+    for i in range(8):
+        pid = seed_pair(engine, gens[("ref", i)], gens[("cand", i)], rnd)
+        for k in range(6):
+            vote(engine, pid, rater(engine, f"v{i}-{k}"), "A" if k < 4 else "B")
+    cfg = parse_config({"models": [
+        {"name": "ref", "backend": "llamacpp", "model": "builtin:gemma3-270m", "reference": True},
+        {"name": "cand", "backend": "llamacpp", "model": "builtin:gemma3-270m"}],
+        "evaluation": {"bootstrap_rounds": 50}})  # fmt: skip
+    res = Results(engine, cfg)
+    style = res.style_ratings
+    assert style is not None and set(style.ratings) == {"ref", "cand"}
+    out = build_report(engine, cfg, tmp_path / "r", only=["bradley_terry"], results=res)
+    md = out.md_path.read_text(encoding="utf-8")
+    assert "style-controlled" in md and style.text("cand") in md
+    assert "## Rater quality and style control" in md
+    assert "Rater quality: 48 rater(s), 48 counted pairwise vote(s)" in md
+    assert "- crowd: " in md  # the crowd's own length bias
