@@ -8,6 +8,7 @@ import logging
 import signal
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import func, select
@@ -131,15 +132,18 @@ def test_fresh_refusal_is_one_line_from_the_cli(
 
 
 class _CtrlCOnQuantizerLog(logging.Handler):
-    """Presses Ctrl-C (SIGINT to this process) at llama.cpp's first log line, i.e. while
-    its C quantizer runs and calls back into Python: where the signal used to be lost."""
+    """Presses Ctrl-C (SIGINT to this process) at llama.cpp's first log line while its C
+    quantizer runs (`quantizing` is set around llama_model_quantize) and calls back into
+    Python: where the signal used to be lost. Lines from other llama.cpp calls (a model loaded
+    by an earlier test in this process routes them here too) do not press."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.pressed = False
+        self.quantizing = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not self.pressed:
+        if self.quantizing and not self.pressed:
             self.pressed = True
             signal.raise_signal(signal.SIGINT)
 
@@ -149,17 +153,34 @@ def test_ctrl_c_during_quantize_stops_the_demo_cleanly(
 ) -> None:
     """SIGINT while llama.cpp quantizes: exit 130 and one line, no ctypes traceback, and the
     demo does not go on (the next variant is never made)."""
+    import llama_cpp
+
     from slam.cli import main
 
     log = logging.getLogger("slam.llama_cpp")
     press = _CtrlCOnQuantizerLog()
     monkeypatch.setattr(log, "propagate", False)
-    monkeypatch.setattr(log, "level", logging.DEBUG)
+    real_quantize = llama_cpp.llama_model_quantize
+
+    def quantize(*args: Any) -> int:
+        press.quantizing = True
+        try:
+            return int(real_quantize(*args))
+        finally:
+            press.quantizing = False
+
+    monkeypatch.setattr(llama_cpp, "llama_model_quantize", quantize)
+    # setLevel, not a plain attribute: it clears logging's isEnabledFor cache, which an earlier
+    # test in this process (tests/hosting/test_quantize.py) filled with "DEBUG is off" — the
+    # quantizer's lines were then dropped and the press landed in generation instead.
+    level = log.level
+    log.setLevel(logging.DEBUG)
     log.addHandler(press)
     try:
         code = main(["demo", "--quick", "--workspace", str(tmp_path / "w")])
     finally:
         log.removeHandler(press)
+        log.setLevel(level)
     captured = capsys.readouterr()
     assert press.pressed
     assert code == 130
