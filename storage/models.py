@@ -63,7 +63,22 @@ class Prompt(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Generation(SQLModel, table=True):
+class Measured(SQLModel):
+    """What every generation and probe records of one request (not a table): token counts,
+    client timings (time to first token, total, per output token) and the server's own."""
+
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    ttft_s: float | None = None
+    latency_s: float | None = None
+    tpot_s: float | None = None
+    server_load_s: float | None = None
+    server_prompt_eval_s: float | None = None
+    server_eval_s: float | None = None
+    server_total_s: float | None = None
+
+
+class Generation(Measured, table=True):
     """One response of one model to one prompt: text, token counts and timings, or an error.
 
     (prompt, model, run_date, sample_index) is unique, so re-running a day's generation resumes
@@ -82,21 +97,12 @@ class Generation(SQLModel, table=True):
     sample_index: int = 0
     backend: str = Field(max_length=32)
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
-    prompt_tokens: int | None = None
-    output_tokens: int | None = None
-    ttft_s: float | None = None
-    latency_s: float | None = None
-    tpot_s: float | None = None
-    server_load_s: float | None = None
-    server_prompt_eval_s: float | None = None
-    server_eval_s: float | None = None
-    server_total_s: float | None = None
     temperature: float | None = None
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Probe(SQLModel, table=True):
+class Probe(Measured, table=True):
     """One latency probe request; failures are availability data, not dropped."""
 
     __table_args__ = (Index("ix_probe_model_time", "model_id", "started_at"),)
@@ -108,15 +114,6 @@ class Probe(SQLModel, table=True):
     hour: int = Field(ge=0, le=23)
     started_at: datetime = Field(default_factory=utcnow)
     ok: bool = True
-    prompt_tokens: int | None = None
-    output_tokens: int | None = None
-    ttft_s: float | None = None
-    latency_s: float | None = None
-    tpot_s: float | None = None
-    server_load_s: float | None = None
-    server_prompt_eval_s: float | None = None
-    server_eval_s: float | None = None
-    server_total_s: float | None = None
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 

@@ -103,6 +103,18 @@ async def timed_generate(
     return started, t0, gen
 
 
+def request_timing(gen: Generation, start_s: float) -> RequestTiming:
+    """One request's timings as the latency arithmetic reads them (start relative to the run)."""
+    return RequestTiming(
+        start_s=start_s,
+        latency_s=gen.latency_s,
+        ttft_s=gen.ttft_s,
+        output_tokens=gen.output_tokens,
+        prompt_tokens=gen.prompt_tokens,
+        ok=gen.ok,
+    )
+
+
 def probe_row(
     model_id: int,
     run_id: str,
@@ -180,16 +192,7 @@ async def probe_model(
             if on_request is not None:
                 on_request()
             if phase == "measure":
-                timings.append(
-                    RequestTiming(
-                        start_s=t0 - run_t0,
-                        latency_s=gen.latency_s,
-                        ttft_s=gen.ttft_s,
-                        output_tokens=gen.output_tokens,
-                        prompt_tokens=gen.prompt_tokens,
-                        ok=gen.ok,
-                    )
-                )
+                timings.append(request_timing(gen, t0 - run_t0))
                 if gen.error and gen.error not in errors:
                     errors.append(gen.error)
     finally:

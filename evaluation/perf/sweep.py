@@ -32,7 +32,7 @@ from storage.db import session_scope
 from storage.models import Probe
 
 from .latency_stats import SLO, LatencySummary, RequestTiming, pareto_frontier, summarize
-from .probes import _model_id, probe_request, probe_row, timed_generate
+from .probes import _model_id, probe_request, probe_row, request_timing, timed_generate
 
 # Loose defaults for a daily briefing read once: answer within 2 s, stream faster than
 # reading speed (≈ 5 tokens/s), finish within 30 s.
@@ -139,15 +139,7 @@ class _Driver:
             started, t0, gen = await timed_generate(backend, self.request, self.spec)
         finally:
             self.in_flight -= 1
-        timing = RequestTiming(
-            start_s=t0 - t_ref,
-            latency_s=gen.latency_s,
-            ttft_s=gen.ttft_s,
-            output_tokens=gen.output_tokens,
-            prompt_tokens=gen.prompt_tokens,
-            ok=gen.ok,
-        )
-        return started, timing, gen
+        return started, request_timing(gen, t0 - t_ref), gen
 
 
 Result = tuple[datetime, RequestTiming, Generation]
