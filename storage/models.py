@@ -41,13 +41,19 @@ class ModelRecord(SQLModel, table=True):
 
 
 class UserContext(SQLModel, table=True):
-    """A sample user whose tasks, rituals and goals feed the pep-talk prompt."""
+    """One input of a feature (the table's name is the pep talk's: its inputs are sample
+    users): its id within the feature (`key`), a label, the row as JSON and its slice."""
 
     __tablename__ = "user_context"
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "key", name="uq_user_context_experiment_key"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(index=True, unique=True, max_length=200)
+    experiment_id: int | None = Field(default=None, foreign_key="experiment.id", index=True)
+    key: str = Field(index=True, max_length=200)
     name: str = Field(max_length=200)
     data_json: str = Field(sa_column=Column(Text, nullable=False))
+    slice: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -99,6 +105,13 @@ class Generation(Measured, table=True):
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
     temperature: float | None = None
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # 'generated' here, or 'imported' (`slam import responses`: answers produced elsewhere,
+    # e.g. the paid API's production logs); meta_json keeps what the source said (its model,
+    # system_fingerprint, usage, custom_id, the import's content hash).
+    source: str = Field(
+        default="generated", max_length=16, sa_column_kwargs={"server_default": "generated"}
+    )
+    meta_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
 
 

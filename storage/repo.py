@@ -54,6 +54,29 @@ def ensure_user_context(
     return row
 
 
+def ensure_input(
+    session: Session,
+    experiment_id: int,
+    key: str,
+    name: str,
+    data: dict[str, object],
+    slice_: str | None = None,
+) -> UserContext:
+    """A feature's input by its id within the feature (the row is updated to what the inputs
+    file says now)."""
+    q = select(UserContext).where(UserContext.experiment_id == experiment_id, UserContext.key == key)
+    row = session.exec(q).first()
+    payload = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    if row is None:
+        row = UserContext(experiment_id=experiment_id, key=key, name=name, data_json=payload,
+                          slice=slice_)  # fmt: skip
+    else:
+        row.name, row.data_json, row.slice = name, payload, slice_
+    session.add(row)
+    session.flush()
+    return row
+
+
 def ensure_prompt(
     session: Session, experiment_id: int, user_context_id: int, text: str, text_hash: str
 ) -> Prompt:
