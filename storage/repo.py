@@ -64,7 +64,8 @@ def ensure_input(
 ) -> UserContext:
     """A feature's input by its id within the feature (the row is updated to what the inputs
     file says now)."""
-    q = select(UserContext).where(UserContext.experiment_id == experiment_id, UserContext.key == key)
+    uc = UserContext
+    q = select(uc).where(uc.experiment_id == experiment_id, uc.key == key)
     row = session.exec(q).first()
     payload = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
     if row is None:
