@@ -17,10 +17,10 @@ RANK = {p: i for i, p in enumerate(LAYERS)}
 # Inside a layer, its wings (subpackages) and top-level modules, bottom to top: a unit imports
 # only units at or below its own rank. docs/architecture.md says what each one is.
 WINGS = {
-    "core": ["errors", "backends", "env", "secrets", "registry", "console", "paths", "config",
-             "options", "prompts", "data"],
+    "core": ["errors", "backends", "env", "secrets", "registry", "console", "paths", "templates",
+             "inputs", "config", "options", "prompts", "features", "data"],
     "storage": ["models", "db", "repo", "migrate"],
-    "hosting": ["backends", "quantize", "generate", "summary", "aws", "cli"],
+    "hosting": ["backends", "quantize", "generate", "imports", "summary", "aws", "cli"],
     "evaluation": ["perf", "human", "auto", "results", "charts", "report", "digest", "score",
                    "cli"],
     "bot": ["events", "reactions", "identity", "services", "rating", "commands", "dispatcher",
