@@ -291,6 +291,8 @@ def read_answers(path: Path) -> tuple[list[Answer], ImportResult]:
         raise SlamError(f"{shown}: not a UTF-8 text file") from None
     except OSError as exc:
         raise SlamError(f"{shown}: cannot read it ({exc.strerror})") from None
+    if not text.strip():
+        raise SlamError(f"{shown}: no answers in the file (it is empty)")
     fmt = detect(text, path.suffix.lower())
     result = ImportResult(fmt)
     problems: list[str] = []
