@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError, short
+from core.inputs import INPUT_SUFFIXES
+from core.templates import template_problem
 
 PROMPT_FIELDS = ("name", "completed_tasks", "focus_tasks", "rituals", "weekly_goals")
 
@@ -91,6 +93,57 @@ def check_template(template: str) -> None:
         template.format(**{f: "x" for f in PROMPT_FIELDS})
     except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
         raise ValueError(f"cannot be filled in ({type(exc).__name__}: {exc}); {hint}") from None
+
+
+FEATURE_NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+
+
+class FeatureConfig(_Strict):
+    """One `[[features]]` table: a product feature to decide on (core.features).
+
+    Unset keys fall back to `[experiment]` (samples, temperature, max tokens, seed),
+    `[evaluation] margin_elo`, every configured model, and the model with `reference = true`.
+    """
+
+    name: str = Field(pattern=FEATURE_NAME, description="lower case letters, digits, . _ -")
+    prompt_template: str = Field(min_length=1, max_length=100_000, description="Jinja2")
+    system_prompt: str | None = Field(default=None, max_length=100_000)
+    inputs: str = Field(min_length=1, description="a .jsonl, .csv or .parquet file")
+    id_field: str = Field(default="id", min_length=1, max_length=200)
+    slice_field: str | None = Field(default=None, min_length=1, max_length=200)
+    models: list[str] | None = Field(default=None, description="names from [[models]]; default all")
+    reference: str | None = Field(default=None, description="default: the model with reference")
+    margin_elo: float | None = Field(default=None, gt=0, le=400)
+    samples_per_input: int | None = Field(default=None, ge=1, le=100)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, ge=1, le=8192)
+    seed: int | None = None
+    channel: str | None = Field(default=None, min_length=1, max_length=200)
+    schedule: str | None = Field(default=None, description="cron of this feature's generation")
+
+    @field_validator("inputs")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        if not v.lower().endswith(INPUT_SUFFIXES):
+            raise ValueError(
+                f"expected a {', '.join(INPUT_SUFFIXES)} file (got {short(repr(v), 80)})"
+            )
+        return v
+
+    @field_validator("prompt_template", "system_prompt")
+    @classmethod
+    def _valid_template(cls, v: str | None) -> str | None:
+        problem = template_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _five_fields(cls, v: str | None) -> str | None:
+        if v is not None and len(v.split()) != 5:
+            raise ValueError("expected a 5-field cron expression like '0 7 * * *'")
+        return v
 
 
 class ModelSpec(_Strict):
@@ -396,6 +449,7 @@ class SlamConfig(_Strict):
     """The whole `slam.toml`."""
 
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
+    features: list[FeatureConfig] = Field(default_factory=list, max_length=50)
     models: list[ModelSpec] = Field(default_factory=list)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
@@ -503,6 +557,48 @@ def cross_problems(data: Any, *, require_reference: bool = False) -> list[str]:
     return out
 
 
+def feature_problems(data: Any) -> list[str]:
+    """Problems between `[[features]]` and the rest: unique names (the built-in pep talk's
+    among them), models and references that exist, a reference among the feature's models."""
+    if not isinstance(data, dict) or not isinstance(data.get("features"), list):
+        return []
+    feats = [f for f in data["features"] if isinstance(f, dict)]
+    raw_models = data.get("models")
+    models = [m for m in raw_models if isinstance(m, dict)] if isinstance(raw_models, list) else []
+    known = [m["name"] for m in models if isinstance(m.get("name"), str)]
+    default_ref = next((m.get("name") for m in models if m.get("reference") is True), None)
+    names = [f["name"] for f in feats if isinstance(f.get("name"), str)]
+    exp = data.get("experiment")
+    builtin = exp.get("name", "daily-pep-talk") if isinstance(exp, dict) else "daily-pep-talk"
+    if "experiment" in data:
+        names.append(builtin)
+    out: list[str] = []
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        shown = ", ".join(short(repr(n), 40) for n in dupes[:10])
+        out.append(f"features: duplicate feature name(s) [{shown}]; names must be unique "
+                   "(the [experiment] table is a feature too)")  # fmt: skip
+    for f in feats:
+        label = f"features.{short(str(f.get('name', '?')), 60)}"
+        chosen = f.get("models")
+        chosen = [m for m in chosen if isinstance(m, str)] if isinstance(chosen, list) else known
+        missing = [m for m in chosen if m not in known]
+        if missing:
+            shown = ", ".join(short(repr(m), 40) for m in missing[:10])
+            out.append(f"{label}.models: unknown model(s) [{shown}]; configured: "
+                       f"{', '.join(known) or 'none'}")  # fmt: skip
+        if isinstance(f.get("models"), list) and not f["models"]:
+            out.append(f"{label}.models: name at least one model (or leave the key out: all)")
+        ref = f.get("reference", default_ref)
+        if isinstance(ref, str):
+            if ref not in known:
+                out.append(f"{label}.reference: unknown model {short(repr(ref), 40)}")
+            elif ref not in chosen:
+                out.append(f"{label}.reference: {short(repr(ref), 40)} is not among the "
+                           "feature's models")  # fmt: skip
+    return out
+
+
 SECRET_KEY = re.compile(r"(^|_)(token|secret|api_key|apikey|password|key_id|access_key)$")
 
 
@@ -573,6 +669,7 @@ def parse_config(
     # The model's own check (model_level) and the raw one agree; the raw one also runs when
     # a per-key problem stopped the model's, so everything is reported in one pass.
     problems += cross_problems(clean, require_reference=require_reference) or model_level
+    problems += feature_problems(clean)
     if problems or cfg is None:
         raise ConfigError(source, problems or ["invalid configuration"])
     return cfg
@@ -612,15 +709,43 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SlamConfig:
         ctx = exp["user_contexts"]
         if ctx != "builtin" and not Path(ctx).expanduser().is_absolute():
             data["experiment"] = {**exp, "user_contexts": str(p.parent.resolve() / ctx)}
+    feats = data.get("features")
+    if isinstance(feats, list):
+        data["features"] = [
+            {**f, "inputs": str(p.parent.resolve() / f["inputs"])}
+            if isinstance(f, dict) and isinstance(f.get("inputs"), str)
+            and not Path(f["inputs"]).expanduser().is_absolute()
+            else f
+            for f in feats
+        ]
     try:
         cfg = parse_config(data, shown, require_reference=True)
     except ConfigError as exc:
         exc.problems += _user_contexts_problems(data)
         raise ConfigError(shown, exc.problems) from None
-    problems = _user_contexts_problems(data)
+    problems = _user_contexts_problems(data) + _inputs_problems(cfg)
     if problems:
         raise ConfigError(shown, problems)
     return apply_env(cfg)
+
+
+def _inputs_problems(cfg: SlamConfig) -> list[str]:
+    """Every feature's inputs file read and checked against its template at load: every
+    problem of every file, each with its line."""
+    from core.inputs import InputsError, read_inputs
+    from core.templates import template_variables
+
+    out = []
+    for f in cfg.features:
+        needs = template_variables(f.prompt_template)
+        if f.system_prompt:
+            needs |= template_variables(f.system_prompt)
+        try:
+            read_inputs(f.inputs, f.id_field, f.slice_field, needs=needs,
+                        template=f.prompt_template, shown=short(f.inputs, 200))  # fmt: skip
+        except InputsError as exc:
+            out += [f"features.{f.name}.inputs: {exc.source} {p}" for p in exc.problems]
+    return out
 
 
 def _user_contexts_problems(data: dict[str, Any]) -> list[str]:

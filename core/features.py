@@ -16,54 +16,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from core.errors import short
-from core.inputs import INPUT_SUFFIXES, FeatureInput, read_inputs
-from core.templates import render, template_problem, template_variables
-
-FEATURE_NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-
-
-class FeatureConfig(BaseModel):
-    """One `[[features]]` table."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=FEATURE_NAME, description="lower case, digits, . _ -")
-    prompt_template: str = Field(min_length=1, max_length=100_000)
-    system_prompt: str | None = Field(default=None, max_length=100_000)
-    inputs: str = Field(min_length=1, description="a .jsonl, .csv or .parquet file")
-    id_field: str = Field(default="id", min_length=1, max_length=200)
-    slice_field: str | None = Field(default=None, min_length=1, max_length=200)
-    models: list[str] | None = Field(default=None, description="names from [[models]]")
-    reference: str | None = None
-    margin_elo: float | None = Field(default=None, ge=0, le=400)
-    samples_per_input: int | None = Field(default=None, ge=1, le=100)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(default=None, ge=1, le=8192)
-    seed: int | None = None
-    channel: str | None = Field(default=None, max_length=200)
-    schedule: str | None = Field(default=None, description="cron for this feature's generation")
-
-    @field_validator("inputs")
-    @classmethod
-    def _known_format(cls, v: str) -> str:
-        if not v.lower().endswith(INPUT_SUFFIXES):
-            raise ValueError(
-                f"expected a {', '.join(INPUT_SUFFIXES)} file (got {short(repr(v), 80)})"
-            )
-        return v
-
-    @field_validator("prompt_template", "system_prompt")
-    @classmethod
-    def _valid_template(cls, v: str | None) -> str | None:
-        if v is not None:
-            problem = template_problem(v)
-            if problem:
-                raise ValueError(problem)
-        return v
-
+from core.config import FeatureConfig, SlamConfig
+from core.errors import SlamError, short
+from core.inputs import FeatureInput, read_inputs
+from core.templates import render, template_variables
 
 # -- the feature as the pipeline sees it ----------------------------------------------------
 
@@ -129,6 +85,64 @@ class Feature:
 
             return render_prompt(self.prompt_template, UserContextData.model_validate(inp.data))
         return render(self.prompt_template, inp.data)
+
+
+def _from_table(cfg: SlamConfig, f: FeatureConfig) -> Feature:
+    exp = cfg.experiment
+    models = tuple(f.models) if f.models else tuple(m.name for m in cfg.models)
+    reference = f.reference or (cfg.reference.name if cfg.reference else None)
+    return Feature(
+        name=f.name, prompt_template=f.prompt_template, inputs_source=f.inputs,
+        models=models, reference=reference if reference in models else None,
+        margin_elo=f.margin_elo or cfg.evaluation.margin_elo,
+        samples=f.samples_per_input or exp.samples_per_model,
+        temperature=exp.temperature if f.temperature is None else f.temperature,
+        max_tokens=f.max_tokens or exp.max_tokens,
+        system_prompt=f.system_prompt, seed=exp.seed if f.seed is None else f.seed,
+        id_field=f.id_field, slice_field=f.slice_field, channel=f.channel,
+        schedule=f.schedule,
+    )  # fmt: skip
+
+
+def builtin_feature(cfg: SlamConfig) -> Feature:
+    """The `[experiment]` table as a feature: the pep talk over the sample users."""
+    exp = cfg.experiment
+    return Feature(
+        name=exp.name, prompt_template=exp.prompt_template, inputs_source=exp.user_contexts,
+        models=tuple(m.name for m in cfg.models),
+        reference=cfg.reference.name if cfg.reference else None,
+        margin_elo=cfg.evaluation.margin_elo, samples=exp.samples_per_model,
+        temperature=exp.temperature, max_tokens=exp.max_tokens,
+        system_prompt=exp.system_prompt, seed=exp.seed, id_field="key", kind="format",
+        builtin=True,
+    )  # fmt: skip
+
+
+def features(cfg: SlamConfig) -> list[Feature]:
+    """Every feature of a config, in its order: the `[experiment]` table's pep talk first when
+    the file has one or names no `[[features]]`, then each `[[features]]` table."""
+    cache = cfg.__dict__.setdefault("_features", {})
+    key = id(cfg.features), len(cfg.features)
+    if key not in cache:
+        out = [_from_table(cfg, f) for f in cfg.features]
+        if "experiment" in cfg.model_fields_set or not out:
+            out.insert(0, builtin_feature(cfg))
+        cache.clear()
+        cache[key] = out
+    found: list[Feature] = cache[key]
+    return found
+
+
+def feature(cfg: SlamConfig, name: str | None = None) -> Feature:
+    """The feature called `name` (None: the first, the one a single-feature config has)."""
+    every = features(cfg)
+    if name is None:
+        return every[0]
+    for f in every:
+        if f.name == name:
+            return f
+    raise SlamError(f"unknown feature '{short(name, 60)}'; configured: "
+                    f"{', '.join(f.name for f in every)}")  # fmt: skip
 
 
 def slug(text: str) -> str:
