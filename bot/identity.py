@@ -8,14 +8,14 @@ list. Changing the salt makes returning raters look new; their past votes stay v
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
-import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
+
+from core.env import environment
+from core.secrets import secret_from_env_or_file
 
 log = logging.getLogger(__name__)
 DEFAULT_SALT_FILE = Path(".slam/rater_salt")
@@ -23,18 +23,13 @@ DEFAULT_SALT_FILE = Path(".slam/rater_salt")
 
 def load_salt(env: Mapping[str, str] | None = None, path: Path | None = None) -> bytes:
     """The rater-hash salt: `SLAM_RATER_SALT`, else a file (created once, private)."""
-    env = os.environ if env is None else env
-    if env.get("SLAM_RATER_SALT"):
-        return env["SLAM_RATER_SALT"].encode()
-    path = path or Path(env.get("SLAM_RATER_SALT_FILE") or DEFAULT_SALT_FILE)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
-            log.warning("generated a rater salt in %s; set SLAM_RATER_SALT in production", path)
-    return path.read_text().strip().encode()
+    settings = environment(env)
+    return secret_from_env_or_file(
+        settings.slam_rater_salt,
+        path or Path(settings.slam_rater_salt_file or DEFAULT_SALT_FILE),
+        log=log,
+        generated="generated a rater salt in %s; set SLAM_RATER_SALT in production",
+    )
 
 
 def rater_hash(salt: bytes, platform: str, user_id: str) -> str:

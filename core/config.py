@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.env import environment
 from core.errors import ConfigError, short
 from core.inputs import INPUT_SUFFIXES
 from core.templates import template_problem
@@ -492,23 +492,6 @@ class SlamConfig(_Strict):
         raise SlamError(f"unknown model '{name}'; configured: {[m.name for m in self.models]}")
 
 
-class Secrets(BaseSettings):
-    """Secrets and endpoints come only from the environment, never from slam.toml."""
-
-    model_config = SettingsConfigDict(env_file=None, extra="ignore")
-
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = None
-    slack_api_url: str | None = None
-    discord_token: str | None = None
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
-    ollama_host: str | None = None
-    slam_database_url: str | None = None
-    slam_rater_salt: str | None = None
-
-
 def cross_problems(data: Any, *, require_reference: bool = False) -> list[str]:
     """Problems that involve several keys (unique names, at most one reference, the judge
     is a model, every model's hardware has a price), every one of them, read from the raw
@@ -791,7 +774,7 @@ def _without_secret_keys(data: Any) -> Any:
 
 def apply_env(cfg: SlamConfig) -> SlamConfig:
     """`SLAM_DATABASE_URL` overrides the file's database url."""
-    url = os.environ.get("SLAM_DATABASE_URL")
+    url = environment().slam_database_url
     if url:
         cfg.database.url = url
     return cfg

@@ -8,9 +8,10 @@ shell's change is seen) or passes a mapping of its own (tests):
     env = environment({"OLLAMA_HOST": "http://127.0.0.1:1"})
     env.ollama_host, env.slam_database_url, env.require("discord_token", why="…")
 
-A variable that is set but empty counts as unset. Variables that other libraries read for
-themselves (AWS_*, HF_HUB_OFFLINE, OMP_WAIT_POLICY) are not listed here; code that sets them
-for a library (hosting.backends.llama_logs, evaluation.auto.embeddings) writes `os.environ`.
+Names are matched as the shell spells them (upper case); a variable that is set but empty
+counts as unset. Variables that other libraries read for themselves (AWS_*, HF_HUB_OFFLINE,
+OMP_WAIT_POLICY) are not listed here; code that sets them for a library
+(hosting.backends.llama_logs, evaluation.auto.embeddings) writes `os.environ`.
 """
 
 from __future__ import annotations
@@ -72,6 +73,5 @@ class Environment(BaseModel):
 def environment(env: Mapping[str, str] | None = None) -> Environment:
     """The environment as typed settings: `os.environ` now, or the mapping given."""
     source = os.environ if env is None else env
-    wanted = {name.lower() for name in Environment.variables()}
-    values = {k.lower(): v for k, v in source.items() if k.lower() in wanted and v}
-    return Environment(**values)
+    values = {name: source.get(name.upper()) for name in Environment.model_fields}
+    return Environment(**{name: value for name, value in values.items() if value})

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
-import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -124,6 +123,13 @@ def describe(exc: BaseException) -> tuple[str, int]:
     )
 
 
+def _debug() -> bool:
+    """SLAM_DEBUG is set: show where a fault happened without --verbose."""
+    from core.env import environment
+
+    return bool(environment().slam_debug)
+
+
 def _show(exc: BaseException) -> int:
     text, code = describe(exc)
     text = short(redact_url_passwords(text), MAX_MESSAGE)
@@ -135,7 +141,7 @@ def _show(exc: BaseException) -> int:
         # A user error's message is the whole story; where a fault or a bug happened is
         # shown on request.
         expected = isinstance(exc, SlamError | KeyboardInterrupt)
-        if not expected and (_verbose or os.environ.get("SLAM_DEBUG")):
+        if not expected and (_verbose or _debug()):
             traceback.print_exception(exc, file=sys.stderr)
     except (OSError, ValueError):  # stderr is closed or a broken pipe: the status still tells
         pass

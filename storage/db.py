@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from sqlalchemy.exc import (
 )
 from sqlmodel import Session, create_engine
 
+from core.env import environment
 from core.errors import SlamError, redact_url_passwords, short
 
 DEFAULT_URL = "sqlite:///slam.db"
@@ -77,7 +77,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
 
     A URL that cannot work (not a URL, an unknown database type, a driver that is not
     installed, a SQLite file in a folder that cannot be written) is a SlamError naming it."""
-    url = normalize_url(url or os.environ.get("SLAM_DATABASE_URL") or DEFAULT_URL)
+    url = normalize_url(url or environment().slam_database_url or DEFAULT_URL)
     shown = short(redact_url_passwords(url), 200)
     try:
         parsed = make_url(url)

@@ -258,10 +258,10 @@ ENV_READ = re.compile(r'(?:\.get\(|\[|envvar=|require_env\(|getenv\()\s*"([A-Z][
 
 def env_vars_the_code_reads() -> set[str]:
     """Every environment variable name the packages read: os.environ/env lookups, typer
-    envvar=, require_env(), and the fields of core.config.Secrets (pydantic-settings)."""
-    from core.config import Secrets
+    envvar=, require_env(), and the variables of core.env.Environment (the one reader)."""
+    from core.env import Environment
 
-    names = {field.upper() for field in Secrets.model_fields}
+    names = set(Environment.variables())
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
             names |= set(ENV_READ.findall(path.read_text(encoding="utf-8")))

@@ -1,4 +1,5 @@
-"""`slam bot slack|discord|web|console`: run the rating bot on a platform; `slam web` links."""
+"""`slam bot [slack|discord|web|console]`: run the rating bot on a platform (with none, the one
+`[chat].platform` names); `slam web` links."""
 
 from __future__ import annotations
 
@@ -30,8 +31,10 @@ SchedulerOpt = typer.Option(
 
 
 def register(app: typer.Typer) -> None:
-    bot = typer.Typer(help="Run the crowd-rating bot (Slack, Discord or the terminal).",
-                      no_args_is_help=True)  # fmt: skip
+    bot = typer.Typer(help="Run the crowd-rating bot (Slack, Discord or the terminal); with no "
+                      "platform, the one \\[chat].platform names.",
+                      invoke_without_command=True)  # fmt: skip
+    bot.callback()(configured)
     bot.command("slack")(slack)
     bot.command("discord")(discord)
     bot.command("web")(web)
@@ -40,6 +43,33 @@ def register(app: typer.Typer) -> None:
     from bot.cli.web import register as register_web
 
     register_web(app)
+
+
+def configured(ctx: typer.Context, config: Path | None = ConfigOpt) -> None:
+    """`slam bot` alone runs the platform `[chat].platform` names (console by default), as its
+    own command would with no options (`slam bot slack` is Socket Mode; the SLAM_HTTP_*
+    variables still apply)."""
+    if ctx.invoked_subcommand is not None:
+        if config is not None:
+            raise typer.BadParameter(
+                f"give it after the platform: slam bot {ctx.invoked_subcommand} --config "
+                f"{config}",
+                param_hint="--config",
+            )
+        return
+    from typer.core import TyperGroup
+
+    from core.config import load_config
+
+    platform = load_config(config).chat.platform
+    group = ctx.command
+    command = group.get_command(ctx, platform) if isinstance(group, TyperGroup) else None
+    if command is None:
+        raise RuntimeError(f"slam bot has no {platform} command")
+    # Parsed like `slam bot PLATFORM [--config …]`: its defaults and SLAM_HTTP_* apply.
+    args = [] if config is None else ["--config", str(config)]
+    with command.make_context(platform, args, parent=ctx) as sub:
+        command.invoke(sub)
 
 
 def _setup(config: Path | None) -> tuple[Any, Any]:
@@ -66,14 +96,16 @@ def slack(
     SLACK_SIGNING_SECRET (HTTP mode)."""
     from bot.dispatcher import Dispatcher
     from bot.ops.observability import setup_logging
-    from bot.platforms.slack import require_env, run_slack
+    from bot.platforms.slack import run_slack
+    from core.env import environment
 
     # Check the secrets before touching the database, so the error is the useful one.
-    require_env("SLACK_BOT_TOKEN", "export the app's Bot User OAuth Token (xoxb-…)")
+    env = environment()
+    env.require("slack_bot_token", "export the app's Bot User OAuth Token (xoxb-…)")
     if socket:
-        require_env("SLACK_APP_TOKEN", "Socket Mode needs an app-level token (xapp-…)")
+        env.require("slack_app_token", "Socket Mode needs an app-level token (xapp-…)")
     else:
-        require_env("SLACK_SIGNING_SECRET", "HTTP mode verifies requests with the Signing Secret")
+        env.require("slack_signing_secret", "HTTP mode verifies requests with the Signing Secret")
     cfg, engine = _setup(config)
     setup_logging()  # JSON logs on stderr, secrets redacted (SLAM_LOG_LEVEL, SLAM_LOG_FORMAT)
 
@@ -94,10 +126,10 @@ def discord(
     """Run the Discord bot (DISCORD_TOKEN)."""
     from bot.ops.observability import setup_logging
     from bot.platforms.discord import run_discord
-    from bot.platforms.slack import require_env
+    from core.env import environment
 
-    token = require_env("DISCORD_TOKEN", "create a bot in the Discord developer portal and "
-                        "export its token")  # fmt: skip
+    token = environment().require("discord_token", "create a bot in the Discord developer "
+                                  "portal and export its token")  # fmt: skip
     cfg, engine = _setup(config)
     setup_logging()
     asyncio.run(run_discord(engine, cfg, token, host=host, port=port, scheduler=scheduler))

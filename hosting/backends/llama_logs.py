@@ -21,6 +21,8 @@ import os
 import sys
 from typing import Any
 
+from core.env import environment
+
 log = logging.getLogger("slam.llama_cpp")
 _callback: Any = None  # keep a reference: ctypes callbacks must outlive their registration
 
@@ -31,8 +33,9 @@ def configure_openmp() -> None:
     An OMP_WAIT_POLICY already in the environment wins, and SLAM_OMP_WAIT_POLICY=library
     leaves libgomp's default. libgomp reads its environment once, when it loads: after
     llama_cpp is imported this can no longer change anything (a debug line says so)."""
-    if os.environ.get("SLAM_OMP_WAIT_POLICY", "").lower() == "library":
+    if (environment().slam_omp_wait_policy or "").lower() == "library":
         return
+    # OMP_WAIT_POLICY is libgomp's own variable: it reads os.environ when it loads, so set it there
     if "OMP_WAIT_POLICY" in os.environ:
         return
     if "llama_cpp" in sys.modules:

@@ -15,6 +15,7 @@ from evaluation.human.ratings import (
     Outcome,
     bradley_terry,
     outcome_counts,
+    win_graph_groups,
     win_rate_matrix,
 )
 from evaluation.human.votes import VotePolicy, pairwise_results
@@ -139,6 +140,39 @@ def test_a_group_always_beating_another_is_flagged_both_ways() -> None:
     # Strongly connected data: no group warnings, no bounds.
     fine = bradley_terry(synthetic(2000, seed=9), reference="ref", n_boot=0)
     assert len(fine.groups) == 1 and all(r.bound is None for r in fine.ratings.values())
+
+
+def test_win_graph_groups_match_a_reachability_reference() -> None:
+    """On random win graphs the groups are the strongly connected components (i and j share
+    a group exactly when each reaches the other; reachability by repeated boolean matrix
+    products, not a graph search), each sorted, best first: every edge between groups
+    points down the list, and `between` is exactly those edges."""
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n = int(rng.integers(1, 9))
+        rows = int(rng.integers(0, 16)) if n > 1 else 0
+        pairs = [tuple(sorted(rng.choice(n, 2, replace=False).tolist())) for _ in range(rows)]
+        ij = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        pts = rng.choice([0.0, 0.5, 1.0], size=len(pairs))
+        edge = np.zeros((n, n), dtype=bool)
+        for (i, j), p in zip(pairs, pts.tolist(), strict=True):
+            edge[i, j] |= p > 0
+            edge[j, i] |= p < 1
+        reach = edge | np.eye(n, dtype=bool)
+        for _ in range(n):
+            reach = reach | ((reach.astype(int) @ reach.astype(int)) > 0)
+        same = reach & reach.T
+        comps, between = win_graph_groups(n, ij, pts)
+        assert sorted(v for c in comps for v in c) == list(range(n))
+        where = {v: k for k, c in enumerate(comps) for v in c}
+        for c in comps:
+            assert c == sorted(c)
+        for i in range(n):
+            for j in range(n):
+                assert (where[i] == where[j]) == bool(same[i, j])
+        crossing = {(where[i], where[j]) for i, j in zip(*np.nonzero(edge), strict=True)}
+        crossing = {(a, b) for a, b in crossing if a != b}
+        assert between == crossing and all(a < b for a, b in between)
 
 
 def _choix_pairs(outcomes: list[Outcome], models: list[str]) -> list[tuple[int, int]]:

@@ -1,0 +1,53 @@
+"""A secret the bot keeps: from the environment, else a private file made once.
+
+The rater-hash salt (bot.identity) and the web link key (bot.rating.invites) are both "the
+variable when it is set, else a random secret generated into a file the first time and read
+from it ever after". The file is created with O_EXCL and mode 0600, so two processes starting
+at once cannot both write one: the loser finds the winner's file and reads the same secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from core.errors import SlamError
+
+
+def secret_from_env_or_file(
+    value: str | None,
+    path: Path,
+    *,
+    log: logging.Logger,
+    generated: str,
+    unreadable: str | None = None,
+    min_length: int = 0,
+    too_short: str = "",
+) -> bytes:
+    """`value` (an environment variable; empty or None: unset), else the secret in `path`.
+
+    A missing file is created once (its folders too) with 64 random hex digits, and `log`
+    warns with `generated` (`%s`: the path). `unreadable` (`{path}`, `{reason}`): the
+    SlamError when the file cannot be read or created (None: the OSError propagates); a
+    file's secret shorter than `min_length` is the SlamError `too_short` (`{path}`)."""
+    if value:
+        return value.encode()
+    try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # another process made it first
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(32))
+                log.warning(generated, path)
+        secret = path.read_text().strip().encode()
+    except OSError as exc:
+        if unreadable is None:
+            raise
+        raise SlamError(unreadable.format(path=path, reason=exc.strerror)) from None
+    if len(secret) < min_length:
+        raise SlamError(too_short.format(path=path))
+    return secret
