@@ -2,8 +2,10 @@
 
 The rater-hash salt (bot.identity) and the web link key (bot.rating.invites) are both "the
 variable when it is set, else a random secret generated into a file the first time and read
-from it ever after". The file is created with O_EXCL and mode 0600, so two processes starting
-at once cannot both write one: the loser finds the winner's file and reads the same secret.
+from it ever after". The secret is written to a private temporary file (mode 0600) that is
+then hard-linked into place: the link fails when the file exists, so two processes starting at
+once cannot both make one, and a reader never sees a file before its secret is in it (the
+loser, and anyone who reads meanwhile, reads the winner's secret).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import logging
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from core.errors import SlamError
@@ -38,11 +41,15 @@ def secret_from_env_or_file(
     try:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):  # another process made it first
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+            try:
                 with os.fdopen(fd, "w") as f:
                     f.write(secrets.token_hex(32))
-                log.warning(generated, path)
+                with contextlib.suppress(FileExistsError):  # another process made it first
+                    os.link(tmp, path)
+                    log.warning(generated, path)
+            finally:
+                os.unlink(tmp)
         secret = path.read_text().strip().encode()
     except OSError as exc:
         if unreadable is None:
