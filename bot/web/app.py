@@ -111,9 +111,9 @@ class WebFront:
                  dashboard: Dashboard | None = None, poll_ms: int = 3000):  # fmt: skip
         self.dispatcher = dispatcher
         self.services = dispatcher.services
-        self.cfg = dispatcher.cfg
-        self.tokens = tokens or Tokens(load_secret(), dispatcher.engine)
-        self.dashboard = dashboard or Dashboard(dispatcher.engine, dispatcher.cfg)
+        self.cfg = self.services.cfg
+        self.tokens = tokens or Tokens(load_secret(), self.services.engine)
+        self.dashboard = dashboard or Dashboard(self.services.engine, self.cfg)
         self.port = WebPort(dispatcher)
         self.poll_ms = poll_ms
         self.secure = (self.cfg.web.public_url or "").startswith("https://")
