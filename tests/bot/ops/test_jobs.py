@@ -185,26 +185,17 @@ async def test_probe_job_stores_probes_and_feeds_the_latency_histogram(
 async def test_digest_job_posts_yesterdays_digest_to_the_team(engine: Engine) -> None:
     cfg = make_cfg("http://127.0.0.1:9")
     team, admins = Inbox(), Inbox()
-    run = JobRun(
-        BotServices.create(engine, cfg),
-        admins,
-        publish=team,
-        clock=Clock("2024-03-11T09:00:00"),
-        digest_charts=(),
-    )
-    assert await run_job("digest", run) == "ok"
+    services = BotServices.create(engine, cfg)
+
+    def at(now: str, publish: Inbox) -> JobRun:
+        return JobRun(services, admins, publish=publish, clock=Clock(now), digest_charts=())
+
+    assert await run_job("digest", at("2024-03-11T09:00:00", team)) == "ok"
     (digest,) = team.replies
     assert digest.title == "SLaM daily digest · 2024-03-10" and admins.replies == []
 
     broken_team = Inbox(fail=True)
-    run = JobRun(
-        BotServices.create(engine, cfg),
-        admins,
-        publish=broken_team,
-        clock=Clock("2024-03-12T09:00:00"),
-        digest_charts=(),
-    )
-    assert await run_job("digest", run) == "error"
+    assert await run_job("digest", at("2024-03-12T09:00:00", broken_team)) == "error"
     (failure,) = admins.replies
     assert "the digest for 2024-03-11 was built but could not be posted" in failure.text
 
