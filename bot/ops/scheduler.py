@@ -172,10 +172,10 @@ class _RunExecutor(AsyncIOExecutor):
 
     def __init__(self, run: JobRun):
         super().__init__()
-        self.run = run
+        self.job_run = run
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        token = RUNNING.set(self.run)
+        token = RUNNING.set(self.job_run)
         try:
             super()._do_submit_job(job, run_times)
         finally:
@@ -205,7 +205,7 @@ class SlamScheduler:
             kw["owner"] = owner
         if clock:
             kw["clock"] = clock
-        self.run = JobRun(services, notify, publish=publish, post_round=post_round, **kw)
+        self.job_run = JobRun(services, notify, publish=publish, post_round=post_round, **kw)
         store = (
             SQLAlchemyJobStore(engine=engine, tablename=JOBSTORE_TABLE)
             if jobstore == "database"
@@ -214,7 +214,7 @@ class SlamScheduler:
         self._engine = engine if jobstore == "database" else None
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": store},
-            executors={"default": _RunExecutor(self.run)},
+            executors={"default": _RunExecutor(self.job_run)},
             job_defaults=job_defaults(cfg),
             timezone=ZoneInfo(cfg.schedule.timezone),
         )
@@ -242,7 +242,7 @@ class SlamScheduler:
             "scheduler started (%s): %s",
             self.cfg.schedule.timezone,
             ", ".join(f"{k} {v}" for k, v in changes.items()),
-            extra={"owner": self.run.owner},
+            extra={"owner": self.job_run.owner},
         )
         return changes
 
@@ -251,7 +251,7 @@ class SlamScheduler:
 
     async def expired_jobs(self) -> list[str]:
         """Jobs whose current slot has a lease that expired unfinished."""
-        now = self.run.clock()
+        now = self.job_run.clock()
 
         def check() -> list[str]:
             out = []
@@ -259,8 +259,8 @@ class SlamScheduler:
                 slot = slot_for(p.trigger, now)
                 if slot is None:
                     continue
-                lease = leases.get(self.run.services.engine, p.id, slot_key(slot))
-                if lease is not None and leases.is_expired(lease, now, self.run.lease_ttl):
+                lease = leases.get(self.job_run.services.engine, p.id, slot_key(slot))
+                if lease is not None and leases.is_expired(lease, now, self.job_run.lease_ttl):
                     out.append(p.name)
             return out
 
@@ -271,18 +271,18 @@ class SlamScheduler:
         mid-job): job name -> run_job's outcome ('ok', 'skipped' if a third replica was
         quicker, 'error'). The scheduler calls this every half TTL."""
         names = await self.expired_jobs()
-        results = await asyncio.gather(*(run_job(n, self.run) for n in names))
+        results = await asyncio.gather(*(run_job(n, self.job_run) for n in names))
         return dict(zip(names, results, strict=True))
 
     async def _watch_leases(self) -> None:
-        interval = self.run.lease_ttl.total_seconds() / 2
+        interval = self.job_run.lease_ttl.total_seconds() / 2
         while True:
             await asyncio.sleep(interval)
             try:
                 for name in await self.expired_jobs():
                     if name not in self._recovering:
                         self._recovering.add(name)
-                        task = self._spawn(run_job(name, self.run))
+                        task = self._spawn(run_job(name, self.job_run))
                         task.add_done_callback(functools.partial(self._recovered, name))
             except Exception:  # the database is away: look again next time
                 log.warning("could not check job leases", exc_info=True)
@@ -346,7 +346,7 @@ class SlamScheduler:
 
     def _send(self, reply: Reply) -> None:
         try:
-            task = asyncio.get_running_loop().create_task(safe_send(self.run.notify, reply))
+            task = asyncio.get_running_loop().create_task(safe_send(self.job_run.notify, reply))
         except RuntimeError:  # no loop (shutting down): the log line is the record
             return
         self._tasks.add(task)
