@@ -1,5 +1,6 @@
-"""The `/slam` subcommands. Each takes the dispatcher, the command and the adapter's port and
-returns a platform-neutral `Reply`; database work runs in a worker thread."""
+"""The `/slam` subcommands. Each takes the bot's services, the command and the adapter's port
+and returns a platform-neutral `Reply`; database work runs in a worker thread. They are the
+`COMMANDS` registry, registered with `@command(name, usage, help, **flags)`."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from bot.rating.posting import post_pair as _post_pair
 from bot.services import ChatPort, Services
 from core.config import CommandLimits
 from core.errors import SlamError
+from core.registry import Registry
 from evaluation.human.votes import all_effective_votes
 from storage.models import Generation, ModelRecord, RatingPair, RatingRound
 
@@ -59,14 +61,16 @@ class Spec:
     dashboard: bool = False
 
 
-COMMANDS: dict[str, Spec] = {}
+COMMANDS: Registry[Spec] = Registry("command")
 
 
 def command(
     name: str, usage: str, help: str, admin: bool = False, **flags: Any
 ) -> Callable[[CommandFn], CommandFn]:
+    """Register the decorated function as `/slam <name>` (the flags are `Spec`'s)."""
+
     def deco(fn: CommandFn) -> CommandFn:
-        COMMANDS[name] = Spec(fn, usage, help, admin, **flags)
+        COMMANDS.add(name, Spec(fn, usage, help, admin, **flags))
         return fn
 
     return deco
@@ -74,12 +78,12 @@ def command(
 
 def usage_text() -> str:
     lines = [f"`/slam {s.usage}` — {s.help}" + (" (admin)" if s.admin else "")
-             for s in COMMANDS.values()]  # fmt: skip
+             for _, s in COMMANDS.items()]  # fmt: skip
     return "\n".join(lines)
 
 
 async def run_command(d: Services, cmd: Command, port: ChatPort) -> Reply:
-    spec = COMMANDS.get(cmd.name)
+    spec = COMMANDS.find(cmd.name)
     if spec is None:
         # Echo at most a short, plain prefix: never the whole input, never markup or mentions.
         shown = re.sub(r"[^A-Za-z0-9_.-]", "", cmd.name)[:24] or "?"
@@ -95,7 +99,7 @@ async def run_command(d: Services, cmd: Command, port: ChatPort) -> Reply:
 
 
 def _bad_args(spec_name: str, why: str) -> Reply:
-    return Reply(f"{why}. Usage: `/slam {COMMANDS[spec_name].usage}`", ok=False, ephemeral=True)
+    return Reply(f"{why}. Usage: `/slam {COMMANDS.get(spec_name).usage}`", ok=False, ephemeral=True)
 
 
 @command("help", "help", "this list", ephemeral=True)

@@ -24,7 +24,6 @@ from bot.commands import ADMIN_COMMANDS, run_command
 from bot.events import Command, Reaction, Reply
 from bot.identity import load_salt
 from bot.rating.writer import VoteOutcome, VoteWriter
-from bot.reactions import ReactionMap
 from bot.services import BotServices, ChatPort
 from core.config import SlamConfig
 from core.errors import SlamError
@@ -112,7 +111,8 @@ class AdminOnly:
 
 
 class Dispatcher:
-    """Routes events through the middleware to the commands or the vote writer."""
+    """Routes events through the middleware to the commands or the vote writer. What the
+    commands share (engine, config, reactions, rater hash...) is `dispatcher.services`."""
 
     def __init__(
         self,
@@ -127,48 +127,15 @@ class Dispatcher:
         clock: Callable[[], float] = time.monotonic,
         report_builder: Callable[..., Any] | None = None,
     ):
-        reactions = ReactionMap.from_config(cfg.chat)
-        self.services = BotServices(
-            engine, cfg, reactions, salt if salt is not None else load_salt(),
-            rng or random.Random(), report_dir or Path(".slam/reports"), report_builder,
+        self.services = BotServices.create(
+            engine, cfg, salt=salt if salt is not None else load_salt(), rng=rng,
+            report_dir=report_dir, report_builder=report_builder,
         )  # fmt: skip
-        self.writer = VoteWriter(engine, reactions)
+        self.writer = VoteWriter(engine, self.services.reactions)
         self.ignore_self = IgnoreSelf(set(self_ids))
         self.auth = AdminOnly(set(cfg.chat.admins if admins is None else admins), ADMIN_COMMANDS)
         self.rate_limit = RateLimit(cfg.chat.votes_per_rater_per_hour, clock=clock)
         self.middleware: list[Middleware] = [self.ignore_self, self.rate_limit, self.auth]
-
-    # The services, read-only, for adapters and jobs that hold the dispatcher.
-    @property
-    def engine(self) -> Engine:
-        return self.services.engine
-
-    @property
-    def cfg(self) -> SlamConfig:
-        return self.services.cfg
-
-    @property
-    def reactions(self) -> ReactionMap:
-        return self.services.reactions
-
-    @property
-    def salt(self) -> bytes:
-        return self.services.salt
-
-    @property
-    def rng(self) -> random.Random:
-        return self.services.rng
-
-    @property
-    def report_dir(self) -> Path:
-        return self.services.report_dir
-
-    @property
-    def report_builder(self) -> Callable[..., Any] | None:
-        return self.services.report_builder
-
-    def rater(self, platform: str, user_id: str) -> str:
-        return self.services.rater(platform, user_id)
 
     async def _run(self, event: Event, final: Handler) -> Any:
         async def call(i: int, ev: Event) -> Any:
@@ -197,14 +164,14 @@ class Dispatcher:
 
     async def handle_reaction(self, reaction: Reaction) -> VoteOutcome:
         """Record a reaction as a vote; returns after the vote is committed."""
-        if self.reactions.pairwise(reaction.reaction) is None and (
-            self.reactions.score(reaction.reaction) is None
+        if self.services.reactions.pairwise(reaction.reaction) is None and (
+            self.services.reactions.score(reaction.reaction) is None
         ):
             return VoteOutcome("not_a_vote")  # cheap exit: most reactions are not votes
 
         async def final(ev: Event) -> VoteOutcome:
             assert isinstance(ev, Reaction)
-            return await self.writer.submit(ev, self.rater(ev.platform, ev.user_id))
+            return await self.writer.submit(ev, self.services.rater(ev.platform, ev.user_id))
 
         outcome: VoteOutcome = await self._run(reaction, final)
         return outcome

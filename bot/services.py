@@ -1,11 +1,13 @@
 """The chat seam: what a platform adapter offers (`ChatPort`, with its declared `Capabilities`)
 and what commands and jobs may use of the bot (`Services`).
 
-Commands take `Services` (the database engine, the config, the reaction map, the rater-id
-hash...) and the adapter's `ChatPort`. The Dispatcher owns one `BotServices` and hands it to
-the commands; each platform adapter (Slack, Discord, the console, the web front) provides a
-port. So commands never import the dispatcher or a chat SDK, and shared code (the scheduler's
-notifications, a new round's posts) asks a port what it can do instead of which platform it is.
+Commands and scheduled jobs take `Services` (the database engine, the config, the reaction
+map, the rater-id hash...) and, to post, the adapter's `ChatPort`. A running bot has one
+`BotServices`: the Dispatcher creates it (`dispatcher.services`) and hands it to the commands,
+and the scheduler hands the same object to its jobs (bot.ops.jobs.JobRun). Each platform
+adapter (Slack, Discord, the console, the web front) provides a port. So commands never import
+the dispatcher or a chat SDK, and shared code (the scheduler's notifications, a new round's
+posts) asks a port what it can do instead of which platform it is.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy.engine import Engine
 
 from bot.events import Posted, Reply
-from bot.identity import rater_hash
+from bot.identity import load_salt, rater_hash
 from bot.reactions import ReactionMap
 from core.config import SlamConfig
 
@@ -79,17 +81,38 @@ class Services(Protocol):
 
 @dataclass
 class BotServices:
-    """The one `Services` object of a running bot (the Dispatcher creates it)."""
+    """The one `Services` object of a running bot (the Dispatcher creates it; `create` builds
+    one from an engine and a config, e.g. for `slam schedule run` or a test)."""
 
     engine: Engine
     cfg: SlamConfig
     reactions: ReactionMap
-    salt: bytes = field(repr=False)
+    # the rater-hash secret; None: read with bot.identity.load_salt when first needed
+    salt: bytes | None = field(default=None, repr=False)
     rng: random.Random = field(default_factory=random.Random)
     report_dir: Path = Path(".slam/reports")
     # build_report(engine, cfg, out_dir, only); None = evaluation.report, imported lazily
     report_builder: Callable[..., Any] | None = None
 
+    @classmethod
+    def create(
+        cls,
+        engine: Engine,
+        cfg: SlamConfig,
+        *,
+        salt: bytes | None = None,
+        rng: random.Random | None = None,
+        report_dir: Path | None = None,
+        report_builder: Callable[..., Any] | None = None,
+    ) -> BotServices:
+        """The services over `engine` and `cfg`, the reaction map read from `[chat]`."""
+        return cls(
+            engine, cfg, ReactionMap.from_config(cfg.chat), salt, rng or random.Random(),
+            report_dir or Path(".slam/reports"), report_builder,
+        )  # fmt: skip
+
     def rater(self, platform: str, user_id: str) -> str:
         """The stored identity of a rater: HMAC-SHA256(salt, "platform:user id")."""
+        if self.salt is None:
+            self.salt = load_salt()
         return rater_hash(self.salt, platform, user_id)

@@ -100,20 +100,20 @@ def run(
 ) -> None:
     """Run one job now, as the scheduler would; messages are printed instead of posted."""
     from bot.events import Reply
-    from bot.ops.jobs import JOBS, JobContext, run_job
+    from bot.ops.jobs import JOBS, JobRun, run_job
+    from bot.services import BotServices
     from core.config import load_config
     from storage.migrate import open_database
 
-    if job not in JOBS:
-        raise SlamError(f"unknown job '{job}'; expected one of: {', '.join(JOBS)}")
+    JOBS.get(job)  # an unknown job: "unknown job 'x'; expected one of: probe, generate, digest"
     cfg = load_config(config)
     engine = open_database(cfg.database.url)
 
     async def show(reply: Reply) -> None:
         typer.echo(reply.plain())
 
-    ctx = JobContext(engine, cfg, notify=show)
-    outcome = asyncio.run(run_job(job, ctx, manual=True))
+    job_run = JobRun(BotServices.create(engine, cfg), notify=show)
+    outcome = asyncio.run(run_job(job, job_run, manual=True))
     engine.dispose()
     if outcome != "ok":
         raise SlamError(f"the {job} job did not complete ({outcome}); see the message above")

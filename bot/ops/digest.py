@@ -53,6 +53,13 @@ def _top(lines: list[str], limit: int, more: str) -> str:
     return "\n".join(lines)
 
 
+def _listing(
+    title: str, lines: list[str], limit: int, more: str, empty: tuple[str, str]
+) -> tuple[str, str]:
+    """A field listing `lines` (see `_top`), or the field `empty` when there are none."""
+    return (title, _top(lines, limit, more)) if lines else empty
+
+
 def _movement_line(m: Movement, reference: str | None) -> str:
     ref = " (ref)" if m.model == reference else ""
     if m.delta is None:
@@ -78,36 +85,27 @@ def render(d: Digest, limit: int = 8) -> Reply:
         fields.append(("Decision", d.decision.headline))
     votes = f"{d.votes} pairwise" + (f" + {d.score_votes} scores" if d.score_votes else "")
     fields.append(("Votes", f"{votes} from {d.raters} rater(s); {d.total_votes} pairwise in total"))
-    if d.leaderboard:
-        lines = [_movement_line(m, d.reference) for m in d.leaderboard]
-        fields.append(
-            (
-                "Leaderboard (Bradley–Terry [interval], vs the day before)",
-                _top(lines, limit, "(`/slam leaderboard`)"),
-            )
-        )
-    else:
-        fields.append(("Leaderboard", "no pairwise votes yet"))
-    if d.agreement:
-        lines = [
-            f"{a.method}: Spearman {_fmt(a.spearman)}, bottom-k Jaccard {_fmt(a.jaccard)}, "
-            f"RBO {_fmt(a.rbo)} ({a.n_models} models)"
-            for a in d.agreement
-        ]
-        fields.append((f"Judge/human agreement (vs {d.human_signal})", _top(lines, limit, "")))
-    else:
-        fields.append(("Judge/human agreement", "not enough judge scores or human ratings yet"))
-    if d.latency:
-        lines = [
-            f"{x.model}: {_dur(x.p50)}{_change(x.p50, x.prev_p50)} / {_dur(x.p95)}"
-            f"{_change(x.p95, x.prev_p95)}, {x.n} probes"
-            if x.n
-            else f"{x.model}: no successful probes"
-            for x in sorted(d.latency, key=lambda x: order(x.model))
-        ]
-        fields.append(("Latency p50 / p95 (vs the day before)", _top(lines, limit, "models")))
-    else:
-        fields.append(("Latency", "no probes that day"))
+    board = [_movement_line(m, d.reference) for m in d.leaderboard]
+    agreement = [
+        f"{a.method}: Spearman {_fmt(a.spearman)}, bottom-k Jaccard {_fmt(a.jaccard)}, "
+        f"RBO {_fmt(a.rbo)} ({a.n_models} models)"
+        for a in d.agreement
+    ]
+    latency = [
+        f"{x.model}: {_dur(x.p50)}{_change(x.p50, x.prev_p50)} / {_dur(x.p95)}"
+        f"{_change(x.p95, x.prev_p95)}, {x.n} probes"
+        if x.n
+        else f"{x.model}: no successful probes"
+        for x in sorted(d.latency, key=lambda x: order(x.model))
+    ]
+    fields += [
+        _listing("Leaderboard (Bradley–Terry [interval], vs the day before)", board, limit,
+                 "(`/slam leaderboard`)", ("Leaderboard", "no pairwise votes yet")),
+        _listing(f"Judge/human agreement (vs {d.human_signal})", agreement, limit, "",
+                 ("Judge/human agreement", "not enough judge scores or human ratings yet")),
+        _listing("Latency p50 / p95 (vs the day before)", latency, limit, "models",
+                 ("Latency", "no probes that day")),
+    ]  # fmt: skip
     probed = [a for a in d.availability if a.total]
     if probed:
         failing = sorted((a for a in probed if a.ok < a.total), key=lambda a: a.ok / a.total)

@@ -1,9 +1,16 @@
-"""Scheduled job bodies and the runner every scheduled job goes through.
+"""The scheduled jobs (`JOBS`) and the runner every scheduled job goes through.
+
+Jobs are a `Registry`, registered with `@job(name, cron_key, description)` over their bodies;
+the built-in ones (probe, generate, digest) are in bot.ops.job_bodies, imported on the first
+lookup. A body gets a `JobRun`: the running bot's `Services` (bot.services: engine, config...)
+and what only jobs need (where to post, the lease owner, the clock), and the slot it serves.
 
 The persistent job store keeps only a reference, `bot.ops.jobs:run_job`, and the job's name, so
-jobs survive restarts and are shared by replicas. What a run needs (engine, config, where to
-post) is a `JobContext`: the scheduler's executor hands its context to the runs it starts, so
-two schedulers in one process keep separate contexts; `configure()` sets a process default.
+jobs survive restarts and are shared by replicas; so a run fired by APScheduler finds its
+`JobRun` in one place, the context variable `RUNNING`: the scheduler's executor sets it to
+its own `JobRun` for the runs it starts (bot.ops.scheduler), so two schedulers in one process
+keep separate ones. Everything else (recovery, `slam schedule run`, tests) passes the
+`JobRun` to `run_job` explicitly.
 
 `run_job` claims the slot's lease (one replica wins), runs the body, records the outcome, and
 turns any failure into a log entry, a metric and an admin notification. It never raises, so a
@@ -23,15 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
-
 from bot.events import Reply
 from bot.ops import leases
 from bot.ops.cron import cron_trigger, slot_for, slot_key
-from bot.ops.observability import ERRORS, JOB_DURATION, JOB_RUNS, observe_probe, record_generation
+from bot.ops.observability import ERRORS, JOB_DURATION, JOB_RUNS
 from bot.ops.observability import redact as redact_secrets
 from core.config import SlamConfig
 from core.errors import SlamError
+from core.registry import Registry
 from storage.db import session_scope
 
 if TYPE_CHECKING:
@@ -48,11 +54,11 @@ def _utcnow() -> datetime:
 
 
 @dataclass
-class JobContext:
-    """What scheduled runs need at run time (set when the scheduler starts)."""
+class JobRun:
+    """What scheduled runs get: the bot's services and what only jobs need (set when the
+    scheduler starts, or by whoever runs a job by hand)."""
 
-    engine: Engine
-    cfg: SlamConfig
+    services: Services  # the running bot's (dispatcher.services), or BotServices.create(...)
     notify: Notify  # admin channel: failures and daily summaries
     publish: Notify | None = None  # team channel: the digest (default: notify)
     post_round: RoundHook | None = None  # posts a new round's pairs (see round_poster)
@@ -61,42 +67,37 @@ class JobContext:
     probe_warmup: int = 1
     probe_measure: int = 3
     digest_charts: tuple[str, ...] = DEFAULT_DIGEST_CHARTS
-    report_dir: Path = Path(".slam/digests")
+    digest_dir: Path = Path(".slam/digests")
     heartbeat_s: float | None = None  # lease renewal interval (default: a third of the TTL)
 
     @property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.cfg.schedule.timezone)
+        return ZoneInfo(self.services.cfg.schedule.timezone)
 
     @property
     def lease_ttl(self) -> timedelta:
-        return timedelta(seconds=self.cfg.schedule.lease_ttl_s)
+        return timedelta(seconds=self.services.cfg.schedule.lease_ttl_s)
 
     @property
     def heartbeat_interval(self) -> float:
         return self.heartbeat_s or self.lease_ttl.total_seconds() / 3
 
 
-CURRENT: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
-    "slam_job_context", default=None
+# The JobRun of the scheduler that fired the current run (see the module docstring).
+RUNNING: contextvars.ContextVar[JobRun | None] = contextvars.ContextVar(
+    "slam_job_run", default=None
 )
-_default: JobContext | None = None
 
 
-def configure(ctx: JobContext | None) -> None:
-    """Set (or clear) the process-wide default context."""
-    global _default
-    _default = ctx
-
-
-def context() -> JobContext:
-    ctx = CURRENT.get() or _default
-    if ctx is None:
+def running() -> JobRun:
+    """The JobRun of the scheduler that started this run; SlamError outside of one."""
+    run = RUNNING.get()
+    if run is None:
         raise SlamError("scheduled jobs have no context; start them with bot.ops.scheduler")
-    return ctx
+    return run
 
 
-Body = Callable[[JobContext, datetime], Awaitable[str]]
+Body = Callable[[JobRun, datetime], Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -112,12 +113,25 @@ class JobDef:
         return str(getattr(cfg.schedule, self.cron_key))
 
 
+JOBS: Registry[JobDef] = Registry("job", builtins=("bot.ops.job_bodies",))
+
+
+def job(name: str, cron_key: str, description: str) -> Callable[[Body], Body]:
+    """Register the decorated body as the job `name`, run at `[schedule].<cron_key>`."""
+
+    def deco(body: Body) -> Body:
+        JOBS.add(name, JobDef(name, cron_key, body, description))
+        return body
+
+    return deco
+
+
 def job_id(name: str) -> str:
     """Scheduler job id and lease key of a job."""
     return f"slam:{name}"
 
 
-async def run_job(name: str, ctx: JobContext | None = None, *, manual: bool = False) -> str:
+async def run_job(name: str, run: JobRun | None = None, *, manual: bool = False) -> str:
     """Run one scheduled job for its current slot: 'ok', 'skipped' (another replica or an
     earlier run has the slot) or 'error'. Never raises, except on cancellation.
 
@@ -125,25 +139,24 @@ async def run_job(name: str, ctx: JobContext | None = None, *, manual: bool = Fa
     they never take a scheduled run's place. While the body runs, the lease is renewed every
     `heartbeat_interval`; if another replica took it over meanwhile (this one stalled past
     the TTL), this run stops and reports 'lost'."""
-    ctx = ctx or context()
-    job = JOBS.get(name)
-    if job is None:
+    run = run or running()
+    jobdef = JOBS.find(name)
+    if jobdef is None:
         log.error("scheduled job %r is not defined; known: %s", name, sorted(JOBS))
         return "error"
-    now = ctx.clock()
+    engine, cfg = run.services.engine, run.services.cfg
+    now = run.clock()
     try:
         trigger = cron_trigger(
-            job.cron(ctx.cfg), ctx.cfg.schedule.timezone, f"schedule.{job.cron_key}"
+            jobdef.cron(cfg), cfg.schedule.timezone, f"schedule.{jobdef.cron_key}"
         )
-        slot = (now if manual else slot_for(trigger, now) or now).astimezone(ctx.tz)
+        slot = (now if manual else slot_for(trigger, now) or now).astimezone(run.tz)
         key = f"manual:{now.astimezone(UTC).isoformat()}" if manual else slot_key(slot)
         won = await asyncio.to_thread(
-            lambda: leases.claim(
-                ctx.engine, job_id(name), key, ctx.owner, ttl=ctx.lease_ttl, now=now
-            )
+            lambda: leases.claim(engine, job_id(name), key, run.owner, ttl=run.lease_ttl, now=now)
         )
     except Exception as exc:
-        await _failed(ctx, name, now.astimezone(ctx.tz), exc, None)
+        await _failed(run, name, now.astimezone(run.tz), exc, None)
         return "error"
     if not won:
         JOB_RUNS.labels(job=name, outcome="skipped").inc()
@@ -152,9 +165,9 @@ async def run_job(name: str, ctx: JobContext | None = None, *, manual: bool = Fa
         )
         return "skipped"
     t0 = time.perf_counter()
-    body = asyncio.ensure_future(job.body(ctx, slot))
+    body = asyncio.ensure_future(jobdef.body(run, slot))
     lost = asyncio.Event()
-    beat = asyncio.create_task(_heartbeat(ctx, name, key, body, lost))
+    beat = asyncio.create_task(_heartbeat(run, name, key, body, lost))
     try:
         summary = await body
     except asyncio.CancelledError:
@@ -162,30 +175,30 @@ async def run_job(name: str, ctx: JobContext | None = None, *, manual: bool = Fa
             JOB_RUNS.labels(job=name, outcome="lost").inc()
             log.error(
                 "job %s: another replica took over slot %s while this run stalled; stopped",
-                name, key, extra={"job": name, "slot": key, "owner": ctx.owner},
+                name, key, extra={"job": name, "slot": key, "owner": run.owner},
             )  # fmt: skip
             return "lost"
         await asyncio.shield(
             asyncio.to_thread(
                 leases.finish,
-                ctx.engine,
+                engine,
                 job_id(name),
                 key,
-                ctx.owner,
+                run.owner,
                 "cancelled: the bot shut down during the run",
             )
         )
         raise
     except Exception as exc:
         JOB_DURATION.labels(job=name).observe(time.perf_counter() - t0)
-        await _failed(ctx, name, slot, exc, key)
+        await _failed(run, name, slot, exc, key)
         return "error"
     finally:
         beat.cancel()
     JOB_DURATION.labels(job=name).observe(time.perf_counter() - t0)
     JOB_RUNS.labels(job=name, outcome="ok").inc()
     try:
-        await asyncio.to_thread(leases.finish, ctx.engine, job_id(name), key, ctx.owner)
+        await asyncio.to_thread(leases.finish, engine, job_id(name), key, run.owner)
     except Exception:
         log.exception("job %s: could not record the finished lease for %s", name, key)
     log.info(
@@ -193,7 +206,7 @@ async def run_job(name: str, ctx: JobContext | None = None, *, manual: bool = Fa
         name,
         key,
         summary,
-        extra={"job": name, "slot": key, "owner": ctx.owner},
+        extra={"job": name, "slot": key, "owner": run.owner},
     )
     return "ok"
 
@@ -205,15 +218,16 @@ def _cancelling() -> bool:
 
 
 async def _heartbeat(
-    ctx: JobContext, name: str, key: str, body: asyncio.Future[Any], lost: asyncio.Event
+    run: JobRun, name: str, key: str, body: asyncio.Future[Any], lost: asyncio.Event
 ) -> None:
     """Renew the lease while the body runs; cancel the body if the lease is no longer ours."""
+    engine = run.services.engine
     while not body.done():
-        await asyncio.sleep(ctx.heartbeat_interval)
+        await asyncio.sleep(run.heartbeat_interval)
         try:
             mine = await asyncio.to_thread(
                 lambda: leases.heartbeat(
-                    ctx.engine, job_id(name), key, ctx.owner, ttl=ctx.lease_ttl, now=ctx.clock()
+                    engine, job_id(name), key, run.owner, ttl=run.lease_ttl, now=run.clock()
                 )
             )
         except Exception as exc:  # a database hiccup: try again at the next beat
@@ -226,7 +240,7 @@ async def _heartbeat(
 
 
 async def _failed(
-    ctx: JobContext, name: str, slot: datetime, exc: BaseException, key: str | None
+    run: JobRun, name: str, slot: datetime, exc: BaseException, key: str | None
 ) -> None:
     """Log, count, record on the lease and tell the admins; nothing here may raise."""
     what = str(exc) if isinstance(exc, SlamError) else f"{type(exc).__name__}: {exc}"
@@ -243,7 +257,9 @@ async def _failed(
     ERRORS.labels(component="scheduler").inc()
     if key is not None:
         try:
-            await asyncio.to_thread(leases.finish, ctx.engine, job_id(name), key, ctx.owner, what)
+            await asyncio.to_thread(
+                leases.finish, run.services.engine, job_id(name), key, run.owner, what
+            )
         except Exception:
             log.exception("job %s: could not record the failure on its lease", name)
     reply = Reply(
@@ -252,7 +268,7 @@ async def _failed(
         title=f"Scheduled job failed: {name}",
         ok=False,
     )
-    await safe_send(ctx.notify, reply)
+    await safe_send(run.notify, reply)
 
 
 async def safe_send(send: Notify, reply: Reply) -> bool:
@@ -263,113 +279,6 @@ async def safe_send(send: Notify, reply: Reply) -> bool:
         log.exception("could not post %r", reply.title or reply.text[:60])
         return False
     return True
-
-
-# --- job bodies ----------------------------------------------------------------------------
-async def probe_body(ctx: JobContext, slot: datetime) -> str:
-    """Hourly latency probes of every configured model; latencies also go to the metrics."""
-    from evaluation.perf.probes import run_probes
-
-    if not ctx.cfg.models:
-        return "no models configured; nothing to probe"
-    summaries = await run_probes(
-        ctx.engine, ctx.cfg, warmup=ctx.probe_warmup, measure=ctx.probe_measure, progress=False
-    )
-    await asyncio.to_thread(_observe_probes, ctx.engine, {s.run_id: s.model for s in summaries})
-    down = [s.model for s in summaries if s.n_ok == 0]
-    note = f"; unavailable: {', '.join(down)}" if down else ""
-    return f"probed {len(summaries)} model(s){note}"
-
-
-def _observe_probes(engine: Engine, runs: dict[str, str]) -> None:
-    from sqlmodel import col, select
-
-    from storage.models import Probe
-
-    with session_scope(engine) as s:
-        rows = s.exec(
-            select(Probe.run_id, Probe.ok, Probe.latency_s).where(
-                col(Probe.run_id).in_(list(runs)), Probe.phase == "measure"
-            )
-        ).all()
-    for run_id, ok, latency in rows:
-        observe_probe(runs[run_id], latency, bool(ok))
-
-
-async def generate_body(ctx: JobContext, slot: datetime) -> str:
-    """The day's responses from every model, then a new rating round (the open one closes)."""
-    from hosting.generate import generate
-
-    run_date = slot.date()
-    result = await generate(
-        ctx.engine,
-        ctx.cfg,
-        run_date=run_date,
-        progress=False,
-        on_result=lambda job, gen: record_generation(job.model.name, gen.ok),
-    )
-    closed, round_id, n_pairs = await asyncio.to_thread(new_round, ctx.engine, ctx.cfg, run_date)
-    if ctx.post_round is not None:
-        await ctx.post_round(round_id)
-    await announce_settled(ctx)
-    text = (
-        f"Generated {result.done} response(s) for {run_date} ({result.errors} failed, "
-        f"{result.skipped} already stored). Round {round_id} is open with {n_pairs} pair(s): "
-        "rate them with `/slam rate`."
-        + (f" Round {closed} was closed." if closed is not None else "")
-    )
-    await safe_send(ctx.notify, Reply(text, title="Daily generation"))
-    return text
-
-
-async def announce_settled(ctx: JobContext) -> None:
-    """The stopping rule's message (bot.rating.selection), once, in the team channel."""
-    from bot.rating import selection
-
-    def check() -> str | None:
-        return selection.announce(ctx.engine, selection.snapshot(ctx.engine, ctx.cfg).decision)
-
-    text = await asyncio.to_thread(check)
-    if text is not None:
-        await safe_send(ctx.publish or ctx.notify, Reply(text, title="Decision settled"))
-
-
-def new_round(engine: Engine, cfg: SlamConfig, run_date: Any) -> tuple[int | None, int, int]:
-    """Close the open round (if any) and open one on `run_date`'s responses, atomically:
-    when no round can be built, the previous round stays open. Its pairs are chosen by
-    bot.rating.selection's planner (informative pairs; only exploration once settled)."""
-    from bot.rating import rounds, selection
-
-    with session_scope(engine) as s:
-        closed = rounds.close_round(s).id if rounds.open_round(s) is not None else None
-        planner = selection.round_planner(engine, cfg)
-        rnd, pairs = rounds.start_round(s, cfg, run_date=run_date, planner=planner)
-        assert rnd.id is not None
-        return closed, rnd.id, len(pairs)
-
-
-async def digest_body(ctx: JobContext, slot: datetime) -> str:
-    """Yesterday's digest (relative to the slot, in the schedule's time zone), to the team."""
-    from bot.ops.digest import build_digest, render
-
-    day = slot.date() - timedelta(days=1)
-    out_dir = ctx.report_dir / day.isoformat()
-    digest = await asyncio.to_thread(
-        build_digest, ctx.engine, ctx.cfg, day, charts=ctx.digest_charts, out_dir=out_dir
-    )
-    reply = render(digest)
-    if not await safe_send(ctx.publish or ctx.notify, reply):
-        raise SlamError(f"the digest for {day} was built but could not be posted")
-    return f"digest for {day}: {digest.votes} vote(s), {len(digest.leaderboard)} rated model(s)"
-
-
-JOBS: dict[str, JobDef] = {
-    "probe": JobDef("probe", "probe_cron", probe_body, "latency probes of every model"),
-    "generate": JobDef(
-        "generate", "generate_cron", generate_body, "daily generation and a new rating round"
-    ),
-    "digest": JobDef("digest", "digest_cron", digest_body, "daily digest to the team channel"),
-}
 
 
 # --- wiring helpers for the adapters ----------------------------------------------------------

@@ -16,11 +16,12 @@ import os
 import socket
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from storage.db import session_scope
 from storage.models import JobLease, utcnow
@@ -75,13 +76,7 @@ def _take_over(
         old = s.exec(
             select(JobLease.owner).where(JobLease.job_id == job_id, JobLease.slot == slot)
         ).first()
-        result = s.execute(
-            update(JobLease)
-            .where(col(JobLease.job_id) == job_id, col(JobLease.slot) == slot)
-            .where(_expired(now, ttl))  # type: ignore[arg-type]
-            .values(owner=owner, expires_at=now + ttl)
-        )
-        won = bool(getattr(result, "rowcount", 0) == 1)
+        won = _extend(s, job_id, slot, now + ttl, _expired(now, ttl), owner=owner)
     if won:
         log.warning(
             "job %s: took over slot %s from %s, whose lease expired unfinished",
@@ -103,17 +98,20 @@ def heartbeat(
     the owner's (another replica took it over) or it was finished or removed."""
     now = now or utcnow()
     with session_scope(engine) as s:
-        result = s.execute(
-            update(JobLease)
-            .where(
-                col(JobLease.job_id) == job_id,
-                col(JobLease.slot) == slot,
-                col(JobLease.owner) == owner,
-                col(JobLease.finished_at).is_(None),
-            )
-            .values(expires_at=now + ttl)
-        )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        mine = and_(col(JobLease.owner) == owner, col(JobLease.finished_at).is_(None))
+        return _extend(s, job_id, slot, now + ttl, mine)
+
+
+def _extend(s: Session, job_id: str, slot: str, until: datetime, where: Any, **values: Any) -> bool:
+    """Move the (job, slot) lease's expiry to `until` (and set `values`) if `where` holds;
+    whether it did."""
+    result = s.execute(
+        update(JobLease)
+        .where(col(JobLease.job_id) == job_id, col(JobLease.slot) == slot)
+        .where(where)
+        .values(expires_at=until, **values)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def is_expired(lease: JobLease, now: datetime, ttl: timedelta = DEFAULT_TTL) -> bool:

@@ -48,8 +48,8 @@ class AdapterRuntime:
         self.dispatcher = instrument(dispatcher)
         self.host, self.port = host, port
         self.scheduler_enabled = scheduler
-        self.web_enabled = dispatcher.cfg.web.enabled if web is None else web
-        self.health = Health().add("database", database_check(dispatcher.engine))
+        self.web_enabled = dispatcher.services.cfg.web.enabled if web is None else web
+        self.health = Health().add("database", database_check(dispatcher.services.engine))
         self.sched: SlamScheduler | None = None
         self.runner: Any = None
         self.web: Any = None  # the web front (bot.web.app.WebFront) once served

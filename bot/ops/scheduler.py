@@ -15,7 +15,9 @@ Usage in a chat adapter's event loop, once its port exists:
     ...
     await sched.aclose()
 
-or, with explicit callables, `await start_scheduler(engine, cfg, notify=..., publish=...)`.
+or, with explicit callables, `await start_scheduler(services, notify=..., publish=...)`
+(`services`: the bot's `dispatcher.services`, or `BotServices.create(engine, cfg)`). Its jobs
+get the scheduler's `JobRun` (bot.ops.jobs): those services and the callables.
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ from bot.events import Reply
 from bot.ops import leases
 from bot.ops.cron import cron_trigger, next_fire_times, slot_for, slot_key
 from bot.ops.jobs import (
-    CURRENT,
     JOBS,
-    JobContext,
+    RUNNING,
+    JobRun,
     Notify,
     RoundHook,
     chat_notifier,
@@ -65,7 +67,7 @@ from core.config import SlamConfig
 if TYPE_CHECKING:
     from bot.dispatcher import Dispatcher
     from bot.ops.observability import Health
-    from bot.services import ChatPort
+    from bot.services import ChatPort, Services
 
 log = logging.getLogger(__name__)
 JOBSTORE_TABLE = "apscheduler_jobs"
@@ -164,20 +166,20 @@ def ensure_jobstore_table(engine: Engine, tablename: str = JOBSTORE_TABLE) -> No
             raise
 
 
-class _ContextExecutor(AsyncIOExecutor):
-    """Runs coroutine jobs with this scheduler's JobContext in their contextvars: the task a
+class _RunExecutor(AsyncIOExecutor):
+    """Runs coroutine jobs with this scheduler's JobRun in `bot.ops.jobs.RUNNING`: the task a
     job runs in copies the context current when it is created, i.e. here."""
 
-    def __init__(self, ctx: JobContext):
+    def __init__(self, run: JobRun):
         super().__init__()
-        self.ctx = ctx
+        self.job_run = run
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        token = CURRENT.set(self.ctx)
+        token = RUNNING.set(self.job_run)
         try:
             super()._do_submit_job(job, run_times)
         finally:
-            CURRENT.reset(token)
+            RUNNING.reset(token)
 
 
 class SlamScheduler:
@@ -185,8 +187,7 @@ class SlamScheduler:
 
     def __init__(
         self,
-        engine: Engine,
-        cfg: SlamConfig,
+        services: Services,
         *,
         notify: Notify,
         publish: Notify | None = None,
@@ -196,6 +197,7 @@ class SlamScheduler:
         jobstore: Literal["database", "memory"] = "database",
         **options: Any,
     ):
+        engine, cfg = services.engine, services.cfg
         planned_jobs(cfg)  # a bad cron expression fails here, before anything starts
         self.cfg = cfg
         kw: dict[str, Any] = dict(options)
@@ -203,7 +205,7 @@ class SlamScheduler:
             kw["owner"] = owner
         if clock:
             kw["clock"] = clock
-        self.ctx = JobContext(engine, cfg, notify, publish=publish, post_round=post_round, **kw)
+        self.job_run = JobRun(services, notify, publish=publish, post_round=post_round, **kw)
         store = (
             SQLAlchemyJobStore(engine=engine, tablename=JOBSTORE_TABLE)
             if jobstore == "database"
@@ -212,7 +214,7 @@ class SlamScheduler:
         self._engine = engine if jobstore == "database" else None
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": store},
-            executors={"default": _ContextExecutor(self.ctx)},
+            executors={"default": _RunExecutor(self.job_run)},
             job_defaults=job_defaults(cfg),
             timezone=ZoneInfo(cfg.schedule.timezone),
         )
@@ -240,7 +242,7 @@ class SlamScheduler:
             "scheduler started (%s): %s",
             self.cfg.schedule.timezone,
             ", ".join(f"{k} {v}" for k, v in changes.items()),
-            extra={"owner": self.ctx.owner},
+            extra={"owner": self.job_run.owner},
         )
         return changes
 
@@ -249,7 +251,7 @@ class SlamScheduler:
 
     async def expired_jobs(self) -> list[str]:
         """Jobs whose current slot has a lease that expired unfinished."""
-        now = self.ctx.clock()
+        now = self.job_run.clock()
 
         def check() -> list[str]:
             out = []
@@ -257,8 +259,8 @@ class SlamScheduler:
                 slot = slot_for(p.trigger, now)
                 if slot is None:
                     continue
-                lease = leases.get(self.ctx.engine, p.id, slot_key(slot))
-                if lease is not None and leases.is_expired(lease, now, self.ctx.lease_ttl):
+                lease = leases.get(self.job_run.services.engine, p.id, slot_key(slot))
+                if lease is not None and leases.is_expired(lease, now, self.job_run.lease_ttl):
                     out.append(p.name)
             return out
 
@@ -269,18 +271,18 @@ class SlamScheduler:
         mid-job): job name -> run_job's outcome ('ok', 'skipped' if a third replica was
         quicker, 'error'). The scheduler calls this every half TTL."""
         names = await self.expired_jobs()
-        results = await asyncio.gather(*(run_job(n, self.ctx) for n in names))
+        results = await asyncio.gather(*(run_job(n, self.job_run) for n in names))
         return dict(zip(names, results, strict=True))
 
     async def _watch_leases(self) -> None:
-        interval = self.ctx.lease_ttl.total_seconds() / 2
+        interval = self.job_run.lease_ttl.total_seconds() / 2
         while True:
             await asyncio.sleep(interval)
             try:
                 for name in await self.expired_jobs():
                     if name not in self._recovering:
                         self._recovering.add(name)
-                        task = self._spawn(run_job(name, self.ctx))
+                        task = self._spawn(run_job(name, self.job_run))
                         task.add_done_callback(functools.partial(self._recovered, name))
             except Exception:  # the database is away: look again next time
                 log.warning("could not check job leases", exc_info=True)
@@ -344,18 +346,16 @@ class SlamScheduler:
 
     def _send(self, reply: Reply) -> None:
         try:
-            task = asyncio.get_running_loop().create_task(safe_send(self.ctx.notify, reply))
+            task = asyncio.get_running_loop().create_task(safe_send(self.job_run.notify, reply))
         except RuntimeError:  # no loop (shutting down): the log line is the record
             return
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
 
-async def start_scheduler(
-    engine: Engine, cfg: SlamConfig, *, notify: Notify, **kwargs: Any
-) -> SlamScheduler:
+async def start_scheduler(services: Services, *, notify: Notify, **kwargs: Any) -> SlamScheduler:
     """Create and start the scheduler in the running event loop (see SlamScheduler)."""
-    sched = SlamScheduler(engine, cfg, notify=notify, **kwargs)
+    sched = SlamScheduler(services, notify=notify, **kwargs)
     await sched.start()
     return sched
 
@@ -368,13 +368,13 @@ async def start_for_bot(
     to `[chat].channel`; with `health`, /healthz also reports whether the scheduler runs."""
     from bot.ops.observability import scheduler_check
 
-    cfg = dispatcher.cfg
+    services = dispatcher.services
+    cfg = services.cfg
     sched = SlamScheduler(
-        dispatcher.engine,
-        cfg,
+        services,
         notify=chat_notifier(port, cfg.chat.admin_channel or cfg.chat.channel),
         publish=chat_notifier(port, cfg.chat.channel),
-        post_round=round_poster(dispatcher.services, port),
+        post_round=round_poster(services, port),
         **kwargs,
     )
     await sched.start()

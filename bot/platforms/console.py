@@ -130,7 +130,7 @@ async def rate_in_console(
     d = Dispatcher(engine, cfg, self_ids={BOT}, admins={USER}, salt=salt, rng=rng)
     port = ConsolePort(out)
     summary = ConsoleSummary()
-    by_choice = {c: name for name, c in d.reactions.choices.items()}
+    by_choice = {c: name for name, c in d.services.reactions.choices.items()}
     last: list[tuple[int, Posted, str]] = []  # your pairwise votes, newest last, for undo
 
     async def say(text: str) -> None:
@@ -176,9 +176,9 @@ async def rate_in_console(
             status = await react(pair_id, posted, name, True)
             last.append((pair_id, posted, name))
             out.write(f"vote {WORDS[low]}: {status}\n")
-            return not d.reactions.score_mode
+            return not d.services.reactions.score_mode
         parts = low.replace("=", " ").split()
-        if (d.reactions.score_mode and len(parts) == 2 and parts[0] in ("a", "b")
+        if (d.services.reactions.score_mode and len(parts) == 2 and parts[0] in ("a", "b")
                 and parts[1].isdigit() and 0 <= int(parts[1]) <= 10):  # fmt: skip
             target = parts[0].upper()
             where = port.score_refs.get((pair_id, target))
@@ -188,7 +188,7 @@ async def rate_in_console(
                 status = await react(pair_id, where, name, True)
                 out.write(f"score {target}={n}: {status}\n")
             return False
-        if low in ("n", "next") and d.reactions.score_mode:
+        if low in ("n", "next") and d.services.reactions.score_mode:
             return True
         out.write(HELP + "\n")
         return False

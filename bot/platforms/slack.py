@@ -204,7 +204,7 @@ def register_listeners(app: Any, dispatcher: Dispatcher, port: SlackPort) -> Non
             (cmd.name in auth.commands and not auth.is_admin(cmd.platform, cmd.user_id))
             or not dispatcher.rate_limit.would_allow("cmd", cmd.platform, cmd.user_id)
         )  # fmt: skip
-        spec = COMMANDS.get(cmd.name)
+        spec = COMMANDS.find(cmd.name)
         return spec is not None and spec.slow and not refused
 
     # What the acknowledgement decided, for the lazy worker of the same request: the rate

@@ -111,9 +111,9 @@ class WebFront:
                  dashboard: Dashboard | None = None, poll_ms: int = 3000):  # fmt: skip
         self.dispatcher = dispatcher
         self.services = dispatcher.services
-        self.cfg = dispatcher.cfg
-        self.tokens = tokens or Tokens(load_secret(), dispatcher.engine)
-        self.dashboard = dashboard or Dashboard(dispatcher.engine, dispatcher.cfg)
+        self.cfg = self.services.cfg
+        self.tokens = tokens or Tokens(load_secret(), self.services.engine)
+        self.dashboard = dashboard or Dashboard(self.services.engine, self.cfg)
         self.port = WebPort(dispatcher)
         self.poll_ms = poll_ms
         self.secure = (self.cfg.web.public_url or "").startswith("https://")
@@ -209,10 +209,7 @@ class WebFront:
             rp = await rating.next_pair(self.services, self.port, grant.user_id)
         except SlamError as exc:
             return _html(pages.no_round_page(str(exc)))
-        status, kind, last = _flash(request.query)
-        return _html(pages.rating_page(rp, csrf=self.tokens.csrf(grant), status=status,
-                                       status_kind=kind, last=last,
-                                       score_mode=self.services.reactions.score_mode))  # fmt: skip
+        return self._rating_page(request, grant, rp)
 
     async def rate_pair(self, request: web.Request) -> web.Response:
         try:
@@ -223,9 +220,15 @@ class WebFront:
         rp = await rating.shown_pair(self.services, self.port, grant.user_id, pair_id)
         if rp is None:
             raise web.HTTPNotFound(reason="That pair was not shown to you")
-        status, kind, _ = _flash(request.query)
+        return self._rating_page(request, grant, rp, change=True)
+
+    def _rating_page(self, request: web.Request, grant: Grant, rp: rating.RaterPair,
+                     change: bool = False) -> web.Response:  # fmt: skip
+        """A pair's page (`change`: one shown before), with the status of the vote just cast."""
+        status, kind, last = _flash(request.query)
         return _html(pages.rating_page(rp, csrf=self.tokens.csrf(grant), status=status,
-                                       status_kind=kind, change=True,
+                                       status_kind=kind, last=None if change else last,
+                                       change=change,
                                        score_mode=self.services.reactions.score_mode))  # fmt: skip
 
     async def vote(self, request: web.Request) -> web.Response:

@@ -15,8 +15,9 @@ from sqlmodel import Session, col, select
 
 from bot.dispatcher import Dispatcher
 from bot.events import Reply
-from bot.ops.jobs import JobContext, round_poster, run_job
+from bot.ops.jobs import JobRun, round_poster, run_job
 from bot.platforms.console import ConsolePort
+from bot.services import BotServices
 from core.config import SlamConfig, parse_config
 from slam.cli import main
 from storage.models import Generation, JobLease, PairMessage, Probe, RatingPair, RatingRound
@@ -85,17 +86,16 @@ async def test_generation_job_opens_a_daily_round_and_posts_its_pairs(
     dispatcher = Dispatcher(engine, cfg, salt=b"test")
     out = io.StringIO()
     inbox, clock = Inbox(), Clock("2024-03-11T06:00:05")
-    ctx = JobContext(
-        engine,
-        cfg,
+    run = JobRun(
+        dispatcher.services,
         inbox,
-        post_round=round_poster(dispatcher, ConsolePort(out)),
+        post_round=round_poster(dispatcher.services, ConsolePort(out)),
         owner="bot-1",
         clock=clock,
     )
     ok_before = sample("slam_generations_total", model="qwen-o", outcome="ok")
     try:
-        assert await run_job("generate", ctx) == "ok"
+        assert await run_job("generate", run) == "ok"
         with Session(engine) as s:
             gens = s.exec(select(Generation)).all()
             assert len(gens) == 12 and {g.run_date for g in gens} == {date(2024, 3, 11)}
@@ -117,10 +117,10 @@ async def test_generation_job_opens_a_daily_round_and_posts_its_pairs(
         )
 
         clock.set("2024-03-11T06:30:00")  # same slot (a second replica, or a re-run)
-        assert await run_job("generate", ctx) == "skipped"
+        assert await run_job("generate", run) == "skipped"
 
         clock.set("2024-03-12T06:00:02")  # next day: yesterday's round closes
-        assert await run_job("generate", ctx) == "ok"
+        assert await run_job("generate", run) == "ok"
         assert inbox.replies[-1].text.endswith("Round 1 was closed.")
         with Session(engine) as s:
             rounds = s.exec(select(RatingRound).order_by(col(RatingRound.id))).all()
@@ -142,11 +142,11 @@ async def test_failed_generation_keeps_the_open_round_and_tells_the_admins(
 ) -> None:
     cfg = make_cfg(ollama.url)
     inbox, clock = Inbox(), Clock("2024-03-11T06:00:05")
-    ctx = JobContext(engine, cfg, inbox, owner="bot-1", clock=clock)
-    assert await run_job("generate", ctx) == "ok"
+    run = JobRun(BotServices.create(engine, cfg), inbox, owner="bot-1", clock=clock)
+    assert await run_job("generate", run) == "ok"
     ollama.models = ["gemma3:270m"]  # qwen2.5 was removed from the host: 404s
     clock.set("2024-03-12T06:00:05")
-    assert await run_job("generate", ctx) == "error"
+    assert await run_job("generate", run) == "error"
     failure = inbox.replies[-1]
     assert not failure.ok and failure.title == "Scheduled job failed: generate"
     assert "no two models answered the same prompt on 2024-03-12" in failure.text
@@ -163,12 +163,16 @@ async def test_probe_job_stores_probes_and_feeds_the_latency_histogram(
 ) -> None:
     down = f"http://127.0.0.1:{free_port()}"  # nothing listens: qwen-o is unavailable
     cfg = make_cfg(ollama.url, second_host=down)
-    ctx = JobContext(
-        engine, cfg, Inbox(), clock=Clock("2024-03-11T14:00:01"), probe_warmup=1, probe_measure=3
+    run = JobRun(
+        BotServices.create(engine, cfg),
+        Inbox(),
+        clock=Clock("2024-03-11T14:00:01"),
+        probe_warmup=1,
+        probe_measure=3,
     )
     count_before = sample("slam_probe_latency_seconds_count", model="gemma-o")
     failed_before = sample("slam_probes_total", model="qwen-o", outcome="error")
-    assert await run_job("probe", ctx) == "ok"
+    assert await run_job("probe", run) == "ok"
     with Session(engine) as s:
         probes = s.exec(select(Probe)).all()
     assert len(probes) == 8  # 2 models x (1 warmup + 3 measured)
@@ -181,23 +185,17 @@ async def test_probe_job_stores_probes_and_feeds_the_latency_histogram(
 async def test_digest_job_posts_yesterdays_digest_to_the_team(engine: Engine) -> None:
     cfg = make_cfg("http://127.0.0.1:9")
     team, admins = Inbox(), Inbox()
-    ctx = JobContext(
-        engine, cfg, admins, publish=team, clock=Clock("2024-03-11T09:00:00"), digest_charts=()
-    )
-    assert await run_job("digest", ctx) == "ok"
+    services = BotServices.create(engine, cfg)
+
+    def at(now: str, publish: Inbox) -> JobRun:
+        return JobRun(services, admins, publish=publish, clock=Clock(now), digest_charts=())
+
+    assert await run_job("digest", at("2024-03-11T09:00:00", team)) == "ok"
     (digest,) = team.replies
     assert digest.title == "SLaM daily digest · 2024-03-10" and admins.replies == []
 
     broken_team = Inbox(fail=True)
-    ctx = JobContext(
-        engine,
-        cfg,
-        admins,
-        publish=broken_team,
-        clock=Clock("2024-03-12T09:00:00"),
-        digest_charts=(),
-    )
-    assert await run_job("digest", ctx) == "error"
+    assert await run_job("digest", at("2024-03-12T09:00:00", broken_team)) == "error"
     (failure,) = admins.replies
     assert "the digest for 2024-03-11 was built but could not be posted" in failure.text
 

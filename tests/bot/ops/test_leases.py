@@ -4,7 +4,6 @@ DST fall-back hour run once. Leases on SQLite and the real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,10 +14,12 @@ from sqlmodel import Session, select
 from bot.events import Reply
 from bot.ops import jobs, leases
 from bot.ops.cron import cron_trigger, next_fire_times, slot_for, slot_key
-from bot.ops.jobs import JOBS, JobContext, run_job
+from bot.ops.jobs import JobRun, run_job
 from bot.ops.scheduler import SlamScheduler
+from bot.services import BotServices
 from core.config import SlamConfig, parse_config
 from storage.models import JobLease
+from tests.bot.ops.conftest import UseBody
 
 T0 = datetime(2024, 3, 11, 5, 0, tzinfo=UTC)
 TTL = timedelta(minutes=5)
@@ -78,7 +79,7 @@ def test_leases_from_before_heartbeats_expire_from_their_claim_time(engine: Engi
 
 
 async def test_run_job_renews_its_lease_while_the_body_runs(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, use_body: UseBody
 ) -> None:
     renewed = asyncio.Event()
     real = leases.heartbeat
@@ -90,33 +91,37 @@ async def test_run_job_renews_its_lease_while_the_body_runs(
 
     monkeypatch.setattr(leases, "heartbeat", beat)
 
-    async def body(ctx: JobContext, slot: datetime) -> str:
+    async def body(run: JobRun, slot: datetime) -> str:
         await asyncio.wait_for(renewed.wait(), 20)
         (row,) = await asyncio.to_thread(lease_rows, engine)
         assert row.expires_at is not None and row.expires_at > T0 + TTL  # moved forward
         return "done"
 
     times = iter([T0, T0 + timedelta(minutes=3)])
-    ctx = JobContext(engine, config(), quiet, owner="a", clock=lambda: next(times, T0),
-                     heartbeat_s=0.01)  # fmt: skip
-    monkeypatch.setitem(JOBS, "probe", replace(JOBS["probe"], body=body))
-    assert await run_job("probe", ctx) == "ok"
+    run = JobRun(BotServices.create(engine, config()), quiet, owner="a",
+                 clock=lambda: next(times, T0), heartbeat_s=0.01)  # fmt: skip
+    use_body("probe", body)
+    assert await run_job("probe", run) == "ok"
     (row,) = lease_rows(engine)
     assert row.finished_at is not None and row.error is None
 
 
-async def test_a_run_whose_lease_was_taken_over_stops(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_run_whose_lease_was_taken_over_stops(engine: Engine, use_body: UseBody) -> None:
     started, never = asyncio.Event(), asyncio.Event()
 
-    async def body(ctx: JobContext, slot: datetime) -> str:
+    async def body(run: JobRun, slot: datetime) -> str:
         started.set()
         await never.wait()  # stalls; meanwhile another replica takes the slot over
         return "unreachable"
 
-    monkeypatch.setitem(JOBS, "probe", replace(JOBS["probe"], body=body))
-    ctx = JobContext(engine, config(), quiet, owner="slow", clock=lambda: T0, heartbeat_s=0.01)
+    use_body("probe", body)
+    run = JobRun(
+        BotServices.create(engine, config()),
+        quiet,
+        owner="slow",
+        clock=lambda: T0,
+        heartbeat_s=0.01,
+    )
     slot = slot_key(T0)
 
     async def take_over() -> None:
@@ -126,29 +131,29 @@ async def test_a_run_whose_lease_was_taken_over_stops(
             lambda: leases.claim(engine, "slam:probe", slot, "quick", ttl=TTL, now=later)
         )
 
-    outcome, _ = await asyncio.gather(run_job("probe", ctx), take_over())
+    outcome, _ = await asyncio.gather(run_job("probe", run), take_over())
     assert outcome == "lost"
     (row,) = lease_rows(engine)
     assert row.owner == "quick" and row.finished_at is None and row.error is None
 
 
 async def test_another_replica_recovers_a_slot_whose_replica_died(
-    any_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    any_engine: Engine, use_body: UseBody
 ) -> None:
     ran: list[tuple[str, datetime]] = []
 
-    async def body(ctx: JobContext, slot: datetime) -> str:
-        ran.append((ctx.owner, slot))
+    async def body(run: JobRun, slot: datetime) -> str:
+        ran.append((run.owner, slot))
         return "ran"
 
-    monkeypatch.setitem(JOBS, "probe", replace(JOBS["probe"], body=body))
+    use_body("probe", body)
     cfg = config(probe_cron="0 * * * *")
     slot = slot_key(T0)
     # The replica that won the 05:00 slot died without finishing it (no heartbeat since).
     assert leases.claim(any_engine, "slam:probe", slot, "dead", ttl=TTL, now=T0)
     now = [T0 + timedelta(minutes=2)]
-    sched = SlamScheduler(any_engine, cfg, notify=quiet, owner="alive", clock=lambda: now[0],
-                          jobstore="memory")  # fmt: skip
+    sched = SlamScheduler(BotServices.create(any_engine, cfg), notify=quiet, owner="alive",
+                          clock=lambda: now[0], jobstore="memory")  # fmt: skip
     assert await sched.expired_jobs() == []  # not yet expired: nothing to do
     assert await sched.recover() == {}
     now[0] = T0 + timedelta(minutes=7)
@@ -191,22 +196,18 @@ def test_hourly_jobs_still_run_in_both_hours() -> None:
     assert len({r.astimezone(UTC) for r in runs}) == 3
 
 
-async def test_the_repeat_of_a_fall_back_time_is_skipped(engine: Engine) -> None:
+async def test_the_repeat_of_a_fall_back_time_is_skipped(engine: Engine, use_body: UseBody) -> None:
     cfg = parse_config(
         {"schedule": {"timezone": "America/New_York", "generate_cron": "30 1 * * *"}}
     )
     ran: list[datetime] = []
 
-    async def body(ctx: JobContext, slot: datetime) -> str:
+    async def body(run: JobRun, slot: datetime) -> str:
         ran.append(slot)
         return "ran"
 
-    orig = JOBS["generate"]
-    JOBS["generate"] = replace(orig, body=body)
-    try:
-        times = iter([FALL_BACK_FIRST, FALL_BACK_AGAIN])  # what APScheduler fires
-        ctx = JobContext(engine, cfg, quiet, owner="a", clock=lambda: next(times))
-        outcomes = [await jobs.run_job("generate", ctx) for _ in range(2)]
-    finally:
-        JOBS["generate"] = orig
+    use_body("generate", body)
+    times = iter([FALL_BACK_FIRST, FALL_BACK_AGAIN])  # what APScheduler fires
+    run = JobRun(BotServices.create(engine, cfg), quiet, owner="a", clock=lambda: next(times))
+    outcomes = [await jobs.run_job("generate", run) for _ in range(2)]
     assert outcomes == ["ok", "skipped"] and len(ran) == 1

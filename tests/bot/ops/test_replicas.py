@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,11 +14,13 @@ from sqlmodel import Session, col, select
 
 from bot.events import Reply
 from bot.ops import leases
-from bot.ops.jobs import JOBS, JobContext, run_job
+from bot.ops.jobs import JobRun, run_job
 from bot.ops.scheduler import SlamScheduler
+from bot.services import BotServices
 from core.config import SlamConfig, parse_config
 from storage.db import make_engine
 from storage.models import JobLease
+from tests.bot.ops.conftest import UseBody
 
 pytestmark = pytest.mark.postgres
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -39,8 +40,8 @@ class Calls:
     def __init__(self) -> None:
         self.runs: list[tuple[str, datetime]] = []
 
-    async def __call__(self, ctx: JobContext, slot: datetime) -> str:
-        self.runs.append((ctx.owner, slot))
+    async def __call__(self, run: JobRun, slot: datetime) -> str:
+        self.runs.append((run.owner, slot))
         await asyncio.sleep(0)  # let the other replica's run interleave
         return "ran"
 
@@ -89,18 +90,18 @@ def test_lease_insert_wins_once(any_engine: Engine) -> None:
 
 
 async def test_concurrent_runners_race_for_a_slot_and_one_wins(
-    pg_url: str, pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, pg_engine: Engine, use_body: UseBody
 ) -> None:
     calls = Calls()
-    monkeypatch.setitem(JOBS, "digest", replace(JOBS["digest"], body=calls))
+    use_body("digest", calls)
     engines = [pg_engine] + [make_engine(pg_url) for _ in range(5)]
     at = datetime(2024, 3, 11, 9, 0, 1, tzinfo=BERLIN)
-    ctxs = [
-        JobContext(e, config(), quiet, owner=f"replica-{i}", clock=lambda: at)
+    runs = [
+        JobRun(BotServices.create(e, config()), quiet, owner=f"replica-{i}", clock=lambda: at)
         for i, e in enumerate(engines)
     ]
     try:
-        outcomes = await asyncio.gather(*(run_job("digest", c) for c in ctxs))
+        outcomes = await asyncio.gather(*(run_job("digest", c) for c in runs))
     finally:
         for e in engines[1:]:
             e.dispose()
@@ -115,18 +116,17 @@ async def test_concurrent_runners_race_for_a_slot_and_one_wins(
 async def test_two_schedulers_run_each_slot_once(
     pg_url: str,
     pg_engine: Engine,
-    monkeypatch: pytest.MonkeyPatch,
+    use_body: UseBody,
     replicas: list[SlamScheduler],
 ) -> None:
     """Two replicas that both fire the digest (each with its own job store) for three slots:
     the leases in PostgreSQL let exactly one of them run each slot."""
     calls = Calls()
-    monkeypatch.setitem(JOBS, "digest", replace(JOBS["digest"], body=calls))
+    use_body("digest", calls)
     now = {"t": datetime(2024, 3, 11, 9, 0, 2, tzinfo=BERLIN)}
     for i, eng in enumerate([pg_engine, make_engine(pg_url)]):
         sched = SlamScheduler(
-            eng,
-            config(),
+            BotServices.create(eng, config()),
             notify=quiet,
             owner=f"replica-{i}",
             clock=lambda: now["t"],
@@ -163,14 +163,16 @@ async def test_two_schedulers_run_each_slot_once(
 async def test_replicas_share_the_postgres_job_store(
     pg_url: str,
     pg_engine: Engine,
-    monkeypatch: pytest.MonkeyPatch,
+    use_body: UseBody,
     replicas: list[SlamScheduler],
 ) -> None:
     """The deployed setup: both replicas keep their jobs in the same PostgreSQL table."""
     calls = Calls()
-    monkeypatch.setitem(JOBS, "probe", replace(JOBS["probe"], body=calls))
-    a = SlamScheduler(pg_engine, config(), notify=quiet, owner="replica-a")
-    b = SlamScheduler(make_engine(pg_url), config(), notify=quiet, owner="replica-b")
+    use_body("probe", calls)
+    a = SlamScheduler(BotServices.create(pg_engine, config()), notify=quiet, owner="replica-a")
+    b = SlamScheduler(
+        BotServices.create(make_engine(pg_url), config()), notify=quiet, owner="replica-b"
+    )
     replicas += [a, b]
     won = asyncio.Event()  # set when a replica's run returns "ok" (its lease is finished)
     for sched in replicas:

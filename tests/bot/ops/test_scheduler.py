@@ -4,8 +4,7 @@ across restarts, missed runs coalesce, failures are reported and never stop the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,11 +18,13 @@ from sqlmodel import Session, select
 from bot.events import Reply
 from bot.ops import jobs
 from bot.ops.cron import cron_trigger, next_fire_times, slot_for, slot_key
-from bot.ops.jobs import JOBS, JobContext
+from bot.ops.jobs import Body, JobRun
 from bot.ops.scheduler import SlamScheduler
+from bot.services import BotServices
 from core.config import SlamConfig, parse_config
 from storage.db import make_engine
 from storage.models import JobLease
+from tests.bot.ops.conftest import UseBody
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -77,16 +78,9 @@ class Inbox:
             raise ConnectionError("chat is down")
 
 
-Body = Callable[[JobContext, datetime], Awaitable[str]]
-
-
-def use_body(monkeypatch: pytest.MonkeyPatch, name: str, body: Body) -> None:
-    monkeypatch.setitem(JOBS, name, replace(JOBS[name], body=body))
-
-
 def recorder(calls: list[tuple[str, datetime]]) -> Body:
-    async def body(ctx: JobContext, slot: datetime) -> str:
-        calls.append((ctx.owner, slot))
+    async def body(run: JobRun, slot: datetime) -> str:
+        calls.append((run.owner, slot))
         return "done"
 
     return body
@@ -110,7 +104,7 @@ async def test_jobs_are_scheduled_at_the_configured_times(
     engine: Engine, started: list[SlamScheduler]
 ) -> None:
     cfg = config(generate_cron="30 6 * * 1-5")
-    sched = SlamScheduler(engine, cfg, notify=Inbox())
+    sched = SlamScheduler(BotServices.create(engine, cfg), notify=Inbox())
     started.append(sched)
     before = datetime.now(UTC)
     assert await sched.start(paused=True) == {
@@ -136,11 +130,11 @@ async def test_jobs_are_scheduled_at_the_configured_times(
 
 
 async def test_a_due_job_runs_and_its_slot_lease_is_recorded(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, started: list[SlamScheduler]
+    engine: Engine, use_body: UseBody, started: list[SlamScheduler]
 ) -> None:
     calls: list[tuple[str, datetime]] = []
-    use_body(monkeypatch, "probe", recorder(calls))
-    sched = SlamScheduler(engine, config(), notify=Inbox(), owner="replica-a")
+    use_body("probe", recorder(calls))
+    sched = SlamScheduler(BotServices.create(engine, config()), notify=Inbox(), owner="replica-a")
     started.append(sched)
     runs = Runs(sched)
     await sched.start()
@@ -158,7 +152,7 @@ async def test_a_due_job_runs_and_its_slot_lease_is_recorded(
     assert nxt is not None and nxt > datetime.now(UTC) and (nxt.minute, nxt.second) == (0, 0)
 
 
-async def test_slot_comes_from_the_injected_clock(engine: Engine) -> None:
+async def test_slot_comes_from_the_injected_clock(engine: Engine, use_body: UseBody) -> None:
     """Run the runner directly at chosen instants: the slot is the cron time being served,
     and a second run for the same slot is skipped."""
     calls: list[tuple[str, datetime]] = []
@@ -169,13 +163,10 @@ async def test_slot_comes_from_the_injected_clock(engine: Engine) -> None:
             datetime(2024, 4, 1, 6, 0, tzinfo=BERLIN),
         ]
     )
-    ctx = JobContext(engine, config(), Inbox(), owner="me", clock=lambda: next(clock))
-    orig = JOBS["generate"]
-    JOBS["generate"] = replace(orig, body=recorder(calls))
-    try:
-        outcomes = [await jobs.run_job("generate", ctx) for _ in range(3)]
-    finally:
-        JOBS["generate"] = orig
+    run = JobRun(BotServices.create(engine, config()), Inbox(), owner="me",
+                 clock=lambda: next(clock))  # fmt: skip
+    use_body("generate", recorder(calls))
+    outcomes = [await jobs.run_job("generate", run) for _ in range(3)]
     assert outcomes == ["ok", "skipped", "ok"]
     assert [c[1].isoformat() for c in calls] == [
         "2024-03-31T06:00:00+02:00",
@@ -192,7 +183,7 @@ async def test_restart_keeps_persisted_jobs_and_next_run_times(sqlite_url: str) 
     from storage.migrate import upgrade
 
     upgrade(eng1)
-    s1 = SlamScheduler(eng1, config(), notify=Inbox())
+    s1 = SlamScheduler(BotServices.create(eng1, config()), notify=Inbox())
     assert set((await s1.start(paused=True)).values()) == {"added"}
     # A stored next run time that a fresh computation would never produce:
     pinned = datetime(2031, 5, 4, 9, 0, tzinfo=BERLIN)
@@ -202,7 +193,7 @@ async def test_restart_keeps_persisted_jobs_and_next_run_times(sqlite_url: str) 
     assert not s1.running
 
     eng2 = make_engine(sqlite_url)  # a new process would open a new engine
-    s2 = SlamScheduler(eng2, config(), notify=Inbox())
+    s2 = SlamScheduler(BotServices.create(eng2, config()), notify=Inbox())
     try:
         changes = await s2.start(paused=True)
         assert changes == {"probe": "kept", "generate": "kept", "digest": "kept"}
@@ -212,7 +203,7 @@ async def test_restart_keeps_persisted_jobs_and_next_run_times(sqlite_url: str) 
 
     # Changing a cron in slam.toml replaces that job (new next run), keeps the others.
     eng3 = make_engine(sqlite_url)
-    s3 = SlamScheduler(eng3, config(digest_cron="15 10 * * *"), notify=Inbox())
+    s3 = SlamScheduler(BotServices.create(eng3, config(digest_cron="15 10 * * *")), notify=Inbox())
     try:
         changes = await s3.start(paused=True)
         assert changes == {"probe": "kept", "generate": "kept", "digest": "updated"}
@@ -226,16 +217,16 @@ async def test_restart_keeps_persisted_jobs_and_next_run_times(sqlite_url: str) 
 
 
 async def test_missed_runs_coalesce_into_one_run_after_downtime(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_url: str, use_body: UseBody
 ) -> None:
     from storage.migrate import upgrade
 
     calls: list[tuple[str, datetime]] = []
-    use_body(monkeypatch, "probe", recorder(calls))
+    use_body("probe", recorder(calls))
     cfg = config(misfire_grace_s=86_400)
     eng1 = make_engine(sqlite_url)
     upgrade(eng1)
-    s1 = SlamScheduler(eng1, cfg, notify=Inbox())
+    s1 = SlamScheduler(BotServices.create(eng1, cfg), notify=Inbox())
     await s1.start(paused=True)
     # The bot went down 3.5 hours before its next hourly probe: 4 runs were missed.
     down_since = datetime.now(BERLIN) - timedelta(hours=3, minutes=30)
@@ -244,7 +235,7 @@ async def test_missed_runs_coalesce_into_one_run_after_downtime(
     await s1.aclose()
 
     eng2 = make_engine(sqlite_url)
-    s2 = SlamScheduler(eng2, cfg, notify=Inbox(), owner="back-up")
+    s2 = SlamScheduler(BotServices.create(eng2, cfg), notify=Inbox(), owner="back-up")
     runs = Runs(s2)
     try:
         assert (await s2.start())["probe"] == "kept"
@@ -263,16 +254,15 @@ async def test_missed_runs_coalesce_into_one_run_after_downtime(
 
 
 async def test_runs_missed_beyond_the_grace_time_are_reported_not_run(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, started: list[SlamScheduler]
+    engine: Engine, use_body: UseBody, started: list[SlamScheduler]
 ) -> None:
     calls: list[tuple[str, datetime]] = []
-    use_body(monkeypatch, "generate", recorder(calls))
+    use_body("generate", recorder(calls))
     # A daily job 12 hours away, so the only missed time is the one we pin (2 hours ago).
     hour = (datetime.now(BERLIN) + timedelta(hours=12)).hour
     inbox = Inbox()
-    sched = SlamScheduler(
-        engine, config(generate_cron=f"0 {hour} * * *", misfire_grace_s=60), notify=inbox
-    )
+    cfg = config(generate_cron=f"0 {hour} * * *", misfire_grace_s=60)
+    sched = SlamScheduler(BotServices.create(engine, cfg), notify=inbox)
     started.append(sched)
     await sched.start(paused=True)
     sched.scheduler.modify_job(
@@ -288,18 +278,18 @@ async def test_runs_missed_beyond_the_grace_time_are_reported_not_run(
 
 
 async def test_a_failing_job_is_reported_and_the_scheduler_keeps_running(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, started: list[SlamScheduler]
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, started: list[SlamScheduler], use_body: UseBody
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-supersecretvalue12345")
 
-    async def broken(ctx: JobContext, slot: datetime) -> str:
+    async def broken(run: JobRun, slot: datetime) -> str:
         raise RuntimeError("upstream said 401 for key sk-test-supersecretvalue12345")
 
     calls: list[tuple[str, datetime]] = []
-    use_body(monkeypatch, "digest", broken)
-    use_body(monkeypatch, "probe", recorder(calls))
+    use_body("digest", broken)
+    use_body("probe", recorder(calls))
     inbox = Inbox()
-    sched = SlamScheduler(engine, config(), notify=inbox, owner="r1")
+    sched = SlamScheduler(BotServices.create(engine, config()), notify=inbox, owner="r1")
     started.append(sched)
     runs = Runs(sched)
     labels = {"job": "digest", "outcome": "error"}
@@ -325,14 +315,14 @@ async def test_a_failing_job_is_reported_and_the_scheduler_keeps_running(
 
 
 async def test_a_chat_outage_while_reporting_does_not_stop_the_scheduler(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, started: list[SlamScheduler]
+    engine: Engine, use_body: UseBody, started: list[SlamScheduler]
 ) -> None:
-    async def broken(ctx: JobContext, slot: datetime) -> str:
+    async def broken(run: JobRun, slot: datetime) -> str:
         raise ValueError("bad data")
 
-    use_body(monkeypatch, "digest", broken)
+    use_body("digest", broken)
     inbox = Inbox(fail=True)
-    sched = SlamScheduler(engine, config(), notify=inbox)
+    sched = SlamScheduler(BotServices.create(engine, config()), notify=inbox)
     started.append(sched)
     runs = Runs(sched)
     await sched.start()
@@ -342,7 +332,7 @@ async def test_a_chat_outage_while_reporting_does_not_stop_the_scheduler(
 
 
 async def test_start_for_bot_routes_failures_to_admins_and_reports_health(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, use_body: UseBody
 ) -> None:
     import io
 
@@ -362,10 +352,10 @@ async def test_start_for_bot_routes_failures_to_admins_and_reports_health(
             arrived.set()
             return await super().post(reply, channel=channel, dm_user=dm_user)
 
-    async def broken(ctx: JobContext, slot: datetime) -> str:
+    async def broken(run: JobRun, slot: datetime) -> str:
         raise RuntimeError("no disk space")
 
-    use_body(monkeypatch, "digest", broken)
+    use_body("digest", broken)
     cfg = parse_config(
         {
             "schedule": {"timezone": "Europe/Berlin"},
