@@ -199,7 +199,7 @@ def main() -> None:
 
     port = free_port()
     ollama_url = f"http://127.0.0.1:{port}"
-    fake = [py, str(ROOT / "tests" / "fake_ollama.py"), "--port", str(port)]
+    fake = [py, str(ROOT / "tests" / "support" / "fake_ollama.py"), "--port", str(port)]
     with server(fake, f"{ollama_url}/api/tags"):
         results["ollama"] = asyncio.run(bench_ollama(ollama_url, args.n))
 

@@ -1,8 +1,9 @@
-"""The names of the model backends, so the configuration can check a model's `backend`
-without importing the backends (or their SDKs).
+"""The registry of model backends, kept in the kernel so the configuration can check a model's
+`backend` name without importing the backends (or their SDKs).
 
-A backend registers a name and either a factory or `'module:attr'` to import lazily;
-`hosting.backends.base.create_backend` resolves it. The kernel only keeps the table.
+Each built-in backend is a lazy `'module:attr'` entry: its module, and so its SDK, is imported
+only when `hosting.backends.base.create_backend` first builds one. A test or a plugin adds its
+own with `hosting.backends.base.register(name, factory)`.
 """
 
 from __future__ import annotations
@@ -10,23 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-Target = str | Callable[[Any], Any]
+from core.registry import Registry
 
-_REGISTRY: dict[str, Target] = {
-    "llamacpp": "hosting.backends.llamacpp:LlamaCppBackend",
-    "ollama": "hosting.backends.ollama:OllamaBackend",
-    "openai": "hosting.backends.openai:OpenAIBackend",
-}
+# A factory takes the model's ModelSpec and returns a hosting.backends.base.Backend (the kernel
+# names neither: they live above it).
+BackendFactory = Callable[[Any], Any]
 
-
-def register(name: str, target: Target) -> None:
-    """Register a backend by name: a factory, or 'module:attr' to import lazily."""
-    _REGISTRY[name] = target
+BACKENDS: Registry[BackendFactory] = Registry("backend")
+BACKENDS.add("llamacpp", "hosting.backends.llamacpp:LlamaCppBackend")
+BACKENDS.add("ollama", "hosting.backends.ollama:OllamaBackend")
+BACKENDS.add("openai", "hosting.backends.openai:OpenAIBackend")
 
 
 def backend_names() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def backend_target(name: str) -> Target | None:
-    return _REGISTRY.get(name)
+    """Every registered backend name, sorted (as configuration errors list them)."""
+    return sorted(BACKENDS.names())

@@ -17,7 +17,7 @@ RANK = {p: i for i, p in enumerate(LAYERS)}
 # Inside a layer, its wings (subpackages) and top-level modules, bottom to top: a unit imports
 # only units at or below its own rank. docs/architecture.md says what each one is.
 WINGS = {
-    "core": ["errors", "backends", "env", "secrets", "registry", "console", "paths", "templates",
+    "core": ["errors", "env", "secrets", "registry", "backends", "console", "paths", "templates",
              "inputs", "config", "options", "prompts", "features", "data"],
     "storage": ["models", "db", "repo", "migrate"],
     "hosting": ["backends", "quantize", "generate", "imports", "summary", "aws", "cli"],

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.registry import Registry
+
 if TYPE_CHECKING:
     from evaluation.results.service import Results
 
@@ -40,92 +42,82 @@ _GENS = ("generation", "model")
 _JUDGES = ("judge_score", "similarity_score", "generation", "model", "experiment")
 _COST = _GENS + _PROBES
 
-# The report's order.
-_CHARTS: dict[str, ChartSpec] = {
-    "bradley_terry": ChartSpec(
-        "quality", "bradley_terry", "Bradley–Terry ratings from pairwise votes, with intervals",
-        "pairwise votes (`/slam rate`)", _VOTES + _COST, windowed=True,
-    ),
-    "human_scores": ChartSpec(
-        "quality", "human_scores", "human 0–10 scores per model (box plots, mean)",
-        "score-mode votes ([chat] score_mode = true)", _VOTES,
-        content=("human_scores", "reference"),
-    ),
-    "quality_vs_cost": ChartSpec(
-        "quality", "quality_vs_cost", "quality vs $ per 1K tokens, and the decision",
-        "votes and `slam probe`", _VOTES + _COST, windowed=True,
-    ),
-    "judge_vs_human": ChartSpec(
-        "quality", "judge_vs_human", "automated scores vs human judgement",
-        "`slam score` and votes", _VOTES + _JUDGES,
-        content=("human_means", "method_scores", "reference"),
-    ),
-    "metaeval": ChartSpec(
-        "quality", "metaeval", "Jaccard/RBO agreement of each method with humans",
-        "`slam score` and votes", _VOTES + _JUDGES,
-        content=("agreement", "human_means"),
-    ),
-    "latency": ChartSpec(
-        "latency", "latency", "per-request latency distribution", "`slam probe`", _PROBES,
-        windowed=True,
-    ),
-    "tpot": ChartSpec(
-        "latency", "tpot", "per-output-token latency distribution", "`slam probe`", _PROBES,
-        windowed=True,
-    ),
-    "output_tokens": ChartSpec(
-        "latency", "output_tokens", "output tokens per response", "`slam generate`",
-        _COST, windowed=True,
-    ),
-    "hourly_latency": ChartSpec(
-        "latency", "hourly_latency", "24-hour latency profile", "hourly `slam probe`", _PROBES,
-        windowed=True,
-    ),
-    "sweep": ChartSpec(
-        "sweep", "sweep", "throughput vs latency under load, Pareto frontier", "`slam sweep`",
-        _PROBES,
-    ),
-    "cost_per_1k": ChartSpec(
-        "cost", "cost_per_1k", "$ per 1K output tokens vs the API", "`slam probe`", _COST,
-        windowed=True,
-    ),
-    "cost_reduction": ChartSpec(
-        "cost", "cost_reduction", "how many times cheaper than the API", "`slam probe`",
-        _COST, windowed=True,
-    ),
-    "runtime_fit": ChartSpec(
-        "cost", "runtime_fit", "idealized (contention-free) time per output token",
-        "`slam probe` and `slam generate`", _COST, windowed=True,
-    ),
-    "summary": ChartSpec(
-        "card", "summary_card", "summary card: ratings with intervals, quality vs cost, latency",
-        "votes and `slam probe`", _VOTES + _COST, windowed=True,
-    ),
-}  # fmt: skip
+# Every chart, in the report's order. A chart is a ChartSpec: its drawing function is imported
+# only when it is drawn, so importing this package does not import matplotlib.
+CHARTS: Registry[ChartSpec] = Registry("chart")
+
+
+def _chart(
+    name: str,
+    module: str,
+    description: str,
+    fills: str,
+    reads: tuple[str, ...],
+    *,
+    function: str = "",
+    windowed: bool = False,
+    content: tuple[str, ...] = (),
+) -> None:
+    """Register a chart drawn by `module.function` (the function is named as the chart)."""
+    spec = ChartSpec(module, function or name, description, fills, reads, windowed, content)
+    CHARTS.add(name, spec, replace=False)
+
+
+# fmt: off
+_chart("bradley_terry", "quality", "Bradley–Terry ratings from pairwise votes, with intervals",
+       "pairwise votes (`/slam rate`)", _VOTES + _COST, windowed=True)
+_chart("human_scores", "quality", "human 0–10 scores per model (box plots, mean)",
+       "score-mode votes ([chat] score_mode = true)", _VOTES,
+       content=("human_scores", "reference"))
+_chart("quality_vs_cost", "quality", "quality vs $ per 1K tokens, and the decision",
+       "votes and `slam probe`", _VOTES + _COST, windowed=True)
+_chart("judge_vs_human", "quality", "automated scores vs human judgement",
+       "`slam score` and votes", _VOTES + _JUDGES,
+       content=("human_means", "method_scores", "reference"))
+_chart("metaeval", "quality", "Jaccard/RBO agreement of each method with humans",
+       "`slam score` and votes", _VOTES + _JUDGES, content=("agreement", "human_means"))
+_chart("latency", "latency", "per-request latency distribution", "`slam probe`", _PROBES,
+       windowed=True)
+_chart("tpot", "latency", "per-output-token latency distribution", "`slam probe`", _PROBES,
+       windowed=True)
+_chart("output_tokens", "latency", "output tokens per response", "`slam generate`", _COST,
+       windowed=True)
+_chart("hourly_latency", "latency", "24-hour latency profile", "hourly `slam probe`", _PROBES,
+       windowed=True)
+_chart("sweep", "sweep", "throughput vs latency under load, Pareto frontier", "`slam sweep`",
+       _PROBES)
+_chart("cost_per_1k", "cost", "$ per 1K output tokens vs the API", "`slam probe`", _COST,
+       windowed=True)
+_chart("cost_reduction", "cost", "how many times cheaper than the API", "`slam probe`", _COST,
+       windowed=True)
+_chart("runtime_fit", "cost", "idealized (contention-free) time per output token",
+       "`slam probe` and `slam generate`", _COST, windowed=True)
+_chart("summary", "card", "summary card: ratings with intervals, quality vs cost, latency",
+       "votes and `slam probe`", _VOTES + _COST, function="summary_card", windowed=True)
+# fmt: on
 
 # The report's charts; the summary card is the chat answer's one image (`/slam report`).
-CHART_NAMES: list[str] = [n for n in _CHARTS if n != "summary"]
-ALL_CHARTS: list[str] = list(_CHARTS)
+# These are the built-in charts, fixed at import; chart_spec/chart_function read the registry.
+CHART_NAMES: list[str] = [n for n in CHARTS.names() if n != "summary"]
+ALL_CHARTS: list[str] = CHARTS.names()
 # Charts of human and judge ratings: the report loads their data on a background thread while
 # it draws the others (see evaluation.report.build_report).
 RATING_CHARTS: frozenset[str] = frozenset(
-    n for n, c in _CHARTS.items() if c.module in ("quality", "card")
+    n for n, c in CHARTS.items() if c.module in ("quality", "card")
 )
-CHART_DESCRIPTIONS: dict[str, str] = {k: v.description for k, v in _CHARTS.items()}
+CHART_DESCRIPTIONS: dict[str, str] = {k: v.description for k, v in CHARTS.items()}
 
 
 def chart_spec(name: str) -> ChartSpec:
-    return _CHARTS[name]
+    """A chart's spec; an unknown name is a user error (core.registry.UnknownEntry, a
+    SlamError) listing the valid ones."""
+    return CHARTS.get(name)
 
 
 def chart_function(name: str) -> ChartFn:
     """The drawing function of a chart; unknown names are a user error listing the valid ones."""
     from importlib import import_module
 
-    from core.errors import SlamError
-
-    if name not in _CHARTS:
-        raise SlamError(f"unknown chart '{name}'; expected one of: {', '.join(ALL_CHARTS)}")
-    spec = _CHARTS[name]
+    spec = chart_spec(name)
     fn: ChartFn = getattr(import_module(f"{__name__}.{spec.module}"), spec.function)
     return fn

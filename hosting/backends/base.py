@@ -7,14 +7,13 @@ request: the error is data, so a run never crashes on one bad model.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from core.backends import backend_names, backend_target
-from core.backends import register as _register
+from core.backends import BACKENDS, backend_names
+from core.errors import SlamError
 
 if TYPE_CHECKING:
     from core.config import ModelSpec
@@ -164,33 +163,19 @@ class Backend(Protocol):
 
 BackendFactory = Callable[["ModelSpec"], Backend]
 
-# Backends register by name in the kernel's table (core.backends); the module, and so its
-# SDK, is imported only when a backend is first used.
-_LOADED: dict[str, BackendFactory] = {}
-
 
 def register(name: str, target: str | BackendFactory) -> None:
-    """Register a backend by name: a factory, or 'module:attr' to import lazily."""
-    _LOADED.pop(name, None)
-    _register(name, target)
+    """Register a backend by name: a factory, or 'module:attr' to import lazily. It goes in the
+    kernel's registry (core.backends.BACKENDS), so the configuration accepts the name too."""
+    BACKENDS.add(name, target)
 
 
 def create_backend(spec: ModelSpec) -> Backend:
-    """Instantiate the backend for a configured model."""
-    from core.errors import SlamError
-
-    factory = _LOADED.get(spec.backend)
-    if factory is None:
-        target = backend_target(spec.backend)
-        if target is None:
-            raise SlamError(
-                f"model '{spec.name}': unknown backend '{spec.backend}'; "
-                f"expected one of {backend_names()}"
-            )
-        if isinstance(target, str):
-            module_name, attr = target.split(":")
-            factory = getattr(importlib.import_module(module_name), attr)
-        else:
-            factory = target
-        _LOADED[spec.backend] = factory
-    return factory(spec)
+    """Instantiate the backend for a configured model (importing its module on first use)."""
+    if spec.backend not in BACKENDS:
+        raise SlamError(
+            f"model '{spec.name}': unknown backend '{spec.backend}'; "
+            f"expected one of {backend_names()}"
+        )
+    backend: Backend = BACKENDS.get(spec.backend)(spec)
+    return backend

@@ -1,4 +1,5 @@
-"""Ollama backend: the official `ollama` AsyncClient, streaming /api/chat.
+"""Ollama backend: the official `ollama` AsyncClient, streaming /api/chat (an HttpBackend:
+hosting.backends.http has the retry loop, failures as data and the schema fallback).
 
 Records client-measured TTFT (first non-empty content chunk) and total latency beside Ollama's
 own final stats (token counts; load/prompt-eval/eval/total durations, ns -> s). Also the
@@ -11,22 +12,24 @@ is remembered for the model and the request is asked again without one.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
-import os
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from hosting.backends.base import Generation, GenerationRequest, ServerTimings
-from hosting.backends.retry import (
-    Retryable,
-    RetryPolicy,
-    call_with_retries,
-    connection_refused,
-    is_retryable_status,
+from core.env import environment
+from hosting.backends.base import GenerationRequest, ServerTimings
+from hosting.backends.http import (
+    Ending,
+    Failed,
+    HttpBackend,
+    Stream,
+    http_status,
+    timed_out,
+    unexpected,
+    unreachable,
 )
+from hosting.backends.retry import Retryable, RetryPolicy
 from hosting.backends.retry import parse_retry_after as _parse_retry_after
 
 if TYPE_CHECKING:
@@ -46,7 +49,7 @@ _RETRY_AFTER: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 
 def ollama_host(host: str | None = None) -> str:
     """The Ollama endpoint: explicit host, else $OLLAMA_HOST, else the local default."""
-    return host or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
+    return host or environment().ollama_host or DEFAULT_OLLAMA_HOST
 
 
 async def _remember_retry_after(response: httpx.Response) -> None:
@@ -63,14 +66,6 @@ def make_client(host: str, timeout_s: float | None = None) -> Any:
     )
 
 
-class _Failed(Exception):
-    """A non-retryable failure, already described for the user."""
-
-
-class _SchemaRejected(Exception):
-    """The server turned the request's `format` (a JSON schema) down."""
-
-
 def _rejects_format(exc: BaseException) -> bool:
     from ollama import ResponseError
 
@@ -80,66 +75,58 @@ def _rejects_format(exc: BaseException) -> bool:
     return any(w in text for w in ("format", "schema", "unmarshal", "grammar"))
 
 
-def describe_error(exc: BaseException, host: str, model: str, timeout_s: float | None) -> Exception:
-    """Map an SDK/transport exception to Retryable (transient) or _Failed (final), with a
-    message that names the host and says what to do."""
+def describe_error(
+    exc: BaseException, where: str, model: str, timeout_s: float | None
+) -> Exception:
+    """Map an SDK/transport exception to Retryable (transient) or Failed (final), with a
+    message that names the host (`where`: "ollama at <host>") and says what to do."""
     import httpx
     from ollama import ResponseError
 
     if isinstance(exc, ResponseError):
         status, detail = exc.status_code, exc.error
         if status == 404:
-            return _Failed(
-                f"ollama at {host} has no model '{model}' ({detail}); "
+            return Failed(
+                f"{where} has no model '{model}' ({detail}); "
                 f"pull it with `slam ollama pull {model}`"
             )
-        if is_retryable_status(status):
-            return Retryable(
-                f"ollama at {host} answered HTTP {status}: {detail}", _RETRY_AFTER.get()
-            )
         if status == -1:  # an {"error": ...} line inside a 200 stream
-            return _Failed(f"ollama at {host} failed mid-stream: {detail}")
-        return _Failed(f"ollama at {host} rejected the request (HTTP {status}): {detail}")
+            return Failed(f"{where} failed mid-stream: {detail}")
+        return http_status(where, status, detail, _RETRY_AFTER.get())
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        limit = f"within {timeout_s:g}s" if timeout_s else "in time"
-        return _Failed(f"ollama at {host} did not answer {limit} (raise timeout_s in slam.toml)")
+        return timed_out(where, timeout_s)
     if isinstance(exc, ConnectionError | httpx.ConnectError):
-        what = (
-            "refused the connection" if connection_refused(exc) else f"could not be reached ({exc})"
-        )
-        return Retryable(f"ollama at {host} {what} (is `ollama serve` running? set OLLAMA_HOST)")
+        hint = "is `ollama serve` running? set OLLAMA_HOST"
+        return unreachable(where, exc, hint, say_why=True)
     if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
-        return Retryable(f"ollama at {host} dropped the connection: {exc}")
-    return _Failed(f"ollama at {host}: unexpected {type(exc).__name__}: {exc}")
+        return Retryable(f"{where} dropped the connection: {exc}")
+    return unexpected(where, exc)
 
 
-class OllamaBackend:
+OllamaSchema = Literal["format", "none"]
+
+
+class OllamaBackend(HttpBackend[OllamaSchema]):
     """Generate with a model served by Ollama (`model` is the Ollama tag, e.g. 'gemma3:1b')."""
 
     name = "ollama"
+    schema_ladder = ("format", "none")  # the schema as `format`, else none
+    unfinished = "{where} ended the stream without its final (done) message"
+    describe_error = staticmethod(describe_error)
+    rejects_schema = staticmethod(_rejects_format)
 
     def __init__(self, spec: ModelSpec, *, policy: RetryPolicy | None = None):
-        self.spec = spec
+        super().__init__(spec, policy=policy)
         self.host = ollama_host(spec.host)
-        self.policy = policy or RetryPolicy(max_retries=spec.max_retries)
+        self.where = f"ollama at {self.host}"
         self._client = make_client(self.host, spec.timeout_s)
-        self.schema_ok = True  # False once the server has turned a `format` schema down
 
-    async def generate(self, request: GenerationRequest) -> Generation:
-        """Stream one chat completion; failures come back as Generation.error, never raised."""
-        while True:
-            schema = self.schema_ok and request.answer_schema is not None
-            try:
-                return await call_with_retries(
-                    lambda: self._attempt(request, schema),  # noqa: B023 (awaited here)
-                    self.policy,
-                )
-            except Retryable as exc:
-                return self._error(exc.final_message())
-            except _SchemaRejected:
-                self.schema_ok = False  # remembered for this model: no schema from now on
+    @property
+    def schema_ok(self) -> bool:
+        """False once the server has turned a `format` schema down (remembered for the model)."""
+        return self.schema_mode != "none"
 
-    async def _attempt(self, request: GenerationRequest, schema: bool = False) -> Generation:
+    async def _stream(self, request: GenerationRequest, mode: OllamaSchema, out: Stream) -> Ending:
         messages = [{"role": "user", "content": request.prompt}]
         if request.system:
             messages.insert(0, {"role": "system", "content": request.system})
@@ -151,70 +138,25 @@ class OllamaBackend:
             options["seed"] = request.seed
         if request.stop:
             options["stop"] = list(request.stop)
-
-        fmt = request.answer_schema.as_dict() if schema and request.answer_schema else None
-        parts: list[str] = []
-        ttft: float | None = None
-        final: Any = None
+        schema = request.answer_schema
+        fmt = schema.as_dict() if mode == "format" and schema is not None else None
+        ending = Ending(complete=False)  # until the final (done) message
         _RETRY_AFTER.set(None)
-        start = time.perf_counter()
-        try:
-            async with asyncio.timeout(self.spec.timeout_s):
-                stream = await self._client.chat(
-                    model=self.spec.model,
-                    messages=messages,
-                    options=options,
-                    stream=True,
-                    format=fmt,
-                )
-                async for chunk in stream:
-                    content = chunk.message.content if chunk.message else None
-                    if content:
-                        if ttft is None:
-                            ttft = time.perf_counter() - start
-                        parts.append(content)
-                    if chunk.done:
-                        final = chunk
-        except Exception as exc:
-            if fmt is not None and _rejects_format(exc):
-                raise _SchemaRejected() from exc
-            failure = describe_error(exc, self.host, self.spec.model, self.spec.timeout_s)
-            if isinstance(failure, Retryable):
-                raise failure from exc
-            return self._error(str(failure), "".join(parts), ttft, time.perf_counter() - start)
-        latency = time.perf_counter() - start
-        text = "".join(parts)
-        if final is None:
-            return self._error(
-                f"ollama at {self.host} ended the stream without its final (done) message",
-                text,
-                ttft,
-                latency,
-            )
-        return Generation(
-            text=text.strip(),
-            backend=self.name,
-            model=self.spec.name,
-            prompt_tokens=final.prompt_eval_count,
-            output_tokens=final.eval_count,
-            ttft_s=ttft,
-            latency_s=latency,
-            server=server_timings(final),
-            finish_reason=final.done_reason,
-            structured=fmt is not None,
+        stream = await self._client.chat(
+            model=self.spec.model, messages=messages, options=options, stream=True, format=fmt
         )
-
-    def _error(
-        self,
-        message: str,
-        text: str = "",
-        ttft: float | None = None,
-        latency: float | None = None,
-    ) -> Generation:
-        return Generation.failure(self.name, self.spec.name, message, text, ttft, latency)
-
-    async def aclose(self) -> None:
-        await self._client.close()
+        async for chunk in stream:
+            content = chunk.message.content if chunk.message else None
+            if content:
+                out.add(content)
+            if chunk.done:
+                ending = Ending(
+                    finish_reason=chunk.done_reason,
+                    prompt_tokens=chunk.prompt_eval_count,
+                    output_tokens=chunk.eval_count,
+                    server=server_timings(chunk),
+                )
+        return ending
 
 
 def server_timings(final: Any) -> ServerTimings:
@@ -255,7 +197,7 @@ class PullProgress:
 def _user_error(exc: BaseException, host: str, model: str = "") -> Exception:
     from core.errors import SlamError
 
-    failure = describe_error(exc, host, model, None)
+    failure = describe_error(exc, f"ollama at {host}", model, None)
     return SlamError(failure.message if isinstance(failure, Retryable) else str(failure))
 
 

@@ -1,4 +1,5 @@
-"""OpenAI backend: the official `openai` AsyncOpenAI client, streaming chat completions.
+"""OpenAI backend: the official `openai` AsyncOpenAI client, streaming chat completions (an
+HttpBackend: hosting.backends.http has the retry loop, failures as data and the schema ladder).
 
 Serves the reference (GPT-4 family) and any OpenAI-compatible server (vLLM, llama.cpp server)
 via `host` or OPENAI_BASE_URL. Streams with `include_usage` so TTFT is client-measured and
@@ -14,22 +15,22 @@ the server accepts is remembered for this model, so the detection costs one requ
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
-import os
-import time
 from typing import TYPE_CHECKING, Any, Literal
 
-from hosting.backends.base import AnswerSchema, Generation, GenerationRequest
-from hosting.backends.retry import (
-    Retryable,
-    RetryPolicy,
-    call_with_retries,
-    connection_refused,
-    is_retryable_status,
-    parse_retry_after,
+from core.env import environment
+from hosting.backends.base import AnswerSchema, GenerationRequest
+from hosting.backends.http import (
+    Ending,
+    Failed,
+    HttpBackend,
+    Stream,
+    http_status,
+    timed_out,
+    unexpected,
+    unreachable,
 )
+from hosting.backends.retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
     from core.config import ModelSpec
@@ -43,14 +44,6 @@ SchemaMode = Literal["json_schema", "json_object", "none"]
 _SCHEMA_LADDER: tuple[SchemaMode, ...] = ("json_schema", "json_object", "none")
 # JSON Schema keywords OpenAI's strict mode does not accept; the schema is sent without them.
 _NOT_STRICT = ("maxLength", "minLength")
-
-
-class _Failed(Exception):
-    """A non-retryable failure, already described for the user."""
-
-
-class _SchemaRejected(Exception):
-    """The server turned the request's response_format down: try the next form."""
 
 
 def strict_schema(schema: AnswerSchema) -> dict[str, Any]:
@@ -99,53 +92,55 @@ def _detail(exc: Any) -> str:
     return text if len(text) <= _MAX_DETAIL else text[:_MAX_DETAIL] + "…"
 
 
-def describe_error(exc: BaseException, where: str, model: str, timeout_s: float) -> Exception:
-    """Map an SDK exception to Retryable (transient) or _Failed (final), naming the endpoint."""
+def describe_error(
+    exc: BaseException, where: str, model: str, timeout_s: float | None
+) -> Exception:
+    """Map an SDK exception to Retryable (transient) or Failed (final), naming the endpoint."""
     import openai
 
     if isinstance(exc, json.JSONDecodeError):
-        return _Failed(
+        return Failed(
             f"{where} sent a stream event that is not valid JSON ({exc.msg} at {exc.pos}: "
             f"{exc.doc[:_MAX_BODY]!r}); is it an OpenAI-compatible server?"
         )
     if isinstance(exc, TimeoutError | openai.APITimeoutError):
-        return _Failed(
-            f"{where} did not answer within {timeout_s:g}s (raise timeout_s in slam.toml)"
-        )
+        return timed_out(where, timeout_s)
     if isinstance(exc, openai.APIConnectionError):
-        what = "refused the connection" if connection_refused(exc) else "could not be reached"
-        return Retryable(f"{where} {what} (is the server running? check `host` or OPENAI_BASE_URL)")
+        return unreachable(where, exc, "is the server running? check `host` or OPENAI_BASE_URL")
     if isinstance(exc, openai.APIStatusError):
         status, detail = exc.status_code, _detail(exc)
         if status == 401:
-            return _Failed(f"{where} rejected the API key (HTTP 401: {detail}); set OPENAI_API_KEY")
+            return Failed(f"{where} rejected the API key (HTTP 401: {detail}); set OPENAI_API_KEY")
         if status == 404:
-            return _Failed(
+            return Failed(
                 f"{where} has no model '{model}' or no chat endpoint (HTTP 404: {detail}); "
                 "check `model`, and that `host` is the API base URL (usually ending in /v1)"
             )
-        if is_retryable_status(status):
-            return Retryable(
-                f"{where} answered HTTP {status}: {detail}", parse_retry_after(exc.response.headers)
-            )
-        return _Failed(f"{where} rejected the request (HTTP {status}): {detail}")
-    return _Failed(f"{where}: unexpected {type(exc).__name__}: {exc}")
+        return http_status(where, status, detail, parse_retry_after(exc.response.headers))
+    return unexpected(where, exc)
 
 
-class OpenAIBackend:
+class OpenAIBackend(HttpBackend[SchemaMode]):
     """Generate with the OpenAI API or an OpenAI-compatible server (`model` is its model id)."""
 
     name = "openai"
+    schema_ladder = _SCHEMA_LADDER
+    # e.g. llama.cpp's server drops the stream when the prompt overflows its context.
+    unfinished = (
+        "{where} ended the stream without a finish_reason (see the server's log; "
+        "a prompt longer than its context does this)"
+    )
+    describe_error = staticmethod(describe_error)
+    rejects_schema = staticmethod(_rejects_schema)
 
     def __init__(self, spec: ModelSpec, *, policy: RetryPolicy | None = None):
         from openai import AsyncOpenAI
 
-        self.spec = spec
-        self.policy = policy or RetryPolicy(max_retries=spec.max_retries)
-        base_url = spec.host or os.environ.get("OPENAI_BASE_URL") or None
-        api_key = os.environ.get("OPENAI_API_KEY")
+        super().__init__(spec, policy=policy)
+        env = environment()
+        base_url = spec.host or env.openai_base_url or None
+        api_key = env.openai_api_key
         self.base_url = (base_url or DEFAULT_OPENAI_URL).rstrip("/")
-        self._config_error: str | None = None
         if not api_key:
             if base_url is None:
                 self._config_error = (
@@ -157,104 +152,51 @@ class OpenAIBackend:
             api_key=api_key, base_url=base_url, timeout=spec.timeout_s, max_retries=0
         )
         self.where = f"openai at {self.base_url}"
-        # The first response_format form this model's server accepts (detected once).
-        self.schema_mode: SchemaMode = "json_schema"
 
-    async def generate(self, request: GenerationRequest) -> Generation:
-        """Stream one chat completion; failures come back as Generation.error, never raised."""
-        if self._config_error:
-            return self._error(self._config_error)
-        while True:
-            mode = self.schema_mode if request.answer_schema is not None else "none"
-            try:
-                return await call_with_retries(
-                    functools.partial(self._attempt, request, mode), self.policy
-                )
-            except Retryable as exc:
-                return self._error(exc.final_message())
-            except _SchemaRejected:
-                # Remembered: later requests start from the form the server accepts.
-                later = _SCHEMA_LADDER[_SCHEMA_LADDER.index(mode) + 1]
-                self.schema_mode = max(self.schema_mode, later, key=_SCHEMA_LADDER.index)
-
-    async def _attempt(self, request: GenerationRequest, mode: SchemaMode = "none") -> Generation:
+    async def _stream(self, request: GenerationRequest, mode: SchemaMode, out: Stream) -> Ending:
         from openai import omit
 
         messages: list[Any] = [{"role": "user", "content": request.prompt}]
         if request.system:
             messages.insert(0, {"role": "system", "content": request.system})
-
         fmt: Any = None  # the SDK types it as a TypedDict union; we build the documented dict
         if request.answer_schema is not None and mode != "none":
             fmt = response_format(request.answer_schema, mode)
-        parts: list[str] = []
         refusal: list[str] = []
-        ttft: float | None = None
         finish: str | None = None
         usage: Any = None
-        start = time.perf_counter()
-        try:
-            async with asyncio.timeout(self.spec.timeout_s):
-                stream = await self._client.chat.completions.create(
-                    model=self.spec.model,
-                    messages=messages,
-                    stream=True,
-                    stream_options={"include_usage": True},
-                    temperature=request.temperature,
-                    max_tokens=request.max_tokens,
-                    seed=request.seed if request.seed is not None else omit,
-                    stop=list(request.stop) if request.stop else omit,
-                    response_format=fmt if fmt is not None else omit,
-                )
-                async with stream:
-                    await self._check_event_stream(stream.response)
-                    async for chunk in stream:
-                        if chunk.usage is not None:
-                            usage = chunk.usage
-                        if not chunk.choices:  # the usage chunk has no choices
-                            continue
-                        choice = chunk.choices[0]
-                        if choice.delta and choice.delta.content:
-                            if ttft is None:
-                                ttft = time.perf_counter() - start
-                            parts.append(choice.delta.content)
-                        said_no = getattr(choice.delta, "refusal", None) if choice.delta else None
-                        if said_no:
-                            refusal.append(str(said_no))  # structured outputs' refusal
-                        if choice.finish_reason:
-                            finish = choice.finish_reason
-        except Exception as exc:
-            if fmt is not None and _rejects_schema(exc):
-                raise _SchemaRejected() from exc
-            failure = (
-                exc
-                if isinstance(exc, _Failed)
-                else describe_error(exc, self.where, self.spec.model, self.spec.timeout_s)
-            )
-            if isinstance(failure, Retryable):
-                raise failure from exc
-            return self._error(str(failure), "".join(parts), ttft, time.perf_counter() - start)
-        latency = time.perf_counter() - start
-        text = "".join(parts) or "".join(refusal)  # a refusal is the answer, kept verbatim
-        if finish is None:
-            # e.g. llama.cpp's server drops the stream when the prompt overflows its context.
-            return self._error(
-                f"{self.where} ended the stream without a finish_reason (see the server's log; "
-                "a prompt longer than its context does this)",
-                text,
-                ttft,
-                latency,
-            )
-        return Generation(
-            text=text.strip(),
-            backend=self.name,
-            model=self.spec.name,
+        stream = await self._client.chat.completions.create(
+            model=self.spec.model,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            seed=request.seed if request.seed is not None else omit,
+            stop=list(request.stop) if request.stop else omit,
+            response_format=fmt if fmt is not None else omit,
+        )
+        async with stream:
+            await self._check_event_stream(stream.response)
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if not chunk.choices:  # the usage chunk has no choices
+                    continue
+                choice = chunk.choices[0]
+                if choice.delta and choice.delta.content:
+                    out.add(choice.delta.content)
+                said_no = getattr(choice.delta, "refusal", None) if choice.delta else None
+                if said_no:
+                    refusal.append(str(said_no))  # structured outputs' refusal
+                if choice.finish_reason:
+                    finish = choice.finish_reason
+        return Ending(
+            complete=finish is not None,
+            finish_reason=finish,
             prompt_tokens=usage.prompt_tokens if usage is not None else None,
             output_tokens=usage.completion_tokens if usage is not None else None,
-            ttft_s=ttft,
-            latency_s=latency,
-            finish_reason=finish,
-            structured=fmt is not None,
+            fallback_text="".join(refusal),  # a refusal is the answer, kept verbatim
         )
 
     async def _check_event_stream(self, response: Any) -> None:
@@ -265,20 +207,8 @@ class OpenAIBackend:
             return
         body = (await response.aread()).decode("utf-8", errors="replace").strip()
         snippet = " ".join(body.split())[:_MAX_BODY]
-        raise _Failed(
+        raise Failed(
             f"{self.where} answered HTTP {response.status_code} with "
             f"{ctype or 'no Content-Type'} instead of an event stream ({snippet!r}); is `host` "
             "an OpenAI-compatible API base URL (usually ending in /v1)?"
         )
-
-    def _error(
-        self,
-        message: str,
-        text: str = "",
-        ttft: float | None = None,
-        latency: float | None = None,
-    ) -> Generation:
-        return Generation.failure(self.name, self.spec.name, message, text, ttft, latency)
-
-    async def aclose(self) -> None:
-        await self._client.close()

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from core.backends import BACKENDS
 from core.config import ModelSpec, SlamConfig, parse_config
 from core.errors import SlamError
 from evaluation.perf.probes import run_probes
-from hosting.backends import base
 from hosting.backends.base import Generation, GenerationRequest
 from slam.cli import main
 from storage.models import ModelRecord, Probe
@@ -118,7 +118,7 @@ class CrashingBackend:
 async def test_each_probe_is_committed_as_it_completes(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(base._LOADED, "ollama", CrashingBackend)
+    monkeypatch.setitem(BACKENDS._entries, "ollama", CrashingBackend)
     cfg = config([{"name": "o", "backend": "ollama", "model": "llama3"}])
     with pytest.raises(Crash):
         await run_probes(engine, cfg, warmup=1, measure=5, progress=False)
