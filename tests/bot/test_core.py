@@ -194,13 +194,15 @@ async def test_vote_rules_on_sqlite_and_postgres(any_engine: Engine) -> None:
     seed(any_engine, cfg)
     (ch, ts), (_, ts2) = prepare_round(any_engine, cfg, 2)
     rm = ReactionMap.from_config(cfg.chat)
-    w1, w2 = VoteWriter(any_engine, rm), VoteWriter(any_engine, rm)
+    w1, w2 = VoteWriter(any_engine), VoteWriter(any_engine)
 
     def ev(key: str, name: str, added: bool = True, user: str = "U1", ref: str = ts) -> Reaction:
         return Reaction("slack", user, ch, ref, name, added, f"slack:{key}")
 
     async def vote(r: Reaction, w: VoteWriter = w1) -> str:
-        return (await w.submit(r, rater_hash(b"s", r.platform, r.user_id))).status
+        v = rm.vote(r)
+        assert v is not None
+        return (await w.submit(v, rater_hash(b"s", r.platform, r.user_id))).status
 
     try:
         assert await vote(ev("1", "a")) == "recorded"
