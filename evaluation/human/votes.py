@@ -298,15 +298,19 @@ def effective_votes(
     *,
     round_id: int | None = None,
 ) -> list[EffectiveVote]:
-    """The effective votes of one kind under `policy`, in event-id order (rules 1–7).
+    """The effective votes of one kind under `policy`, in event-id order (rules 1–7, 9).
 
-    With `round_id`, only that round's pairs (the completion filter still judges by round).
+    With `round_id`, only that round's pairs, counted as over the whole log: the completion
+    filter judges by round anyway, and the per-rater cap counts a rater's votes in every round.
     """
-    votes = _sql_votes(session, kind, policy.as_of, round_id)
+    capped = policy.max_votes_per_rater is not None
+    votes = _sql_votes(session, kind, policy.as_of, None if capped else round_id)
     if policy.require_completion:
         votes = completed_only(votes, round_pairs(session))
     if policy.max_votes_per_rater is not None:
         votes = cap_per_rater(votes, policy.max_votes_per_rater)
+        if round_id is not None:
+            votes = [v for v in votes if v.round_id == round_id]
     if policy.rater_quality:
         flagged = rater_quality(session, policy).flagged
         votes = [v for v in votes if v.rater_id not in flagged]

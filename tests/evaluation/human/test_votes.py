@@ -174,6 +174,24 @@ def test_fold_is_the_sql_rule() -> None:
         assert (state[0] if state else None) == (want[0][2] if want else None)
 
 
+def test_one_round_is_counted_as_in_the_whole_log(any_engine: Engine) -> None:
+    """`round_id` narrows the counted votes to a round without changing which count: the
+    per-rater cap (rule 6) still takes a rater's first votes across every round."""
+    _, pairs = _random_log(any_engine, seed=9)
+    rounds = {rnd for rnd, _, _ in pairs.values()}
+    assert len(rounds) == 2
+    with session_scope(any_engine) as s:
+        for policy in (VotePolicy(), VotePolicy(max_votes_per_rater=3),
+                       VotePolicy(require_completion=True, max_votes_per_rater=5)):  # fmt: skip
+            for kind in ("pairwise", "score"):
+                every = effective_votes(s, kind, policy)
+                for rnd in rounds:
+                    one = effective_votes(s, kind, policy, round_id=rnd)
+                    assert one == [v for v in every if v.round_id == rnd]
+        capped = effective_votes(s, "pairwise", VotePolicy(max_votes_per_rater=3))
+        assert max(Counter(v.rater_id for v in capped).values()) == 3
+
+
 def test_fold_events_is_the_replay() -> None:
     """The one Python fold of a log (writer, web flow, tally) against the independent replay,
     on random logs of several pairs, raters, kinds and sides; folding in two halves (the
