@@ -26,7 +26,7 @@ from bot.services import ChatPort, Services
 from core.config import CommandLimits
 from core.errors import SlamError
 from core.registry import Registry
-from evaluation.human.votes import all_effective_votes
+from evaluation.human.votes import VotePolicy, all_effective_votes
 from storage.models import Generation, ModelRecord, RatingPair, RatingRound
 
 CommandFn = Callable[[Services, Command, ChatPort], Awaitable[Reply]]
@@ -98,6 +98,11 @@ async def run_command(d: Services, cmd: Command, port: ChatPort) -> Reply:
     return reply
 
 
+def _policy(d: Services) -> VotePolicy:
+    """The configured vote policy ([evaluation]): the commands count what the report counts."""
+    return VotePolicy.from_config(d.cfg.evaluation)
+
+
 def _bad_args(spec_name: str, why: str) -> Reply:
     return Reply(f"{why}. Usage: `/slam {COMMANDS.get(spec_name).usage}`", ok=False, ephemeral=True)
 
@@ -129,7 +134,7 @@ async def cmd_round(d: Services, cmd: Command, port: ChatPort) -> Reply:
         def close(s: Session) -> tuple[int | None, int, int]:
             rnd = rounds.close_round(s)
             assert rnd.id is not None
-            votes = all_effective_votes(s, round_id=rnd.id)
+            votes = all_effective_votes(s, _policy(d), round_id=rnd.id)
             return rnd.id, len(votes), len({v.rater_id for v in votes})
 
         rid, n_votes, n_raters = await _db(d, close)
@@ -197,7 +202,7 @@ async def cmd_status(d: Services, cmd: Command, port: ChatPort) -> Reply:
         if rnd is None or rnd.id is None:
             return Reply("No rating round yet; an admin can `round start` one.")
         pairs = rounds.round_pairs(s, rnd.id)
-        votes = all_effective_votes(s, round_id=rnd.id)
+        votes = all_effective_votes(s, _policy(d), round_id=rnd.id)
         pairwise = [v for v in votes if v.kind == "pairwise"]
         per_pair = Counter(v.pair_id for v in pairwise)
         per_rater = Counter(v.rater_id for v in pairwise)
@@ -254,7 +259,7 @@ async def cmd_reveal(d: Services, cmd: Command, port: ChatPort) -> Reply:
             names.append(model.name if model else "?")
         pair.revealed = True
         s.add(pair)
-        votes = [v for v in all_effective_votes(s, round_id=pair.round_id)
+        votes = [v for v in all_effective_votes(s, _policy(d), round_id=pair.round_id)
                  if v.pair_id == pair_id and v.kind == "pairwise"]  # fmt: skip
         c = Counter(v.choice for v in votes)
         return Reply(

@@ -1,9 +1,10 @@
 """The one dispatcher every adapter calls, with its middleware chain.
 
-Adapters turn platform input into `Command`/`Reaction` events and call `handle_command` /
-`handle_reaction`; side effects that need the platform (posting pairs, DMs) go through the
-`ChatPort` the adapter passes in (bot.services). Commands get the dispatcher's `BotServices`,
-never the dispatcher itself. Middleware runs in order: ignore the bot's own
+Adapters turn platform input into `Command`/`Vote` events and call `handle_command` /
+`handle_vote` (chat reactions go to `handle_reaction`, which reads them as votes in the one
+place that does: `ReactionMap.vote`); side effects that need the platform (posting pairs, DMs)
+go through the `ChatPort` the adapter passes in (bot.services). Commands get the dispatcher's
+`BotServices`, never the dispatcher itself. Middleware runs in order: ignore the bot's own
 events, per-rater rate limits, then admin authorization for admin-only commands.
 """
 
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Engine
 
 from bot.commands import ADMIN_COMMANDS, run_command
-from bot.events import Command, Reaction, Reply
+from bot.events import Command, Reaction, Reply, Vote
 from bot.identity import load_salt
 from bot.rating.writer import VoteOutcome, VoteWriter
 from bot.services import BotServices, ChatPort
@@ -29,7 +30,7 @@ from core.config import SlamConfig
 from core.errors import SlamError
 
 log = logging.getLogger(__name__)
-Event = Command | Reaction
+Event = Command | Vote
 Handler = Callable[[Event], Awaitable[Any]]
 
 
@@ -45,7 +46,7 @@ class IgnoreSelf:
 
     async def __call__(self, event: Event, call_next: Handler) -> Any:
         if event.user_id in self.self_ids or f"{event.platform}:{event.user_id}" in self.self_ids:
-            return VoteOutcome("self") if isinstance(event, Reaction) else None
+            return VoteOutcome("self") if isinstance(event, Vote) else None
         return await call_next(event)
 
 
@@ -78,7 +79,7 @@ class RateLimit:
         return len(hits) < limit
 
     async def __call__(self, event: Event, call_next: Handler) -> Any:
-        if isinstance(event, Reaction):
+        if isinstance(event, Vote):
             if not self.allow("vote", event.platform, event.user_id):
                 return VoteOutcome("rate_limited")
         elif not self.allow("cmd", event.platform, event.user_id):
@@ -131,7 +132,7 @@ class Dispatcher:
             engine, cfg, salt=salt if salt is not None else load_salt(), rng=rng,
             report_dir=report_dir, report_builder=report_builder,
         )  # fmt: skip
-        self.writer = VoteWriter(engine, self.services.reactions)
+        self.writer = VoteWriter(engine)
         self.ignore_self = IgnoreSelf(set(self_ids))
         self.auth = AdminOnly(set(cfg.chat.admins if admins is None else admins), ADMIN_COMMANDS)
         self.rate_limit = RateLimit(cfg.chat.votes_per_rater_per_hour, clock=clock)
@@ -163,17 +164,23 @@ class Dispatcher:
         return result
 
     async def handle_reaction(self, reaction: Reaction) -> VoteOutcome:
-        """Record a reaction as a vote; returns after the vote is committed."""
-        if self.services.reactions.pairwise(reaction.reaction) is None and (
-            self.services.reactions.score(reaction.reaction) is None
-        ):
+        """Record a chat reaction as a vote; returns after the vote is committed."""
+        vote = self.services.reactions.vote(reaction)
+        if vote is None:
             return VoteOutcome("not_a_vote")  # cheap exit: most reactions are not votes
+        return await self.handle_vote(vote)
+
+    async def handle_vote(self, vote: Vote) -> VoteOutcome:
+        """Record a vote (through the middleware: the bot's own, rate limits); returns after
+        it is committed."""
+        if vote.choice is None and vote.score is None:
+            return VoteOutcome("not_a_vote")  # names nothing (a score outside score mode)
 
         async def final(ev: Event) -> VoteOutcome:
-            assert isinstance(ev, Reaction)
+            assert isinstance(ev, Vote)
             return await self.writer.submit(ev, self.services.rater(ev.platform, ev.user_id))
 
-        outcome: VoteOutcome = await self._run(reaction, final)
+        outcome: VoteOutcome = await self._run(vote, final)
         return outcome
 
     async def aclose(self) -> None:

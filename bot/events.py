@@ -1,4 +1,4 @@
-"""Platform-neutral events. Adapters translate Slack/Discord/console input into these and
+"""Platform-neutral events. Adapters translate Slack/Discord/console/web input into these and
 render `Reply` back; everything between (dispatcher, commands, votes) never sees a chat SDK."""
 
 from __future__ import annotations
@@ -51,16 +51,24 @@ class Reaction:
 
 @dataclass(frozen=True)
 class Vote:
-    """A reaction resolved to a vote on a pair: pairwise `choice`, or `score` for `target`."""
+    """A vote as every adapter hands it to the dispatcher: a pairwise `choice` (A | B | tie |
+    both_bad) or a 0–10 `score`, added or retracted (`added`), on the message that showed
+    the pair to the rater (`channel`, `message_ref`: the pair's message for a choice, one
+    response's score message for a score). The vote writer maps the message to its pair and
+    side in one batched lookup, so a message that shows no pair is refused there.
 
-    pair_id: int
-    rater_hash: str
+    Chat reactions become votes in one place (`bot.reactions.ReactionMap.vote`); pages and
+    typed input build them directly. A reaction may read as both (a keycap configured as a
+    choice): the message decides which counts. `event_key` is unique per platform event, so
+    a redelivered vote is recognised and never counted twice."""
+
     platform: str
-    kind: str  # pairwise | score
+    user_id: str
+    channel: str
+    message_ref: str
     added: bool
     event_key: str
-    choice: str | None = None  # A | B | tie | both_bad
-    target: str | None = None  # A | B (score votes)
+    choice: str | None = None
     score: int | None = None
 
 

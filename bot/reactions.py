@@ -6,6 +6,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
+from bot.events import Reaction, Vote
 from core.config import ChatConfig
 
 # Slack short name -> unicode, for the names the bot uses by default (and common aliases).
@@ -87,6 +88,16 @@ class ReactionMap:
         if not self.score_mode:
             return None
         return SCORE_NAMES.get(canonical(reaction))
+
+    def vote(self, reaction: Reaction) -> Vote | None:
+        """The vote a reaction casts, or None when it is no vote (most reactions are not):
+        its pairwise reading and, in score mode, its score reading (the message it is on
+        decides which counts: bot.rating.writer). The one place a reaction becomes a vote."""
+        choice, score = self.pairwise(reaction.reaction), self.score(reaction.reaction)
+        if choice is None and score is None:
+            return None
+        return Vote(reaction.platform, reaction.user_id, reaction.channel, reaction.message_ref,
+                    reaction.added, reaction.event_key, choice, score)  # fmt: skip
 
     def legend(self, unicode: bool = False) -> str:
         """How to vote, in the platform's emoji spelling."""

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 
-from bot.events import Command, Reaction
+from bot.events import Command, Vote
 from core.env import environment
 
 log = logging.getLogger(__name__)
@@ -283,7 +283,7 @@ class MetricsMiddleware:
         except Exception:
             ERRORS.labels(component="dispatcher").inc()
             raise
-        if isinstance(event, Reaction):
+        if isinstance(event, Vote):
             VOTES.labels(platform=event.platform, status=getattr(result, "status", "unknown")).inc()
         elif isinstance(event, Command):
             from bot.commands import COMMANDS as KNOWN

@@ -18,9 +18,8 @@ from sqlalchemy.engine import Engine
 
 from bot.commands import run_command
 from bot.dispatcher import Dispatcher
-from bot.events import Command, Posted, Reaction, Reply, render_pair_text
+from bot.events import Command, Posted, Reply, Vote, render_pair_text
 from bot.rating.rounds import open_round
-from bot.reactions import KEYCAPS
 from bot.services import Capabilities
 from core.config import SlamConfig
 from core.errors import SlamError, short
@@ -130,7 +129,6 @@ async def rate_in_console(
     d = Dispatcher(engine, cfg, self_ids={BOT}, admins={USER}, salt=salt, rng=rng)
     port = ConsolePort(out)
     summary = ConsoleSummary()
-    by_choice = {c: name for name, c in d.services.reactions.choices.items()}
     last: list[tuple[int, Posted, str]] = []  # your pairwise votes, newest last, for undo
 
     async def say(text: str) -> None:
@@ -147,10 +145,12 @@ async def rate_in_console(
         except SlamError as exc:
             return Reply(str(exc), ok=False)
 
-    async def react(pair_id: int, posted: Posted, name: str, added: bool) -> str:
-        r = Reaction("console", USER, posted.channel, posted.ref, name, added,
-                     f"console:{uuid.uuid4().hex}")  # fmt: skip
-        outcome = await d.handle_reaction(r)
+    async def cast(pair_id: int, posted: Posted, added: bool, choice: str | None = None,
+                   score: int | None = None) -> str:  # fmt: skip
+        """A typed vote as a `Vote` on the message it answers (a pair, or a score prompt)."""
+        v = Vote("console", USER, posted.channel, posted.ref, added,
+                 f"console:{uuid.uuid4().hex}", choice, score)  # fmt: skip
+        outcome = await d.handle_vote(v)
         summary.outcomes.append(outcome.status)
         if outcome.counted and added:
             summary.recorded += 1
@@ -168,13 +168,16 @@ async def rate_in_console(
             await say(text.split(None, 1)[1] if " " in text else "help")
             return False
         if low in ("u", "undo"):  # retract your latest vote (this pair or an earlier one)
-            status = await react(*last.pop(), False) if last else "nothing to undo"
+            if last:
+                pair, message, choice = last.pop()
+                status = await cast(pair, message, False, choice)
+            else:
+                status = "nothing to undo"
             out.write(f"undo: {status}\n")
             return False
         if low in WORDS:
-            name = by_choice[WORDS[low]]
-            status = await react(pair_id, posted, name, True)
-            last.append((pair_id, posted, name))
+            status = await cast(pair_id, posted, True, WORDS[low])
+            last.append((pair_id, posted, WORDS[low]))
             out.write(f"vote {WORDS[low]}: {status}\n")
             return not d.services.reactions.score_mode
         parts = low.replace("=", " ").split()
@@ -184,8 +187,7 @@ async def rate_in_console(
             where = port.score_refs.get((pair_id, target))
             if where is not None:
                 n = int(parts[1])
-                name = "keycap_ten" if n == 10 else KEYCAPS[n]
-                status = await react(pair_id, where, name, True)
+                status = await cast(pair_id, where, True, score=n)
                 out.write(f"score {target}={n}: {status}\n")
             return False
         if low in ("n", "next") and d.services.reactions.score_mode:

@@ -1,8 +1,9 @@
 """The rating flow for adapters where a rater fetches pairs instead of reacting to posts (the web
-front): which pair comes next, what the rater's vote on it is now, and the vote as the same
-`Reaction` a chat platform would send. No rule lives here: the pair comes from the selection
-`/slam rate` uses (`pick`), the vote goes through the dispatcher (rate limits, then the vote
-writer, which folds events with evaluation.human.votes), and "what is my vote now" is that fold.
+front): which pair comes next, what the rater's vote on it is now, and a button press as the
+neutral `bot.events.Vote` every adapter hands the dispatcher. No rule lives here: the pair comes
+from the selection `/slam rate` uses (bot.rating.selection.next_pair), the vote goes through the
+dispatcher (rate limits, then the vote writer), and "what is my vote now" is
+evaluation.human.votes.fold_events over the rater's events on the pair.
 
 Each pair shown to a rater is remembered as a `pair_message` on the adapter's platform with a
 reference derived from the pair and the rater (`message_ref`), recorded once however often the
@@ -16,29 +17,18 @@ from dataclasses import dataclass, field
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
-from bot.events import PairView, Reaction
+from bot.events import PairView, Vote
 from bot.rating import posting, rounds, selection
+from bot.rating.selection import NextPair
 from bot.rating.writer import VoteOutcome
 from bot.services import ChatPort, Services
 from core.errors import SlamError
-from evaluation.human.votes import Current, fold
+from evaluation.human.votes import fold_events
 from storage.models import PairMessage, RatingPair, RatingRound
 from storage.models import Vote as VoteRow
 
 CHOICES = ("A", "B", "tie", "both_bad")
 LABELS = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both bad"}
-
-
-@dataclass(frozen=True)
-class Pick:
-    """What the selection hands one rater: a pair, or None when they are done."""
-
-    round_id: int
-    rater_id: int
-    pair: RatingPair | None
-    done: int
-    quota: int
-    why: str  # resent | informative | ... | done | settled
 
 
 @dataclass(frozen=True)
@@ -63,43 +53,35 @@ def message_ref(services: Services, platform: str, user_id: str, pair_id: int,
     return f"{platform[:1]}{pair_id}.{key}" + (f".{target}" if target else "")
 
 
-def pick(s: Session, services: Services, platform: str, user_hash: str) -> Pick:
-    """The next pair for a rater: the selection `/slam rate` uses (bot.rating.selection: a pair
-    already sent and not rated first, gold pairs, the most informative pair, the stopping
-    rule). Every adapter without reactions gets its pairs here."""
-    nxt = selection.next_pair(s, services.cfg, platform, user_hash, rng=services.rng)
-    return Pick(nxt.round_id, nxt.rater_id, nxt.pair, nxt.done, nxt.quota, nxt.why)
-
-
 def _current(s: Session, pair_id: int, rater_id: int) -> tuple[str | None, dict[str, int], int]:
-    """The rater's current pairwise choice and scores on a pair (evaluation.human.votes.fold over
-    their events in id order), and the id of their latest event on it."""
+    """The rater's current pairwise choice and scores on a pair (evaluation.human.votes.
+    fold_events over their events in id order), and the id of their latest event on it."""
     vt = VoteRow.__table__  # type: ignore[attr-defined]
-    rows = s.connection().execute(
-        core_select(vt.c.id, vt.c.kind, vt.c.target, vt.c.action, vt.c.choice, vt.c.score)
+    rows = [tuple(r) for r in s.connection().execute(
+        core_select(vt.c.id, vt.c.pair_id, vt.c.rater_id, vt.c.kind, vt.c.action, vt.c.choice,
+                    vt.c.target, vt.c.score)
         .where(vt.c.pair_id == pair_id, vt.c.rater_id == rater_id).order_by(vt.c.id)
-    ).all()  # fmt: skip
-    streams: dict[tuple[str, str | None], Current | None] = {}
-    version = 0
-    for vid, kind, target, action, choice, score in rows:
-        streams[(kind, target)] = fold(streams.get((kind, target)), action, choice, score)
-        version = vid
-    pairwise = streams.get(("pairwise", None))
-    scores = {t: int(c[1]) for (k, t), c in streams.items()
-              if k == "score" and t and c is not None and c[1] is not None}  # fmt: skip
-    return (pairwise[0] if pairwise else None), scores, version
+    ).all()]  # fmt: skip
+    streams = fold_events(rows)
+    pairwise = streams.get((pair_id, rater_id, "pairwise", None))
+    scores = {t: int(c[1]) for (_, _, k, t), c in streams.items()
+              if k == "score" and t and c[1] is not None}  # fmt: skip
+    return (pairwise[0] if pairwise else None), scores, (rows[-1][0] if rows else 0)
 
 
 async def next_pair(services: Services, port: ChatPort, user_id: str) -> RaterPair:
-    """The rater's next pair, shown through `port` (recorded once), with progress."""
+    """The rater's next pair, shown through `port` (recorded once), with progress: the
+    selection `/slam rate` uses (bot.rating.selection.next_pair: a pair already sent and not
+    rated first, gold pairs, the most informative pair, the stopping rule). Every adapter
+    without reactions gets its pairs here."""
     platform = port.platform
     user_hash = services.rater(platform, user_id)
     legend = posting.legend(services, port)
 
     Mine = tuple[str | None, dict[str, int], int]
 
-    def work(s: Session) -> tuple[Pick, PairView | None, bool, Mine]:
-        got = pick(s, services, platform, user_hash)
+    def work(s: Session) -> tuple[NextPair, PairView | None, bool, Mine]:
+        got = selection.next_pair(s, services.cfg, platform, user_hash, rng=services.rng)
         if got.pair is None or got.pair.id is None:
             return got, None, False, (None, {}, 0)
         view = rounds.pair_view(s, got.pair, posting.masker(services, s), legend)
@@ -138,27 +120,28 @@ async def shown_pair(services: Services, port: ChatPort, user_id: str,
     return result
 
 
-def vote_reaction(services: Services, platform: str, user_id: str, pair_id: int, *,
-                  choice: str | None = None, target: str | None = None, score: int | None = None,
-                  added: bool = True, version: int = 0) -> Reaction:  # fmt: skip
-    """A vote as the Reaction a chat platform would send for it. The event key is the same
-    for the same submission of the same page (its `version`: the rater's latest event on the
-    pair when the page was drawn), so a double submit is one vote; a later change is new."""
+def vote(services: Services, platform: str, user_id: str, pair_id: int, *,
+         choice: str | None = None, target: str | None = None, score: int | None = None,
+         added: bool = True, version: int = 0) -> Vote:  # fmt: skip
+    """A button press as a `Vote` on the 'message' that showed the pair (or, for a score,
+    response `target`'s score message) to this rater. The event key is the same for the same
+    submission of the same page (its `version`: the rater's latest event on the pair when the
+    page was drawn), so a double submit is one vote; a later change is new."""
     if target is None:
         if choice not in CHOICES:
             raise SlamError(f"a vote is one of {', '.join(CHOICES)}")
-        by_choice = {c: name for name, c in services.reactions.choices.items()}
-        name, what = by_choice[choice], choice
+        what = choice
     else:
         if target not in ("A", "B") or score is None or not 0 <= score <= 10:
             raise SlamError("a score is 0 to 10 for response A or B")
-        from bot.reactions import KEYCAPS
-
-        name, what = ("keycap_ten" if score == 10 else KEYCAPS[score]), f"{target}{score}"
+        what = f"{target}{score}"
+        if not services.reactions.score_mode:  # as a keycap reaction: no score outside it
+            score = None
     channel = message_ref(services, platform, user_id, pair_id)
     ref = message_ref(services, platform, user_id, pair_id, target)
     key = f"{platform}:{ref}:{version}:{'add' if added else 'rm'}:{what}"
-    return Reaction(platform, user_id, channel, ref, name, added, key)
+    return Vote(platform, user_id, channel, ref, added, key,
+                choice if target is None else None, score)  # fmt: skip
 
 
 def describe(outcome: VoteOutcome, choice: str | None = None) -> str:

@@ -1,11 +1,12 @@
 """Which pair a rater gets next, which pairs a round posts, and the one message that says the
 decision is settled: the database side of evaluation.human.active, for every adapter.
 
-- `next_pair(session, cfg, platform, user_hash)`: what `/slam rate` hands a rater (the coming
-  web rating page calls the same): a pair already sent to them and not rated yet; else, at
-  `[evaluation] gold_rate`, a gold pair; else the most useful model pair for them among the
-  open round's responses (an unseen pair of the round, or a new one drawn for them), never a
-  generation pair they have seen before, A/B order balanced per model pair in the round.
+- `next_pair(session, cfg, platform, user_hash)`: what `/slam rate` hands a rater (the web
+  rating page, bot.rating.flow, calls the same; `NextPair` is the one pick type): a pair
+  already sent to them and not rated yet; else, at `[evaluation] gold_rate`, a gold pair;
+  else the most useful model pair for them among the open round's responses (an unseen pair
+  of the round, or a new one drawn for them), never a generation pair they have seen before,
+  A/B order balanced per model pair in the round.
 - `round_planner(engine, cfg)`: the pairs a round posts (`rounds.start_round(planner=…)`).
 - `announce(engine, decision)`: the stopping rule's message, claimed once (a `notice` row)
   so that with several replicas exactly one posts it.

@@ -1,11 +1,14 @@
-"""Vote recording: reactions become immutable `Vote` rows, committed before the platform
-event is acknowledged.
+"""Vote recording: every adapter's `bot.events.Vote` becomes an immutable `Vote` row,
+committed before the platform event is acknowledged.
 
-Which vote counts is defined once, in evaluation.human.votes (one effective vote per rater per pair,
-per response in score mode; events in id order; the latest 'add' wins; a removal retracts the
-choice it names). The writer folds events with that module's `fold`, and stores a removal only
-when it retracts the rater's current vote (removing 🅰️ after switching to 🅱️ changes
-nothing), so every reader computes the same votes the writer acknowledged. Every event key
+A vote names the message it was cast on; the writer maps the message to its pair in one batched
+lookup: a pair's message takes the vote's pairwise `choice`, a response's score message
+(`pair_message.target`) its `score`. Which vote counts is defined once, in
+evaluation.human.votes (one effective vote per rater per pair, per response in score mode;
+events in id order; the latest 'add' wins; a removal retracts the choice it names). The writer
+folds the stored events with that module's `fold_events`, and stores a removal only when it
+retracts the rater's current vote (removing 🅰️ after switching to 🅱️ changes nothing), so
+every reader computes the same votes the writer acknowledged. Every event key
 is stored (as the vote's `event_key` or a `ProcessedEvent`),
 so a redelivered event is recognised and never counted twice.
 
@@ -30,10 +33,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from bot.events import Reaction
-from bot.reactions import ReactionMap
+from bot.events import Vote
 from core.errors import short
-from evaluation.human.votes import Current, fold
+from evaluation.human.votes import fold, fold_events
 from storage.db import begin_write
 from storage.models import PairMessage, ProcessedEvent, Rater, RatingPair, RatingRound, utcnow
 from storage.models import Vote as VoteRow
@@ -48,7 +50,7 @@ def _table(model: type[SQLModel]) -> Table:
 
 @dataclass(frozen=True)
 class VoteOutcome:
-    """What happened to one reaction: recorded, duplicate, ignored (a removal that retracts
+    """What happened to one vote: recorded, duplicate, ignored (a removal that retracts
     nothing), not_a_pair, not_a_vote, closed (round closed) or rate_limited."""
 
     status: str
@@ -62,16 +64,15 @@ class VoteOutcome:
 
 @dataclass(frozen=True)
 class _Item:
-    reaction: Reaction
+    vote: Vote
     rater_hash: str
 
 
 class VoteWriter:
     """Serializes vote writes; `submit` returns once the vote is committed."""
 
-    def __init__(self, engine: Engine, reactions: ReactionMap, max_batch: int = 500):
+    def __init__(self, engine: Engine, max_batch: int = 500):
         self.engine = engine
-        self.reactions = reactions
         self.max_batch = max_batch
         self._queue: asyncio.Queue[tuple[_Item, asyncio.Future[VoteOutcome]]] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -79,13 +80,13 @@ class VoteWriter:
         self._raters: dict[tuple[str, str], int] = {}
         self.batches = 0
 
-    async def submit(self, reaction: Reaction, rater_hash: str) -> VoteOutcome:
+    async def submit(self, vote: Vote, rater_hash: str) -> VoteOutcome:
         loop = asyncio.get_running_loop()
         if self._queue is None or self._task is None or self._task.get_loop() is not loop:
             self._queue = asyncio.Queue()
             self._task = loop.create_task(self._run(self._queue))
         fut: asyncio.Future[VoteOutcome] = loop.create_future()
-        await self._queue.put((_Item(reaction, rater_hash), fut))
+        await self._queue.put((_Item(vote, rater_hash), fut))
         return await fut
 
     async def aclose(self) -> None:
@@ -133,7 +134,7 @@ class VoteWriter:
             raise
 
     def _lookup_messages(self, conn: Connection, items: list[_Item]) -> None:
-        missing = {(i.reaction.platform, i.reaction.channel, i.reaction.message_ref)
+        missing = {(i.vote.platform, i.vote.channel, i.vote.message_ref)
                    for i in items} - self._messages.keys()  # fmt: skip
         if not missing:
             return
@@ -178,31 +179,29 @@ class VoteWriter:
         out: list[VoteOutcome | None] = [None] * len(items)
         todo: list[tuple[int, _Item, int, int, str | None, str | None, int | None]] = []
         for n, item in enumerate(items):
-            r = item.reaction
-            where = self._messages.get((r.platform, r.channel, r.message_ref))
+            v = item.vote
+            where = self._messages.get((v.platform, v.channel, v.message_ref))
             if where is None:
                 out[n] = VoteOutcome("not_a_pair")
                 continue
             pair_id, round_id, target = where
-            if target is None:
-                choice, score = self.reactions.pairwise(r.reaction), None
-            else:
-                choice, score = None, self.reactions.score(r.reaction)
+            # the message decides: a pair's message takes a choice, a score message a score
+            choice, score = (v.choice, None) if target is None else (None, v.score)
             if choice is None and score is None:
                 out[n] = VoteOutcome("not_a_vote", pair_id)
                 continue
             todo.append((n, item, pair_id, round_id, target, choice, score))
         if not todo:
             return [o or VoteOutcome("not_a_pair") for o in out]
-        keys = sorted({t[1].reaction.event_key for t in todo})
+        keys = sorted({t[1].vote.event_key for t in todo})
         seen = set(conn.execute(select(vt.c.event_key).where(vt.c.event_key.in_(keys))).scalars())
         seen |= set(conn.execute(select(pe.c.event_id).where(pe.c.event_id.in_(keys))).scalars())
         rounds = {t[3] for t in todo}
         q_open = select(rr.c.id).where(rr.c.id.in_(rounds), rr.c.status == "open")
         open_rounds = set(conn.execute(q_open).scalars())
-        self._rater_ids(conn, {(t[1].reaction.platform, t[1].rater_hash) for t in todo})
+        self._rater_ids(conn, {(t[1].vote.platform, t[1].rater_hash) for t in todo})
         pair_ids = {t[2] for t in todo}
-        rater_ids = {self._raters[(t[1].reaction.platform, t[1].rater_hash)] for t in todo}
+        rater_ids = {self._raters[(t[1].vote.platform, t[1].rater_hash)] for t in todo}
         # Another replica may be writing the same raters' votes: lock their rows (PostgreSQL;
         # on SQLite, `begin_write` holds the database's write lock already), in id order so
         # two batches never deadlock, so the current votes read below are still current when
@@ -214,19 +213,16 @@ class VoteWriter:
             .order_by(rt.c.id)
             .with_for_update()
         ).all()
-        latest: dict[tuple[int, int, str, str | None], Current | None] = {}
-        for pid, rid, kind, target, action, choice, score in conn.execute(
-            select(vt.c.pair_id, vt.c.rater_id, vt.c.kind, vt.c.target, vt.c.action,
-                   vt.c.choice, vt.c.score)
+        latest = fold_events(conn.execute(
+            select(vt.c.id, vt.c.pair_id, vt.c.rater_id, vt.c.kind, vt.c.action, vt.c.choice,
+                   vt.c.target, vt.c.score)
             .where(vt.c.pair_id.in_(pair_ids), vt.c.rater_id.in_(rater_ids))
             .order_by(vt.c.id)
-        ).all():  # fmt: skip
-            key = (pid, rid, kind, target)
-            latest[key] = fold(latest.get(key), action, choice, score)
+        ).all())  # fmt: skip
         votes, processed = [], []
         now = utcnow()
         for n, item, pair_id, round_id, target, choice, score in todo:
-            r = item.reaction
+            r = item.vote
             if r.event_key in seen:
                 out[n] = VoteOutcome("duplicate", pair_id, choice)
                 continue
@@ -247,7 +243,10 @@ class VoteWriter:
                                   "created_at": now})  # fmt: skip
                 out[n] = VoteOutcome("ignored", pair_id, choice)
                 continue
-            latest[key] = after
+            if after is None:
+                latest.pop(key, None)
+            else:
+                latest[key] = after
             votes.append({"pair_id": pair_id, "rater_id": rater_id, "kind": kind,
                           "action": action, "choice": choice, "target": target,
                           "score": score, "event_key": r.event_key, "created_at": now})  # fmt: skip

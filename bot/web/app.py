@@ -6,8 +6,9 @@ Routes (beside /healthz and /metrics):
 - `GET /rate`: the rater's next blind pair (the selection `/slam rate` uses: bot.rating.flow),
   vote buttons (keys A, B, T, X; U retracts), progress, and their last vote to change.
 - `GET /rate/pair/<id>`: a pair shown to this rater before, to change or retract the vote.
-- `POST /rate/vote`: a vote; through the dispatcher (rate limits) to the vote writer, like a
-  reaction. Answers 303 to `/rate` (a form) or JSON (`Accept: application/json`).
+- `POST /rate/vote`: a vote (a `bot.events.Vote`, bot.rating.flow.vote); through the
+  dispatcher (rate limits) to the vote writer, like every adapter's. Answers 303 to `/rate`
+  (a form) or JSON (`Accept: application/json`).
 - `GET /d/<token>`: a viewer's link; sets the viewer cookie and goes to `/dashboard`.
 - `GET /dashboard`, `/dashboard/state`, `/dashboard/chart/<name>.png`: the live dashboard.
 
@@ -251,21 +252,21 @@ class WebFront:
         try:
             if target is not None:
                 score = _int(form.get("score", ""), "score")
-                reaction = rating.vote_reaction(svc, PLATFORM, user, pair_id, target=target,
-                                                score=score, version=version)  # fmt: skip
+                vote = rating.vote(svc, PLATFORM, user, pair_id, target=target, score=score,
+                                   version=version)  # fmt: skip
                 shown = f"score {score} for response {target}"
             elif choice == "retract":
                 current = form.get("current") or ""
-                reaction = rating.vote_reaction(svc, PLATFORM, user, pair_id, choice=current,
-                                                added=False, version=version)  # fmt: skip
+                vote = rating.vote(svc, PLATFORM, user, pair_id, choice=current, added=False,
+                                   version=version)  # fmt: skip
                 shown = "retracted"
             else:
-                reaction = rating.vote_reaction(svc, PLATFORM, user, pair_id, choice=choice,
-                                                version=version)  # fmt: skip
+                vote = rating.vote(svc, PLATFORM, user, pair_id, choice=choice,
+                                   version=version)  # fmt: skip
                 shown = rating.LABELS.get(choice or "", "")
         except SlamError as exc:
             raise web.HTTPBadRequest(reason=str(exc)) from None
-        outcome = await self.dispatcher.handle_reaction(reaction)
+        outcome = await self.dispatcher.handle_vote(vote)
         if outcome.counted:
             self.dashboard.touch()
         retracted = choice == "retract" and outcome.counted
@@ -285,7 +286,7 @@ class WebFront:
         score_mode = self.services.reactions.score_mode
         stay = choice == "retract" or target is not None or score_mode
         back = f"/rate/pair/{pair_id}" if stay else "/rate"
-        log.debug("web vote %s -> %s (%s)", reaction.event_key, outcome.status, shown)
+        log.debug("web vote %s -> %s (%s)", vote.event_key, outcome.status, shown)
         raise web.HTTPSeeOther(f"{back}?{urlencode(query)}")
 
     # -- dashboard ------------------------------------------------------------------------

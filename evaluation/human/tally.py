@@ -1,8 +1,9 @@
 """The vote log folded per stream: the results service's fast, incremental path.
 
-`VoteTally` applies rules 1–4 and 7 of evaluation.human.votes (the one definition) by folding every
-event in id order with `votes.fold` — the same votes as the module's SQL, which a test checks —
-and keeps the per-stream state, so new votes update it by reading only the new events. Rule 8
+`VoteTally` applies rules 1–4 and 7 of evaluation.human.votes (the one definition) by folding
+every event in id order with `votes.fold_events` — the same votes as the module's SQL, which a
+test checks — and keeps the per-stream state, so new votes update it by reading only the new
+events. Rule 8
 (gold pairs never count) is in which pairs it maps to models; rule 9 (rater quality) reads its
 per-rater tallies and gold answers, and the counts leave the flagged raters out.
 """
@@ -10,21 +11,30 @@ per-rater tallies and gold answers, and the counts leave the flagged raters out.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from evaluation.human.votes import _GEN, _MODEL, PAIRWISE_CHOICES, RP, SIDES, Current, V, fold
-
-StreamKey = tuple[int, int, str, str | None]  # (pair, rater, kind, target)
+from evaluation.human.votes import (
+    _GEN,
+    _MODEL,
+    PAIRWISE_CHOICES,
+    RP,
+    SIDES,
+    Current,
+    StreamKey,
+    V,
+    VoteEvent,
+    fold_events,
+)
 
 
 @dataclass(frozen=True)
 class VoteTally:
-    """Rules 1–4 and 7 applied by folding the whole log in id order with `fold` — the same
+    """Rules 1–4 and 7 applied by folding the whole log in id order (`fold_events`) — the same
     votes as the SQL above (a test checks it) — kept as per-stream state so that new events
     update it without re-reading the log. The results service's path for a plain policy.
 
@@ -42,8 +52,7 @@ class VoteTally:
     @classmethod
     def build(cls, session: Session, as_of: datetime | None = None) -> VoteTally:
         events = _events(session, as_of, after=None)
-        streams: dict[StreamKey, Current] = {}
-        _fold_into(streams, events)
+        streams = fold_events(events)
         pairs = {e[1] for e in events}
         max_id = max((e[0] for e in events), default=0)
         return cls(as_of, max_id, len(events), streams, _pair_models(session, pairs),
@@ -60,8 +69,7 @@ class VoteTally:
         new = _events(session, None, after=self.max_id)
         if self.n_events + len(new) != count:
             return None  # an event with a lower id committed late, or rows were removed
-        streams = dict(self.streams)
-        _fold_into(streams, new)
+        streams = fold_events(new, self.streams)
         missing = {e[1] for e in new} - self.pair_models.keys() - self.gold.keys()
         pair_models = (
             {**self.pair_models, **_pair_models(session, missing)}
@@ -123,10 +131,7 @@ class VoteTally:
         return {m: sorted(v) for m, v in sorted(out.items())}
 
 
-Event = tuple[int, int, int, str, str, str | None, str | None, float | None]
-
-
-def _events(session: Session, as_of: datetime | None, after: int | None) -> list[Event]:
+def _events(session: Session, as_of: datetime | None, after: int | None) -> list[VoteEvent]:
     """Raw vote events in id order: (id, pair, rater, kind, action, choice, target, score)."""
     q = select(V.id, V.pair_id, V.rater_id, V.kind, V.action, V.choice, V.target, V.score)
     if as_of is not None:
@@ -138,16 +143,6 @@ def _events(session: Session, as_of: datetime | None, after: int | None) -> list
         return [tuple(r) for r in result.cursor.fetchall()]
     finally:
         result.close()
-
-
-def _fold_into(streams: dict[StreamKey, Current], events: Iterable[Event]) -> None:
-    for _, pair, rater, kind, action, choice, target, score in events:
-        key = (pair, rater, kind, target if kind == "score" else None)
-        state = fold(streams.get(key), action, choice, score)
-        if state is None:
-            streams.pop(key, None)
-        else:
-            streams[key] = state
 
 
 def _gold_answers(session: Session, pairs: set[int]) -> dict[int, str]:

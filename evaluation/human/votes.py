@@ -10,7 +10,8 @@ The vote log keeps every event (storage.models.Vote, never updated). The rules:
 3. **Latest wins, a removal retracts what it names.** The effective vote of a stream is its
    latest 'add' event, unless a later 'remove' event names the same choice (pairwise) or score
    (score mode), or names none. Removing 🅰️ after switching to 🅱️ changes nothing. This equals
-   folding the stream in id order (`fold`): an add sets the vote, a matching removal clears it.
+   folding the stream in id order (`fold`; a whole log: `fold_events`): an add sets the
+   vote, a matching removal clears it.
 4. **Usable.** A pairwise vote counts when its choice is one of A, B, tie, both_bad; a score
    vote when it has a score and a side (A or B).
 5. **Completion filter** (`[evaluation] require_completion`, off by default): a rater's votes in
@@ -73,8 +74,8 @@ Current = tuple[str | None, float | None]  # (choice, score) of the effective vo
 def fold(
     state: Current | None, action: str, choice: str | None, score: float | None
 ) -> Current | None:
-    """One event applied to a stream's current vote (rule 3): the writer and the tests use it;
-    the SQL below computes the same thing for every stream at once."""
+    """One event applied to a stream's current vote (rule 3): `fold_events` and the writer's
+    decisions use it; the SQL below computes the same thing for every stream at once."""
     if action == "add":
         return (choice, None if score is None else float(score))
     if state is None:
@@ -86,6 +87,31 @@ def fold(
     if score is not None and state[1] != float(score):
         return state
     return None
+
+
+StreamKey = tuple[int, int, str, str | None]  # (pair, rater, kind, target: score votes only)
+# A stored vote event as the readers select it: (id, pair, rater, kind, action, choice,
+# target, score), the vote table's columns in that order.
+VoteEvent = tuple[int, int, int, str, str, str | None, str | None, float | None]
+
+
+def fold_events(
+    events: Iterable[VoteEvent], start: Mapping[StreamKey, Current] | None = None
+) -> dict[StreamKey, Current]:
+    """Events in id order folded per stream (rules 1–3) with `fold`: stream key -> its current
+    vote, streams without one left out. `start`: the streams before these events (not
+    changed). The one Python fold of the log: the vote writer (the raters' current votes
+    before a batch), the web rating flow (a rater's vote on a pair) and the results service's
+    tally all call it."""
+    streams = dict(start) if start is not None else {}
+    for _, pair, rater, kind, action, choice, target, score in events:
+        key = (pair, rater, kind, target if kind == "score" else None)
+        state = fold(streams.get(key), action, choice, score)
+        if state is None:
+            streams.pop(key, None)
+        else:
+            streams[key] = state
+    return streams
 
 
 @dataclass(frozen=True)
@@ -272,15 +298,19 @@ def effective_votes(
     *,
     round_id: int | None = None,
 ) -> list[EffectiveVote]:
-    """The effective votes of one kind under `policy`, in event-id order (rules 1–7).
+    """The effective votes of one kind under `policy`, in event-id order (rules 1–7, 9).
 
-    With `round_id`, only that round's pairs (the completion filter still judges by round).
+    With `round_id`, only that round's pairs, counted as over the whole log: the completion
+    filter judges by round anyway, and the per-rater cap counts a rater's votes in every round.
     """
-    votes = _sql_votes(session, kind, policy.as_of, round_id)
+    capped = policy.max_votes_per_rater is not None
+    votes = _sql_votes(session, kind, policy.as_of, None if capped else round_id)
     if policy.require_completion:
         votes = completed_only(votes, round_pairs(session))
     if policy.max_votes_per_rater is not None:
         votes = cap_per_rater(votes, policy.max_votes_per_rater)
+        if round_id is not None:
+            votes = [v for v in votes if v.round_id == round_id]
     if policy.rater_quality:
         flagged = rater_quality(session, policy).flagged
         votes = [v for v in votes if v.rater_id not in flagged]

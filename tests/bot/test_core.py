@@ -194,13 +194,15 @@ async def test_vote_rules_on_sqlite_and_postgres(any_engine: Engine) -> None:
     seed(any_engine, cfg)
     (ch, ts), (_, ts2) = prepare_round(any_engine, cfg, 2)
     rm = ReactionMap.from_config(cfg.chat)
-    w1, w2 = VoteWriter(any_engine, rm), VoteWriter(any_engine, rm)
+    w1, w2 = VoteWriter(any_engine), VoteWriter(any_engine)
 
     def ev(key: str, name: str, added: bool = True, user: str = "U1", ref: str = ts) -> Reaction:
         return Reaction("slack", user, ch, ref, name, added, f"slack:{key}")
 
     async def vote(r: Reaction, w: VoteWriter = w1) -> str:
-        return (await w.submit(r, rater_hash(b"s", r.platform, r.user_id))).status
+        v = rm.vote(r)
+        assert v is not None
+        return (await w.submit(v, rater_hash(b"s", r.platform, r.user_id))).status
 
     try:
         assert await vote(ev("1", "a")) == "recorded"
@@ -260,5 +262,52 @@ async def test_chat_probe_bound_comes_from_command_limits(engine: Engine) -> Non
         reply = await d.handle_command(Command("console", "boss", "c", f"probe {le + 1}"),
                                        NullPort())  # fmt: skip
         assert reply is not None and f"between 1 and {le}" in reply.text
+    finally:
+        await d.aclose()
+
+
+async def test_status_close_and_reveal_count_under_the_configured_policy(engine: Engine) -> None:
+    """`/slam status`, `round close` and `reveal` count the votes the report counts: with
+    `[evaluation] max_votes_per_rater = 1`, a rater's second vote is in neither."""
+    from bot.platforms.console import ConsolePort
+    from evaluation.human.votes import VotePolicy, pairwise_results
+    from evaluation.results.service import Results
+    from tests.support.slack_helpers import prepare_round
+
+    base = make_config(pairs_per_round=3, admins=["boss"])
+    cfg = base.model_copy(update={"evaluation": base.evaluation.model_copy(
+        update={"max_votes_per_rater": 1})})  # fmt: skip
+    seed(engine, cfg)
+    (ch, ts1), (_, ts2), _ = prepare_round(engine, cfg, 3)
+    d = Dispatcher(engine, cfg, salt=b"s")
+    port = ConsolePort(io.StringIO())
+
+    async def say(text: str) -> Reply:
+        reply = await d.handle_command(Command("slack", "boss", ch, text), port)
+        assert reply is not None
+        return reply
+
+    try:
+        for key, user, ts, name in [("1", "U1", ts1, "a"), ("2", "U1", ts2, "b"),
+                                    ("3", "U2", ts1, "handshake")]:  # fmt: skip
+            out = await d.handle_reaction(Reaction("slack", user, ch, ts, name, True, key))
+            assert out.status == "recorded"
+        with Session(engine) as s:
+            report = sum(n for *_, n in Results(engine, cfg).pairwise_counts)
+            assert report == sum(n for *_, n in pairwise_results(s, VotePolicy(
+                max_votes_per_rater=1))) == 2  # fmt: skip
+            assert sum(n for *_, n in pairwise_results(s)) == 3  # the default policy
+        fields = dict((await say("status")).fields)
+        assert fields["Votes"] == f"{report} pairwise"
+        assert fields["Raters"].startswith("2 ")
+        assert fields["Choices"] == "A 1, B 0, tie 1, both_bad 0"
+        closed = await say("round close")
+        assert f"{report} vote(s) from 2 rater(s)" in closed.text
+        with Session(engine) as s:
+            ids = {m.message_ref: m.pair_id for m in s.exec(select(PairMessage)).all()}
+        assert dict((await say(f"reveal {ids[ts1]}")).fields)["Votes"] == (
+            "A 1, B 0, tie 1, both bad 0")
+        assert dict((await say(f"reveal {ids[ts2]}")).fields)["Votes"] == (
+            "A 0, B 0, tie 0, both bad 0")  # U1's second vote is over the cap
     finally:
         await d.aclose()

@@ -169,15 +169,15 @@ async def test_the_console_goes_on_after_a_failing_line(
     cfg = make_config(pairs_per_round=2)
     seed(engine, cfg)
     calls = {"n": 0}
-    real = Dispatcher.handle_reaction
+    real = Dispatcher.handle_vote
 
-    async def flaky(self: Dispatcher, reaction: object) -> object:
+    async def flaky(self: Dispatcher, vote: object) -> object:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("database went away")
-        return await real(self, reaction)  # type: ignore[arg-type]
+        return await real(self, vote)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Dispatcher, "handle_reaction", flaky)
+    monkeypatch.setattr(Dispatcher, "handle_vote", flaky)
     out = io.StringIO()
     summary = await rate_in_console(engine, cfg, ["a", "a", "b"], out, salt=b"s")
     text = out.getvalue()

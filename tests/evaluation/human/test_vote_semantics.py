@@ -51,12 +51,15 @@ def _events(refs: list[tuple[str, str]], seed_: int) -> list[Reaction]:
 
 def _run_writer(
     writer: VoteWriter,
+    reactions: ReactionMap,
     batches: list[list[Reaction]],
     outcomes: dict[str, list[VoteOutcome]],
     lock: threading.Lock,
 ) -> None:
-    for batch in batches:
-        items = [_Item(r, f"hash-{r.user_id}") for r in batch]
+    for reacted in batches:
+        # what the dispatcher hands the writer: the reactions that are votes, as votes
+        batch = [v for v in map(reactions.vote, reacted) if v is not None]
+        items = [_Item(v, f"hash-{v.user_id}") for v in batch]
         for _ in range(20):  # a batch that fails is not acknowledged: the platform redelivers
             try:
                 result = writer.write_batch(items)
@@ -86,7 +89,7 @@ def test_two_concurrent_writers_and_every_reader_agree(any_engine: Engine, seed_
             per_writer[1 - w].append(ev)
     engines = [any_engine, make_engine(str(any_engine.url.render_as_string(hide_password=False)))]
     reactions = ReactionMap.from_config(cfg.chat)
-    writers = [VoteWriter(e, reactions) for e in engines]
+    writers = [VoteWriter(e) for e in engines]
     outcomes: dict[str, list[VoteOutcome]] = {}
     lock = threading.Lock()
 
@@ -102,7 +105,7 @@ def test_two_concurrent_writers_and_every_reader_agree(any_engine: Engine, seed_
 
     plans = [batches(per_writer[0]), batches(per_writer[1])]
     threads = [
-        threading.Thread(target=_run_writer, args=(w, plan, outcomes, lock))
+        threading.Thread(target=_run_writer, args=(w, reactions, plan, outcomes, lock))
         for w, plan in zip(writers, plans, strict=True)
     ]
     for t in threads:

@@ -16,9 +16,11 @@ from evaluation.human.ratings import bradley_terry
 from evaluation.human.scores import load_absolute_scores
 from evaluation.human.votes import (
     PAIRWISE_CHOICES,
+    SIDES,
     VotePolicy,
     effective_votes,
     fold,
+    fold_events,
     pairwise_results,
     round_pairs,
 )
@@ -170,6 +172,60 @@ def test_fold_is_the_sql_rule() -> None:
             state = fold(state, action, choice, None)
         want = _reference(evs, "pairwise")
         assert (state[0] if state else None) == (want[0][2] if want else None)
+
+
+def test_one_round_is_counted_as_in_the_whole_log(any_engine: Engine) -> None:
+    """`round_id` narrows the counted votes to a round without changing which count: the
+    per-rater cap (rule 6) still takes a rater's first votes across every round."""
+    _, pairs = _random_log(any_engine, seed=9)
+    rounds = {rnd for rnd, _, _ in pairs.values()}
+    assert len(rounds) == 2
+    with session_scope(any_engine) as s:
+        for policy in (VotePolicy(), VotePolicy(max_votes_per_rater=3),
+                       VotePolicy(require_completion=True, max_votes_per_rater=5)):  # fmt: skip
+            for kind in ("pairwise", "score"):
+                every = effective_votes(s, kind, policy)
+                for rnd in rounds:
+                    one = effective_votes(s, kind, policy, round_id=rnd)
+                    assert one == [v for v in every if v.round_id == rnd]
+        capped = effective_votes(s, "pairwise", VotePolicy(max_votes_per_rater=3))
+        assert max(Counter(v.rater_id for v in capped).values()) == 3
+
+
+def test_fold_events_is_the_replay() -> None:
+    """The one Python fold of a log (writer, web flow, tally) against the independent replay,
+    on random logs of several pairs, raters, kinds and sides; folding in two halves (the
+    tally's update) equals folding at once, and leaves the first result unchanged."""
+    rng = np.random.default_rng(12)
+    for _ in range(40):
+        evs = []
+        for i in range(int(rng.integers(1, 60))):
+            kind = "score" if rng.random() < 0.4 else "pairwise"
+            action = "add" if rng.random() < 0.6 else "remove"
+            named = action == "add" or rng.random() < 0.6
+            choice = str(rng.choice([*PAIRWISE_CHOICES, "bogus"])) if kind == "pairwise" \
+                and named else None  # fmt: skip
+            target = str(rng.choice(["A", "B", "C"])) if kind == "score" else None
+            score = int(rng.integers(0, 11)) if kind == "score" and named else None
+            evs.append({"id": i + 1, "pair_id": int(rng.integers(1, 4)),
+                        "rater_id": int(rng.integers(1, 4)), "kind": kind, "action": action,
+                        "choice": choice, "target": target, "score": score})  # fmt: skip
+        rows = [(e["id"], e["pair_id"], e["rater_id"], e["kind"], e["action"], e["choice"],
+                 e["target"], e["score"]) for e in evs]  # fmt: skip
+        got = fold_events(rows)
+        for kind in ("pairwise", "score"):
+            want = Counter(_reference(evs, kind))
+            mine = Counter(
+                (p, r, c, t, None if s is None else int(s))
+                for (p, r, k, t), (c, s) in got.items()
+                if k == kind
+                and (c in PAIRWISE_CHOICES if kind == "pairwise" else s is not None and t in SIDES)
+            )
+            assert mine == want
+        half = fold_events(rows[: len(rows) // 2])
+        before = dict(half)
+        assert fold_events(rows[len(rows) // 2 :], half) == got
+        assert half == before
 
 
 def test_aggregated_outcomes_give_the_same_bootstrap(any_engine: Engine) -> None:
