@@ -102,8 +102,13 @@ class SimilarityRun:
     notes: list[str] = field(default_factory=list)
 
 
+def similarity_metrics() -> tuple[str, ...]:
+    """Every registered similarity metric, in registration order (read now, never frozen)."""
+    return registry.names("similarity")
+
+
 def check_metrics(metrics: list[str]) -> list[str]:
-    known = registry.names("similarity")
+    known = similarity_metrics()
     bad = [m for m in metrics if m not in known]
     if bad:
         raise SlamError(f"unknown similarity metric(s) {bad}; expected any of {', '.join(known)}")
@@ -186,9 +191,6 @@ def _qa(pairs: Sequence[Pair], ctx: MetricContext) -> NDArray[np.float64]:
     s = ctx.settings
     qa = SentenceTransformerEncoder(s.qa_model, s.embedding_batch_size)
     return ctx.embedder.cosines(qa, pairs, ctx.name)
-
-
-METRICS = registry.names("similarity")
 
 
 def run_similarity(

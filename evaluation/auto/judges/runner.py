@@ -24,7 +24,7 @@ from core.config import ModelSpec
 from core.errors import SlamError
 from evaluation.auto.corpus import Corpus
 from evaluation.auto.judges.answers import answer_schema
-from evaluation.auto.judges.tasks import METHODS, JudgeTask, build_tasks
+from evaluation.auto.judges.tasks import JudgeTask, build_tasks, judge_methods
 from hosting.backends.base import GenerationRequest, create_backend
 from storage.db import session_scope
 from storage.models import JudgeScore
@@ -61,9 +61,10 @@ class JudgeRun:
 
 
 def check_methods(methods: list[str]) -> list[str]:
-    bad = [m for m in methods if m not in METHODS]
+    known = judge_methods()
+    bad = [m for m in methods if m not in known]
     if bad:
-        raise SlamError(f"unknown judge method(s) {bad}; expected any of {', '.join(METHODS)}")
+        raise SlamError(f"unknown judge method(s) {bad}; expected any of {', '.join(known)}")
     return list(dict.fromkeys(methods))
 
 
