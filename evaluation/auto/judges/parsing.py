@@ -143,17 +143,25 @@ def _fail(problem: str, text: str) -> Parsed:
     return Parsed(ok=False, problem=problem, reasoning=_reasoning(text, None))
 
 
+_EMPTY = Parsed(ok=False, problem="empty answer")
+
+
+def _read(text: str, keys: tuple[str, ...]) -> tuple[str, object, str | None]:
+    """The cleaned answer, and the last JSON object's value for the first of `keys` (None when
+    there is none) with its reasoning."""
+    t = _clean(text)
+    found = _json_field(t, keys) if t else None
+    return (t, *found) if found is not None else (t, None, None)
+
+
 def parse_score(text: str, max_score: float = 10.0) -> Parsed:
     """A 0..max_score score from a judge answer (last labelled score wins)."""
-    t = _clean(text)
+    t, raw, reason = _read(text, _SCORE_KEYS)
     if not t:
-        return Parsed(ok=False, problem="empty answer")
+        return _EMPTY
     value: float | None = None
     span = None
-    found = _json_field(t, _SCORE_KEYS)
-    reason = None
-    if found is not None:
-        raw, reason = found
+    if raw is not None:
         if isinstance(raw, int | float) and not isinstance(raw, bool):
             value = _finite(raw)
         elif isinstance(raw, str):
@@ -184,15 +192,12 @@ def parse_score(text: str, max_score: float = 10.0) -> Parsed:
 
 def parse_choice(text: str, n: int) -> Parsed:
     """The number (1..n) of the response a multi-choice judge picked."""
-    t = _clean(text)
+    t, raw, reason = _read(text, _CHOICE_KEYS)
     if not t:
-        return Parsed(ok=False, problem="empty answer")
+        return _EMPTY
     pick: float | None = None
     span = None
-    reason = None
-    found = _json_field(t, _CHOICE_KEYS)
-    if found is not None:
-        raw, reason = found
+    if raw is not None:
         if isinstance(raw, int) and not isinstance(raw, bool):
             pick = _finite(raw)
         elif isinstance(raw, str):
@@ -229,15 +234,12 @@ def _verdict_token(token: str) -> str | None:
 
 def parse_pairwise(text: str) -> Parsed:
     """A / B / tie from a pairwise judge answer (in the order the responses were shown)."""
-    t = _clean(text)
+    t, raw, reason = _read(text, _CHOICE_KEYS)
     if not t:
-        return Parsed(ok=False, problem="empty answer")
+        return _EMPTY
     verdict: str | None = None
     span = None
-    reason = None
-    found = _json_field(t, _CHOICE_KEYS)
-    if found is not None:
-        raw, reason = found
+    if raw is not None:
         verdict = _verdict_token(str(raw))
     if verdict is None:
         matches = list(_VERDICT_LABEL.finditer(t))
