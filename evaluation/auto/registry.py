@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from core.errors import SlamError
 from core.registry import Registry
 
 if TYPE_CHECKING:
@@ -106,6 +107,14 @@ def similarity_metric(
 def names(kind: Kind) -> tuple[str, ...]:
     """Every registered method of `kind`, in registration order."""
     return tuple(n for n, m in METHOD_INFO.items() if m.kind == kind)
+
+
+def checked(names: list[str], known: Sequence[str], what: str) -> list[str]:
+    """`names` without repeats, in order; any not in `known` is a SlamError listing them."""
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise SlamError(f"unknown {what} {bad}; expected any of {', '.join(known)}")
+    return list(dict.fromkeys(names))
 
 
 def get(name: str) -> MethodInfo:

@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from core.config import EvaluationConfig
-from core.errors import SlamError
 from evaluation.auto import registry
 from evaluation.auto.corpus import Corpus, GenRow
 from evaluation.auto.embeddings import (
@@ -108,11 +107,7 @@ def similarity_metrics() -> tuple[str, ...]:
 
 
 def check_metrics(metrics: list[str]) -> list[str]:
-    known = similarity_metrics()
-    bad = [m for m in metrics if m not in known]
-    if bad:
-        raise SlamError(f"unknown similarity metric(s) {bad}; expected any of {', '.join(known)}")
-    return list(dict.fromkeys(metrics))
+    return registry.checked(metrics, similarity_metrics(), "similarity metric(s)")
 
 
 class _Embedder:
