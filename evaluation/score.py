@@ -13,8 +13,7 @@ from sqlalchemy.engine import Engine
 from core.errors import SlamError
 from evaluation.auto.corpus import load_corpus
 from evaluation.auto.judges.runner import JudgeRun, check_methods, run_judges
-from evaluation.auto.judges.tasks import METHODS
-from evaluation.auto.similarity import METRICS, SimilarityRun, check_metrics, run_similarity
+from evaluation.auto.similarity import SimilarityRun, check_metrics, run_similarity
 from storage.db import session_scope
 
 if TYPE_CHECKING:
@@ -189,5 +188,5 @@ def judge_note(spec: ModelSpec) -> str | None:
     return None
 
 
-__all__ = ["METHODS", "METRICS", "ScoreResult", "human_signal", "parse_list", "score"]
+__all__ = ["ScoreResult", "human_signal", "parse_list", "score"]
 

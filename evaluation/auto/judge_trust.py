@@ -1,6 +1,7 @@
 """How far to trust each LLM judge method: agreement with the crowd, position and length bias.
 
-Every judge method is read as a pairwise verdict on two responses to the same prompt:
+Every judge method is read as a pairwise verdict on two responses to the same prompt, from
+the newest answer per question (evaluation.auto.verdicts, the method's registered reader):
 
 - scorer, comparer, comparer-nr: the higher score wins, equal scores tie;
 - selector: the picked response wins over each other response of its set (two responses the
@@ -29,14 +30,16 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import select
 from sqlmodel import Session
 
+from evaluation.auto.judges.tasks import JUDGE_METHODS
+from evaluation.auto.verdicts import TIE, Slot, X, newest, ordered, per_pair, selector_sets
 from evaluation.human.agreement import cohen_kappa, crowd_majority, majority_of_counts
 from evaluation.human.votes import VotePolicy, effective_votes
 from storage.models import Generation, JudgeScore, RatingPair
@@ -46,8 +49,6 @@ if TYPE_CHECKING:
 
 MIN_PAIRS = 20  # rated pairs a method needs before its κ is compared with the others'
 CONFIDENCE = 0.95
-SCORE_METHODS = ("scorer", "comparer", "comparer-nr")
-_X, _Y, _TIE = "x", "y", "tie"  # verdicts on (lower generation id, higher id)
 
 
 @dataclass(frozen=True)
@@ -140,30 +141,6 @@ def _rows(session: Session) -> list[_Row]:
     return [_Row(*r) for r in session.connection().execute(q).all()]  # type: ignore[call-arg]
 
 
-def _latest(rows: Iterable[_Row]) -> list[_Row]:
-    """One verdict per (judge, method, generations, order, set): the newest (a re-asked
-    question after a template change replaces the old answer)."""
-    keep: dict[tuple[Any, ...], _Row] = {}
-    for r in rows:
-        key: tuple[Any, ...] = (
-            r.judge, r.method, r.generation_id, r.other_generation_id, r.order, r.group_key
-        )  # fmt: skip
-        if r.method != "selector":
-            key = key[:5]
-        keep[key] = r
-    return list(keep.values())
-
-
-def _verdict(points: float) -> str:
-    """Points of the lower-id generation (1, ½, 0) -> x / y / tie."""
-    return _X if points > 0.5 else _Y if points < 0.5 else _TIE
-
-
-def _ordered(g1: int, g2: int, winner: int | None) -> tuple[tuple[int, int], str]:
-    x, y = sorted((g1, g2))
-    return (x, y), _TIE if winner is None else _X if winner == x else _Y
-
-
 @dataclass
 class _MethodData:
     answers: int = 0
@@ -175,53 +152,20 @@ class _MethodData:
     length: tuple[int, float | None] = (0, None)  # (decided comparisons, longer-wins share)
 
 
-def _score_verdicts(rows: list[_Row], slot: dict[int, tuple[Any, ...]]) -> dict[Any, str]:
-    """Every pair of scored responses to the same prompt slot: the higher score wins."""
-    by_slot: dict[tuple[Any, ...], dict[int, float]] = defaultdict(dict)
-    for r in rows:
-        if r.score is not None and r.generation_id in slot:
-            by_slot[slot[r.generation_id]][r.generation_id] = r.score
-    out: dict[tuple[int, int], str] = {}
-    for scores in by_slot.values():
-        ids = sorted(scores)
-        for i, x in enumerate(ids):
-            for y in ids[i + 1 :]:
-                out[(x, y)] = _X if scores[x] > scores[y] else _Y if scores[y] > scores[x] else _TIE
-    return out
-
-
-def _selector(rows: list[_Row], data: _MethodData, slot: dict[int, tuple[Any, ...]]) -> None:
-    # One question may have been reused for another set with identical texts: the prompt
-    # slot keeps the sets apart.
-    groups: dict[tuple[Any, ...], list[_Row]] = defaultdict(list)
-    for r in rows:
-        if r.generation_id in slot:
-            groups[(r.group_key, slot[r.generation_id])].append(r)
-    verdicts: dict[tuple[int, int], str] = {}
+def _pick_position(rows: list[_Row], data: _MethodData, slot: dict[int, Slot]) -> None:
+    """Selector: how often the pick was the response shown first ('1/N'), beside 1/N."""
     position, expected = [], []
-    for members in groups.values():
-        ids = [r.generation_id for r in members if r.generation_id is not None]
-        picked = [r for r in members if r.score == 1.0 and r.generation_id is not None]
-        if len(picked) != 1:
-            continue
-        pick = picked[0]
-        assert pick.generation_id is not None
-        for g in ids:
-            if g != pick.generation_id:
-                key, v = _ordered(g, pick.generation_id, pick.generation_id)
-                verdicts[key] = v
-        for i, g in enumerate(ids):
-            for h in ids[i + 1 :]:
-                if pick.generation_id not in (g, h):
-                    verdicts.setdefault(tuple(sorted((g, h))), _TIE)  # type: ignore[arg-type]
+    for _ids, pick in selector_sets(rows, slot):
         pos, _, total = (pick.order or "").partition("/")
         if pos.isdigit() and total.isdigit() and int(total) > 0:
             position.append(float(pos == "1"))
             expected.append(1.0 / int(total))
-    data.verdicts, data.position, data.expected = verdicts, position, expected
+    data.position, data.expected = position, expected
 
 
-def _pairwise(rows: list[_Row], data: _MethodData) -> None:
+def _order_position(rows: list[_Row], data: _MethodData) -> None:
+    """Pairwise: how often a decided answer chose the response shown first (A), beside ½, and
+    how often both orders of a pair got the same verdict."""
     by_pair: dict[tuple[int, int], dict[str, float]] = defaultdict(dict)
     position: list[float] = []
     for r in rows:
@@ -231,16 +175,9 @@ def _pairwise(rows: list[_Row], data: _MethodData) -> None:
             by_pair[(r.generation_id, r.other_generation_id)][r.order] = r.score
         if r.choice in ("A", "B"):
             position.append(float(r.choice == "A"))
-    verdicts = {}
-    consistent = both = 0
-    for key, orders in by_pair.items():
-        if len(orders) == 2:
-            both += 1
-            consistent += orders["AB"] == orders["BA"]
-            verdicts[key] = _verdict((orders["AB"] + orders["BA"]) / 2)
-    data.verdicts, data.position = verdicts, position
-    data.expected = [0.5] * len(position)
-    data.consistency = (consistent, both)
+    both = [orders for orders in by_pair.values() if len(orders) == 2]
+    data.position, data.expected = position, [0.5] * len(position)
+    data.consistency = (sum(o["AB"] == o["BA"] for o in both), len(both))
 
 
 MethodData = tuple[dict[tuple[str, str], _MethodData], dict[int, int]]
@@ -252,7 +189,7 @@ def method_data(session: Session) -> MethodData:
     Reads judge answers and generations only (not votes): the results service keeps it
     while only votes change."""
     g = Generation.__table__.c  # type: ignore[attr-defined]
-    slot: dict[int, tuple[Any, ...]] = {}
+    slot: dict[int, Slot] = {}
     words: dict[int, int] = {}
     q = select(g.id, g.prompt_id, g.run_date, g.sample_index, g.text).where(g.error.is_(None))
     for gid, prompt_id, day, sample, text in session.connection().execute(q).all():
@@ -269,19 +206,19 @@ def method_data(session: Session) -> MethodData:
         for key, answers in asked.items()
     }
     good: dict[tuple[str, str], list[_Row]] = defaultdict(list)
-    for r in _latest(x for x in all_rows if x.parse_ok):
+    for r in newest(x for x in all_rows if x.parse_ok):
         good[(r.judge, r.method)].append(r)
     out: dict[tuple[str, str], _MethodData] = {}
     for key, (answers, failures) in counts.items():
         data = _MethodData(answers=answers, parse_failures=failures)
         rows = good.get(key, [])
-        method = key[1]
-        if method in SCORE_METHODS:
-            data.verdicts = _score_verdicts(rows, slot)
-        elif method == "selector":
-            _selector(rows, data, slot)
-        elif method == "pairwise":
-            _pairwise(rows, data)
+        entry = JUDGE_METHODS.find(key[1])
+        if entry is not None:  # a method no longer registered: its answers are only counted
+            data.verdicts = per_pair(entry.read(rows, slot))
+            if entry.info.answer == "index":
+                _pick_position(rows, data, slot)
+            elif entry.info.answer == "verdict":
+                _order_position(rows, data)
         data.length = _longer_share(data.verdicts or {}, words)
         out[key] = data
     return out, words
@@ -292,10 +229,10 @@ def _longer_share(
 ) -> tuple[int, float | None]:
     won = n = 0
     for (x, y), v in verdicts.items():
-        if v == _TIE or x not in words or y not in words or words[x] == words[y]:
+        if v == TIE or x not in words or y not in words or words[x] == words[y]:
             continue
         n += 1
-        winner = x if v == _X else y
+        winner = x if v == X else y
         won += words[winner] == max(words[x], words[y])
     return n, (won / n if n else None)
 
@@ -333,7 +270,7 @@ def crowd_verdicts(
             continue
         label = majority[pid]
         winner = {"A": a, "B": b}.get(label)
-        key, v = _ordered(a, b, winner)
+        key, v = ordered(a, b, winner)
         out[key] = (v, a, b)  # a pair rated twice (two rounds): the later round's verdict
     return out
 
@@ -400,9 +337,9 @@ def judge_trust(
 
 
 def _as_shown(v: str, key: tuple[int, int], shown_a: int) -> str:
-    if v == _TIE:
+    if v == TIE:
         return "tie"
-    winner = key[0] if v == _X else key[1]
+    winner = key[0] if v == X else key[1]
     return "A" if winner == shown_a else "B"
 
 

@@ -128,7 +128,7 @@ def meta_evaluate(
     A method's direction comes from the methods registry (evaluation.auto.registry): values of a
     lower-is-better method are negated before ranking, so "best" means the same for all.
     """
-    from evaluation.auto.methods import find
+    from evaluation.auto.registry import find
 
     out = []
     for method, scores in method_scores.items():

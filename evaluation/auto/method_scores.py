@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from sqlalchemy import select as core_select
 from sqlalchemy import true
 from sqlmodel import Session, select
 
+from evaluation.auto.verdicts import newest
 from storage.models import Generation, JudgeScore, ModelRecord, SimilarityScore
 
 
@@ -31,33 +31,6 @@ def _means(acc: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]
     }
 
 
-class _Verdict(Protocol):
-    id: int | None
-    judge: str
-    method: str
-    generation_id: int | None
-    other_generation_id: int | None
-    order: str | None
-    score: float | None
-
-
-V = TypeVar("V", bound=_Verdict)
-
-
-def _latest(rows: Sequence[V]) -> list[V]:
-    """One verdict per (judge, method, generations, order): the newest (e.g. after a template
-    change). Selector rows are all kept: each is a separate pick among a different set."""
-    keep: dict[object, V] = {}
-    for r in sorted(rows, key=lambda r: r.id or 0):
-        key: object = (
-            r.id
-            if r.method == "selector"
-            else (r.judge, r.method, r.generation_id, r.other_generation_id, r.order)
-        )
-        keep[key] = r
-    return list(keep.values())
-
-
 def judge_method_scores(
     session: Session, experiment_id: int | None = None, judge: str | None = None
 ) -> dict[str, dict[str, float]]:
@@ -69,12 +42,15 @@ def judge_method_scores(
     # Only the columns the means need: no ORM objects (a report reads every verdict).
     j = JudgeScore.__table__.c  # type: ignore[attr-defined]
     q = core_select(
-        j.id, j.judge, j.method, j.generation_id, j.other_generation_id, j.order, j.score
+        j.id, j.judge, j.method, j.generation_id, j.other_generation_id, j.group_key, j.order,
+        j.score,
     ).where(j.parse_ok == true())
     if judge is not None:
         q = q.where(j.judge == judge)
     verdicts: list[Any] = list(session.connection().execute(q).all())
-    rows = _latest([r for r in verdicts if r.generation_id in gm])
+    # The newest answer per question (evaluation.auto.verdicts): after a template change, the
+    # re-asked answer; every selector row, each a pick among its own set.
+    rows = newest(r for r in verdicts if r.generation_id in gm)
     rows = [r for r in rows if r.score is not None]
     judges = {r.judge for r in rows}
     acc: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -124,7 +100,7 @@ def order_consistency(session: Session, judge: str | None = None) -> list[OrderC
         lambda: defaultdict(dict)
     )
     firsts: dict[str, list[int]] = defaultdict(list)
-    for r in _latest(list(session.exec(q).all())):
+    for r in newest(session.exec(q).all()):
         if r.score is None or r.order not in ("AB", "BA"):
             continue
         by_judge[r.judge][(r.generation_id, r.other_generation_id)][r.order] = r.score

@@ -9,11 +9,13 @@ metric is one registered function:
     def jaccard(pairs, ctx):
         return np.array([...])
 
-The built-in methods register when their modules are imported (evaluation.auto.judges.tasks,
-evaluation.auto.similarity); `evaluation.auto.methods` imports both, so readers import that. Judge
-methods are asked by evaluation.auto.judges; their entry declares the answer shape ('score':
-reasoning then a 0–10 score, 'verdict': A / B / tie, 'index': one of 1..N) that the judge
-asks for with the backend's constrained decoding and parses as a fallback.
+The registry is a `core.registry.Registry` (`METHOD_INFO`) whose built-in methods register
+when their modules are imported (evaluation.auto.judges.tasks, evaluation.auto.similarity):
+the first lookup imports both, so a reader imports only this module, and every lookup reads
+the registry as it is now. Judge methods are asked by evaluation.auto.judges; their entry
+declares the answer shape ('score': reasoning then a 0–10 score, 'verdict': A / B / tie,
+'index': one of 1..N) that the judge asks for with the backend's constrained decoding and
+parses as a fallback.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from core.errors import SlamError
+from core.registry import Registry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,15 +60,18 @@ class MethodInfo:
         return value if self.higher_is_better else -value
 
 
-_REGISTRY: dict[str, MethodInfo] = {}
+METHOD_INFO: Registry[MethodInfo] = Registry(
+    "method", builtins=("evaluation.auto.judges.tasks", "evaluation.auto.similarity")
+)
 
 
 def register(info: MethodInfo) -> MethodInfo:
-    if info.name in _REGISTRY and _REGISTRY[info.name] != info:
-        raise ValueError(f"method {info.name!r} is already registered differently")
+    """Add a method's metadata: a second, different entry under its name is an error, and so
+    is an empty range."""
+    METHOD_INFO.add(info.name, info, replace=False)
     if not info.lo < info.hi:
+        METHOD_INFO.remove(info.name)
         raise ValueError(f"method {info.name!r}: range [{info.lo}, {info.hi}] is empty")
-    _REGISTRY[info.name] = info
     return info
 
 
@@ -97,15 +105,24 @@ def similarity_metric(
 
 
 def names(kind: Kind) -> tuple[str, ...]:
-    return tuple(n for n, m in _REGISTRY.items() if m.kind == kind)
+    """Every registered method of `kind`, in registration order."""
+    return tuple(n for n, m in METHOD_INFO.items() if m.kind == kind)
+
+
+def checked(names: list[str], known: Sequence[str], what: str) -> list[str]:
+    """`names` without repeats, in order; any not in `known` is a SlamError listing them."""
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise SlamError(f"unknown {what} {bad}; expected any of {', '.join(known)}")
+    return list(dict.fromkeys(names))
 
 
 def get(name: str) -> MethodInfo:
     """The method stored under `name` ('scorer', 'sbert', 'sbert:<model>', 'scorer@judge')."""
     base = name.split("@", 1)[0]
-    info = _REGISTRY.get(base) or _REGISTRY.get(base.split(":", 1)[0])
+    info = METHOD_INFO.find(base) or METHOD_INFO.find(base.split(":", 1)[0])
     if info is None:
-        known = ", ".join(sorted(_REGISTRY))
+        known = ", ".join(sorted(METHOD_INFO.names()))
         raise KeyError(f"unknown method {name!r}; registered: {known}")
     return info
 
@@ -118,4 +135,4 @@ def find(name: str) -> MethodInfo | None:
 
 
 def all_methods() -> dict[str, MethodInfo]:
-    return dict(_REGISTRY)
+    return dict(METHOD_INFO.items())

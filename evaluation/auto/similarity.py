@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from core.config import EvaluationConfig
-from core.errors import SlamError
 from evaluation.auto import registry
 from evaluation.auto.corpus import Corpus, GenRow
 from evaluation.auto.embeddings import (
@@ -102,12 +101,13 @@ class SimilarityRun:
     notes: list[str] = field(default_factory=list)
 
 
+def similarity_metrics() -> tuple[str, ...]:
+    """Every registered similarity metric, in registration order (read now, never frozen)."""
+    return registry.names("similarity")
+
+
 def check_metrics(metrics: list[str]) -> list[str]:
-    known = registry.names("similarity")
-    bad = [m for m in metrics if m not in known]
-    if bad:
-        raise SlamError(f"unknown similarity metric(s) {bad}; expected any of {', '.join(known)}")
-    return list(dict.fromkeys(metrics))
+    return registry.checked(metrics, similarity_metrics(), "similarity metric(s)")
 
 
 class _Embedder:
@@ -186,9 +186,6 @@ def _qa(pairs: Sequence[Pair], ctx: MetricContext) -> NDArray[np.float64]:
     s = ctx.settings
     qa = SentenceTransformerEncoder(s.qa_model, s.embedding_batch_size)
     return ctx.embedder.cosines(qa, pairs, ctx.name)
-
-
-METRICS = registry.names("similarity")
 
 
 def run_similarity(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.auto.methods import find
+from evaluation.auto.registry import find
 from evaluation.results.service import Results
 
 from ._boxes import box_chart

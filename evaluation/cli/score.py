@@ -45,13 +45,13 @@ def score_command(
     """
     from core.config import load_config
     from core.console import make_console
-    from evaluation.auto.judges.tasks import METHODS
-    from evaluation.auto.similarity import METRICS
+    from evaluation.auto.judges.tasks import judge_methods
+    from evaluation.auto.similarity import similarity_metrics
     from evaluation.score import parse_list, score
     from storage.migrate import open_database
 
-    judge_list = parse_list(judges, METHODS, "judge method(s)")
-    sim_list = parse_list(similarity, METRICS, "similarity metric(s)")
+    judge_list = parse_list(judges, judge_methods(), "judge method(s)")
+    sim_list = parse_list(similarity, similarity_metrics(), "similarity metric(s)")
     cfg = load_config(config)
     engine = open_database(cfg.database.url)
     try:

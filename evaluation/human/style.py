@@ -1,5 +1,5 @@
 """Style control: Bradley–Terry ratings with response length and markdown as covariates, as
-Chatbot Arena's style control does, and each LLM judge's length bias.
+Chatbot Arena's style control does, and the length bias of a fit.
 
 A longer, more formatted answer can win a vote for its look. The style-controlled model
 puts the look in the likelihood:
@@ -16,10 +16,8 @@ Intervals are Wald intervals from the curvature at the MAP (the Laplace approxim
 style fit has one row per rated pair of responses, too many to refit a thousand times for
 every chat answer; with enough votes they match the bootstrap (tests).
 
-**A judge's length bias** is β_words of the same fit on that judge method's verdicts
-(pairwise: each answered order is a vote; score methods: within one prompt, the higher score
-wins): how much longer answers win with that judge beyond what the models' quality explains,
-beside the crowd's own β_words.
+A fit's **length bias** is its β_words (`length_bias`): the crowd's here, each LLM judge's
+from the same fit on that judge method's verdicts in evaluation.auto.judge_style.
 """
 
 from __future__ import annotations
@@ -40,7 +38,7 @@ from sqlmodel import Session
 
 from evaluation.human.ratings import INIT, RIDGE, SCALE, BothBad, _points
 from evaluation.human.votes import DEFAULT_POLICY, VotePolicy, effective_from, effective_votes
-from storage.models import Generation, JudgeScore, ModelRecord, RatingPair
+from storage.models import Generation, RatingPair
 
 FEATURES = ("words", "headers", "lists", "bold")
 FEATURE_LABEL = {"words": "length (words)", "headers": "markdown headers",
@@ -326,7 +324,7 @@ def pair_rows(
             if pid in gens and pid in models]  # fmt: skip
 
 
-# -- each judge's length bias -------------------------------------------------------------------
+# -- the length bias of a fit ----------------------------------------------------------------
 @dataclass(frozen=True)
 class LengthBias:
     judge: str  # "judge / method", or "crowd"
@@ -336,74 +334,8 @@ class LengthBias:
     hi: float | None
 
 
-def judge_rows(session: Session) -> dict[str, list[Row]]:
-    """'judge / method' -> verdicts as pairwise rows (model A, model B, gen A, gen B,
-    choice, 1): pairwise answers (each order one vote), and for score methods (scorer,
-    comparer, comparer-nr, selector) the higher score wins within one prompt, day and sample.
-    The latest parsed answer per question counts."""
-    jt = JudgeScore.__table__  # type: ignore[attr-defined]
-    gt = Generation.__table__  # type: ignore[attr-defined]
-    mt = ModelRecord.__table__  # type: ignore[attr-defined]
-    j, g, m = jt.c, gt.c, mt.c
-    q = (select(j.id, j.judge, j.method, j.generation_id, j.other_generation_id, j.order,
-                j.score, g.prompt_id, g.run_date, g.sample_index, m.name)
-         .select_from(jt.join(gt, g.id == j.generation_id).join(mt, m.id == g.model_id))
-         .where(j.parse_ok.is_(True), j.score.is_not(None))
-         .order_by(j.id))  # fmt: skip
-    latest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for row in session.connection().execute(q):
-        _, judge, method, gen, other, order, *_rest = row
-        latest[(judge, method, gen, other, order)] = tuple(row)
-    model_of = {r[3]: r[10] for r in latest.values()}
-    pair_other = [r[4] for r in latest.values() if r[2] == "pairwise" and r[4] is not None]
-    missing = set(pair_other) - set(model_of)
-    if missing:
-        q2 = (select(g.id, m.name).select_from(gt.join(mt, m.id == g.model_id))
-              .where(g.id.in_(sorted(missing))))  # fmt: skip
-        model_of.update(dict(session.connection().execute(q2).all()))
-    out: dict[str, list[Row]] = defaultdict(list)
-    groups: dict[tuple[Any, ...], list[tuple[int, float]]] = defaultdict(list)
-    for _, judge, method, gen, other, _order, score, prompt, day, sample, _name in latest.values():
-        name = f"{judge} / {method}"
-        if method == "pairwise":
-            if other is None or other not in model_of:
-                continue
-            choice = "A" if score > 0.5 else "B" if score < 0.5 else "tie"
-            out[name].append((model_of[gen], model_of[other], gen, other, choice, 1.0))
-        else:
-            groups[(name, prompt, day, sample)].append((gen, float(score)))
-    for (name, *_), scored in groups.items():
-        scored.sort()
-        for i, (ga, sa) in enumerate(scored):
-            for gb, sb in scored[i + 1 :]:
-                if model_of[ga] == model_of[gb]:
-                    continue
-                choice = "A" if sa > sb else "B" if sa < sb else "tie"
-                out[name].append((model_of[ga], model_of[gb], ga, gb, choice, 1.0))
-    return dict(out)
-
-
-def judge_length_biases(session: Session, ci: float = 0.95) -> list[LengthBias]:
-    """β_words of every judge method, in Elo (they read judge verdicts only, not votes)."""
-    by_judge = judge_rows(session)
-    feats = generation_features(session, [g for rows in by_judge.values() for r in rows
-                                          for g in r[2:4]])  # fmt: skip
-    return [_bias(name, style_control(by_judge[name], {}, None, ci, features=feats))
-            for name in sorted(by_judge)]  # fmt: skip
-
-
-def length_biases(
-    session: Session,
-    policy: VotePolicy = DEFAULT_POLICY,
-    ci: float = 0.95,
-    crowd: StyleResult | None = None,
-) -> list[LengthBias]:
-    """β_words of the crowd (the counted votes) and of every judge method, in Elo."""
-    crowd = crowd if crowd is not None else style_ratings(session, policy, None, ci)
-    return [_bias("crowd", crowd), *judge_length_biases(session, ci)]
-
-
-def _bias(name: str, res: StyleResult) -> LengthBias:
+def length_bias(name: str, res: StyleResult) -> LengthBias:
+    """β_words of a style fit, as the length bias of `name` (the crowd, or a judge method)."""
     c = res.coefficients.get("words")
     if c is None:
         return LengthBias(name, res.n_votes, None, None, None)
@@ -431,7 +363,7 @@ def report_lines(quality: Any, style: StyleResult | None,
     if style is not None:
         out += style.lines()
         if style.ratings and not any(b.judge == "crowd" for b in biases):
-            biases = [_bias("crowd", style), *biases]
+            biases = [length_bias("crowd", style), *biases]
     if biases:
         out += ["Length bias (Elo a typical length difference is worth, beyond the models' "
                 "quality; 0: length does not matter):", *bias_lines(biases)]  # fmt: skip

@@ -280,9 +280,9 @@ class Results(PerfData):
 
     @dataset(reads=JUDGES)
     def length_biases(self) -> list[Any]:
-        """Each LLM judge method's length bias (evaluation.human.style); the crowd's is in
+        """Each LLM judge method's length bias (evaluation.auto.judge_style); the crowd's is in
         `style_ratings`."""
-        from evaluation.human.style import judge_length_biases
+        from evaluation.auto.judge_style import judge_length_biases
 
         ci = self.cfg.evaluation.confidence
         return self._external("length_biases", lambda s: judge_length_biases(s, ci)) or []

@@ -1,5 +1,4 @@
-"""LLM judges: scorer, comparer (with and without reasoning), multi-choice selector, pairwise."""
+"""LLM judges: scorer, comparer (with and without reasoning), multi-choice selector, pairwise.
 
-from evaluation.auto.judges.tasks import METHODS
-
-__all__ = ["METHODS"]
+The methods are the `evaluation.auto.judges.tasks.JUDGE_METHODS` registry (`judge_methods()`
+names them)."""

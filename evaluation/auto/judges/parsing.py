@@ -143,17 +143,49 @@ def _fail(problem: str, text: str) -> Parsed:
     return Parsed(ok=False, problem=problem, reasoning=_reasoning(text, None))
 
 
+_EMPTY = Parsed(ok=False, problem="empty answer")
+
+
+def _read(text: str, keys: tuple[str, ...]) -> tuple[str, object, str | None]:
+    """The cleaned answer, and the last JSON object's value for the first of `keys` (None when
+    there is none) with its reasoning."""
+    t = _clean(text)
+    found = _json_field(t, keys) if t else None
+    return (t, *found) if found is not None else (t, None, None)
+
+
+_BARE_SCORE = NUM + r"\s*\.?"  # the whole answer is a number: "7", "7."
+_BARE_CHOICE = r"(?i:response\s*)?#?\s*" + NUM + r"\s*\.?"  # "2", "#2", "Response 2"
+
+
+def _last(t: str, patterns: tuple[re.Pattern[str], ...]) -> re.Match[str] | None:
+    """The last match of the first pattern that matches at all (the last labelled answer)."""
+    for pattern in patterns:
+        matches = list(pattern.finditer(t))
+        if matches:
+            return matches[-1]
+    return None
+
+
+def _bracketed_number(t: str, bare: str) -> tuple[float, tuple[int, int]] | None:
+    """A number in [[…]], or the whole answer as a bare number (`bare`: its pattern), with its
+    span."""
+    m2 = _DOUBLE_BRACKET.search(t)
+    whole = re.fullmatch(bare, t)
+    hit = m2.group(1) if m2 else (whole.group(1) if whole else None)
+    if hit is None or not re.fullmatch(NUM, hit):
+        return None
+    return _to_number(hit), (m2.span() if m2 else (0, len(t)))
+
+
 def parse_score(text: str, max_score: float = 10.0) -> Parsed:
     """A 0..max_score score from a judge answer (last labelled score wins)."""
-    t = _clean(text)
+    t, raw, reason = _read(text, _SCORE_KEYS)
     if not t:
-        return Parsed(ok=False, problem="empty answer")
+        return _EMPTY
     value: float | None = None
     span = None
-    found = _json_field(t, _SCORE_KEYS)
-    reason = None
-    if found is not None:
-        raw, reason = found
+    if raw is not None:
         if isinstance(raw, int | float) and not isinstance(raw, bool):
             value = _finite(raw)
         elif isinstance(raw, str):
@@ -161,20 +193,11 @@ def parse_score(text: str, max_score: float = 10.0) -> Parsed:
             if inner.ok:
                 value = inner.score
     if value is None:
-        for pattern, scale in ((_SCORE_LABEL, True), (_SCORE_FRACTION, True)):
-            matches = list(pattern.finditer(t))
-            if matches:
-                m = matches[-1]
-                value = _scaled(_to_number(m.group(1)), m.group(2) if scale else None)
-                span = m.span()
-                break
+        m = _last(t, (_SCORE_LABEL, _SCORE_FRACTION))
+        if m is not None:
+            value, span = _scaled(_to_number(m.group(1)), m.group(2)), m.span()
     if value is None:
-        m2 = _DOUBLE_BRACKET.search(t)
-        bare = re.fullmatch(NUM + r"\s*\.?", t)
-        hit = m2.group(1) if m2 else (bare.group(1) if bare else None)
-        if hit is not None and re.fullmatch(NUM, hit):
-            value = _to_number(hit)
-            span = m2.span() if m2 else (0, len(t))
+        value, span = _bracketed_number(t, _BARE_SCORE) or (None, None)
     if value is None:
         return _fail("no score found", t)
     if not 0.0 <= value <= max_score:
@@ -184,32 +207,23 @@ def parse_score(text: str, max_score: float = 10.0) -> Parsed:
 
 def parse_choice(text: str, n: int) -> Parsed:
     """The number (1..n) of the response a multi-choice judge picked."""
-    t = _clean(text)
+    t, raw, reason = _read(text, _CHOICE_KEYS)
     if not t:
-        return Parsed(ok=False, problem="empty answer")
+        return _EMPTY
     pick: float | None = None
     span = None
-    reason = None
-    found = _json_field(t, _CHOICE_KEYS)
-    if found is not None:
-        raw, reason = found
+    if raw is not None:
         if isinstance(raw, int) and not isinstance(raw, bool):
             pick = _finite(raw)
         elif isinstance(raw, str):
             m0 = re.search(NUM, raw)
             pick = _to_number(m0.group(1)) if m0 else None
     if pick is None:
-        for pattern in (_CHOICE_LABEL, _CHOICE_PROSE):
-            matches = list(pattern.finditer(t))
-            if matches:
-                pick, span = _to_number(matches[-1].group(1)), matches[-1].span()
-                break
+        m = _last(t, (_CHOICE_LABEL, _CHOICE_PROSE))
+        if m is not None:
+            pick, span = _to_number(m.group(1)), m.span()
     if pick is None:
-        m2 = _DOUBLE_BRACKET.search(t)
-        bare = re.fullmatch(r"(?i:response\s*)?#?\s*" + NUM + r"\s*\.?", t)
-        hit = m2.group(1) if m2 else (bare.group(1) if bare else None)
-        if hit is not None and re.fullmatch(NUM, hit):
-            pick, span = _to_number(hit), (m2.span() if m2 else (0, len(t)))
+        pick, span = _bracketed_number(t, _BARE_CHOICE) or (None, None)
     if pick is None:
         return _fail("no choice found", t)
     if not 1 <= pick <= n or pick != int(pick):
@@ -229,20 +243,16 @@ def _verdict_token(token: str) -> str | None:
 
 def parse_pairwise(text: str) -> Parsed:
     """A / B / tie from a pairwise judge answer (in the order the responses were shown)."""
-    t = _clean(text)
+    t, raw, reason = _read(text, _CHOICE_KEYS)
     if not t:
-        return Parsed(ok=False, problem="empty answer")
+        return _EMPTY
     verdict: str | None = None
     span = None
-    reason = None
-    found = _json_field(t, _CHOICE_KEYS)
-    if found is not None:
-        raw, reason = found
+    if raw is not None:
         verdict = _verdict_token(str(raw))
     if verdict is None:
-        matches = list(_VERDICT_LABEL.finditer(t))
-        if matches:
-            m = matches[-1]
+        m = _last(t, (_VERDICT_LABEL,))
+        if m is not None:
             verdict, span = ("tie" if m.group(2) else m.group(1)), m.span()
     if verdict is None:
         m2 = _DOUBLE_BRACKET.search(t)

@@ -21,10 +21,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from core.config import ModelSpec
-from core.errors import SlamError
 from evaluation.auto.corpus import Corpus
 from evaluation.auto.judges.answers import answer_schema
-from evaluation.auto.judges.tasks import METHODS, JudgeTask, build_tasks
+from evaluation.auto.judges.tasks import JudgeTask, build_tasks, judge_methods
+from evaluation.auto.registry import checked
 from hosting.backends.base import GenerationRequest, create_backend
 from storage.db import session_scope
 from storage.models import JudgeScore
@@ -61,10 +61,7 @@ class JudgeRun:
 
 
 def check_methods(methods: list[str]) -> list[str]:
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise SlamError(f"unknown judge method(s) {bad}; expected any of {', '.join(METHODS)}")
-    return list(dict.fromkeys(methods))
+    return checked(methods, judge_methods(), "judge method(s)")
 
 
 def _store(engine: Engine, task: JudgeTask, judge: str, raw: str) -> int:

@@ -14,9 +14,10 @@ from sqlmodel import select
 
 from evaluation.auto import registry
 from evaluation.auto.corpus import load_corpus
+from evaluation.auto.judges.tasks import judge_methods
 from evaluation.auto.metaeval import meta_evaluate
-from evaluation.auto.methods import JUDGE_METHODS, SIMILARITY_METRICS, all_methods, get
-from evaluation.auto.similarity import check_metrics, run_similarity
+from evaluation.auto.registry import all_methods, get
+from evaluation.auto.similarity import check_metrics, run_similarity, similarity_metrics
 from storage.db import session_scope
 from storage.models import SimilarityScore
 from tests.support.eval_seed import seed_generations
@@ -24,11 +25,11 @@ from tests.support.eval_seed import seed_generations
 
 def test_every_builtin_method_declares_its_metadata() -> None:
     methods = all_methods()
-    assert set(JUDGE_METHODS) | set(SIMILARITY_METRICS) <= set(methods)
-    for name in JUDGE_METHODS:
+    assert set(judge_methods()) | set(similarity_metrics()) <= set(methods)
+    for name in judge_methods():
         info = methods[name]
         assert info.kind == "judge" and info.answer in ("score", "verdict", "index"), name
-    for name in SIMILARITY_METRICS:
+    for name in similarity_metrics():
         info = methods[name]
         assert info.kind == "similarity" and info.needs_reference and info.compute, name
     for info in methods.values():
@@ -54,7 +55,7 @@ def jaccard_metric() -> Iterator[str]:
         return np.array(out)
 
     yield "word-jaccard"
-    registry._REGISTRY.pop("word-jaccard")
+    registry.METHOD_INFO.remove("word-jaccard")
 
 
 def test_a_metric_is_one_registered_function(engine: Engine, jaccard_metric: str) -> None:
@@ -87,7 +88,7 @@ def test_meta_evaluation_reads_the_direction(jaccard_metric: str) -> None:
         (lower_better,) = meta_evaluate({"distance": distances}, human, k=1)
         (assumed_higher,) = meta_evaluate({jaccard_metric: distances}, human, k=1)
     finally:
-        registry._REGISTRY.pop("distance")
+        registry.METHOD_INFO.remove("distance")
     assert lower_better.spearman == pytest.approx(1.0) and lower_better.jaccard == 1.0
     assert assumed_higher.spearman == pytest.approx(-1.0) and assumed_higher.jaccard == 0.0
 

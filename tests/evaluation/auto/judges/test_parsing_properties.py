@@ -19,7 +19,8 @@ from evaluation.auto.judges.parsing import (
     parse_score,
     parse_structured,
 )
-from evaluation.auto.judges.tasks import METHODS, shape_of
+from evaluation.auto.judges.tasks import shape_of
+from evaluation.auto.registry import names
 
 # Nothing in the working tree (.hypothesis/): no example database, caches in a temp folder.
 set_hypothesis_home_dir(str(Path(tempfile.gettempdir()) / "slam-hypothesis"))
@@ -120,7 +121,7 @@ def test_free_text_choice_line_round_trips(reasoning: str, n: int, data: st.Data
 
 
 @given(
-    method=st.sampled_from(METHODS),
+    method=st.sampled_from(names("judge")),
     reasoning=st.text(max_size=80),
     n=st.integers(min_value=2, max_value=6),
     data=st.data(),
