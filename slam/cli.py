@@ -34,6 +34,7 @@ app = typer.Typer(
 # Modules exposing `register(app: typer.Typer) -> None`. Missing optional areas are skipped.
 COMMAND_MODULES = (
     "slam.commands",  # init, db, generate, quantize, demo, models
+    "slam.features",  # features, import responses
     "evaluation.cli.score",  # score
     "evaluation.cli.perf",  # probe, sweep, report
     "bot.cli.run",  # bot slack|discord|console, schedule

@@ -96,7 +96,7 @@ def generate(
     model: list[str] = typer.Option(None, "--model", "-m", help="Only these models (repeatable)."),
     samples: int | None = bounded(
         None, "--samples", bound=(ExperimentConfig, "samples_per_model"),
-        help="Samples per user and model (experiment.samples_per_model).",
+        help="Samples per input and model (default: each feature's samples per input).",
     ),
     max_tokens: int | None = bounded(
         None, "--max-tokens", bound=(ExperimentConfig, "max_tokens"),
@@ -105,9 +105,12 @@ def generate(
     run_date: str | None = typer.Option(
         None, "--date", help="Run date YYYY-MM-DD (default today)."
     ),
+    feature: str | None = typer.Option(
+        None, "--feature", "-f", help="Only this feature (default: every feature)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Generate today's responses from every model for every sample user (resumable)."""
+    """Generate today's responses of every feature: each input × each of its models (resumable)."""
     from core.console import make_console
     from hosting.generate import generate as run_generate
     from hosting.summary import render_table, summarize
@@ -121,6 +124,7 @@ def generate(
             engine,
             cfg,
             model_names=model or None,
+            feature_name=feature,
             run_date=day,
             samples=samples,
             max_tokens=max_tokens,
@@ -145,7 +149,7 @@ def quantize(
 ) -> None:
     """Make lower-bit variants of a GGUF with llama.cpp's own quantizer."""
     from core.paths import writable_dir
-    from hosting.backends.gguf import resolve_model_path
+    from hosting.backends import resolve_model_path
     from hosting.quantize import normalize_quant
     from hosting.quantize import quantize as run_quantize
 
@@ -163,7 +167,7 @@ def demo(
     fresh: bool = typer.Option(False, "--fresh", help="Start from an empty workspace."),
 ) -> None:
     """Run the whole pipeline offline on the packaged model and its quantized variants."""
-    from slam.demo.run import run_demo
+    from slam.demo import run_demo
 
     run_demo(workspace, quick=quick, fresh=fresh)
 

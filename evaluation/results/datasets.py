@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from core.config import SlamConfig
-from evaluation.human.votes import VotePolicy
+from evaluation.human import VotePolicy
 from evaluation.results.cache import (
     PROCESS_CACHE,
     ResultCache,
@@ -183,9 +183,16 @@ class DatasetBase:
         now: datetime | None = None,
         as_of: datetime | None = None,
         cache: ResultCache | None = PROCESS_CACHE,
+        feature: str | None = None,
+        slice: str | None = None,
     ):
         self.engine = engine
         self.cfg = cfg
+        # `feature`: only that feature's generations, pairs, votes and scores (None: all the
+        # database holds, which is the one feature of a single-feature deployment); `slice`:
+        # only the inputs of that slice of the feature.
+        self.feature = feature
+        self.slice = slice
         self.window_days = window_days
         self.requests_per_day = requests_per_day
         # `as_of`: read the database as it was then (votes stored before it); the digest
@@ -228,6 +235,8 @@ class DatasetBase:
             self.window_days,
             self.requests_per_day,
             self.as_of.isoformat() if self.as_of else None,
+            self.feature,
+            self.slice,
             self.since.isoformat() if windowed and self.since else None,
             versions.get("database"),
             tuple((t, versions.get(t)) for t in reads),
