@@ -17,16 +17,16 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from bot.events import Command, PairView, Reply
+from bot.rating import db as _db
+from bot.rating import legend as _legend
+from bot.rating import masker as _masker
+from bot.rating import post_pair as _post_pair
 from bot.rating import rounds, selection
-from bot.rating.posting import db as _db
-from bot.rating.posting import legend as _legend
-from bot.rating.posting import masker as _masker
-from bot.rating.posting import post_pair as _post_pair
 from bot.services import ChatPort, Services
 from core.config import CommandLimits
 from core.errors import SlamError
 from core.registry import Registry
-from evaluation.human.votes import VotePolicy, all_effective_votes
+from evaluation.human import VotePolicy, all_effective_votes
 from storage.models import Generation, ModelRecord, RatingPair, RatingRound
 
 CommandFn = Callable[[Services, Command, ChatPort], Awaitable[Reply]]
@@ -282,8 +282,7 @@ async def cmd_report(d: Services, cmd: Command, port: ChatPort) -> Reply:
         return _bad_args("report", "Give `all` or one chart name")
     from evaluation.charts import ALL_CHARTS, CHART_NAMES
     from evaluation.report import build_report
-    from evaluation.results.leaderboard import summary_text
-    from evaluation.results.service import Results
+    from evaluation.results import Results, summary_text
 
     arg = cmd.args[0].lower() if cmd.args else ""
     if arg and arg != "all" and arg not in ALL_CHARTS:
@@ -317,7 +316,7 @@ async def cmd_report(d: Services, cmd: Command, port: ChatPort) -> Reply:
 @command("leaderboard", "leaderboard", "Bradley–Terry ratings, intervals and the decision",
          slow=True, dashboard=True)  # fmt: skip
 async def cmd_leaderboard(d: Services, cmd: Command, port: ChatPort) -> Reply:
-    from evaluation.results.service import Results
+    from evaluation.results import Results
 
     def board() -> Reply:
         return format_leaderboard(Results(d.engine, d.cfg))
@@ -327,8 +326,8 @@ async def cmd_leaderboard(d: Services, cmd: Command, port: ChatPort) -> Reply:
 
 def format_leaderboard(results: Any) -> Reply:
     """The results service's ratings (evaluation.results.leaderboard's formatting) and decision."""
-    from evaluation.human.decision import STATUS_LABEL
-    from evaluation.results.leaderboard import PRIOR_NOTE, rank_text, rating_text, ratings_caption
+    from evaluation.human import STATUS_LABEL
+    from evaluation.results import PRIOR_NOTE, rank_text, rating_text, ratings_caption
 
     bt, decision = results.ratings, results.decision
     if bt is None:
@@ -370,7 +369,7 @@ async def cmd_probe(d: Services, cmd: Command, port: ChatPort) -> Reply:
     if not 1 <= measure <= _le(limit):
         return _bad_args("probe", f"MEASURE must be between 1 and {_le(limit)}")
     try:
-        from evaluation.perf.probes import run_probes
+        from evaluation.perf import run_probes
     except ImportError:
         return Reply("Probes are not available in this installation (evaluation.perf.probes).",
                      ok=False, ephemeral=True)  # fmt: skip
@@ -387,7 +386,7 @@ async def cmd_probe(d: Services, cmd: Command, port: ChatPort) -> Reply:
                  Param("role", "rater (default) or viewer", required=False,
                        choices=("rater", "viewer"))))  # fmt: skip
 async def cmd_invite(d: Services, cmd: Command, port: ChatPort) -> Reply:
-    from bot.rating.invites import ROLES, Tokens, check_name, link, load_secret
+    from bot.rating import ROLES, Tokens, check_name, link, load_secret
 
     if not 1 <= len(cmd.args) <= 2 or (len(cmd.args) == 2 and cmd.args[1].lower() not in ROLES):
         return _bad_args("invite", "Give a name, then optionally `viewer`")

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from bot.commands import ADMIN_COMMANDS, run_command
 from bot.events import Command, Reaction, Reply, Vote
 from bot.identity import load_salt
-from bot.rating.writer import VoteOutcome, VoteWriter
+from bot.rating import VoteOutcome, VoteWriter
 from bot.services import BotServices, ChatPort
 from core.config import SlamConfig
 from core.errors import SlamError

@@ -20,11 +20,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.config import SlamConfig
-from evaluation.human.decision import Decision
-from evaluation.human.ratings import BTResult, ModelRating
+from evaluation.human import BTResult, Decision, ModelRating
 
 if TYPE_CHECKING:
-    from evaluation.results.service import Results
+    from evaluation.results import Results
 from storage.models import ModelRecord, Probe
 
 log = logging.getLogger(__name__)
@@ -128,7 +127,7 @@ def _day_votes(session: Session, start: datetime, end: datetime) -> DayVotes:
     """Counts of the effective votes as of `end` (evaluation.human.votes), by SQL aggregates."""
     from sqlalchemy import func, select
 
-    from evaluation.human.votes import effective_from
+    from evaluation.human import effective_from
 
     conn = session.connection()
     counts: dict[str, tuple[int, int]] = {}
@@ -172,7 +171,7 @@ def _movement(now: BTResult | None, before: BTResult | None) -> list[Movement]:
 def _probes(
     session: Session, prev_start: datetime, start: datetime, end: datetime
 ) -> tuple[list[DayLatency], list[Availability]]:
-    from evaluation.perf.latency_stats import percentiles
+    from evaluation.perf import percentiles
 
     rows = session.exec(
         select(ModelRecord.name, Probe.started_at, Probe.ok, Probe.latency_s)
@@ -199,7 +198,7 @@ def _probes(
 
 
 def _costs(results: Results, cfg: SlamConfig) -> tuple[float | None, list[CostLine]]:
-    from evaluation.perf.cost import api_cost_per_request
+    from evaluation.perf import api_cost_per_request
 
     prompt, output, _ = results.request_tokens
     api_per_1k = (
@@ -231,7 +230,7 @@ def build_digest(
     cost_window_days: int = 30,
 ) -> Digest:
     """Everything the digest for `day` says; `charts` (report chart names) are drawn too."""
-    from evaluation.results.service import Results
+    from evaluation.results import Results
 
     tz = ZoneInfo(cfg.schedule.timezone)
     start, end = day_window(day, tz)

@@ -30,17 +30,18 @@ from evaluation.charts import (
     chart_function,
     chart_spec,
 )
-from evaluation.human.decision import Decision
-from evaluation.results.cache import PROCESS_CACHE, ResultCache
-from evaluation.results.leaderboard import (
+from evaluation.human import Decision
+from evaluation.results import (
     HEADERS,
     PRIOR_NOTE,
+    PROCESS_CACHE,
     LeaderboardRow,
+    ResultCache,
+    Results,
     cells,
     summary_text,
     with_style,
 )
-from evaluation.results.service import Results
 
 __all__ = ["CHART_NAMES", "ReportResult", "build_report"]
 
@@ -125,7 +126,7 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
     lines += ["", "## Rater quality and style control", "", *_style_section(data)]
     trust, sentence = data.judge_trust
     if trust or sentence:
-        from evaluation.auto.judge_trust import render_text
+        from evaluation.auto import render_text
 
         lines += ["", "## How far to trust each judge", "", sentence, ""]
         if trust:
@@ -142,7 +143,7 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
 
 def _style_section(data: Results) -> list[str]:
     """Rule 9's counts, the style-controlled fit and each judge's length bias."""
-    from evaluation.human.style import report_lines
+    from evaluation.human import report_lines
 
     return report_lines(data.rater_quality, data.style_ratings, data.length_biases)
 
@@ -211,7 +212,7 @@ def _html(result: ReportResult, data: Results, generated: str, pngs: dict[str, b
     ]
     trust, sentence = data.judge_trust
     if trust or sentence:
-        from evaluation.auto.judge_trust import render_text
+        from evaluation.auto import render_text
 
         table = render_text(trust, sentence).rsplit("\n", 1)[0] if trust else ""
         parts.append(f"<h2>How far to trust each judge</h2><p>{e(sentence)}</p>")
@@ -245,7 +246,7 @@ def _content_key(data: Results, name: str, spec: ChartSpec) -> tuple[Any, ...]:
 
 def _draw(data: Results, name: str, path: Path) -> tuple[bytes, str | None]:
     """Draw one chart; returns its PNG bytes and the error that replaced it, if any."""
-    from evaluation.charts._style import no_data
+    from evaluation.charts import no_data
 
     try:
         chart_function(name)(data, path)
@@ -275,7 +276,7 @@ def build_report(
     `cache`). A chart whose inputs did not change since it was last drawn is served from the
     cache (its key: the versions of the tables it reads, the config, the code). With
     `write_pages=False` only the chart files are written (the chat answer)."""
-    from evaluation.charts._style import png_text
+    from evaluation.charts import png_text
 
     names = list(CHART_NAMES) if not only else list(dict.fromkeys(only))
     for n in names:
@@ -320,7 +321,7 @@ def build_report(
         loader = data.prefetch("ratings", "decision")
     try:
         if todo:
-            from evaluation.charts._style import setup
+            from evaluation.charts import setup
 
             setup()  # import matplotlib now: a cold process overlaps it with the ratings
         if loader is not None and write_pages and set(todo) <= RATING_CHARTS:

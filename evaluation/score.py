@@ -11,19 +11,22 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 
 from core.errors import SlamError
-from evaluation.auto.corpus import load_corpus
-from evaluation.auto.judges.runner import JudgeRun, check_methods, run_judges
-from evaluation.auto.similarity import SimilarityRun, check_metrics, run_similarity
+from evaluation.auto import (
+    JudgeRun,
+    SimilarityRun,
+    check_methods,
+    check_metrics,
+    load_corpus,
+    run_judges,
+    run_similarity,
+)
 from storage.db import session_scope
 
 if TYPE_CHECKING:
     from core.config import ModelSpec, SlamConfig
-    from evaluation.auto.judge_trust import JudgeTrust
-    from evaluation.auto.metaeval import MethodAgreement
-    from evaluation.auto.method_scores import OrderConsistency
-    from evaluation.human.agreement import JudgeCrowdAgreement
-    from evaluation.human.ratings import BTResult
-    from evaluation.results.service import Results
+    from evaluation.auto import JudgeTrust, MethodAgreement, OrderConsistency
+    from evaluation.human import BTResult, JudgeCrowdAgreement
+    from evaluation.results import Results
 
 
 @dataclass
@@ -144,12 +147,9 @@ async def score(
 def _summarise(
     engine: Engine, cfg: SlamConfig, experiment_id: int, reference: str | None, res: ScoreResult
 ) -> None:
-    from evaluation.auto.judge_trust import judge_trust
-    from evaluation.auto.metaeval import meta_evaluate, method_model_scores
-    from evaluation.auto.method_scores import order_consistency
-    from evaluation.human.agreement import judge_crowd_agreement
-    from evaluation.human.votes import VotePolicy
-    from evaluation.results.service import Results
+    from evaluation.auto import judge_trust, meta_evaluate, method_model_scores, order_consistency
+    from evaluation.human import VotePolicy, judge_crowd_agreement
+    from evaluation.results import Results
 
     with session_scope(engine) as s:
         res.method_scores = method_model_scores(s, experiment_id=experiment_id)
@@ -177,7 +177,7 @@ def _summarise(
 def judge_note(spec: ModelSpec) -> str | None:
     """A warning when the judge is a packaged base model (e.g. the offline default, where the
     reference, Gemma 3 270M, judges): its verdicts parse, but mean little."""
-    from hosting.backends.gguf import is_base_builtin
+    from hosting.backends import is_base_builtin
 
     if spec.backend == "llamacpp" and is_base_builtin(spec.model):
         return (

@@ -31,7 +31,7 @@ def list_command(
     from rich.console import Console
     from rich.table import Table
 
-    from hosting.backends.ollama import list_models, ollama_host
+    from hosting.backends import list_models, ollama_host
 
     models = asyncio.run(list_models(host))
     console = Console()
@@ -75,7 +75,7 @@ async def _pull(model: str, host: str | None, console: Console) -> str:
         TransferSpeedColumn,
     )
 
-    from hosting.backends.ollama import pull_model
+    from hosting.backends import pull_model
 
     tasks: dict[str, TaskID] = {}
     last = ""

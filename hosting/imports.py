@@ -358,7 +358,7 @@ def import_responses(
     today: date | None = None,
 ) -> ImportResult:
     """Store a file's answers as `model`'s generations for `feature` (all or nothing)."""
-    from hosting.backends.base import tpot
+    from hosting.backends import tpot
 
     answers, result = read_answers(path)
     inputs = {i.id: i for i in feature.inputs()}

@@ -64,7 +64,7 @@ def quantize(source: Path, quant: str, out_dir: Path, *, force: bool = False) ->
         return target
     import llama_cpp
 
-    from hosting.backends.llama_logs import route_llama_logs
+    from hosting.backends import route_llama_logs
 
     route_llama_logs()
     params = llama_cpp.llama_model_quantize_default_params()

@@ -17,15 +17,15 @@ RANK = {p: i for i, p in enumerate(LAYERS)}
 # Inside a layer, its wings (subpackages) and top-level modules, bottom to top: a unit imports
 # only units at or below its own rank. docs/architecture.md says what each one is.
 WINGS = {
-    "core": ["errors", "env", "secrets", "registry", "backends", "console", "paths", "templates",
-             "inputs", "config", "options", "prompts", "features", "data"],
+    "core": ["errors", "lazy", "env", "secrets", "registry", "backends", "console", "paths",
+             "templates", "inputs", "config", "options", "prompts", "features", "data"],
     "storage": ["models", "db", "repo", "migrate"],
     "hosting": ["backends", "quantize", "generate", "imports", "summary", "aws", "cli"],
     "evaluation": ["perf", "human", "auto", "results", "charts", "report", "digest", "score",
                    "cli"],
     "bot": ["events", "reactions", "identity", "services", "rating", "commands", "dispatcher",
             "web", "ops", "platforms", "cli"],
-    "slam": ["demo", "commands", "cli"],
+    "slam": ["demo", "features", "commands", "cli"],
 }
 
 
@@ -151,6 +151,68 @@ def test_imports_point_down_the_wings() -> None:
             if a[1] in order and b[1] in order and order.index(b[1]) > order.index(a[1]):
                 upward.append(f"{mod} -> {dep}")
     assert upward == [], "imports that point up the wings:\n" + "\n".join(sorted(upward))
+
+
+def _wings() -> dict[str, Path]:
+    """Every wing package (a subpackage of a layer) and its folder."""
+    return {
+        ".".join(init.parent.relative_to(ROOT).parts): init.parent
+        for layer in LAYERS
+        for init in (ROOT / layer).glob("*/__init__.py")
+        if init.parent.name != "data" and "migrations" not in init.parts
+    }
+
+
+def _exports(wing: str) -> set[str]:
+    """The names a wing's __init__ offers: its EXPORTS table (imported on first use) and what
+    it defines itself (evaluation.charts keeps its chart table there)."""
+    tree = ast.parse((ROOT / Path(*wing.split(".")) / "__init__.py").read_text())
+    out: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "EXPORTS":
+            assert isinstance(node.value, ast.Dict)
+            out |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            out.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            out |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return out
+
+
+def test_outside_a_wing_only_its_surface_is_imported() -> None:
+    """Code outside a wing imports what its __init__ exports (or a submodule as a namespace,
+    `from bot.rating import rounds`), never from inside its modules."""
+    wings = _wings()
+    modules = _modules()
+    reach_ins = []
+    for mod, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            for wing in wings:
+                inside = mod == wing or mod.startswith(wing + ".")
+                if inside:
+                    continue
+                if node.module.startswith(wing + "."):
+                    reach_ins.append(f"{mod}: from {node.module} import …")
+                elif node.module == wing:
+                    bad = [a.name for a in node.names if a.name not in _exports(wing)
+                           and f"{wing}.{a.name}" not in modules]  # fmt: skip
+                    reach_ins += [f"{mod}: {wing}.{n} is not in its EXPORTS" for n in bad]
+    assert reach_ins == [], "imports past a wing's surface:\n" + "\n".join(sorted(reach_ins))
+
+
+def test_every_exported_name_resolves() -> None:
+    import importlib
+
+    missing = []
+    for wing in _wings():
+        package = importlib.import_module(wing)
+        for name in sorted(_exports(wing)):
+            if not hasattr(package, name):
+                missing.append(f"{wing}.{name}")
+    assert missing == []
 
 
 def test_no_module_import_cycles() -> None:

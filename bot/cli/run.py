@@ -95,8 +95,8 @@ def slack(
     """Run the Slack bot. Needs SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode) or
     SLACK_SIGNING_SECRET (HTTP mode)."""
     from bot.dispatcher import Dispatcher
-    from bot.ops.observability import setup_logging
-    from bot.platforms.slack import run_slack
+    from bot.ops import setup_logging
+    from bot.platforms import run_slack
     from core.env import environment
 
     # Check the secrets before touching the database, so the error is the useful one.
@@ -124,8 +124,8 @@ def discord(
     scheduler: bool = SchedulerOpt,
 ) -> None:
     """Run the Discord bot (DISCORD_TOKEN)."""
-    from bot.ops.observability import setup_logging
-    from bot.platforms.discord import run_discord
+    from bot.ops import setup_logging
+    from bot.platforms import run_discord
     from core.env import environment
 
     token = environment().require("discord_token", "create a bot in the Discord developer "
@@ -145,7 +145,7 @@ def web(
     (invite them with `slam web invite NAME`)."""
     from bot.cli.web import run_web
     from bot.dispatcher import Dispatcher
-    from bot.ops.observability import setup_logging
+    from bot.ops import setup_logging
 
     cfg, engine = _setup(config)
     setup_logging()
@@ -158,7 +158,7 @@ def console(
                                      help="Open a round when none is open."),
 ) -> None:  # fmt: skip
     """Rate pairs in this terminal (the same flow as in chat)."""
-    from bot.platforms.console import rate_in_console
+    from bot.platforms import rate_in_console
 
     cfg, engine = _setup(config)
     summary = asyncio.run(rate_in_console(engine, cfg, start_round=start_round))

@@ -47,7 +47,7 @@ def list_jobs(
     ),
 ) -> None:
     """Next run times of each job in the configured time zone (nothing is started)."""
-    from bot.ops.scheduler import upcoming
+    from bot.ops import upcoming
     from core.config import load_config
 
     cfg = load_config(config)
@@ -70,7 +70,7 @@ def list_jobs(
 
 
 def _last_runs(cfg: Any, ids: list[str]) -> dict[str, str]:
-    from bot.ops.leases import latest
+    from bot.ops import latest
     from storage.db import check_connection, make_engine
 
     engine = make_engine(cfg.database.url)
@@ -100,7 +100,7 @@ def run(
 ) -> None:
     """Run one job now, as the scheduler would; messages are printed instead of posted."""
     from bot.events import Reply
-    from bot.ops.jobs import JOBS, JobRun, run_job
+    from bot.ops import JOBS, JobRun, run_job
     from bot.services import BotServices
     from core.config import load_config
     from storage.migrate import open_database

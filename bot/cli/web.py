@@ -30,7 +30,7 @@ def invite(
     config: Path | None = ConfigOpt,
 ) -> None:  # fmt: skip
     """Print a private link for NAME: no password, signed, expiring and revocable."""
-    from bot.rating.invites import Role, Tokens, check_name, link, load_secret
+    from bot.rating import Role, Tokens, check_name, link, load_secret
     from core.config import load_config
 
     cfg = load_config(config)
@@ -55,7 +55,7 @@ def revoke(
     config: Path | None = ConfigOpt,
 ) -> None:
     """End every link issued to NAME so far (a new invite works again)."""
-    from bot.rating.invites import Tokens, load_secret
+    from bot.rating import Tokens, load_secret
     from core.config import load_config
     from storage.db import make_engine
     from storage.migrate import upgrade
@@ -74,8 +74,8 @@ async def run_web(dispatcher: Any, *, host: str = "127.0.0.1", port: int = 3000,
     notices go to the log, and new rounds are fetched by raters rather than posted."""
     import asyncio
 
-    from bot.ops.runtime import AdapterRuntime
-    from bot.web.app import WebPort
+    from bot.ops import AdapterRuntime
+    from bot.web import WebPort
 
     async with AdapterRuntime(dispatcher, host=host, port=port, scheduler=scheduler,
                               web=True) as rt:  # fmt: skip

@@ -15,7 +15,7 @@ from evaluation.digest import (
     build_digest,
     day_window,
 )
-from evaluation.results.leaderboard import rating_text
+from evaluation.results import rating_text
 
 __all__ = [
     "Availability",

@@ -22,7 +22,7 @@ from storage.db import session_scope
 @job("probe", "probe_cron", "latency probes of every model")
 async def probe_body(run: JobRun, slot: datetime) -> str:
     """Hourly latency probes of every configured model; latencies also go to the metrics."""
-    from evaluation.perf.probes import run_probes
+    from evaluation.perf import run_probes
 
     engine, cfg = run.services.engine, run.services.cfg
     if not cfg.models:

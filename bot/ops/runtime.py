@@ -73,7 +73,7 @@ class AdapterRuntime:
 
         middlewares = []
         if self.web_enabled:
-            from bot.web.app import WebFront
+            from bot.web import WebFront
 
             self.web = WebFront(self.dispatcher)
             middlewares = self.web.middlewares()

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from bot.commands import run_command
 from bot.dispatcher import Dispatcher
 from bot.events import Command, Posted, Reply, Vote, render_pair_text
-from bot.rating.rounds import open_round
+from bot.rating import open_round
 from bot.services import Capabilities
 from core.config import SlamConfig
 from core.errors import SlamError, short

@@ -265,7 +265,7 @@ async def run_discord(
     scheduled jobs start once the gateway session is ready (their messages need the client)."""
     import asyncio
 
-    from bot.ops.runtime import AdapterRuntime
+    from bot.ops import AdapterRuntime
 
     dispatcher = Dispatcher(engine, cfg)
     async with AdapterRuntime(dispatcher, host=host, port=port, scheduler=scheduler) as rt:

@@ -292,7 +292,7 @@ def slack_routes(bolt_app: Any, path: str = "/slack/events") -> Any:
     from aiohttp import web
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
-    from bot.ops.observability import ERRORS, REJECTED
+    from bot.ops import ERRORS, REJECTED
 
     async def events(request: web.Request) -> web.Response:
         why = malformed_signature(request.headers)
@@ -321,7 +321,7 @@ def web_app(bolt_app: Any, path: str = "/slack/events", health: Any = None) -> A
     bot itself serves these through bot.ops.runtime, with the web front beside them)."""
     from aiohttp import web
 
-    from bot.ops.observability import add_routes
+    from bot.ops import add_routes
 
     web_application = web.Application()
     slack_routes(bolt_app, path)(web_application)
@@ -364,7 +364,7 @@ async def run_slack(
     `scheduler` is False), in bot.ops.runtime's lifecycle."""
     import asyncio
 
-    from bot.ops.runtime import AdapterRuntime
+    from bot.ops import AdapterRuntime
 
     async with AdapterRuntime(dispatcher, host=host, port=port, scheduler=scheduler) as rt:
         if socket_mode:

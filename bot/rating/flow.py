@@ -23,7 +23,7 @@ from bot.rating.selection import NextPair
 from bot.rating.writer import VoteOutcome
 from bot.services import ChatPort, Services
 from core.errors import SlamError
-from evaluation.human.votes import fold_events
+from evaluation.human import fold_events
 from storage.models import PairMessage, RatingPair, RatingRound
 from storage.models import Vote as VoteRow
 

@@ -38,8 +38,10 @@ from bot.rating import rounds
 from bot.rating.rounds import Candidate
 from core.config import SlamConfig
 from core.errors import SlamError
-from evaluation.human.active import (
+from evaluation.human import (
+    Decision,
     Plan,
+    effective_from,
     gold_due,
     gold_phase,
     make_plan,
@@ -50,8 +52,6 @@ from evaluation.human.active import (
     settled_text,
     spread_factor,
 )
-from evaluation.human.decision import Decision
-from evaluation.human.votes import effective_from
 from storage.db import session_scope
 from storage.models import ModelRecord, Notice, PairMessage, Rater, RatingPair, Vote
 
@@ -102,7 +102,7 @@ def snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (),
              results: Any = None) -> Snapshot:  # fmt: skip
     """Read the results service (evaluation.results.service) and plan for `models` plus the
     reference. `results`: an existing Results to reuse."""
-    from evaluation.results.service import Results
+    from evaluation.results import Results
 
     res = results if results is not None else Results(engine, cfg)
     decision: Decision = res.decision

@@ -35,7 +35,7 @@ from sqlmodel import SQLModel
 
 from bot.events import Vote
 from core.errors import short
-from evaluation.human.votes import fold, fold_events
+from evaluation.human import fold, fold_events
 from storage.db import begin_write
 from storage.models import PairMessage, ProcessedEvent, Rater, RatingPair, RatingRound, utcnow
 from storage.models import Vote as VoteRow

@@ -33,9 +33,8 @@ from aiohttp import web
 
 from bot.dispatcher import Dispatcher
 from bot.events import Posted, Reply
+from bot.rating import Grant, Role, TokenError, Tokens, VoteOutcome, load_secret
 from bot.rating import flow as rating
-from bot.rating.invites import Grant, Role, TokenError, Tokens, load_secret
-from bot.rating.writer import VoteOutcome
 from bot.services import Capabilities
 from bot.web import pages
 from bot.web.dashboard import CHARTS, Dashboard

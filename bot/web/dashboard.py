@@ -58,7 +58,7 @@ class Dashboard:
         now = self.clock()
         if self._version is not None and now - self._version[0] < VERSION_TTL_S:
             return self._version[1]
-        from evaluation.results.cache import table_versions
+        from evaluation.results import table_versions
 
         versions = await asyncio.to_thread(table_versions, self.engine)
         digest = hashlib.sha256(repr(sorted(versions.items())).encode()).hexdigest()[:16]
@@ -78,8 +78,7 @@ class Dashboard:
         return state
 
     def _compute(self, version: str) -> dict[str, Any]:
-        from evaluation.results.leaderboard import HEADERS, PRIOR_NOTE, cells, ratings_caption
-        from evaluation.results.service import Results
+        from evaluation.results import HEADERS, PRIOR_NOTE, Results, cells, ratings_caption
 
         results = Results(self.engine, self.cfg)
         rows, decision, bt = results.leaderboard, results.decision, results.ratings
@@ -133,7 +132,7 @@ class Dashboard:
     def _render(self) -> tuple[dict[str, bytes], dict[str, tuple[str, str]]]:
         from evaluation.charts import CHART_DESCRIPTIONS
         from evaluation.report import build_report
-        from evaluation.results.service import Results
+        from evaluation.results import Results
 
         results = Results(self.engine, self.cfg)
         res = build_report(self.engine, self.cfg, self.out_dir, only=list(CHARTS),

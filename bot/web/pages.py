@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from bot.events import PairView
-from bot.rating.flow import LABELS, RaterPair
+from bot.rating import LABELS, RaterPair
 
 KEYS = {"A": "A", "B": "B", "tie": "T", "both_bad": "X"}
 

@@ -18,16 +18,17 @@ from sqlmodel import Session
 
 from evaluation.auto.judges.tasks import JUDGE_METHODS
 from evaluation.auto.verdicts import TIE, Slot, X, newest
-from evaluation.human.style import (
+from evaluation.human import (
+    DEFAULT_POLICY,
     LengthBias,
     Row,
     StyleResult,
+    VotePolicy,
     generation_features,
     length_bias,
     style_control,
     style_ratings,
 )
-from evaluation.human.votes import DEFAULT_POLICY, VotePolicy
 from storage.models import Generation, JudgeScore, ModelRecord
 
 

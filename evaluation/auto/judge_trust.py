@@ -40,8 +40,13 @@ from sqlmodel import Session
 
 from evaluation.auto.judges.tasks import JUDGE_METHODS
 from evaluation.auto.verdicts import TIE, Slot, X, newest, ordered, per_pair, selector_sets
-from evaluation.human.agreement import cohen_kappa, crowd_majority, majority_of_counts
-from evaluation.human.votes import VotePolicy, effective_votes
+from evaluation.human import (
+    VotePolicy,
+    cohen_kappa,
+    crowd_majority,
+    effective_votes,
+    majority_of_counts,
+)
 from storage.models import Generation, JudgeScore, RatingPair
 
 if TYPE_CHECKING:

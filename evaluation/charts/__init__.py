@@ -1,5 +1,5 @@
 """Charts for `slam report`: each is a function (Results, path) -> PNG path; they read the
-results service (evaluation.results.service) and nothing else.
+results service (evaluation.results) and nothing else.
 
 Importing this package does not import matplotlib; drawing does.
 """
@@ -11,10 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.lazy import lazy_exports
 from core.registry import Registry
 
 if TYPE_CHECKING:
-    from evaluation.results.service import Results
+    from evaluation.charts._style import no_data as no_data
+    from evaluation.charts._style import png_text as png_text
+    from evaluation.charts._style import setup as setup
+    from evaluation.results import Results
+
+# Drawing helpers the report uses (they import matplotlib: on first use only).
+EXPORTS = {"no_data": "_style", "png_text": "_style", "setup": "_style"}
+__getattr__ = lazy_exports(__name__, EXPORTS)
 
 ChartFn = Callable[["Results", Path], Path]
 

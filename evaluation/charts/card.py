@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.results.service import Results
+from evaluation.results import Results
 
 from ._style import (
     HIGHLIGHT,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from evaluation.perf.cost import ModelCost, format_usd
-from evaluation.results.service import Results
+from evaluation.perf import ModelCost, format_usd
+from evaluation.results import Results
 
 from ._style import (
     HIGHLIGHT,

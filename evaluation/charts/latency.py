@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.results.service import Results
+from evaluation.results import Results
 
 from ._boxes import box_chart, box_stats, draw_boxes
 from ._style import model_colors, new_figure, no_data, save, wrap_name

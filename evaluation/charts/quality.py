@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.auto.registry import find
-from evaluation.results.service import Results
+from evaluation.auto import find
+from evaluation.results import Results
 
 from ._boxes import box_chart
 from ._style import (

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from evaluation.perf.latency_stats import pareto_frontier
-from evaluation.perf.sweep import throughput_axis
-from evaluation.results.service import Results
+from evaluation.perf import pareto_frontier, throughput_axis
+from evaluation.results import Results
 
 from ._style import model_colors, new_figure, no_data, save, wrap_name
 

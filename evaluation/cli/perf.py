@@ -51,7 +51,7 @@ def probe(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Measure each model's latency: warm up, then time the same request N times."""
-    from evaluation.perf.probes import run_probes
+    from evaluation.perf import run_probes
 
     cfg, engine = _open(config)
     summaries = asyncio.run(
@@ -131,8 +131,7 @@ def sweep(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Drive one model at rising load; print throughput, latency percentiles and goodput."""
-    from evaluation.perf.latency_stats import SLO
-    from evaluation.perf.sweep import run_sweep
+    from evaluation.perf import SLO, run_sweep
 
     levels = _floats(concurrency, "--concurrency") or []
     for c in levels:
@@ -201,7 +200,7 @@ def report(
         return
     from core.paths import writable_dir
     from evaluation.report import build_report
-    from evaluation.results.cache import ResultCache, default_cache_dir
+    from evaluation.results import ResultCache, default_cache_dir
 
     out = writable_dir(out, "--out", create=False)  # a bad folder fails before any work
     cfg, engine = _open(config)

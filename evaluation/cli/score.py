@@ -45,8 +45,7 @@ def score_command(
     """
     from core.config import load_config
     from core.console import make_console
-    from evaluation.auto.judges.tasks import judge_methods
-    from evaluation.auto.similarity import similarity_metrics
+    from evaluation.auto import judge_methods, similarity_metrics
     from evaluation.score import parse_list, score
     from storage.migrate import open_database
 
@@ -116,7 +115,7 @@ def render(res: ScoreResult, console: Console) -> None:
             t.add_row(*row)
         console.print(t)
     if res.ratings is not None:
-        from evaluation.results.leaderboard import PRIOR_NOTE, ratings_caption, ratings_lines
+        from evaluation.results import PRIOR_NOTE, ratings_caption, ratings_lines
 
         console.print(ratings_caption(res.ratings), markup=False, highlight=False)
         for line in ratings_lines(res.ratings):
@@ -138,7 +137,7 @@ def render(res: ScoreResult, console: Console) -> None:
                 f"Cohen's kappa {_fmt(ca.kappa)} on {ca.n_pairs} pairs"
             )
     if res.judge_trust:
-        from evaluation.auto.judge_trust import best_match_sentence, render_text
+        from evaluation.auto import best_match_sentence, render_text
 
         text = render_text(res.judge_trust, best_match_sentence(res.judge_trust), res.crowd_length)
         console.print(text, markup=False, highlight=False)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from evaluation.human.ratings import BTResult
-from evaluation.perf.cost import ModelCost, format_usd
+from evaluation.perf import ModelCost, format_usd
 
 Status = Literal["acceptable", "ruled_out", "too_close", "open", "unrated"]
 Kind = Literal["switch", "keep", "undecided", "too_close", "no_data"]

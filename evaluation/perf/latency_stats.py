@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hosting.backends.base import tpot
+from hosting.backends import tpot
 
 __all__ = [
     "SLO",

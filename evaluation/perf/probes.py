@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from core.config import ModelSpec, SlamConfig
 from core.errors import SlamError
-from hosting.backends.base import Backend, Generation, GenerationRequest, create_backend
+from hosting.backends import Backend, Generation, GenerationRequest, create_backend
 from storage.db import session_scope
 from storage.models import Probe
 from storage.repo import ensure_model

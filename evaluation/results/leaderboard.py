@@ -11,9 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from evaluation.human.decision import STATUS_LABEL, Decision
-from evaluation.human.ratings import BTResult, ModelRating
-from evaluation.perf.cost import format_usd
+from evaluation.human import STATUS_LABEL, BTResult, Decision, ModelRating
+from evaluation.perf import format_usd
 
 PRIOR_NOTE = (
     "* never lost (or never won) against the reference's group: the prior, not the votes, sets "

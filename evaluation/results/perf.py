@@ -9,10 +9,17 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
-from evaluation.perf.cost import ModelCost, model_cost
-from evaluation.perf.latency_stats import RequestTiming, summarize
-from evaluation.perf.runtime_fit import RuntimeFit, fit_runtime
-from evaluation.perf.sweep import DEFAULT_SLO, SweepLevel, parse_sweep_run_id
+from evaluation.perf import (
+    DEFAULT_SLO,
+    ModelCost,
+    RequestTiming,
+    RuntimeFit,
+    SweepLevel,
+    fit_runtime,
+    model_cost,
+    parse_sweep_run_id,
+    summarize,
+)
 from evaluation.results.datasets import (
     GENERATIONS,
     PROBES,
@@ -237,7 +244,7 @@ class PerfData(DatasetBase):
 
     @property
     def api_cost_per_request(self) -> float:
-        from evaluation.perf.cost import api_cost_per_request
+        from evaluation.perf import api_cost_per_request
 
         prompt, output, _ = self.request_tokens
         return api_cost_per_request(prompt, output, self.cfg.pricing)

@@ -20,10 +20,15 @@ from typing import Any, TypeVar
 import numpy as np
 from sqlmodel import Session
 
-from evaluation.human.decision import Decision, decide
-from evaluation.human.ratings import BTResult, bradley_terry, win_rate_matrix
-from evaluation.human.tally import VoteTally
-from evaluation.human.votes import pairwise_results
+from evaluation.human import (
+    BTResult,
+    Decision,
+    VoteTally,
+    bradley_terry,
+    decide,
+    pairwise_results,
+    win_rate_matrix,
+)
 from evaluation.results.datasets import JUDGES, PROBES, VOTES, cached, dataset
 from evaluation.results.leaderboard import LeaderboardRow
 from evaluation.results.perf import PerfData
@@ -123,7 +128,7 @@ class Results(PerfData):
         """model -> ScoreSummary of absolute human scores (0..10); empty when none."""
 
         def fn(session: Session) -> dict[str, Any]:
-            from evaluation.human.scores import load_absolute_scores, score_summary
+            from evaluation.human import load_absolute_scores, score_summary
 
             tally = self.tally
             scores = (
@@ -144,7 +149,7 @@ class Results(PerfData):
         """method -> model -> mean automated score; empty when none."""
 
         def fn(session: Session) -> dict[str, dict[str, float]]:
-            from evaluation.auto.metaeval import method_model_scores
+            from evaluation.auto import method_model_scores
 
             out = {m: s for m, s in method_model_scores(session).items() if s}
             if not out:
@@ -172,7 +177,7 @@ class Results(PerfData):
             return []
 
         def fn(_session: Session) -> list[Any]:
-            from evaluation.auto.metaeval import meta_evaluate
+            from evaluation.auto import meta_evaluate
 
             ev = self.cfg.evaluation
             return list(meta_evaluate(self.method_scores, human, k=ev.bottom_k, p=ev.rbo_p))
@@ -204,7 +209,7 @@ class Results(PerfData):
         verdicts, counted = self.judge_verdicts, self.counted_pairs
 
         def fn(session: Session) -> tuple[list[Any], str]:
-            from evaluation.auto.judge_trust import crowd_verdicts, judge_trust_summary
+            from evaluation.auto import crowd_verdicts, judge_trust_summary
 
             crowd = None
             if counted is not None:  # the counted votes per pair, from the tally (no log scan)
@@ -225,7 +230,7 @@ class Results(PerfData):
     @dataset(reads=("rating_pair",))
     def pair_generations(self) -> dict[int, tuple[int, int]]:
         """pair id -> (generation shown as A, as B) of every rating pair."""
-        from evaluation.human.style import pair_generations
+        from evaluation.human import pair_generations
 
         return self._external("pair_generations", pair_generations) or {}
 
@@ -235,7 +240,7 @@ class Results(PerfData):
         (evaluation.auto.judge_trust.method_data): judge answers only, so new votes keep it."""
 
         def fn(session: Session) -> Any:
-            from evaluation.auto.judge_trust import method_data
+            from evaluation.auto import method_data
 
             return method_data(session)
 
@@ -245,7 +250,7 @@ class Results(PerfData):
     def rater_quality(self) -> Any:
         """Rule 9 of evaluation.human.votes: the raters the gold and chance rules flag, and how many
         raters and votes each rule affected (a RaterQuality; reports show counts, never who)."""
-        from evaluation.human.votes import assess_raters, rater_quality
+        from evaluation.human import assess_raters, rater_quality
 
         if self.tally is not None:
             tally = self.tally
@@ -265,7 +270,7 @@ class Results(PerfData):
     def style_ratings(self) -> Any:
         """Style-controlled Bradley–Terry ratings: length and markdown as covariates
         (evaluation.human.style), beside the raw ones; None when it cannot be fitted."""
-        from evaluation.human.style import pair_rows, style_ratings
+        from evaluation.human import pair_rows, style_ratings
 
         ev, tally, counted = self.cfg.evaluation, self.tally, self.counted_pairs
 
@@ -282,7 +287,7 @@ class Results(PerfData):
     def length_biases(self) -> list[Any]:
         """Each LLM judge method's length bias (evaluation.auto.judge_style); the crowd's is in
         `style_ratings`."""
-        from evaluation.auto.judge_style import judge_length_biases
+        from evaluation.auto import judge_length_biases
 
         ci = self.cfg.evaluation.confidence
         return self._external("length_biases", lambda s: judge_length_biases(s, ci)) or []

@@ -120,8 +120,7 @@ def sigint_deferred() -> Iterator[None]:
 
 
 def stage_quantize(ctx: DemoContext) -> None:
-    from hosting.backends.gguf import resolve_model_path
-    from hosting.backends.llama_logs import configure_openmp
+    from hosting.backends import configure_openmp, resolve_model_path
 
     configure_openmp()  # before the quantizer loads llama.cpp, so generation later waits passively
     from hosting.quantize import quantize

@@ -23,7 +23,7 @@ DEMO_JUDGE_TOKENS = 64  # a one-sentence reasoning, bounded to fit (evaluation.a
 def stage_score(ctx: DemoContext) -> None:
     """LLM judges (the instruct model, answering in JSON under a grammar), similarity to the
     reference, and how far each judge method agrees with the votes just cast."""
-    from evaluation.cli.score import render
+    from evaluation.cli import render
     from evaluation.score import score
 
     assert ctx.cfg is not None and ctx.engine is not None
@@ -50,7 +50,7 @@ def stage_score(ctx: DemoContext) -> None:
 
 def stage_probe(ctx: DemoContext) -> None:
     """Latency probes: warm up, then time the same request."""
-    from evaluation.perf.probes import run_probes
+    from evaluation.perf import run_probes
 
     assert ctx.cfg is not None and ctx.engine is not None
     warmup, measure = (1, 2)
@@ -62,7 +62,7 @@ def stage_rate(ctx: DemoContext) -> None:
     """Blind pairs in the console. A person rates when there is a terminal; otherwise a
     scripted rater votes at random so the rating statistics and charts have data."""
     from bot.identity import load_salt
-    from bot.platforms.console import rate_in_console
+    from bot.platforms import rate_in_console
 
     assert ctx.cfg is not None and ctx.engine is not None
     interactive = sys.stdin.isatty() and sys.stdout.isatty()

@@ -18,7 +18,7 @@ from typing import Any
 
 from evaluation.auto.judges.parsing import ANSWER_KEYS, REASONING_KEY, VERDICTS
 from evaluation.auto.registry import get
-from hosting.backends.base import AnswerSchema
+from hosting.backends import AnswerSchema
 
 # Tokens the JSON around the reasoning can take: braces, keys, quotes, the answer, EOS.
 ANSWER_OVERHEAD_TOKENS = 16

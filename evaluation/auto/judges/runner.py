@@ -25,7 +25,7 @@ from evaluation.auto.corpus import Corpus
 from evaluation.auto.judges.answers import answer_schema
 from evaluation.auto.judges.tasks import JudgeTask, build_tasks, judge_methods
 from evaluation.auto.registry import checked
-from hosting.backends.base import GenerationRequest, create_backend
+from hosting.backends import GenerationRequest, create_backend
 from storage.db import session_scope
 from storage.models import JudgeScore
 from storage.repo import try_insert
