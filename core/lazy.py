@@ -22,16 +22,16 @@ from typing import Any
 
 
 def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], Any]:
-    """A module `__getattr__` that imports `name` from `package.<exports[name]>` on first use
-    (and keeps it in the package's namespace)."""
-    import sys
+    """A module `__getattr__` that reads `name` from `package.<exports[name]>`, importing that
+    module on first use. The value is read from the module every time, never copied into the
+    package, so the module stays the one place it lives (a test that patches
+    `bot.platforms.discord.run_discord` patches what `from bot.platforms import run_discord`
+    gets)."""
 
     def __getattr__(name: str) -> Any:
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(import_module(f"{package}.{module}"), name)
-        setattr(sys.modules[package], name, value)
-        return value
+        return getattr(import_module(f"{package}.{module}"), name)
 
     return __getattr__
