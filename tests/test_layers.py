@@ -203,6 +203,18 @@ def test_outside_a_wing_only_its_surface_is_imported() -> None:
     assert reach_ins == [], "imports past a wing's surface:\n" + "\n".join(sorted(reach_ins))
 
 
+def test_no_exported_name_is_also_a_submodule() -> None:
+    """Python binds an imported submodule as an attribute of its package, so a surface name
+    that is also a submodule's name means the module once it is imported, not the name."""
+    clashes = []
+    for wing, folder in _wings().items():
+        subs = {p.stem for p in folder.glob("*.py")} | {
+            p.name for p in folder.iterdir() if (p / "__init__.py").exists()
+        }
+        clashes += [f"{wing}.{n}" for n in sorted(_exports(wing) & subs)]
+    assert clashes == [], "exported names that are also submodules: " + ", ".join(clashes)
+
+
 def test_every_exported_name_resolves() -> None:
     import importlib
 

@@ -18,11 +18,13 @@ if TYPE_CHECKING:
         JudgeTrust,
         best_match_sentence,
         crowd_verdicts,
-        judge_trust,
         judge_trust_summary,
         method_data,
         render_text,
     )
+
+    # (the function is exported as assess_judges: `judge_trust` names the module)
+    from evaluation.auto.judge_trust import judge_trust as assess_judges
     from evaluation.auto.judges.runner import JudgeRun, check_methods, run_judges
     from evaluation.auto.judges.tasks import judge_methods
     from evaluation.auto.metaeval import MethodAgreement, meta_evaluate, method_model_scores
