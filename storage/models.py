@@ -46,7 +46,7 @@ class UserContext(SQLModel, table=True):
 
     __tablename__ = "user_context"
     __table_args__ = (
-        UniqueConstraint("experiment_id", "key", name="uq_user_context_experiment_key"),
+        Index("uq_user_context_experiment_key", "experiment_id", "key", unique=True),
     )
     id: int | None = Field(default=None, primary_key=True)
     experiment_id: int | None = Field(default=None, foreign_key="experiment.id", index=True)

@@ -23,11 +23,20 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("user_context", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("experiment_id", sa.Integer(), nullable=True))
-        batch_op.add_column(
-            sa.Column("slice", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True)
+    # No table is rebuilt (SQLite's batch mode would drop user_context, which prompts
+    # reference): a column with its foreign key, indexes and a unique index are all plain DDL.
+    if op.get_bind().dialect.name == "sqlite":  # Alembic adds no foreign key on SQLite; SQL does
+        op.execute("ALTER TABLE user_context ADD COLUMN experiment_id INTEGER "
+                   "REFERENCES experiment (id)")  # fmt: skip
+    else:
+        op.add_column(
+            "user_context",
+            sa.Column("experiment_id", sa.Integer(), sa.ForeignKey("experiment.id"), nullable=True),
         )
+    op.add_column(
+        "user_context",
+        sa.Column("slice", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    )
     # Each input belongs to the feature its prompts were rendered for; an input with no
     # prompt yet goes to the only feature when there is exactly one.
     op.execute(
@@ -38,39 +47,32 @@ def upgrade() -> None:
         "UPDATE user_context SET experiment_id = (SELECT MIN(id) FROM experiment) "
         "WHERE experiment_id IS NULL AND (SELECT COUNT(*) FROM experiment) = 1"
     )
-    with op.batch_alter_table("user_context", schema=None) as batch_op:
-        batch_op.drop_index("ix_user_context_key")
-        batch_op.create_index(batch_op.f("ix_user_context_key"), ["key"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_user_context_experiment_id"), ["experiment_id"], unique=False
-        )
-        batch_op.create_foreign_key(
-            "fk_user_context_experiment_id", "experiment", ["experiment_id"], ["id"]
-        )
-        batch_op.create_unique_constraint(
-            "uq_user_context_experiment_key", ["experiment_id", "key"]
-        )
-    with op.batch_alter_table("generation", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "source",
-                sqlmodel.sql.sqltypes.AutoString(length=16),
-                nullable=False,
-                server_default="generated",
-            )
-        )
-        batch_op.add_column(sa.Column("meta_json", sa.Text(), nullable=True))
+    op.drop_index("ix_user_context_key", table_name="user_context")
+    op.create_index("ix_user_context_key", "user_context", ["key"], unique=False)
+    op.create_index("ix_user_context_experiment_id", "user_context", ["experiment_id"])
+    op.create_index(
+        "uq_user_context_experiment_key", "user_context", ["experiment_id", "key"], unique=True
+    )
+    op.add_column(
+        "generation",
+        sa.Column(
+            "source",
+            sqlmodel.sql.sqltypes.AutoString(length=16),
+            nullable=False,
+            server_default="generated",
+        ),
+    )
+    op.add_column("generation", sa.Column("meta_json", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("generation", schema=None) as batch_op:
         batch_op.drop_column("meta_json")
         batch_op.drop_column("source")
+    op.drop_index("uq_user_context_experiment_key", table_name="user_context")
+    op.drop_index("ix_user_context_experiment_id", table_name="user_context")
+    op.drop_index("ix_user_context_key", table_name="user_context")
+    op.create_index("ix_user_context_key", "user_context", ["key"], unique=True)
     with op.batch_alter_table("user_context", schema=None) as batch_op:
-        batch_op.drop_constraint("uq_user_context_experiment_key", type_="unique")
-        batch_op.drop_constraint("fk_user_context_experiment_id", type_="foreignkey")
-        batch_op.drop_index(batch_op.f("ix_user_context_experiment_id"))
-        batch_op.drop_index(batch_op.f("ix_user_context_key"))
-        batch_op.create_index("ix_user_context_key", ["key"], unique=True)
         batch_op.drop_column("slice")
         batch_op.drop_column("experiment_id")
