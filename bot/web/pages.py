@@ -131,11 +131,7 @@ def _scores(rp: RaterPair, hidden: dict[str, Any]) -> str:
 
 
 def _finished(rp: RaterPair) -> str:
-    if rp.why == "settled":
-        text = (f"The decision is settled, so round {rp.round_id} needs no more votes from you "
-                "for now. Thank you!")  # fmt: skip
-    else:
-        text = f"You have rated all {rp.quota} pair(s) of round {rp.round_id}. Thank you!"
+    text = rp.finished
     return f'<div class="status ok" role="status"><p>{escape(text)}</p><p class="hint">' \
            'Come back with the same link when the next round opens.</p></div>'  # fmt: skip
 
