@@ -140,15 +140,18 @@ def new_rounds(engine: Engine, cfg: SlamConfig,
 
 @job("digest", "digest_cron", "daily digest to the team channel")
 async def digest_body(run: JobRun, slot: datetime) -> str:
-    """Yesterday's digest (relative to the slot, in the schedule's time zone), to the team."""
-    from bot.ops.digest import build_digest, render
+    """Yesterday's digest (relative to the slot, in the schedule's time zone), to the team:
+    one section per feature when there are several."""
+    from bot.ops.digest import build_digests, render_digests
 
     day = slot.date() - timedelta(days=1)
-    digest = await asyncio.to_thread(
-        build_digest, run.services.engine, run.services.cfg, day,
+    digests = await asyncio.to_thread(
+        build_digests, run.services.engine, run.services.cfg, day,
         charts=run.digest_charts, out_dir=run.digest_dir / day.isoformat(),
     )  # fmt: skip
-    reply = render(digest)
+    reply = render_digests(digests)
     if not await safe_send(run.publish or run.notify, reply):
         raise SlamError(f"the digest for {day} was built but could not be posted")
-    return f"digest for {day}: {digest.votes} vote(s), {len(digest.leaderboard)} rated model(s)"
+    return f"digest for {day}: " + "; ".join(
+        (f"{name}: " if name else "") + f"{d.votes} vote(s), {len(d.leaderboard)} rated model(s)"
+        for name, d in digests)  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from bot.events import PairView
 from bot.rating import LABELS, RaterPair
@@ -151,7 +152,10 @@ def dashboard_page(state: dict[str, Any], poll_ms: int) -> str:
         f'<figcaption>{escape(c["title"])}</figcaption></figure>'
         for c in state["charts"])  # fmt: skip
     version = escape(state["version"])
-    body = f"""<div id="dashboard" data-version="{version}" data-poll-ms="{poll_ms}">
+    feature = state.get("feature") or ""
+    which = f' data-feature="{escape(feature)}"' if feature else ""
+    body = f"""{_switcher(state.get("features") or [], feature)}<div id="dashboard" \
+data-version="{version}" data-poll-ms="{poll_ms}"{which}>
 <p class="hint"><span id="updated">Updated {escape(state["updated"])}</span> ·
 <span id="live" aria-live="polite">Live: checking for new votes.</span></p>
 <section aria-labelledby="dec-h"><h2 id="dec-h">Decision</h2>
@@ -166,6 +170,17 @@ def dashboard_page(state: dict[str, Any], poll_ms: int) -> str:
 </div>"""
     return page("SLaM · live dashboard", body, script="dashboard.js",
                 header='<span class="meta">read-only</span>')  # fmt: skip
+
+
+def _switcher(names: list[str], current: str) -> str:
+    """Links to each feature's dashboard (none with a single feature)."""
+    if len(names) < 2:
+        return ""
+    links = "".join(
+        f'<li><a href="/dashboard?{escape(urlencode({"feature": n}))}"'
+        + (' aria-current="page"' if n == current else "") + f">{escape(n)}</a></li>"
+        for n in names)  # fmt: skip
+    return f'<nav class="features" aria-label="Features"><ul>{links}</ul></nav>\n'
 
 
 def _row(cells: Iterable[str]) -> str:
