@@ -8,7 +8,7 @@ import asyncio
 import re
 import statistics
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -131,7 +131,7 @@ FEATURE_PARAM = Param("feature", "the feature (default: every feature; the first
 
 
 def _take_feature(d: Services, args: list[str],
-                  reserved: set[str] = frozenset()) -> tuple[Feature | None, list[str]]:  # type: ignore[assignment]  # fmt: skip
+                  reserved: Collection[str] = ()) -> tuple[Feature | None, list[str]]:  # fmt: skip
     """A leading feature name off a command's arguments (not a `reserved` word on its own)."""
     if args and not (len(args) == 1 and args[0].lower() in reserved):
         feat = features.find(d.cfg, args[0])
@@ -155,12 +155,14 @@ async def cmd_round(d: Services, cmd: Command, port: ChatPort) -> Reply:
             return _bad_args("round", "Expected `start` or `close`")
 
         def close(s: Session) -> list[tuple[int, int, int]]:
-            exp_id = rounds.experiment_id(s, feat.name) if feat is not None else None
-            if feat is not None and exp_id is None:
-                raise SlamError(f"Feature {feat.name} has no rounds yet.")
-            closing = [rounds.close_round(s, exp_id)]
+            ids: list[int | None]
             if feat is None:  # every feature's open round
-                closing += [rounds.close_round(s) for _ in rounds.open_rounds(s)]
+                ids = [r.experiment_id for r in rounds.open_rounds(s)] or [None]
+            else:
+                ids = [rounds.experiment_id(s, feat.name)]
+                if ids[0] is None:
+                    raise SlamError(f"Feature {feat.name} has no rounds yet.")
+            closing = [rounds.close_round(s, exp_id) for exp_id in ids]
             out = []
             for rnd in closing:
                 assert rnd.id is not None

@@ -114,6 +114,10 @@ async def test_round_start_and_close_of_one_feature(seeded: Engine, cfg: SlamCon
             left = rounds.open_rounds(s)
             assert [s.get(Experiment, r.experiment_id).name for r in left] == [PEP]  # type: ignore[union-attr]
         assert (await _say(d, port, "round close")).text.count("closed:") == 1
+        await _say(d, port, "round start")
+        assert (await _say(d, port, "round close")).text.count("closed:") == 2
+        with Session(seeded) as s:
+            assert rounds.open_rounds(s) == []
         bad = await _say(d, port, "round start tickets")
         assert not bad.ok and "Unknown feature `tickets`" in bad.text
         assert PEP in bad.text and SUPPORT in bad.text

@@ -443,8 +443,9 @@ def test_same_origin_accepts_the_host_or_the_public_url_only() -> None:
     assert not _same_origin(req(Origin="http://[bad"), public)
 
 
-async def test_dashboard_switches_between_features(engine: Engine, port: int, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+async def test_dashboard_switches_between_features(
+    engine: Engine, port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With two features: a switcher of plain links, `?feature=F` on the page, its state and
     its charts; an unknown feature is a clear 404; the rating page names no feature."""
     from tests.support.bot_seed import SUPPORT, seed_feature, two_feature_config
