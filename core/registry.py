@@ -7,14 +7,17 @@ first time the entry is looked up (so a backend's SDK loads only when that backe
 a registry may name `builtins`: modules whose import registers the built-in entries, imported on
 the first lookup (so a reader never has to remember to import them first).
 
-    BACKENDS: Registry[BackendFactory] = Registry("backend", builtins=("hosting.backends",))
+    BACKENDS: Registry[BackendFactory] = Registry("backend")
+    BACKENDS.add("ollama", "hosting.backends.ollama:OllamaBackend")  # imported when first used
 
     @BACKENDS.register("echo")
     class EchoBackend: ...
 
-    BACKENDS.add("ollama", "hosting.backends.ollama:OllamaBackend")  # imported when first used
     BACKENDS.get("ollama")    # the class; an unknown name raises UnknownEntry listing the names
     BACKENDS.names()          # every registered name, in registration order
+
+    JOBS: Registry[JobDef] = Registry("job", builtins=("bot.ops.job_bodies",))  # bodies register
+                                                                          # when first looked up
 
 Lookups read the registry as it is now: something registered later (a plugin, a test) is seen
 by every reader, nothing is frozen at import time.

@@ -147,7 +147,7 @@ async def score(
 def _summarise(
     engine: Engine, cfg: SlamConfig, experiment_id: int, reference: str | None, res: ScoreResult
 ) -> None:
-    from evaluation.auto import judge_trust, meta_evaluate, method_model_scores, order_consistency
+    from evaluation.auto import assess_judges, meta_evaluate, method_model_scores, order_consistency
     from evaluation.human import VotePolicy, judge_crowd_agreement
     from evaluation.results import Results
 
@@ -156,7 +156,7 @@ def _summarise(
         res.consistency = order_consistency(s)
         policy = VotePolicy.from_config(cfg.evaluation)
         res.crowd_agreement = judge_crowd_agreement(s, policy=policy)
-        res.judge_trust, res.crowd_length = judge_trust(
+        res.judge_trust, res.crowd_length = assess_judges(
             s, policy, rounds=cfg.evaluation.bootstrap_rounds
         )
     results = Results(engine, cfg)

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from core.config import SlamConfig
 
 
+EXAMPLE_INPUTS = "support-tickets.jsonl"  # what the example [[features]] table reads
+
+
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("models")(models)
@@ -40,13 +43,20 @@ def init(
     path: Path = typer.Argument(Path("slam.toml"), help="Where to write the example config."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
-    """Write a commented example slam.toml."""
+    """Write a commented example slam.toml, and beside it the example feature's inputs
+    (support-tickets.jsonl; an existing file of that name is kept)."""
     from core.paths import writable_file, write_text_atomic
 
     path = writable_file(path, "", overwrite=force)
-    text = resources.files("core.data").joinpath("slam.example.toml").read_text("utf-8")
-    write_text_atomic(path, text)
+    data = resources.files("core.data")
+    write_text_atomic(path, data.joinpath("slam.example.toml").read_text("utf-8"))
     typer.echo(f"wrote {path}: edit the [[models]] and set secrets in the environment")
+    inputs = path.parent / EXAMPLE_INPUTS
+    if inputs.exists():
+        typer.echo(f"kept {inputs} (the example feature reads it)")
+    else:
+        write_text_atomic(inputs, data.joinpath(EXAMPLE_INPUTS).read_text("utf-8"))
+        typer.echo(f"wrote {inputs}: the example feature's inputs, one JSON object per line")
 
 
 def db_upgrade(config: Path | None = ConfigOpt) -> None:

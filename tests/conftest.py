@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -96,3 +97,19 @@ def gguf_path() -> Path:
     from hosting.backends.gguf import packaged_gemma3_270m
 
     return packaged_gemma3_270m()
+
+
+@pytest.fixture
+def clean_root() -> Iterator[None]:
+    """setup_logging changes the root logger: restore it for the other tests."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    filters = {h: list(h.filters) for h in handlers}
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+    for h, fs in filters.items():
+        h.filters = fs
+    root.setLevel(level)
+    logging.captureWarnings(False)

@@ -164,15 +164,15 @@ def _wings() -> dict[str, Path]:
 
 
 def _exports(wing: str) -> set[str]:
-    """The names a wing's __init__ offers: its EXPORTS table (imported on first use) and what
-    it defines itself (evaluation.charts keeps its chart table there)."""
-    tree = ast.parse((ROOT / Path(*wing.split(".")) / "__init__.py").read_text())
-    out: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "EXPORTS":
-            assert isinstance(node.value, ast.Dict)
-            out |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
-        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+    """The names a wing's __init__ offers: its imports under TYPE_CHECKING (core.lazy: read
+    at run time, imported on first use) and what it defines itself (evaluation.charts keeps its
+    chart table there)."""
+    from core.lazy import surface
+
+    init = ROOT / Path(*wing.split(".")) / "__init__.py"
+    out = set(surface(init))
+    for node in ast.parse(init.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
             out.add(node.name)
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -199,8 +199,20 @@ def test_outside_a_wing_only_its_surface_is_imported() -> None:
                 elif node.module == wing:
                     bad = [a.name for a in node.names if a.name not in _exports(wing)
                            and f"{wing}.{a.name}" not in modules]  # fmt: skip
-                    reach_ins += [f"{mod}: {wing}.{n} is not in its EXPORTS" for n in bad]
+                    reach_ins += [f"{mod}: {wing}.{n} is not in its surface" for n in bad]
     assert reach_ins == [], "imports past a wing's surface:\n" + "\n".join(sorted(reach_ins))
+
+
+def test_no_exported_name_is_also_a_submodule() -> None:
+    """Python binds an imported submodule as an attribute of its package, so a surface name
+    that is also a submodule's name means the module once it is imported, not the name."""
+    clashes = []
+    for wing, folder in _wings().items():
+        subs = {p.stem for p in folder.glob("*.py")} | {
+            p.name for p in folder.iterdir() if (p / "__init__.py").exists()
+        }
+        clashes += [f"{wing}.{n}" for n in sorted(_exports(wing) & subs)]
+    assert clashes == [], "exported names that are also submodules: " + ", ".join(clashes)
 
 
 def test_every_exported_name_resolves() -> None:

@@ -17,29 +17,4 @@ if TYPE_CHECKING:
     from bot.ops.runtime import AdapterRuntime
     from bot.ops.scheduler import upcoming
 
-# The wing's public surface: name -> the module that defines it (imported on first use).
-EXPORTS = {
-    "AdapterRuntime": "runtime",
-    "ERRORS": "observability",
-    "JOBS": "jobs",
-    "JobRun": "jobs",
-    "REJECTED": "observability",
-    "add_routes": "observability",
-    "latest": "leases",
-    "run_job": "jobs",
-    "setup_logging": "observability",
-    "upcoming": "scheduler",
-}
-__getattr__ = lazy_exports(__name__, EXPORTS)
-__all__ = [
-    "ERRORS",
-    "JOBS",
-    "REJECTED",
-    "AdapterRuntime",
-    "JobRun",
-    "add_routes",
-    "latest",
-    "run_job",
-    "setup_logging",
-    "upcoming",
-]
+__getattr__ = lazy_exports(__name__, __file__)

@@ -14,15 +14,4 @@ if TYPE_CHECKING:
     from bot.platforms.discord import run_discord
     from bot.platforms.slack import run_slack
 
-# The wing's public surface: name -> the module that defines it (imported on first use).
-EXPORTS = {
-    "rate_in_console": "console",
-    "run_discord": "discord",
-    "run_slack": "slack",
-}
-__getattr__ = lazy_exports(__name__, EXPORTS)
-__all__ = [
-    "rate_in_console",
-    "run_discord",
-    "run_slack",
-]
+__getattr__ = lazy_exports(__name__, __file__)

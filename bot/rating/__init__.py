@@ -26,43 +26,4 @@ if TYPE_CHECKING:
     from bot.rating.rounds import open_round
     from bot.rating.writer import VoteOutcome, VoteWriter
 
-# The wing's public surface: name -> the module that defines it (imported on first use).
-EXPORTS = {
-    "Grant": "invites",
-    "LABELS": "flow",
-    "ROLES": "invites",
-    "RaterPair": "flow",
-    "Role": "invites",
-    "TokenError": "invites",
-    "Tokens": "invites",
-    "VoteOutcome": "writer",
-    "VoteWriter": "writer",
-    "check_name": "invites",
-    "db": "posting",
-    "legend": "posting",
-    "link": "invites",
-    "load_secret": "invites",
-    "masker": "posting",
-    "open_round": "rounds",
-    "post_pair": "posting",
-}
-__getattr__ = lazy_exports(__name__, EXPORTS)
-__all__ = [
-    "LABELS",
-    "ROLES",
-    "Grant",
-    "RaterPair",
-    "Role",
-    "TokenError",
-    "Tokens",
-    "VoteOutcome",
-    "VoteWriter",
-    "check_name",
-    "db",
-    "legend",
-    "link",
-    "load_secret",
-    "masker",
-    "open_round",
-    "post_pair",
-]
+__getattr__ = lazy_exports(__name__, __file__)

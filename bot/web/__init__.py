@@ -11,13 +11,4 @@ from core.lazy import lazy_exports
 if TYPE_CHECKING:
     from bot.web.app import WebFront, WebPort
 
-# The wing's public surface: name -> the module that defines it (imported on first use).
-EXPORTS = {
-    "WebFront": "app",
-    "WebPort": "app",
-}
-__getattr__ = lazy_exports(__name__, EXPORTS)
-__all__ = [
-    "WebFront",
-    "WebPort",
-]
+__getattr__ = lazy_exports(__name__, __file__)

@@ -18,11 +18,13 @@ if TYPE_CHECKING:
         JudgeTrust,
         best_match_sentence,
         crowd_verdicts,
-        judge_trust,
         judge_trust_summary,
         method_data,
         render_text,
     )
+
+    # (the function is exported as assess_judges: `judge_trust` names the module)
+    from evaluation.auto.judge_trust import judge_trust as assess_judges
     from evaluation.auto.judges.runner import JudgeRun, check_methods, run_judges
     from evaluation.auto.judges.tasks import judge_methods
     from evaluation.auto.metaeval import MethodAgreement, meta_evaluate, method_model_scores
@@ -35,55 +37,4 @@ if TYPE_CHECKING:
         similarity_metrics,
     )
 
-# The wing's public surface: name -> the module that defines it (imported on first use).
-EXPORTS = {
-    "JudgeRun": "judges.runner",
-    "JudgeTrust": "judge_trust",
-    "MethodAgreement": "metaeval",
-    "OrderConsistency": "method_scores",
-    "SimilarityRun": "similarity",
-    "best_match_sentence": "judge_trust",
-    "check_methods": "judges.runner",
-    "check_metrics": "similarity",
-    "crowd_verdicts": "judge_trust",
-    "find": "registry",
-    "judge_length_biases": "judge_style",
-    "judge_methods": "judges.tasks",
-    "judge_trust": "judge_trust",
-    "judge_trust_summary": "judge_trust",
-    "load_corpus": "corpus",
-    "meta_evaluate": "metaeval",
-    "method_data": "judge_trust",
-    "method_model_scores": "metaeval",
-    "order_consistency": "method_scores",
-    "render_text": "judge_trust",
-    "run_judges": "judges.runner",
-    "run_similarity": "similarity",
-    "similarity_metrics": "similarity",
-}
-__getattr__ = lazy_exports(__name__, EXPORTS)
-__all__ = [
-    "JudgeRun",
-    "JudgeTrust",
-    "MethodAgreement",
-    "OrderConsistency",
-    "SimilarityRun",
-    "best_match_sentence",
-    "check_methods",
-    "check_metrics",
-    "crowd_verdicts",
-    "find",
-    "judge_length_biases",
-    "judge_methods",
-    "judge_trust",
-    "judge_trust_summary",
-    "load_corpus",
-    "meta_evaluate",
-    "method_data",
-    "method_model_scores",
-    "order_consistency",
-    "render_text",
-    "run_judges",
-    "run_similarity",
-    "similarity_metrics",
-]
+__getattr__ = lazy_exports(__name__, __file__)

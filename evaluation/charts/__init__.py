@@ -15,14 +15,11 @@ from core.lazy import lazy_exports
 from core.registry import Registry
 
 if TYPE_CHECKING:
-    from evaluation.charts._style import no_data as no_data
-    from evaluation.charts._style import png_text as png_text
-    from evaluation.charts._style import setup as setup
+    # Drawing helpers the report uses (they import matplotlib: on first use only).
+    from evaluation.charts._style import no_data, png_text, setup
     from evaluation.results import Results
 
-# Drawing helpers the report uses (they import matplotlib: on first use only).
-EXPORTS = {"no_data": "_style", "png_text": "_style", "setup": "_style"}
-__getattr__ = lazy_exports(__name__, EXPORTS)
+__getattr__ = lazy_exports(__name__, __file__)
 
 ChartFn = Callable[["Results", Path], Path]
 

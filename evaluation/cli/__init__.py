@@ -11,11 +11,4 @@ from core.lazy import lazy_exports
 if TYPE_CHECKING:
     from evaluation.cli.score import render
 
-# The wing's public surface: name -> the module that defines it (imported on first use).
-EXPORTS = {
-    "render": "score",
-}
-__getattr__ = lazy_exports(__name__, EXPORTS)
-__all__ = [
-    "render",
-]
+__getattr__ = lazy_exports(__name__, __file__)

@@ -29,43 +29,4 @@ if TYPE_CHECKING:
         throughput_axis,
     )
 
-# The wing's public surface: name -> the module that defines it (imported on first use).
-EXPORTS = {
-    "DEFAULT_SLO": "sweep",
-    "ModelCost": "cost",
-    "RequestTiming": "latency_stats",
-    "RuntimeFit": "runtime_fit",
-    "SLO": "latency_stats",
-    "SweepLevel": "sweep",
-    "api_cost_per_request": "cost",
-    "fit_runtime": "runtime_fit",
-    "format_usd": "cost",
-    "model_cost": "cost",
-    "pareto_frontier": "latency_stats",
-    "parse_sweep_run_id": "sweep",
-    "percentiles": "latency_stats",
-    "run_probes": "probes",
-    "run_sweep": "sweep",
-    "summarize": "latency_stats",
-    "throughput_axis": "sweep",
-}
-__getattr__ = lazy_exports(__name__, EXPORTS)
-__all__ = [
-    "DEFAULT_SLO",
-    "SLO",
-    "ModelCost",
-    "RequestTiming",
-    "RuntimeFit",
-    "SweepLevel",
-    "api_cost_per_request",
-    "fit_runtime",
-    "format_usd",
-    "model_cost",
-    "pareto_frontier",
-    "parse_sweep_run_id",
-    "percentiles",
-    "run_probes",
-    "run_sweep",
-    "summarize",
-    "throughput_axis",
-]
+__getattr__ = lazy_exports(__name__, __file__)

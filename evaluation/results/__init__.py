@@ -30,39 +30,4 @@ if TYPE_CHECKING:
     )
     from evaluation.results.service import Results
 
-# The wing's public surface: name -> the module that defines it (imported on first use).
-EXPORTS = {
-    "HEADERS": "leaderboard",
-    "LeaderboardRow": "leaderboard",
-    "PRIOR_NOTE": "leaderboard",
-    "PROCESS_CACHE": "cache",
-    "ResultCache": "cache",
-    "Results": "service",
-    "cells": "leaderboard",
-    "default_cache_dir": "cache",
-    "rank_text": "leaderboard",
-    "rating_text": "leaderboard",
-    "ratings_caption": "leaderboard",
-    "ratings_lines": "leaderboard",
-    "summary_text": "leaderboard",
-    "table_versions": "cache",
-    "with_style": "leaderboard",
-}
-__getattr__ = lazy_exports(__name__, EXPORTS)
-__all__ = [
-    "HEADERS",
-    "PRIOR_NOTE",
-    "PROCESS_CACHE",
-    "LeaderboardRow",
-    "ResultCache",
-    "Results",
-    "cells",
-    "default_cache_dir",
-    "rank_text",
-    "rating_text",
-    "ratings_caption",
-    "ratings_lines",
-    "summary_text",
-    "table_versions",
-    "with_style",
-]
+__getattr__ = lazy_exports(__name__, __file__)

@@ -23,35 +23,4 @@ if TYPE_CHECKING:
     from hosting.backends.llama_logs import configure_openmp, route_llama_logs
     from hosting.backends.ollama import list_models, ollama_host, pull_model
 
-# The wing's public surface: name -> the module that defines it (imported on first use).
-EXPORTS = {
-    "AnswerSchema": "base",
-    "Backend": "base",
-    "Generation": "base",
-    "GenerationRequest": "base",
-    "configure_openmp": "llama_logs",
-    "create_backend": "base",
-    "is_base_builtin": "gguf",
-    "list_models": "ollama",
-    "ollama_host": "ollama",
-    "pull_model": "ollama",
-    "resolve_model_path": "gguf",
-    "route_llama_logs": "llama_logs",
-    "tpot": "base",
-}
-__getattr__ = lazy_exports(__name__, EXPORTS)
-__all__ = [
-    "AnswerSchema",
-    "Backend",
-    "Generation",
-    "GenerationRequest",
-    "configure_openmp",
-    "create_backend",
-    "is_base_builtin",
-    "list_models",
-    "ollama_host",
-    "pull_model",
-    "resolve_model_path",
-    "route_llama_logs",
-    "tpot",
-]
+__getattr__ = lazy_exports(__name__, __file__)

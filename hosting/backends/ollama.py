@@ -18,17 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from core.env import environment
+from hosting.backends import http
 from hosting.backends.base import GenerationRequest, ServerTimings
-from hosting.backends.http import (
-    Ending,
-    Failed,
-    HttpBackend,
-    Stream,
-    http_status,
-    timed_out,
-    unexpected,
-    unreachable,
-)
+from hosting.backends.http import Ending, Failed, HttpBackend, Stream
 from hosting.backends.retry import Retryable, RetryPolicy
 from hosting.backends.retry import parse_retry_after as _parse_retry_after
 
@@ -92,15 +84,15 @@ def describe_error(
             )
         if status == -1:  # an {"error": ...} line inside a 200 stream
             return Failed(f"{where} failed mid-stream: {detail}")
-        return http_status(where, status, detail, _RETRY_AFTER.get())
+        return http.http_status(where, status, detail, _RETRY_AFTER.get())
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return timed_out(where, timeout_s)
+        return http.timed_out(where, timeout_s)
     if isinstance(exc, ConnectionError | httpx.ConnectError):
         hint = "is `ollama serve` running? set OLLAMA_HOST"
-        return unreachable(where, exc, hint, say_why=True)
+        return http.unreachable(where, exc, hint, say_why=True)
     if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
         return Retryable(f"{where} dropped the connection: {exc}")
-    return unexpected(where, exc)
+    return http.unexpected(where, exc)
 
 
 OllamaSchema = Literal["format", "none"]

@@ -19,17 +19,9 @@ import json
 from typing import TYPE_CHECKING, Any, Literal
 
 from core.env import environment
+from hosting.backends import http
 from hosting.backends.base import AnswerSchema, GenerationRequest
-from hosting.backends.http import (
-    Ending,
-    Failed,
-    HttpBackend,
-    Stream,
-    http_status,
-    timed_out,
-    unexpected,
-    unreachable,
-)
+from hosting.backends.http import Ending, Failed, HttpBackend, Stream
 from hosting.backends.retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
@@ -104,9 +96,10 @@ def describe_error(
             f"{exc.doc[:_MAX_BODY]!r}); is it an OpenAI-compatible server?"
         )
     if isinstance(exc, TimeoutError | openai.APITimeoutError):
-        return timed_out(where, timeout_s)
+        return http.timed_out(where, timeout_s)
     if isinstance(exc, openai.APIConnectionError):
-        return unreachable(where, exc, "is the server running? check `host` or OPENAI_BASE_URL")
+        hint = "is the server running? check `host` or OPENAI_BASE_URL"
+        return http.unreachable(where, exc, hint)
     if isinstance(exc, openai.APIStatusError):
         status, detail = exc.status_code, _detail(exc)
         if status == 401:
@@ -116,8 +109,8 @@ def describe_error(
                 f"{where} has no model '{model}' or no chat endpoint (HTTP 404: {detail}); "
                 "check `model`, and that `host` is the API base URL (usually ending in /v1)"
             )
-        return http_status(where, status, detail, parse_retry_after(exc.response.headers))
-    return unexpected(where, exc)
+        return http.http_status(where, status, detail, parse_retry_after(exc.response.headers))
+    return http.unexpected(where, exc)
 
 
 class OpenAIBackend(HttpBackend[SchemaMode]):

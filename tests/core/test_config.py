@@ -42,11 +42,31 @@ def test_defaults_are_offline_and_valid() -> None:
 
 
 def test_shipped_example_is_valid(tmp_path: Path) -> None:
-    text = resources.files("core.data").joinpath("slam.example.toml").read_text("utf-8")
+    data = resources.files("core.data")
+    text = data.joinpath("slam.example.toml").read_text("utf-8")
+    (tmp_path / "support-tickets.jsonl").write_text(
+        data.joinpath("support-tickets.jsonl").read_text("utf-8"))  # fmt: skip
     cfg = load_config(write(tmp_path, text))
     assert cfg.reference is not None and cfg.reference.name == "gpt-4"
     assert {m.backend for m in cfg.models} == {"openai", "ollama", "llamacpp"}
     assert cfg.experiment.prompt_template == DEFAULT_PROMPT_TEMPLATE
+    from core.features import features
+
+    names = [f.name for f in features(cfg)]
+    assert names == ["daily-pep-talk", "support-reply"]
+    support = features(cfg)[1]
+    inputs = support.inputs()
+    assert len(inputs) == 6 and {i.slice for i in inputs} == {"billing", "login", "shipping"}
+    assert "enterprise plan" in support.render(inputs[1])
+    assert "enterprise plan" not in support.render(inputs[0])
+
+
+def test_the_example_feature_needs_its_inputs_file(tmp_path: Path) -> None:
+    text = resources.files("core.data").joinpath("slam.example.toml").read_text("utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert any("features.support-reply.inputs:" in p and "file not found" in p
+               for p in info.value.problems)  # fmt: skip
 
 
 def test_unknown_key_and_bad_backend_reported_together(tmp_path: Path) -> None:

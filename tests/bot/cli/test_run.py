@@ -24,7 +24,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 @pytest.fixture(autouse=True)
-def no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_secrets(monkeypatch: pytest.MonkeyPatch, clean_root: None) -> None:
+    """No platform secrets; and the root logger as it was after each test (`slam bot`
+    configures logging, which would change what later tests' logs look like)."""
     for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DISCORD_TOKEN",
                  "SLAM_DATABASE_URL", "SLAM_HTTP_PORT"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)

@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import warnings
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -25,22 +24,6 @@ SECRETS = {
     "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     "SLAM_DATABASE_URL": "postgresql://slam:pg-pass-Xy9@db.internal:5432/slam",
 }
-
-
-@pytest.fixture
-def clean_root() -> Iterator[None]:
-    """setup_logging changes the root logger: restore it for the other tests."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    filters = {h: list(h.filters) for h in handlers}
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-    for h, fs in filters.items():
-        h.filters = fs
-    root.setLevel(level)
-    logging.captureWarnings(False)
 
 
 def test_secrets_never_reach_the_logs(
