@@ -8,7 +8,7 @@ import asyncio
 import re
 import statistics
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,13 +18,15 @@ from sqlmodel import Session, col, select
 
 from bot.events import Command, PairView, Reply
 from bot.rating import db as _db
+from bot.rating import features, rounds, selection
 from bot.rating import legend as _legend
 from bot.rating import masker as _masker
 from bot.rating import post_pair as _post_pair
-from bot.rating import rounds, selection
 from bot.services import ChatPort, Services
 from core.config import CommandLimits
 from core.errors import SlamError
+from core.features import Feature
+from core.features import features as feature_list
 from core.registry import Registry
 from evaluation.human import VotePolicy, all_effective_votes
 from storage.models import Generation, ModelRecord, RatingPair, RatingRound
@@ -124,40 +126,80 @@ async def cmd_models(d: Services, cmd: Command, port: ChatPort) -> Reply:
     return Reply(f"{len(fields)} model(s) configured.", title="Models", fields=fields)
 
 
-@command("round", "round start|close", "open a rating round and post its pairs, or close it",
+FEATURE_PARAM = Param("feature", "the feature (default: every feature; the first for results)",
+                      required=False)  # fmt: skip
+
+
+def _take_feature(d: Services, args: list[str],
+                  reserved: Collection[str] = ()) -> tuple[Feature | None, list[str]]:  # fmt: skip
+    """A leading feature name off a command's arguments (not a `reserved` word on its own)."""
+    if args and not (len(args) == 1 and args[0].lower() in reserved):
+        feat = features.find(d.cfg, args[0])
+        if feat is not None:
+            return feat, args[1:]
+    return None, args
+
+
+@command("round", "round start|close [FEATURE]",
+         "open a rating round per feature (or FEATURE's) and post its pairs, or close it",
          admin=True, slow=True,
-         params=(Param("action", "start or close", choices=("start", "close")),))  # fmt: skip
+         params=(Param("action", "start or close", choices=("start", "close")),
+                 FEATURE_PARAM))  # fmt: skip
 async def cmd_round(d: Services, cmd: Command, port: ChatPort) -> Reply:
     action = cmd.args[0].lower() if cmd.args else ""
+    feat, rest = _take_feature(d, cmd.args[1:])
+    if len(rest) > 1 or (rest and features.several(d.cfg)):
+        return Reply(features.unknown(d.cfg, rest[0]), ok=False, ephemeral=True)
     if action == "close":
+        if rest:
+            return _bad_args("round", "Expected `start` or `close`")
 
-        def close(s: Session) -> tuple[int | None, int, int]:
-            rnd = rounds.close_round(s)
-            assert rnd.id is not None
-            votes = all_effective_votes(s, _policy(d), round_id=rnd.id)
-            return rnd.id, len(votes), len({v.rater_id for v in votes})
+        def close(s: Session) -> list[tuple[int, int, int]]:
+            ids: list[int | None]
+            if feat is None:  # every feature's open round
+                ids = [r.experiment_id for r in rounds.open_rounds(s)] or [None]
+            else:
+                ids = [rounds.experiment_id(s, feat.name)]
+                if ids[0] is None:
+                    raise SlamError(f"Feature {feat.name} has no rounds yet.")
+            closing = [rounds.close_round(s, exp_id) for exp_id in ids]
+            out = []
+            for rnd in closing:
+                assert rnd.id is not None
+                votes = all_effective_votes(s, _policy(d), round_id=rnd.id)
+                out.append((rnd.id, len(votes), len({v.rater_id for v in votes})))
+            return out
 
-        rid, n_votes, n_raters = await _db(d, close)
-        return Reply(f"Round {rid} closed: {n_votes} vote(s) from {n_raters} rater(s).")
-    if action != "start" or len(cmd.args) > 1:
+        closed = await _db(d, close)
+        return Reply("\n".join(f"Round {rid} closed: {n_votes} vote(s) from {n_raters} rater(s)."
+                               for rid, n_votes, n_raters in closed))  # fmt: skip
+    if action != "start" or rest:
         return _bad_args("round", "Expected `start` or `close`")
 
-    def start(s: Session) -> tuple[int, list[PairView]]:
-        planner = selection.round_planner(d.engine, d.cfg)
-        rnd, pairs = rounds.start_round(s, d.cfg, d.rng, planner=planner)
+    def start(s: Session) -> tuple[list[tuple[rounds.Opened, list[PairView]]], list[str]]:
+        opened, problems = rounds.start_rounds(
+            s, d.cfg, [feat.name] if feat is not None else None, d.rng,
+            planner=lambda f: selection.round_planner(d.engine, d.cfg, feature=f))
         masker = _masker(d, s)
-        assert rnd.id is not None
-        return rnd.id, [rounds.pair_view(s, p, masker, _legend(d, port)) for p in pairs]
+        return [(o, [rounds.pair_view(s, p, masker, _legend(d, port)) for p in o.pairs])
+                for o in opened], problems  # fmt: skip
 
-    rid, views = await _db(d, start)
-    for view in views:
-        await _post_pair(d, port, view, channel=d.cfg.chat.channel)
-    snap = await asyncio.to_thread(selection.snapshot, d.engine, d.cfg)
-    await _announce(d, port, snap.decision)
-    masked = sum(v.masked for v in views)
-    note = f" {masked} response(s) named a model and were masked." if masked else ""
-    return Reply(f"Round {rid} is open: {len(views)} pair(s) posted in {d.cfg.chat.channel}. "
-                 f"Use `/slam rate` to get your next pair.{note}")  # fmt: skip
+    opened, problems = await _db(d, start)
+    lines = []
+    hint = "Use `/slam rate` to get your next pair."
+    for o, views in opened:
+        channel = features.channel(d.cfg, o.feature)
+        for view in views:
+            await _post_pair(d, port, view, channel=channel)
+        await _announce(d, port, None, o.feature)
+        masked = sum(v.masked for v in views)
+        note = f" {masked} response(s) named a model and were masked." if masked else ""
+        of = f" ({o.feature.name})" if features.several(d.cfg) else ""
+        posted = f"Round {o.round.id}{of} is open: {len(views)} pair(s) posted in {channel}."
+        lines.append(f"{posted} {hint}{note}" if len(opened) == 1 else posted + note)
+    if len(opened) > 1:
+        lines.append(hint)
+    return Reply("\n".join([*lines, *(f"Not opened: {p}" for p in problems)]))
 
 
 @command("rate", "rate", "get your next unrated pair in a direct message", slow=True,
@@ -173,27 +215,40 @@ async def cmd_rate(d: Services, cmd: Command, port: ChatPort) -> Reply:
         return nxt, rounds.pair_view(s, nxt.pair, _masker(d, s), _legend(d, port))
 
     nxt, view = await _db(d, pick)
-    await _announce(d, port, nxt.decision)
+    if nxt.decision is not None:
+        await _announce(d, port, nxt.decision,
+                        features.find(d.cfg, nxt.feature) if nxt.feature else None)  # fmt: skip
     if view is None:
-        if nxt.why == "settled":
-            return Reply(f"The decision is settled, so round {nxt.round_id} needs no more votes "
-                         "from you for now. Thank you!", ephemeral=True)  # fmt: skip
-        return Reply(f"You have rated all {nxt.quota} pair(s) of round {nxt.round_id}. Thank you!",
-                     ephemeral=True)  # fmt: skip
+        return Reply(nxt.finished, ephemeral=True)
     await _post_pair(d, port, view, rater_id=nxt.rater_id, dm_user=cmd.user_id)
     return Reply(f"Sent you pair {view.pair_id} in a direct message "
                  f"({nxt.done} of {nxt.quota} rated).", ephemeral=True)  # fmt: skip
 
 
-async def _announce(d: Services, port: ChatPort, decision: Any) -> None:
-    """The stopping rule's message, posted once in the ratings channel when it settles."""
-    text = await asyncio.to_thread(selection.announce, d.engine, decision)
+async def _announce(d: Services, port: ChatPort, decision: Any,
+                    feature: Feature | None = None) -> None:  # fmt: skip
+    """The stopping rule's message, posted once in the feature's ratings channel when it
+    settles (`decision`: the feature's, None: read it now; `feature`: None, the first)."""
+    several = features.several(d.cfg)
+    name = features.results_feature(d.cfg, feature.name if feature is not None else None)
+
+    def check() -> str | None:
+        got = decision
+        if got is None:
+            got = selection.snapshot(d.engine, d.cfg, feature=name).decision
+        return selection.announce(d.engine, got, name if several else None)
+
+    text = await asyncio.to_thread(check)
     if text is not None:
-        await port.post(Reply(text, title="Decision settled"), channel=d.cfg.chat.channel)
+        await port.post(Reply(text, title="Decision settled"),
+                        channel=features.channel(d.cfg, feature))  # fmt: skip
 
 
-@command("status", "status", "round progress: pairs, votes, raters")
+@command("status", "status", "round progress: pairs, votes, raters (per feature)")
 async def cmd_status(d: Services, cmd: Command, port: ChatPort) -> Reply:
+    if features.several(d.cfg):
+        return await _status_per_feature(d, port)
+
     def status(s: Session) -> Reply:
         rnd = (
             rounds.open_round(s)
@@ -201,26 +256,9 @@ async def cmd_status(d: Services, cmd: Command, port: ChatPort) -> Reply:
         )
         if rnd is None or rnd.id is None:
             return Reply("No rating round yet; an admin can `round start` one.")
-        pairs = rounds.round_pairs(s, rnd.id)
-        votes = all_effective_votes(s, _policy(d), round_id=rnd.id)
-        pairwise = [v for v in votes if v.kind == "pairwise"]
-        per_pair = Counter(v.pair_id for v in pairwise)
-        per_rater = Counter(v.rater_id for v in pairwise)
-        finished = sum(1 for n in per_rater.values() if n >= len(pairs))
-        choices = Counter(v.choice for v in pairwise)
-        counts = [per_pair.get(p.id or 0, 0) for p in pairs]
-        fields = [
-            ("Pairs", str(len(pairs))),
-            ("Votes", f"{len(pairwise)} pairwise" + (
-                f", {len(votes) - len(pairwise)} scores" if len(votes) > len(pairwise) else "")),
-            ("Raters", f"{len(per_rater)} ({finished} finished their set)"),
-            ("Votes per pair", f"min {min(counts, default=0)}, "
-                               f"median {statistics.median(counts) if counts else 0:g}"),
-            ("Choices", ", ".join(f"{c} {choices.get(c, 0)}"
-                                  for c in ("A", "B", "tie", "both_bad"))),
-        ]  # fmt: skip
         day = f", responses of {rnd.run_date}" if rnd.run_date else ""
-        return Reply(f"Round {rnd.id} is {rnd.status}{day}.", title="Rating status", fields=fields)
+        return Reply(f"Round {rnd.id} is {rnd.status}{day}.", title="Rating status",
+                     fields=_round_fields(d, s, rnd))  # fmt: skip
 
     result: Reply = await _db(d, status)
     # the decision and what the open comparisons still need (bot.rating.selection)
@@ -229,6 +267,63 @@ async def cmd_status(d: Services, cmd: Command, port: ChatPort) -> Reply:
         result.fields += selection.status_fields(snap)
         await _announce(d, port, snap.decision)
     return result
+
+
+def _round_fields(d: Services, s: Session, rnd: RatingRound) -> list[tuple[str, str]]:
+    """A round's pairs, votes, raters, votes per pair and choices."""
+    assert rnd.id is not None
+    pairs = rounds.round_pairs(s, rnd.id)
+    votes = all_effective_votes(s, _policy(d), round_id=rnd.id)
+    pairwise = [v for v in votes if v.kind == "pairwise"]
+    per_pair = Counter(v.pair_id for v in pairwise)
+    per_rater = Counter(v.rater_id for v in pairwise)
+    finished = sum(1 for n in per_rater.values() if n >= len(pairs))
+    choices = Counter(v.choice for v in pairwise)
+    counts = [per_pair.get(p.id or 0, 0) for p in pairs]
+    return [
+        ("Pairs", str(len(pairs))),
+        ("Votes", f"{len(pairwise)} pairwise" + (
+            f", {len(votes) - len(pairwise)} scores" if len(votes) > len(pairwise) else "")),
+        ("Raters", f"{len(per_rater)} ({finished} finished their set)"),
+        ("Votes per pair", f"min {min(counts, default=0)}, "
+                           f"median {statistics.median(counts) if counts else 0:g}"),
+        ("Choices", ", ".join(f"{c} {choices.get(c, 0)}" for c in ("A", "B", "tie", "both_bad"))),
+    ]  # fmt: skip
+
+
+async def _status_per_feature(d: Services, port: ChatPort) -> Reply:
+    """`/slam status` with several features: each feature's round (open, else its latest)
+    in one line, then its decision and open comparisons."""
+    every = feature_list(d.cfg)
+
+    def status(s: Session) -> list[tuple[Feature, str]]:
+        out = []
+        for feat in every:
+            exp_id = rounds.experiment_id(s, feat.name)
+            rnd = None
+            if exp_id is not None:
+                rnd = rounds.open_round(s, exp_id) or s.exec(
+                    select(RatingRound).where(RatingRound.experiment_id == exp_id)
+                    .order_by(col(RatingRound.id).desc())).first()  # fmt: skip
+            if rnd is None or rnd.id is None:
+                out.append((feat, "no rating round yet"))
+                continue
+            day = f", responses of {rnd.run_date}" if rnd.run_date else ""
+            got = dict(_round_fields(d, s, rnd))
+            out.append((feat, f"round {rnd.id} is {rnd.status}{day}: {got['Pairs']} pair(s), "
+                              f"{got['Votes']} vote(s), raters {got['Raters']}; votes per "
+                              f"pair {got['Votes per pair']}"))  # fmt: skip
+        return out
+
+    lines = await _db(d, status)
+    fields: list[tuple[str, str]] = []
+    for feat, line in lines:
+        fields.append((feat.name, line))
+        snap = await asyncio.to_thread(selection.snapshot, d.engine, d.cfg,
+                                       feature=feat.name)  # fmt: skip
+        fields += [(f"{feat.name} · {k}", v) for k, v in selection.status_fields(snap)]
+        await _announce(d, port, snap.decision, feat)
+    return Reply(f"{len(lines)} features.", title="Rating status", fields=fields)
 
 
 @command("reveal", "reveal PAIR_ID", "show which models a pair compared (round closed)",
@@ -273,30 +368,42 @@ async def cmd_reveal(d: Services, cmd: Command, port: ChatPort) -> Reply:
     return result
 
 
-@command("report", "report [all|CHART]",
-         "the decision, leaderboard and a summary card; `all` or a chart for more", slow=True,
-         dashboard=True,
-         params=(Param("chart", "all, or one chart's name", required=False),))  # fmt: skip
+@command("report", "report [FEATURE] [all|CHART]",
+         "the decision, leaderboard and a summary card (of FEATURE; default the first); "
+         "`all` or a chart for more", slow=True, dashboard=True,
+         params=(FEATURE_PARAM,
+                 Param("chart", "all, or one chart's name", required=False)))  # fmt: skip
 async def cmd_report(d: Services, cmd: Command, port: ChatPort) -> Reply:
-    if len(cmd.args) > 1:
-        return _bad_args("report", "Give `all` or one chart name")
     from evaluation.charts import ALL_CHARTS, CHART_NAMES
     from evaluation.report import build_report
     from evaluation.results import Results, summary_text
 
-    arg = cmd.args[0].lower() if cmd.args else ""
+    several = features.several(d.cfg)
+    feat, args = _take_feature(d, cmd.args, {"all", *ALL_CHARTS})
+    if len(args) > 1:
+        if several and feat is None:
+            return Reply(features.unknown(d.cfg, args[0]), ok=False, ephemeral=True)
+        return _bad_args("report", "Give `all` or one chart name")
+    arg = args[0].lower() if args else ""
     if arg and arg != "all" and arg not in ALL_CHARTS:
         shown = re.sub(r"[^A-Za-z0-9_.-]", "", arg)[:24] or "?"
+        if several and feat is None:
+            return Reply(f"`{shown}` is neither a feature nor a chart; features: "
+                         f"{features.names_text(d.cfg)}; charts: all, {', '.join(ALL_CHARTS)}",
+                         ok=False, ephemeral=True)  # fmt: skip
         return _bad_args("report", f"Unknown chart `{shown}`; charts: all, {', '.join(ALL_CHARTS)}")
     only = ["summary"] if not arg else list(CHART_NAMES) if arg == "all" else [arg]
     out = d.report_dir / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    name = features.results_feature(d.cfg, feat.name if feat is not None else None)
+    title = f"SLaM report · {name}" if name is not None else "SLaM report"
 
     def build() -> Reply:
         if d.report_builder is not None:  # tests and embedders may swap the builder
-            res = d.report_builder(d.engine, d.cfg, out, only)
+            extra = {"feature": name} if name is not None else {}
+            res = d.report_builder(d.engine, d.cfg, out, only, **extra)
             files = {k: Path(v) for k, v in res.charts.items() if Path(v).exists()}
-            return Reply(res.summary_text or "Report built.", title="SLaM report", files=files)
-        results = Results(d.engine, d.cfg)
+            return Reply(res.summary_text or "Report built.", title=title, files=files)
+        results = Results(d.engine, d.cfg, feature=name)
         res = build_report(d.engine, d.cfg, out, only, results=results, write_pages=False)
         text = summary_text(results.leaderboard, results.decision)
         empty = res.empty
@@ -308,18 +415,40 @@ async def cmd_report(d: Services, cmd: Command, port: ChatPort) -> Reply:
                 text += "\nNot measured yet: " + "; ".join(f"{w} ({how})" for w, how in gaps)
                 text += "."
             text += "\nMore: `/slam report all`, or `/slam report CHART` for one chart."
-        return Reply(text, title="SLaM report", files=res.with_data)
+        return Reply(text + _other_features(d, name, "report"), title=title,
+                     files=res.with_data)  # fmt: skip
 
     return await asyncio.to_thread(build)
 
 
-@command("leaderboard", "leaderboard", "Bradley–Terry ratings, intervals and the decision",
-         slow=True, dashboard=True)  # fmt: skip
+def _other_features(d: Services, name: str | None, what: str) -> str:
+    """With several features: which one this was and how to ask for another."""
+    if name is None:
+        return ""
+    others = [f.name for f in feature_list(d.cfg) if f.name != name]
+    return (f"\nFeature: {name}. Others: {', '.join(others)} "
+            f"(`/slam {what} FEATURE`).")  # fmt: skip
+
+
+@command("leaderboard", "leaderboard [FEATURE]",
+         "Bradley–Terry ratings, intervals and the decision (of FEATURE; default the first)",
+         slow=True, dashboard=True, params=(FEATURE_PARAM,))  # fmt: skip
 async def cmd_leaderboard(d: Services, cmd: Command, port: ChatPort) -> Reply:
     from evaluation.results import Results
 
+    feat, args = _take_feature(d, cmd.args)
+    if args:
+        if features.several(d.cfg) or feat is not None:
+            return Reply(features.unknown(d.cfg, args[0]), ok=False, ephemeral=True)
+        return _bad_args("leaderboard", "Give no argument")
+    name = features.results_feature(d.cfg, feat.name if feat is not None else None)
+
     def board() -> Reply:
-        return format_leaderboard(Results(d.engine, d.cfg))
+        reply = format_leaderboard(Results(d.engine, d.cfg, feature=name))
+        if name is not None:
+            reply.title = f"Leaderboard · {name}"
+            reply.text += _other_features(d, name, "leaderboard")
+        return reply
 
     return await asyncio.to_thread(board)
 

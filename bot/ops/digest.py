@@ -1,11 +1,22 @@
 """The daily digest as a chat message. The numbers come from evaluation.digest (which reads
-the results service); this module only formats them."""
+the results service); this module only formats them. With several features the digest has
+one section per feature (its decision, votes, leaderboard, judges and cost), then the
+latency and availability of the models once (probes belong to a model, not a feature);
+with one feature it is the single digest it always was."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
 
 from bot.events import Reply
+from bot.rating import features
+from core.config import SlamConfig
+from core.features import features as feature_list
 from evaluation.digest import (
     Availability,
     CostLine,
@@ -24,9 +35,30 @@ __all__ = [
     "Digest",
     "Movement",
     "build_digest",
+    "build_digests",
     "day_window",
+    "feature_digest",
     "render",
+    "render_digests",
 ]
+
+
+def feature_digest(engine: Engine, cfg: SlamConfig, day: date, feature: str, *,
+                   charts: Sequence[str] = (), out_dir: Path | None = None) -> Digest:  # fmt: skip
+    """One feature's digest for `day`: the numbers of evaluation.digest for that feature.
+    (Until evaluation.digest reads one feature, this is the digest of all the data.)"""
+    return build_digest(engine, cfg, day, charts=charts, out_dir=out_dir)
+
+
+def build_digests(engine: Engine, cfg: SlamConfig, day: date, *, charts: Sequence[str] = (),
+                  out_dir: Path | None = None) -> list[tuple[str | None, Digest]]:  # fmt: skip
+    """The digest of every feature for `day`: [(None, the digest)] with one feature (all the
+    database holds), else [(feature name, its digest)] in the configured order."""
+    if not features.several(cfg):
+        return [(None, build_digest(engine, cfg, day, charts=charts, out_dir=out_dir))]
+    return [(f.name, feature_digest(engine, cfg, day, f.name, charts=charts,
+                                    out_dir=out_dir / f.name if out_dir else None))
+            for f in feature_list(cfg)]  # fmt: skip
 
 
 def _dur(v: float | None) -> str:
@@ -72,19 +104,20 @@ def _movement_line(m: Movement, reference: str | None) -> str:
     return f"{m.rank}. {m.model}{ref}: {text} ({move}) · {m.n_votes} votes"
 
 
-def render(d: Digest, limit: int = 8) -> Reply:
-    """The digest as a Reply: a headline and one field per topic (charts as files). Each
-    per-model list shows at most `limit` models, best rated first."""
+def _fields(d: Digest, limit: int) -> list[tuple[tuple[str, str], bool]]:
+    """The digest's fields in order, each with whether it is about the models themselves
+    (latency, availability: the same for every feature) rather than one feature."""
     rank = {m.model: i for i, m in enumerate(d.leaderboard)}
 
     def order(name: str) -> tuple[float, int]:  # rated models by rank, then as listed
         return (rank.get(name, math.inf), 0)
 
-    fields: list[tuple[str, str]] = []
+    fields: list[tuple[tuple[str, str], bool]] = []
     if d.decision is not None:
-        fields.append(("Decision", d.decision.headline))
+        fields.append((("Decision", d.decision.headline), False))
     votes = f"{d.votes} pairwise" + (f" + {d.score_votes} scores" if d.score_votes else "")
-    fields.append(("Votes", f"{votes} from {d.raters} rater(s); {d.total_votes} pairwise in total"))
+    fields.append((("Votes", f"{votes} from {d.raters} rater(s); {d.total_votes} pairwise in "
+                              "total"), False))  # fmt: skip
     board = [_movement_line(m, d.reference) for m in d.leaderboard]
     agreement = [
         f"{a.method}: Spearman {_fmt(a.spearman)}, bottom-k Jaccard {_fmt(a.jaccard)}, "
@@ -99,12 +132,13 @@ def render(d: Digest, limit: int = 8) -> Reply:
         for x in sorted(d.latency, key=lambda x: order(x.model))
     ]
     fields += [
-        _listing("Leaderboard (Bradley–Terry [interval], vs the day before)", board, limit,
-                 "(`/slam leaderboard`)", ("Leaderboard", "no pairwise votes yet")),
-        _listing(f"Judge/human agreement (vs {d.human_signal})", agreement, limit, "",
-                 ("Judge/human agreement", "not enough judge scores or human ratings yet")),
-        _listing("Latency p50 / p95 (vs the day before)", latency, limit, "models",
-                 ("Latency", "no probes that day")),
+        (_listing("Leaderboard (Bradley–Terry [interval], vs the day before)", board, limit,
+                  "(`/slam leaderboard`)", ("Leaderboard", "no pairwise votes yet")), False),
+        (_listing(f"Judge/human agreement (vs {d.human_signal})", agreement, limit, "",
+                  ("Judge/human agreement", "not enough judge scores or human ratings yet")),
+         False),
+        (_listing("Latency p50 / p95 (vs the day before)", latency, limit, "models",
+                  ("Latency", "no probes that day")), True),
     ]  # fmt: skip
     probed = [a for a in d.availability if a.total]
     if probed:
@@ -118,22 +152,60 @@ def render(d: Digest, limit: int = 8) -> Reply:
         if healthy:
             every = f"{healthy} model(s)" if failing else f"all {healthy} model(s)"
             text = "\n".join(filter(None, [text, f"{every} answered every probe"]))
-        fields.append(("Availability", text))
+        fields.append((("Availability", text), True))
     api = f"{d.api_name} ${d.api_per_1k:.4f}" if d.api_per_1k is not None else d.api_name
     cost_lines = [
         f"{c.model}: {c.label} · {c.reduction_label} vs {d.api_name}"
         for c in sorted(d.costs, key=lambda c: order(c.model))
         if not c.is_api
     ]
-    fields.append(
-        (f"Cost per 1K output tokens (API: {api})", _top(cost_lines, limit, "models") or "n/a")
-    )
+    fields.append(((f"Cost per 1K output tokens (API: {api})",
+                    _top(cost_lines, limit, "models") or "n/a"), False))  # fmt: skip
+    return fields
+
+
+def _head(d: Digest) -> str:
     head = f"{d.votes} vote(s) from {d.raters} rater(s) on {d.day:%a %d %b} ({d.timezone})."
     if d.leaderboard:
         head += f" Top rated: {d.leaderboard[0].model}."
+    return head
+
+
+def render(d: Digest, limit: int = 8) -> Reply:
+    """The digest as a Reply: a headline and one field per topic (charts as files). Each
+    per-model list shows at most `limit` models, best rated first."""
+    fields = [f for f, _shared in _fields(d, limit)]
+    head = _head(d)
     if d.charts:
         head += " Key charts are attached; `/slam report` has the full report."
     text = "\n".join([head, *(f"Note: {n}" for n in d.notes)])
     return Reply(
         text, title=f"SLaM daily digest · {d.day.isoformat()}", fields=fields, files=dict(d.charts)
     )
+
+
+def render_digests(digests: Sequence[tuple[str | None, Digest]], limit: int = 8) -> Reply:
+    """Every feature's digest as one Reply: a headline per feature, then one section per
+    feature (fields titled 'feature · topic'), then the models' latency and availability
+    once. A single digest renders exactly as `render` does."""
+    if len(digests) == 1:
+        return render(digests[0][1], limit)
+    first = digests[0][1]
+    fields: list[tuple[str, str]] = []
+    shared: list[tuple[str, str]] = []
+    lines: list[str] = []
+    files: dict[str, Path] = {}
+    for name, d in digests:
+        label = name or "all"
+        lines.append(f"{label}: {_head(d)}")
+        lines += [f"Note ({label}): {n}" for n in d.notes]
+        for (title, text), is_shared in _fields(d, limit):
+            if not is_shared:
+                fields.append((f"{label} · {title}", text))
+            elif d is first:
+                shared.append((title, text))
+        files.update({f"{label}-{k}": v for k, v in d.charts.items()})
+    if files:
+        lines.append("Key charts are attached; `/slam report FEATURE` has the full report.")
+    return Reply("\n".join(lines), title=f"SLaM daily digest · {first.day.isoformat()}",
+                 fields=fields + shared, files=files)  # fmt: skip

@@ -6,6 +6,7 @@ first time a job is looked up) and run through `bot.ops.jobs.run_job`, which giv
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,7 +54,9 @@ def _observe_probes(engine: Engine, runs: dict[str, str]) -> None:
 
 @job("generate", "generate_cron", "daily generation and a new rating round")
 async def generate_body(run: JobRun, slot: datetime) -> str:
-    """The day's responses from every model, then a new rating round (the open one closes)."""
+    """The day's responses from every model of every feature, then a new rating round per
+    feature (each feature's open one closes)."""
+    from bot.rating import features
     from hosting.generate import generate
 
     engine, cfg = run.services.engine, run.services.cfg
@@ -65,59 +68,90 @@ async def generate_body(run: JobRun, slot: datetime) -> str:
         progress=False,
         on_result=lambda job, gen: record_generation(job.model.name, gen.ok),
     )
-    closed, round_id, n_pairs = await asyncio.to_thread(new_round, engine, cfg, run_date)
+    opened, problems = await asyncio.to_thread(new_rounds, engine, cfg, run_date)
     if run.post_round is not None:
-        await run.post_round(round_id)
+        for o in opened:
+            await run.post_round(o.round_id)
     await announce_settled(run)
-    text = (
-        f"Generated {result.done} response(s) for {run_date} ({result.errors} failed, "
-        f"{result.skipped} already stored). Round {round_id} is open with {n_pairs} pair(s): "
-        "rate them with `/slam rate`."
-        + (f" Round {closed} was closed." if closed is not None else "")
-    )
+    done = (f"Generated {result.done} response(s) for {run_date} ({result.errors} failed, "
+            f"{result.skipped} already stored).")  # fmt: skip
+    several = features.several(cfg)
+    lines = []
+    for o in opened:
+        of = f" ({o.feature})" if several else ""
+        closed = f" Round {o.closed} was closed." if o.closed is not None else ""
+        lines.append(f"Round {o.round_id}{of} is open with {o.pairs} pair(s): rate them with "
+                     f"`/slam rate`.{closed}")  # fmt: skip
+    text = " ".join([done, *lines]) if not several else "\n".join(
+        [done, *lines, *(f"No new round for {p}" for p in problems)])  # fmt: skip
     await safe_send(run.notify, Reply(text, title="Daily generation"))
     return text
 
 
 async def announce_settled(run: JobRun) -> None:
-    """The stopping rule's message (bot.rating.selection), once, in the team channel."""
-    from bot.rating import selection
+    """The stopping rule's message for each feature (bot.rating.selection), once, in the team
+    channel."""
+    from bot.rating import features, selection
+    from core.features import features as every
 
     engine, cfg = run.services.engine, run.services.cfg
+    several = features.several(cfg)
 
-    def check() -> str | None:
-        return selection.announce(engine, selection.snapshot(engine, cfg).decision)
+    def check() -> list[str]:
+        out = []
+        for f in every(cfg):
+            name = features.results_feature(cfg, f.name)
+            decision = selection.snapshot(engine, cfg, feature=name).decision
+            text = selection.announce(engine, decision, name if several else None)
+            if text is not None:
+                out.append(text)
+        return out
 
-    text = await asyncio.to_thread(check)
-    if text is not None:
+    for text in await asyncio.to_thread(check):
         await safe_send(run.publish or run.notify, Reply(text, title="Decision settled"))
 
 
-def new_round(engine: Engine, cfg: SlamConfig, run_date: Any) -> tuple[int | None, int, int]:
-    """Close the open round (if any) and open one on `run_date`'s responses, atomically:
-    when no round can be built, the previous round stays open. Its pairs are chosen by
-    bot.rating.selection's planner (informative pairs; only exploration once settled)."""
+@dataclass(frozen=True)
+class NewRound:
+    """A round the daily job opened: its feature, id, number of pairs and the round closed."""
+
+    feature: str
+    round_id: int
+    pairs: int
+    closed: int | None
+
+
+def new_rounds(engine: Engine, cfg: SlamConfig,
+               run_date: Any) -> tuple[list[NewRound], list[str]]:  # fmt: skip
+    """For every feature, close its open round (if any) and open one on `run_date`'s
+    responses, atomically per feature: when a feature's round cannot be built, its previous
+    round stays open (with one feature that is an error; with several, the feature is listed
+    with why). Pairs are chosen by bot.rating.selection's planner (informative pairs; only
+    exploration once settled)."""
     from bot.rating import rounds, selection
 
     with session_scope(engine) as s:
-        closed = rounds.close_round(s).id if rounds.open_round(s) is not None else None
-        planner = selection.round_planner(engine, cfg)
-        rnd, pairs = rounds.start_round(s, cfg, run_date=run_date, planner=planner)
-        assert rnd.id is not None
-        return closed, rnd.id, len(pairs)
+        opened, problems = rounds.start_rounds(
+            s, cfg, run_date=run_date, replace=True,
+            planner=lambda f: selection.round_planner(engine, cfg, feature=f))  # fmt: skip
+        return [NewRound(o.feature.name, o.round.id or 0, len(o.pairs), o.closed)
+                for o in opened], problems  # fmt: skip
 
 
 @job("digest", "digest_cron", "daily digest to the team channel")
 async def digest_body(run: JobRun, slot: datetime) -> str:
-    """Yesterday's digest (relative to the slot, in the schedule's time zone), to the team."""
-    from bot.ops.digest import build_digest, render
+    """Yesterday's digest (relative to the slot, in the schedule's time zone), to the team:
+    one section per feature when there are several."""
+    from bot.ops.digest import build_digests, render_digests
 
     day = slot.date() - timedelta(days=1)
-    digest = await asyncio.to_thread(
-        build_digest, run.services.engine, run.services.cfg, day,
+    digests = await asyncio.to_thread(
+        build_digests, run.services.engine, run.services.cfg, day,
         charts=run.digest_charts, out_dir=run.digest_dir / day.isoformat(),
     )  # fmt: skip
-    reply = render(digest)
+    reply = render_digests(digests)
     if not await safe_send(run.publish or run.notify, reply):
         raise SlamError(f"the digest for {day} was built but could not be posted")
-    return f"digest for {day}: {digest.votes} vote(s), {len(digest.leaderboard)} rated model(s)"
+    return f"digest for {day}: " + "; ".join(
+        (f"{name}: " if name else "") + f"{d.votes} vote(s), {len(d.leaderboard)} rated model(s)"
+        for name, d in digests)  # fmt: skip

@@ -295,26 +295,29 @@ def chat_notifier(port: ChatPort, channel: str) -> Notify:
 
 
 def round_poster(services: Services, port: ChatPort, channel: str | None = None) -> RoundHook:
-    """A `post_round` hook: posts each pair of a new round in the ratings channel exactly as
+    """A `post_round` hook: posts each pair of a new round in its feature's ratings channel
+    (the feature's `channel`, else `[chat].channel`; `channel` overrides both) exactly as
     `/slam round start` does (seed reactions, score prompts, remembered messages). A port
     without a channel (the web front) posts nothing: its raters fetch their pairs."""
-    from bot.rating import posting, rounds
+    from bot.rating import features, posting, rounds
+    from storage.models import RatingRound
 
     async def post(round_id: int) -> None:
         if not port.capabilities.channel:
             return
         legend = posting.legend(services, port)
 
-        def views() -> list[Any]:
+        def views() -> tuple[str, list[Any]]:
             with session_scope(services.engine) as s:
                 masker = posting.masker(services, s)
-                return [
+                rnd = s.get(RatingRound, round_id)
+                feat = rounds.round_feature(s, services.cfg, rnd) if rnd is not None else None
+                return features.channel(services.cfg, feat), [
                     rounds.pair_view(s, p, masker, legend) for p in rounds.round_pairs(s, round_id)
                 ]
 
-        for view in await asyncio.to_thread(views):
-            await posting.post_pair(
-                services, port, view, channel=channel or services.cfg.chat.channel
-            )
+        where, shown = await asyncio.to_thread(views)
+        for view in shown:
+            await posting.post_pair(services, port, view, channel=channel or where)
 
     return post

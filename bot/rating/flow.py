@@ -44,6 +44,12 @@ class RaterPair:
     scores: dict[str, int] = field(default_factory=dict)  # 'A'/'B' -> current score
     version: int = 0  # the id of the rater's latest event on this pair (0: none)
     round_open: bool = True
+    rounds: tuple[int, ...] = ()  # every open round (one per feature), for the messages
+
+    @property
+    def finished(self) -> str:
+        """What the rater is told when there is no pair for them (bot.rating.selection)."""
+        return selection.finished_text(self.why, self.quota, self.round_id, self.rounds)
 
 
 def message_ref(services: Services, platform: str, user_id: str, pair_id: int,
@@ -94,7 +100,8 @@ async def next_pair(services: Services, port: ChatPort, user_id: str) -> RaterPa
     got, view, new, (choice, scores, version) = await posting.db(services, work)
     if view is not None and new:
         await posting.post_pair(services, port, view, rater_id=got.rater_id, dm_user=user_id)
-    return RaterPair(got.round_id, got.done, got.quota, got.why, view, choice, scores, version)
+    return RaterPair(got.round_id, got.done, got.quota, got.why, view, choice, scores, version,
+                     rounds=got.rounds)  # fmt: skip
 
 
 async def shown_pair(services: Services, port: ChatPort, user_id: str,

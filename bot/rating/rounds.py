@@ -1,6 +1,9 @@
 """Rating rounds: blind pairs built from stored generations.
 
-A pair compares two models' responses to the same prompt (same user context and run date).
+A round belongs to one feature (`rating_round.experiment_id`: a feature is an experiment row
+of its name, core.features) and at most one round per feature is open; its pairs are drawn
+from that feature's generations by that feature's models only, so a pair never mixes
+features. A pair compares two models' responses to the same prompt (same input and run date).
 Model pairs are covered evenly, the A/B order is randomized (balanced per model pair) and
 recorded, and responses that name a model are flagged and masked before anyone sees them.
 """
@@ -20,6 +23,7 @@ from sqlmodel import Session, col, func, select
 from bot.events import PairView
 from core.config import SlamConfig
 from core.errors import SlamError
+from core.features import Feature, feature, features
 from storage.models import (
     Experiment,
     Generation,
@@ -28,6 +32,7 @@ from storage.models import (
     Prompt,
     RatingPair,
     RatingRound,
+    UserContext,
     utcnow,
 )
 
@@ -99,39 +104,73 @@ class Candidate:
     model_id: int
     context_id: int
     text: str
+    slice: str | None = None  # the input's slice (Feature.slice_field), if the feature has one
 
 
-def _experiment(session: Session, cfg: SlamConfig) -> Experiment:
-    exp = session.exec(select(Experiment).where(Experiment.name == cfg.experiment.name)).first()
+def _experiment(session: Session, name: str) -> Experiment:
+    exp = session.exec(select(Experiment).where(Experiment.name == name)).first()
     if exp is None or exp.id is None:
-        raise SlamError(
-            f"no generations for experiment '{cfg.experiment.name}' yet; run `slam generate` first"
-        )
+        raise SlamError(f"no generations for experiment '{name}' yet; run `slam generate` first")
     return exp
 
 
-def _candidates(session: Session, experiment_id: int, run_date: date) -> list[Candidate]:
+def experiment_id(session: Session, name: str) -> int | None:
+    """The id of the experiment row of feature `name` (None: nothing stored for it yet)."""
+    return session.exec(select(Experiment.id).where(Experiment.name == name)).first()
+
+
+def _feature_model_ids(session: Session, models: Iterable[str] | None) -> set[int] | None:
+    if models is None:
+        return None
+    names = set(models)
+    return {m.id for m in session.exec(select(ModelRecord)).all()
+            if m.id is not None and m.name in names}  # fmt: skip
+
+
+def _candidates(session: Session, experiment_id: int, run_date: date,
+                models: Iterable[str] | None = None) -> list[Candidate]:  # fmt: skip
+    """The answers of one feature on one day (`models`: only those models', by name)."""
+    keep = _feature_model_ids(session, models)
     rows = session.exec(
-        select(Generation, Prompt.user_context_id)
+        select(Generation, Prompt.user_context_id, UserContext.slice)
         .join(Prompt, col(Prompt.id) == Generation.prompt_id)
+        .join(UserContext, col(UserContext.id) == Prompt.user_context_id)
         .where(Generation.experiment_id == experiment_id, Generation.run_date == run_date)
         .where(col(Generation.error).is_(None))
         .order_by(col(Generation.sample_index), col(Generation.id))
     ).all()
     return [
-        Candidate(g.id, g.model_id, ctx, g.text)
-        for g, ctx in rows
-        if g.id is not None and g.text.strip()
+        Candidate(g.id, g.model_id, ctx, g.text, sl)
+        for g, ctx, sl in rows
+        if g.id is not None and g.text.strip() and (keep is None or g.model_id in keep)
     ]
 
 
-def latest_run_date(session: Session, experiment_id: int) -> date | None:
-    """The newest day on which at least two models answered."""
+def round_candidates(session: Session, cfg: SlamConfig, rnd: RatingRound) -> list[Candidate]:
+    """The answers a round's pairs are drawn from: its feature's, by its feature's models."""
+    if rnd.run_date is None:
+        return []
+    feat = round_feature(session, cfg, rnd)
+    return _candidates(session, rnd.experiment_id, rnd.run_date,
+                       feat.models if feat is not None else None)  # fmt: skip
+
+
+def round_feature(session: Session, cfg: SlamConfig, rnd: RatingRound) -> Feature | None:
+    """The configured feature a round belongs to (None: its experiment is not configured)."""
+    exp = session.get(Experiment, rnd.experiment_id)
+    return next((f for f in features(cfg) if exp is not None and f.name == exp.name), None)
+
+
+def latest_run_date(session: Session, experiment_id: int,
+                    models: Iterable[str] | None = None) -> date | None:  # fmt: skip
+    """The newest day on which at least two models (of `models`, when given) answered."""
+    keep = _feature_model_ids(session, models)
+    q = (select(col(Generation.run_date), func.count(func.distinct(Generation.model_id)))
+         .where(Generation.experiment_id == experiment_id, col(Generation.error).is_(None)))
+    if keep is not None:
+        q = q.where(col(Generation.model_id).in_(sorted(keep)))
     rows = session.exec(
-        select(col(Generation.run_date), func.count(func.distinct(Generation.model_id)))
-        .where(Generation.experiment_id == experiment_id, col(Generation.error).is_(None))
-        .group_by(col(Generation.run_date))
-        .order_by(col(Generation.run_date).desc())
+        q.group_by(col(Generation.run_date)).order_by(col(Generation.run_date).desc())
     ).all()
     return next((d for d, n in rows if n >= 2), None)
 
@@ -195,10 +234,20 @@ def balance_ab(
     return [(g1, g2, a_first[i]) for i, (g1, g2) in enumerate(picked)]
 
 
-def open_round(session: Session) -> RatingRound | None:
-    return session.exec(
-        select(RatingRound).where(RatingRound.status == "open").order_by(col(RatingRound.id).desc())
-    ).first()
+def open_rounds(session: Session) -> list[RatingRound]:
+    """Every open round, newest first (one per feature)."""
+    return list(session.exec(
+        select(RatingRound).where(RatingRound.status == "open")
+        .order_by(col(RatingRound.id).desc())
+    ).all())  # fmt: skip
+
+
+def open_round(session: Session, experiment_id: int | None = None) -> RatingRound | None:
+    """The open round of one feature's experiment (None: the newest open round of any)."""
+    q = select(RatingRound).where(RatingRound.status == "open")
+    if experiment_id is not None:
+        q = q.where(RatingRound.experiment_id == experiment_id)
+    return session.exec(q.order_by(col(RatingRound.id).desc())).first()
 
 
 Planner = Callable[
@@ -214,19 +263,26 @@ def start_round(
     run_date: date | None = None,
     n: int | None = None,
     planner: Planner | None = None,
+    *,
+    feature_name: str | None = None,
+    replace: bool = False,
 ) -> tuple[RatingRound, list[RatingPair]]:
-    """Open a round and create its pairs (not yet posted). `planner` chooses them (default:
-    `plan_pairs`, round-robin; bot.rating.selection.round_planner picks informative pairs)."""
+    """Open a round of one feature (`feature_name`; None: the config's first) and create its
+    pairs (not yet posted) from that feature's answers by its models. `planner` chooses them
+    (default: `plan_pairs`, round-robin; bot.rating.selection.round_planner picks informative
+    pairs). The feature's open round is an error, or with `replace` closed once the new one
+    can be built (nothing is written before that: a failure leaves the session untouched)."""
     rng = rng or random.Random()
-    current = open_round(session)
-    if current is not None:
-        raise SlamError(f"round {current.id} is still open; close it first (`round close`)")
-    exp = _experiment(session, cfg)
+    feat = feature(cfg, feature_name)
+    exp = _experiment(session, feat.name)
     assert exp.id is not None
-    run_date = run_date or latest_run_date(session, exp.id)
+    current = open_round(session, exp.id)
+    if current is not None and not replace:
+        raise SlamError(f"round {current.id} is still open; close it first (`round close`)")
+    run_date = run_date or latest_run_date(session, exp.id, feat.models)
     if run_date is None:
         raise SlamError("no day has responses from two models yet; run `slam generate` first")
-    cands = _candidates(session, exp.id, run_date)
+    cands = _candidates(session, exp.id, run_date, feat.models)
     used = Counter(
         (p.generation_a_id, p.generation_b_id) if p.a_was_first_choice
         else (p.generation_b_id, p.generation_a_id)
@@ -235,6 +291,8 @@ def start_round(
     plan = (planner or plan_pairs)(cands, n or cfg.chat.pairs_per_round, rng, used)
     if not plan:
         raise SlamError(f"no two models answered the same prompt on {run_date}; nothing to rate")
+    if current is not None:
+        _close(session, current)
     extra = [m.name for m in session.exec(select(ModelRecord)).all()]
     masker = Masker.for_config(cfg, extra)
     rnd = RatingRound(experiment_id=exp.id, run_date=run_date)
@@ -257,13 +315,63 @@ def start_round(
     return rnd, pairs
 
 
-def close_round(session: Session) -> RatingRound:
-    rnd = open_round(session)
-    if rnd is None:
-        raise SlamError("no round is open; start one with `round start`")
+def _close(session: Session, rnd: RatingRound) -> RatingRound:
     rnd.status, rnd.closed_at = "closed", utcnow()
     session.add(rnd)
     return rnd
+
+
+def close_round(session: Session, experiment_id: int | None = None) -> RatingRound:
+    """Close the open round of one feature's experiment (None: the newest open round)."""
+    rnd = open_round(session, experiment_id)
+    if rnd is None:
+        raise SlamError("no round is open; start one with `round start`")
+    return _close(session, rnd)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A round `start_rounds` opened: its feature, its pairs, and the round it replaced."""
+
+    feature: Feature
+    round: RatingRound
+    pairs: list[RatingPair]
+    closed: int | None = None
+
+
+def start_rounds(
+    session: Session,
+    cfg: SlamConfig,
+    names: Iterable[str] | None = None,
+    rng: random.Random | None = None,
+    run_date: date | None = None,
+    planner: Callable[[Feature], Planner | None] | None = None,
+    *,
+    replace: bool = False,
+) -> tuple[list[Opened], list[str]]:
+    """One round per feature (`names`; None: every configured feature), each by `start_round`
+    with `planner(feature)`. With one feature its error is raised as it is; with several, the
+    features that cannot open a round are listed ('name: why') and the others open, and only
+    when none can is it an error."""
+    wanted = [feature(cfg, n) for n in names] if names is not None else features(cfg)
+    opened: list[Opened] = []
+    problems: list[str] = []
+    for feat in wanted:
+        exp_id = experiment_id(session, feat.name)
+        before = open_round(session, exp_id) if exp_id is not None else None
+        try:
+            rnd, pairs = start_round(session, cfg, rng, run_date,
+                                     planner=planner(feat) if planner else None,
+                                     feature_name=feat.name, replace=replace)  # fmt: skip
+        except SlamError as exc:
+            if len(wanted) == 1:
+                raise
+            problems.append(f"{feat.name}: {exc}")
+            continue
+        opened.append(Opened(feat, rnd, pairs, before.id if before is not None else None))
+    if not opened:
+        raise SlamError("no round could be opened: " + "; ".join(problems))
+    return opened, problems
 
 
 def round_pairs(session: Session, round_id: int) -> list[RatingPair]:

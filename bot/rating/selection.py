@@ -7,9 +7,18 @@ decision is settled: the database side of evaluation.human.active, for every ada
   else the most useful model pair for them among the open round's responses (an unseen pair
   of the round, or a new one drawn for them), never a generation pair they have seen before,
   A/B order balanced per model pair in the round.
-- `round_planner(engine, cfg)`: the pairs a round posts (`rounds.start_round(planner=…)`).
-- `announce(engine, decision)`: the stopping rule's message, claimed once (a `notice` row)
-  so that with several replicas exactly one posts it.
+- Several features: one round is open per feature and a pair is always drawn within one
+  round (one feature). A rater gets a pair of an unsettled feature before a settled one and,
+  among those, of the round they have rated the smallest share of their quota in: each
+  rater's votes go round-robin over the features. Their progress (`done`/`quota`) sums the
+  open rounds; nothing the rater sees names the feature.
+- Slices (`Feature.slice_field`): votes go where a slice's decision is open — the pairs are
+  drawn from inputs of slices whose decision is not settled (`open_slices`; all inputs when
+  every slice or none is settled).
+- `round_planner(engine, cfg, feature=…)`: the pairs a round posts
+  (`rounds.start_round(planner=…)`).
+- `announce(engine, decision, feature)`: the stopping rule's message, claimed once (a
+  `notice` row) so that with several replicas exactly one posts it.
 - `status_fields(results)`: the decision and the votes the open comparisons still need.
 
 With `[evaluation] pair_selection = "round_robin"` everything falls back to the coverage
@@ -34,10 +43,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.rating import rounds
+from bot.rating import features, rounds
 from bot.rating.rounds import Candidate
 from core.config import SlamConfig
 from core.errors import SlamError
+from core.features import Feature
 from evaluation.human import (
     Decision,
     Plan,
@@ -53,7 +63,15 @@ from evaluation.human import (
     spread_factor,
 )
 from storage.db import session_scope
-from storage.models import ModelRecord, Notice, PairMessage, Rater, RatingPair, Vote
+from storage.models import (
+    ModelRecord,
+    Notice,
+    PairMessage,
+    Rater,
+    RatingPair,
+    RatingRound,
+    Vote,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_VOTES_PER_POST = 3.0  # votes a channel post is expected to get before any history
@@ -96,15 +114,40 @@ class NextPair:
     quota: int  # model pairs of this round the rater gets
     why: str  # resent | gold | informative | exploration | warm-up | done | settled
     decision: Decision | None = None
+    rounds: tuple[int, ...] = ()  # every open round (one per feature); done/quota sum them
+    feature: str | None = None  # the pair's feature, with several (never shown to the rater)
+
+    @property
+    def finished(self) -> str:
+        """What the rater is told when `pair` is None."""
+        return finished_text(self.why, self.quota, self.round_id, self.rounds)
+
+
+def round_words(round_id: int, ids: tuple[int, ...] = ()) -> str:
+    if len(ids) <= 1:
+        return f"round {round_id}"
+    return "rounds " + ", ".join(map(str, ids[:-1])) + f" and {ids[-1]}"
+
+
+def finished_text(why: str, quota: int, round_id: int, ids: tuple[int, ...] = ()) -> str:
+    """What a rater is told when there is no pair for them (every adapter says the same)."""
+    if why == "settled":
+        if len(ids) > 1:
+            return (f"The decisions are settled, so {round_words(round_id, ids)} need no more "
+                    "votes from you for now. Thank you!")  # fmt: skip
+        return (f"The decision is settled, so round {round_id} needs no more votes from you "
+                "for now. Thank you!")  # fmt: skip
+    return f"You have rated all {quota} pair(s) of {round_words(round_id, ids)}. Thank you!"
 
 
 def snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (),
-             results: Any = None) -> Snapshot:  # fmt: skip
-    """Read the results service (evaluation.results.service) and plan for `models` plus the
-    reference. `results`: an existing Results to reuse."""
+             results: Any = None, *, feature: str | None = None) -> Snapshot:  # fmt: skip
+    """Read the results service (evaluation.results.service) for one feature (`feature`:
+    a `Results(feature=…)` value, bot.rating.features.results_feature) and plan for `models`
+    plus the reference. `results`: an existing Results to reuse."""
     from evaluation.results import Results
 
-    res = results if results is not None else Results(engine, cfg)
+    res = results if results is not None else Results(engine, cfg, feature=feature)
     decision: Decision = res.decision
     ref = res.reference
     cost = res.costs.get(ref) if ref else None
@@ -113,6 +156,32 @@ def snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (),
     plan = make_plan(decision, res.pairwise_counts, sorted(names), ref_cost,
                      cfg.evaluation.both_bad)  # fmt: skip
     return Snapshot(decision, plan, _raters(engine), ref_cost)
+
+
+def slice_decisions(engine: Engine, cfg: SlamConfig, feat: Feature) -> dict[str, Decision]:
+    """The decision of each slice of a feature (its inputs' `slice_field` values), each read
+    by `Results(feature=…, slice=…)`. Empty for a feature without slices."""
+    from evaluation.results import Results
+
+    if feat.slice_field is None:
+        return {}
+    name = features.results_feature(cfg, feat.name)
+    names = sorted({i.slice for i in feat.inputs() if i.slice is not None})
+    return {sl: Results(engine, cfg, feature=name, slice=sl).decision for sl in names}
+
+
+def open_slices(engine: Engine, cfg: SlamConfig, feat: Feature | None,
+                cands: list[Candidate]) -> list[Candidate]:  # fmt: skip
+    """Spend votes where a slice's decision is open: with slices, only the answers to inputs
+    of slices whose decision is not settled — unless every slice is settled or none is (then
+    all answers), or those answers leave no two models on one input."""
+    if feat is None or feat.slice_field is None or not cands:
+        return cands
+    decided = {sl for sl, d in slice_decisions(engine, cfg, feat).items() if settled(d)}
+    keep = [c for c in cands if c.slice not in decided]
+    if not decided or len(keep) == len(cands) or not _options(keep):
+        return cands
+    return keep
 
 
 def _raters(engine: Engine) -> int:
@@ -198,39 +267,95 @@ def next_pair(
     rng: random.Random | None = None,
     results: Any = None,
 ) -> NextPair:
-    """The next pair for one rater in the open round (see the module docstring)."""
+    """The next pair for one rater among the open rounds (see the module docstring).
+    `results`: an existing Results to reuse (with one open round only)."""
     rng = rng or random.Random()
     ev = cfg.evaluation
-    rnd = rounds.open_round(session)
-    if rnd is None or rnd.id is None:
+    opened = sorted(rounds.open_rounds(session), key=lambda r: r.id or 0)
+    if not opened:
         raise SlamError("No rating round is open right now; an admin can `round start` one.")
     rater = _rater(session, platform, user_hash)
     assert rater.id is not None
-    pairs = rounds.round_pairs(session, rnd.id)
-    rated = _rated(session, rater.id, rnd.id)
     sent, seen = _seen(session, rater.id)
-    done = sum(1 for p in pairs if p.kind != "gold" and p.id in rated)
-    quota = cfg.chat.pairs_per_round
-    pending = [p for p in pairs if p.id in sent and p.id not in rated]
-    if pending:  # a pair already sent but not rated comes first
-        return NextPair(rnd.id, rater.id, pending[0], done, quota, "resent")
+    ids = tuple(r.id or 0 for r in opened)
+    several = len(opened) > 1
+    per_round = cfg.chat.pairs_per_round
+    every = [(rnd, rounds.round_pairs(session, rnd.id or 0)) for rnd in opened]
+    rated = {rnd.id: _rated(session, rater.id, rnd.id or 0) for rnd in opened}
+    done_of = {rnd.id: sum(1 for p in pairs if p.kind != "gold" and p.id in rated[rnd.id])
+               for rnd, pairs in every}  # fmt: skip
+    done_all = sum(done_of.values())
+    for rnd, pairs in every:
+        pending = [p for p in pairs if p.id in sent and p.id not in rated[rnd.id]]
+        if pending:  # a pair already sent but not rated comes first
+            done, quota = ((done_all, per_round * len(opened)) if several
+                           else (done_of[rnd.id], per_round))  # fmt: skip
+            return NextPair(rnd.id or 0, rater.id, pending[0], done, quota, "resent", rounds=ids)
     names = _model_names(session)
-    cands = rounds._candidates(session, rnd.experiment_id, rnd.run_date) if rnd.run_date else []
-    snap = snapshot(session.get_bind(), cfg, {names[c.model_id] for c in cands}, results)  # type: ignore[arg-type]
+    engine: Engine = session.get_bind()  # type: ignore[assignment]
+    states = [_state(session, cfg, engine, rnd, pairs, done_of[rnd.id], names,
+                     None if several else results) for rnd, pairs in every]  # fmt: skip
+    quota_all = sum(st.quota for st in states)
+    # Unsettled features first; among them the round this rater has rated the least share of
+    # (each rater's votes go round-robin over the features), then the oldest round.
+    order = sorted((st for st in states if st.done < st.quota),
+                   key=lambda st: (st.snap.settled, st.done / st.quota, st.round.id or 0))
+    exhausted = False
+    for st in order:
+        rid = st.round.id or 0
+        done, quota = (done_all, quota_all) if several else (st.done, st.quota)
+        fname = st.feature.name if several and st.feature is not None else None
+        decision = st.snap.decision
+        pair: RatingPair | None = None
+        if ev.gold_rate > 0 and gold_due(len(sent) + 1, ev.gold_rate,
+                                         gold_phase(user_hash, ev.gold_rate)):  # fmt: skip
+            pair = make_gold(session, cfg, rid, st.cands, decision.reference, names, rng)
+            why = "gold"
+        if pair is None:
+            cands = open_slices(engine, cfg, st.feature, st.cands)
+            pair, why = _choose(session, cfg, rid, rater.id, st.pairs, cands, seen, names,
+                                st.snap, rng)  # fmt: skip
+        if pair is not None:
+            return NextPair(rid, rater.id, pair, done, quota, why, decision, ids, fname)
+        exhausted = True
+    if several:  # nothing more for this rater in any open round
+        settled_all = not exhausted and all(st.snap.settled for st in states)
+        return NextPair(ids[-1], rater.id, None, done_all, quota_all if settled_all else done_all,
+                        "settled" if settled_all else "done", None, ids)  # fmt: skip
+    st = states[0]
+    if exhausted:
+        return NextPair(ids[0], rater.id, None, st.done, st.done, "done", st.snap.decision)
+    return NextPair(ids[0], rater.id, None, st.done, st.quota,
+                    "settled" if st.snap.settled else "done", st.snap.decision)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Open:
+    """One open round as `next_pair` weighs it for one rater."""
+
+    round: RatingRound
+    feature: Feature | None
+    pairs: list[RatingPair]
+    cands: list[Candidate]
+    snap: Snapshot
+    done: int
+    quota: int
+
+
+def _state(session: Session, cfg: SlamConfig, engine: Engine, rnd: RatingRound,
+           pairs: list[RatingPair], done: int, names: dict[int, str],
+           results: Any) -> _Open:  # fmt: skip
+    """A round's feature, answers and decision, and how many pairs a rater gets in it (the
+    pairs per round; once its decision is settled, only the exploration share)."""
+    ev = cfg.evaluation
+    feat = rounds.round_feature(session, cfg, rnd)
+    cands = rounds.round_candidates(session, cfg, rnd)
+    snap = snapshot(engine, cfg, {names[c.model_id] for c in cands}, results,
+                    feature=features.results_feature(cfg, feat.name if feat else None))  # fmt: skip
+    quota = cfg.chat.pairs_per_round
     if snap.settled:
         quota = max(1, math.ceil(ev.explore * cfg.chat.pairs_per_round)) if ev.explore else 0
-    if done >= quota:
-        return NextPair(rnd.id, rater.id, None, done, quota,
-                        "settled" if snap.settled else "done", snap.decision)  # fmt: skip
-    if ev.gold_rate > 0 and gold_due(len(sent) + 1, ev.gold_rate,
-                                     gold_phase(user_hash, ev.gold_rate)):  # fmt: skip
-        gold = make_gold(session, cfg, rnd.id, cands, snap.decision.reference, names, rng)
-        if gold is not None:
-            return NextPair(rnd.id, rater.id, gold, done, quota, "gold", snap.decision)
-    pair, why = _choose(session, cfg, rnd.id, rater.id, pairs, cands, seen, names, snap, rng)
-    if pair is None:
-        return NextPair(rnd.id, rater.id, None, done, done, "done", snap.decision)
-    return NextPair(rnd.id, rater.id, pair, done, quota, why, snap.decision)
+    return _Open(rnd, feat, pairs, cands, snap, done, quota)
 
 
 def _choose(session: Session, cfg: SlamConfig, round_id: int, rater_id: int,
@@ -357,11 +482,15 @@ def votes_per_post(session: Session, rounds_back: int = 3) -> float:
     return float(statistics.median(counts)) if counts else DEFAULT_VOTES_PER_POST
 
 
-def round_planner(engine: Engine, cfg: SlamConfig, results: Any = None) -> rounds.Planner:
-    """A `rounds.start_round` planner: during warm-up, with `pair_selection = "round_robin"`
-    or without a reference, round-robin (`rounds.plan_pairs`); otherwise the most informative
-    model pairs for the open decision (evaluation.human.active.plan_batch) with `explore` of them
-    for coverage; once the decision is settled, only that exploration share."""
+def round_planner(engine: Engine, cfg: SlamConfig, results: Any = None, *,
+                  feature: Feature | None = None) -> rounds.Planner:  # fmt: skip
+    """A `rounds.start_round` planner for one feature's round (`feature`; None: the first):
+    during warm-up, with `pair_selection = "round_robin"` or without a reference,
+    round-robin (`rounds.plan_pairs`); otherwise the most informative model pairs for the
+    feature's open decision (evaluation.human.active.plan_batch) with `explore` of them for
+    coverage; once the decision is settled, only that exploration share. With slices, the
+    pairs come from inputs of slices whose decision is open (`open_slices`)."""
+    name = features.results_feature(cfg, feature.name if feature is not None else None)
 
     Triple = tuple[Candidate, Candidate, bool]
 
@@ -373,7 +502,8 @@ def round_planner(engine: Engine, cfg: SlamConfig, results: Any = None) -> round
         with Session(engine) as s:
             names = _model_names(s)
             per_post = votes_per_post(s)
-        snap = snapshot(engine, cfg, {names[c.model_id] for c in cands}, results)
+        snap = snapshot(engine, cfg, {names[c.model_id] for c in cands}, results, feature=name)
+        cands = open_slices(engine, cfg, feature, cands)
         if snap.settled:
             return rounds.plan_pairs(cands, max(1, math.ceil(ev.explore * n)), rng, used)
         if snap.plan.warmup or not snap.plan.weights:
@@ -410,12 +540,17 @@ def claim_notice(engine: Engine, key: str, text: str) -> bool:
     return True
 
 
-def announce(engine: Engine, decision: Decision | None) -> str | None:
-    """The settled message when the decision is settled and nobody has posted it yet."""
+def announce(engine: Engine, decision: Decision | None,
+             feature: str | None = None) -> str | None:  # fmt: skip
+    """The settled message when the decision is settled and nobody has posted it yet
+    (`feature`: whose decision, with several features: named in the message and the key)."""
     if decision is None or not settled(decision):
         return None
     text = settled_text(decision)
-    return text if claim_notice(engine, notice_key(decision), text) else None
+    key = notice_key(decision)
+    if feature is not None:
+        text, key = f"{feature}: {text}", f"{key}:{feature}"[:200]
+    return text if claim_notice(engine, key, text) else None
 
 
 LEANING = {"switch": "a switch is ahead", "keep": "keeping the reference is ahead",

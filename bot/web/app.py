@@ -10,7 +10,9 @@ Routes (beside /healthz and /metrics):
   dispatcher (rate limits) to the vote writer, like every adapter's. Answers 303 to `/rate`
   (a form) or JSON (`Accept: application/json`).
 - `GET /d/<token>`: a viewer's link; sets the viewer cookie and goes to `/dashboard`.
-- `GET /dashboard`, `/dashboard/state`, `/dashboard/chart/<name>.png`: the live dashboard.
+- `GET /dashboard`, `/dashboard/state`, `/dashboard/chart/<name>.png`: the live dashboard;
+  `?feature=F` on each shows one feature (default: the first), and with several features the
+  page has a switcher (plain links). The rating pages never name a feature.
 
 Security: tokens are signed, expiring and revocable (bot.rating.invites) and kept in HttpOnly,
 SameSite=Lax cookies (Secure behind https); every form carries a CSRF token bound to the
@@ -37,7 +39,7 @@ from bot.rating import Grant, Role, TokenError, Tokens, VoteOutcome, load_secret
 from bot.rating import flow as rating
 from bot.services import Capabilities
 from bot.web import pages
-from bot.web.dashboard import CHARTS, Dashboard
+from bot.web.dashboard import Dashboard
 from core.errors import SlamError
 
 log = logging.getLogger(__name__)
@@ -289,22 +291,35 @@ class WebFront:
         raise web.HTTPSeeOther(f"{back}?{urlencode(query)}")
 
     # -- dashboard ------------------------------------------------------------------------
+    def _feature(self, request: web.Request) -> str | None:
+        """The feature a dashboard request names (`?feature=`); an unknown one is a 404."""
+        try:
+            return self.dashboard.feature(request.query.get("feature"))
+        except SlamError as exc:
+            raise _NoFeature(str(exc)) from None
+
     async def dashboard_page(self, request: web.Request) -> web.Response:
         try:
             self._grant(request, "view")
+            feature = self._feature(request)
         except _Refused as exc:
             return self._refused(request, exc.why)
-        if not self.dashboard.pngs:
-            await self.dashboard.draw_now()
-        state = await self.dashboard.state()
+        except _NoFeature as exc:
+            return self._error(request, 404, "No such feature", exc.text)
+        if not self.dashboard.chart_names(feature):
+            await self.dashboard.draw_now(feature)
+        state = await self.dashboard.state(feature)
         return _html(pages.dashboard_page(state, self.poll_ms))
 
     async def dashboard_state(self, request: web.Request) -> web.Response:
         try:
             self._grant(request, "view")
+            feature = self._feature(request)
         except _Refused as exc:
             return self._refused(request, exc.why)
-        state = await self.dashboard.state()
+        except _NoFeature as exc:
+            return self._error(request, 404, "No such feature", exc.text)
+        state = await self.dashboard.state(feature)
         if request.query.get("since") == state["version"]:
             return web.Response(status=204, headers={"Cache-Control": "no-store"})
         body = {k: v for k, v in state.items() if k != "data_version"}
@@ -313,10 +328,13 @@ class WebFront:
     async def chart(self, request: web.Request) -> web.Response:
         try:
             self._grant(request, "view")
+            feature = self._feature(request)
         except _Refused as exc:
             return self._refused(request, exc.why)
+        except _NoFeature as exc:
+            return self._error(request, 404, "No such feature", exc.text)
         name = request.match_info.get("name", "").removesuffix(".png")
-        png = self.dashboard.pngs.get(name) if name in CHARTS else None
+        png = self.dashboard.chart(name, feature)
         if png is None:
             raise web.HTTPNotFound(reason="No such chart")
         return web.Response(body=png, content_type="image/png",
@@ -338,6 +356,12 @@ class _Refused(Exception):
     def __init__(self, why: str):
         super().__init__(why)
         self.why = why
+
+
+class _NoFeature(Exception):
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
 
 
 def _html(text: str) -> web.Response:

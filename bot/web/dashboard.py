@@ -19,18 +19,35 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.engine import Engine
 
+from bot.rating import features
 from core.config import SlamConfig
+from core.errors import SlamError
+from core.features import features as feature_list
 
 log = logging.getLogger(__name__)
 CHARTS = ("summary", "bradley_terry", "quality_vs_cost", "latency", "cost_per_1k")
 VERSION_TTL_S = 1.0
 
 
+class _View:
+    """One feature's cached state and charts."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.state: dict[str, Any] | None = None
+        self.pngs: dict[str, bytes] = {}
+        self.chart_info: dict[str, tuple[str, str]] = {}  # name -> (title, alt)
+        self.chart_version = ""
+        self.charts_at = -1e18
+        self.drawing: asyncio.Task[None] | None = None
+
+
 class Dashboard:
-    """Cached dashboard state for one bot process."""
+    """Cached dashboard state for one bot process (per feature)."""
 
     def __init__(self, engine: Engine, cfg: SlamConfig, out_dir: Path | None = None,
                  clock: Callable[[], float] = time.monotonic):  # fmt: skip
@@ -41,13 +58,38 @@ class Dashboard:
             out_dir = Path(self._tmp.name)
         self.out_dir = out_dir
         self._version: tuple[float, str] | None = None
-        self._state: dict[str, Any] | None = None
         self._lock = asyncio.Lock()
-        self.pngs: dict[str, bytes] = {}
-        self.chart_info: dict[str, tuple[str, str]] = {}  # name -> (title, alt)
-        self._chart_version = ""
-        self._charts_at = -1e18
-        self._drawing: asyncio.Task[None] | None = None
+        self._draw_lock = asyncio.Lock()  # one drawing at a time, whichever feature
+        self._views: dict[str | None, _View] = {}
+        # the switcher's features (empty with one feature: no switcher)
+        self.features = [f.name for f in feature_list(cfg)] if features.several(cfg) else []
+
+    def feature(self, name: str | None) -> str | None:
+        """The feature a request names, as the results read it (None: the first; with one
+        feature always None). A name that is no feature is a SlamError listing them."""
+        if name is None or not self.features:
+            if name is not None and features.find(self.cfg, name) is None:
+                raise SlamError(features.unknown(self.cfg, name))
+            return features.results_feature(self.cfg, None)
+        found = features.find(self.cfg, name)
+        if found is None:
+            raise SlamError(features.unknown(self.cfg, name))
+        return found.name
+
+    def _view(self, feature: str | None) -> _View:
+        if feature not in self._views:
+            out = self.out_dir if feature is None else self.out_dir / feature
+            self._views[feature] = _View(out)
+        return self._views[feature]
+
+    @property
+    def pngs(self) -> dict[str, bytes]:
+        """The first feature's charts (the only feature's, with one)."""
+        return self._view(self.feature(None)).pngs
+
+    def chart_names(self, feature: str | None = None) -> list[str]:
+        """The charts drawn for a feature so far."""
+        return list(self._view(feature).pngs)
 
     def touch(self) -> None:
         """A vote was stored in this process: read the versions again at the next poll."""
@@ -65,22 +107,23 @@ class Dashboard:
         self._version = (now, digest)
         return digest
 
-    async def state(self) -> dict[str, Any]:
-        """The current state (recomputed only when the data changed)."""
+    async def state(self, feature: str | None = None) -> dict[str, Any]:
+        """The current state of one feature (recomputed only when the data changed)."""
         version = await self.version()
+        view = self._view(feature)
         async with self._lock:
-            if self._state is None or self._state["data_version"] != version:
-                self._state = await asyncio.to_thread(self._compute, version)
-            self._maybe_draw(version)
-            state = dict(self._state)
-        state["charts"] = self.charts()
-        state["version"] = f"{version}-{self._chart_version}"
+            if view.state is None or view.state["data_version"] != version:
+                view.state = await asyncio.to_thread(self._compute, version, feature)
+            self._maybe_draw(version, feature)
+            state = dict(view.state)
+        state["charts"] = self.charts(feature)
+        state["version"] = f"{version}-{view.chart_version}"
         return state
 
-    def _compute(self, version: str) -> dict[str, Any]:
+    def _compute(self, version: str, feature: str | None = None) -> dict[str, Any]:
         from evaluation.results import HEADERS, PRIOR_NOTE, Results, cells, ratings_caption
 
-        results = Results(self.engine, self.cfg)
+        results = Results(self.engine, self.cfg, feature=feature)
         rows, decision, bt = results.leaderboard, results.decision, results.ratings
         caption = ratings_caption(bt) if bt is not None else "No pairwise votes yet."
         notes = list(bt.warnings) if bt is not None else []
@@ -88,6 +131,8 @@ class Dashboard:
             notes.append(PRIOR_NOTE)
         return {
             "data_version": version,
+            "feature": feature or "",
+            "features": list(self.features),
             "decision": decision.text(),
             "headline": decision.headline,
             "headers": list(HEADERS),
@@ -98,45 +143,56 @@ class Dashboard:
         }
 
     # -- charts -------------------------------------------------------------------------------
-    def charts(self) -> list[dict[str, str]]:
-        return [{"name": n, "url": f"/dashboard/chart/{n}.png?v={self._chart_version}",
-                 "title": self.chart_info[n][0], "alt": self.chart_info[n][1]}
-                for n in CHARTS if n in self.pngs]  # fmt: skip
+    def charts(self, feature: str | None = None) -> list[dict[str, str]]:
+        view = self._view(feature)
+        which = f"&feature={quote(feature)}" if feature is not None else ""
+        return [{"name": n, "url": f"/dashboard/chart/{n}.png?v={view.chart_version}{which}",
+                 "title": view.chart_info[n][0], "alt": view.chart_info[n][1]}
+                for n in CHARTS if n in view.pngs]  # fmt: skip
 
-    def _maybe_draw(self, version: str) -> None:
-        if self._drawing is not None and not self._drawing.done():
-            return
-        if version == self._chart_version:
-            return
-        if self.pngs and self.clock() - self._charts_at < self.cfg.web.chart_refresh_s:
-            return
-        self._drawing = asyncio.get_running_loop().create_task(self._draw(version))
+    def chart(self, name: str, feature: str | None = None) -> bytes | None:
+        """One chart's PNG for a feature (None: not drawn)."""
+        return self._view(feature).pngs.get(name) if name in CHARTS else None
 
-    async def draw_now(self) -> None:
-        """Draw the charts for the current data and wait (first page load, tests)."""
+    def _maybe_draw(self, version: str, feature: str | None) -> None:
+        view = self._view(feature)
+        if view.drawing is not None and not view.drawing.done():
+            return
+        if version == view.chart_version:
+            return
+        if view.pngs and self.clock() - view.charts_at < self.cfg.web.chart_refresh_s:
+            return
+        view.drawing = asyncio.get_running_loop().create_task(self._draw(version, feature))
+
+    async def draw_now(self, feature: str | None = None) -> None:
+        """Draw a feature's charts for the current data and wait (first page load, tests)."""
         version = await self.version()
-        if self._drawing is not None and not self._drawing.done():
-            await self._drawing
-        if version != self._chart_version:
-            await self._draw(version)
+        view = self._view(feature)
+        if view.drawing is not None and not view.drawing.done():
+            await view.drawing
+        if version != view.chart_version:
+            await self._draw(version, feature)
 
-    async def _draw(self, version: str) -> None:
-        self._charts_at = self.clock()
+    async def _draw(self, version: str, feature: str | None = None) -> None:
+        view = self._view(feature)
+        view.charts_at = self.clock()
         try:
-            pngs, info = await asyncio.to_thread(self._render)
+            async with self._draw_lock:
+                pngs, info = await asyncio.to_thread(self._render, feature)
         except Exception:
             log.exception("dashboard charts failed")
             return
-        self.pngs, self.chart_info, self._chart_version = pngs, info, version
+        view.pngs, view.chart_info, view.chart_version = pngs, info, version
 
-    def _render(self) -> tuple[dict[str, bytes], dict[str, tuple[str, str]]]:
+    def _render(self, feature: str | None = None
+                ) -> tuple[dict[str, bytes], dict[str, tuple[str, str]]]:  # fmt: skip
         from evaluation.charts import CHART_DESCRIPTIONS
         from evaluation.report import build_report
         from evaluation.results import Results
 
-        results = Results(self.engine, self.cfg)
-        res = build_report(self.engine, self.cfg, self.out_dir, only=list(CHARTS),
-                           results=results, write_pages=False)  # fmt: skip
+        results = Results(self.engine, self.cfg, feature=feature)
+        res = build_report(self.engine, self.cfg, self._view(feature).out_dir,
+                           only=list(CHARTS), results=results, write_pages=False)  # fmt: skip
         pngs, info = {}, {}
         for name in CHARTS:
             path = res.charts.get(name)
@@ -150,9 +206,10 @@ class Dashboard:
         return pngs, info
 
     async def aclose(self) -> None:
-        if self._drawing is not None:
-            self._drawing.cancel()
-            with contextlib.suppress(BaseException):  # cancelled or failed: it is over either way
-                await self._drawing
+        for view in self._views.values():
+            if view.drawing is not None:
+                view.drawing.cancel()
+                with contextlib.suppress(BaseException):  # cancelled or failed: it is over
+                    await view.drawing
         if self._tmp is not None:
             self._tmp.cleanup()

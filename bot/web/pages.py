@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from bot.events import PairView
 from bot.rating import LABELS, RaterPair
@@ -131,11 +132,7 @@ def _scores(rp: RaterPair, hidden: dict[str, Any]) -> str:
 
 
 def _finished(rp: RaterPair) -> str:
-    if rp.why == "settled":
-        text = (f"The decision is settled, so round {rp.round_id} needs no more votes from you "
-                "for now. Thank you!")  # fmt: skip
-    else:
-        text = f"You have rated all {rp.quota} pair(s) of round {rp.round_id}. Thank you!"
+    text = rp.finished
     return f'<div class="status ok" role="status"><p>{escape(text)}</p><p class="hint">' \
            'Come back with the same link when the next round opens.</p></div>'  # fmt: skip
 
@@ -155,7 +152,10 @@ def dashboard_page(state: dict[str, Any], poll_ms: int) -> str:
         f'<figcaption>{escape(c["title"])}</figcaption></figure>'
         for c in state["charts"])  # fmt: skip
     version = escape(state["version"])
-    body = f"""<div id="dashboard" data-version="{version}" data-poll-ms="{poll_ms}">
+    feature = state.get("feature") or ""
+    which = f' data-feature="{escape(feature)}"' if feature else ""
+    body = f"""{_switcher(state.get("features") or [], feature)}<div id="dashboard" \
+data-version="{version}" data-poll-ms="{poll_ms}"{which}>
 <p class="hint"><span id="updated">Updated {escape(state["updated"])}</span> ·
 <span id="live" aria-live="polite">Live: checking for new votes.</span></p>
 <section aria-labelledby="dec-h"><h2 id="dec-h">Decision</h2>
@@ -170,6 +170,17 @@ def dashboard_page(state: dict[str, Any], poll_ms: int) -> str:
 </div>"""
     return page("SLaM · live dashboard", body, script="dashboard.js",
                 header='<span class="meta">read-only</span>')  # fmt: skip
+
+
+def _switcher(names: list[str], current: str) -> str:
+    """Links to each feature's dashboard (none with a single feature)."""
+    if len(names) < 2:
+        return ""
+    links = "".join(
+        f'<li><a href="/dashboard?{escape(urlencode({"feature": n}))}"'
+        + (' aria-current="page"' if n == current else "") + f">{escape(n)}</a></li>"
+        for n in names)  # fmt: skip
+    return f'<nav class="features" aria-label="Features"><ul>{links}</ul></nav>\n'
 
 
 def _row(cells: Iterable[str]) -> str:

@@ -124,3 +124,53 @@ def test_console_script_entry_point() -> None:
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "slam.cli"]
     done = subprocess.run([*cmd, "--help"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0 and "generate" in done.stdout
+
+
+def test_features_lists_every_feature(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """`slam features`: the built-in pep talk and a [[features]] table, with their inputs,
+    slices, models, reference and decision."""
+    from tests.support.bot_seed import SUPPORT, write_tickets
+
+    monkeypatch.chdir(tmp_path)
+    inputs = write_tickets(tmp_path / "tickets.jsonl")
+    toml = tmp_path / "slam.toml"
+    toml.write_text(f"""[database]
+url = "sqlite:///{tmp_path / 'slam.db'}"
+
+[experiment]
+name = "daily-pep-talk"
+
+[[models]]
+name = "gpt-4"
+backend = "openai"
+model = "gpt-4"
+reference = true
+
+[[models]]
+name = "mistral-7b-q4"
+backend = "ollama"
+model = "mistral:7b"
+
+[[models]]
+name = "gemma3-270m-q4_k_m"
+backend = "llamacpp"
+model = "builtin:gemma3-270m"
+
+[[features]]
+name = "{SUPPORT}"
+prompt_template = "Reply to: {{{{ subject }}}}"
+inputs = "{inputs}"
+slice_field = "kind"
+models = ["gpt-4", "mistral-7b-q4"]
+""", encoding="utf-8")
+    code, text = run(["features", "-c", str(toml)], capsys)
+    assert code == 0, text
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[1:-1]]
+            for line in text.splitlines() if line.startswith("│ ") and "│" in line[1:]}
+    pep = rows["daily-pep-talk (built"]
+    assert pep[1].startswith("6 from builtin") and pep[4] == "gpt-4"
+    assert pep[3].startswith("mistral-7b-q4") and pep[5].startswith("Decision:")
+    support = rows[SUPPORT]
+    assert support[1:5] == ["4 from tickets.jsonl", "kind: 2", "mistral-7b-q4", "gpt-4"]
+    assert support[5].startswith("Decision:") and "Traceback" not in text

@@ -1,9 +1,12 @@
 """Seeding helpers for the bot tests and benchmark: a config with three models and stored
-generations (same prompts, one day), written with storage.repo helpers."""
+generations (same prompts, one day), written with storage.repo helpers; and a second feature
+(support replies over a small JSONL file) beside the built-in pep talk."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import inspect
@@ -76,3 +79,61 @@ def effective_votes(session: Any, round_id: int | None = None) -> dict[tuple[Any
         (v.pair_id, v.rater_id, v.kind, v.target): v
         for v in all_effective_votes(session, round_id=round_id)
     }
+
+
+# -- a second feature beside the built-in pep talk ---------------------------------------------
+SUPPORT = "support-reply"
+SUPPORT_TEMPLATE = "Write a short reply to this {{ kind }} ticket.\nSubject: {{ subject }}"
+TICKETS = [
+    {"id": "T-1", "kind": "billing", "subject": "I was charged twice"},
+    {"id": "T-2", "kind": "billing", "subject": "Refund for my last invoice"},
+    {"id": "T-3", "kind": "legal", "subject": "Please delete my data"},
+    {"id": "T-4", "kind": "legal", "subject": "Question about the contract terms"},
+]
+
+
+def write_tickets(path: Path) -> Path:
+    """The support feature's inputs: a small JSONL file (one ticket a line)."""
+    path.write_text("".join(json.dumps(t) + "\n" for t in TICKETS), encoding="utf-8")
+    return path
+
+
+def two_feature_config(tmp_path: Path, **chat: Any) -> SlamConfig:
+    """The built-in pep talk (an [experiment] table) and a support-reply feature over
+    TICKETS, answered by two of the three models, sliced by ticket kind, with its own
+    channel."""
+    inputs = write_tickets(tmp_path / "tickets.jsonl")
+    return parse_config({
+        "models": MODELS, "chat": {"channel": "C0RATINGS", **chat}, "experiment": {},
+        "features": [{"name": SUPPORT, "prompt_template": SUPPORT_TEMPLATE,
+                      "inputs": str(inputs), "slice_field": "kind",
+                      "models": ["gpt-4", "mistral-7b-q4"], "channel": "C0SUPPORT"}],
+    }, "<test>")  # fmt: skip
+
+
+def seed_feature(engine: Engine, cfg: SlamConfig, name: str = SUPPORT) -> dict[str, int]:
+    """Store one generation per (feature model, input) of feature `name` on RUN_DATE, the way
+    `slam generate` stores them (inputs with their slice, rendered prompts); model -> id."""
+    from core.features import feature
+    from storage.repo import ensure_input
+
+    ensure_bot_tables(engine)
+    feat = feature(cfg, name)
+    ids: dict[str, int] = {}
+    with session_scope(engine) as s:
+        exp = ensure_experiment(s, feat.name, feat.prompt_template)
+        assert exp.id is not None
+        models = {m.name: ensure_model(s, m) for m in cfg.models if m.name in feat.models}
+        for inp in feat.inputs():
+            ctx = ensure_input(s, exp.id, inp.id, feat.label(inp), inp.data, inp.slice)
+            text = feat.render(inp)
+            assert ctx.id is not None
+            prompt = ensure_prompt(s, exp.id, ctx.id, text, text_hash(text))
+            for model, rec in models.items():
+                assert prompt.id and rec.id
+                s.add(Generation(experiment_id=exp.id, prompt_id=prompt.id, model_id=rec.id,
+                                 run_date=RUN_DATE, backend=rec.backend,
+                                 text=f"Thanks for writing about {inp.data['subject']!r}; "
+                                      f"we are on it today. ({len(model)})"))  # fmt: skip
+                ids[model] = rec.id
+    return ids

@@ -1,11 +1,14 @@
 // Dashboard: asks for the current numbers every few seconds and redraws what changed (the
-// decision, the leaderboard, the charts). Text is set with textContent, never as HTML.
+// decision, the leaderboard, the charts) of the feature it shows (data-feature, if any).
+// Text is set with textContent, never as HTML.
 (function () {
   "use strict";
   var root = document.getElementById("dashboard");
   if (!root) { return; }
   var version = root.getAttribute("data-version") || "";
   var every = Math.max(1000, parseInt(root.getAttribute("data-poll-ms") || "3000", 10));
+  var feature = root.getAttribute("data-feature");
+  var which = feature ? "&feature=" + encodeURIComponent(feature) : "";
   function text(id, value) { var el = document.getElementById(id); if (el) { el.textContent = value; } }
   function table(rows) {
     var body = document.getElementById("board-rows");
@@ -30,7 +33,7 @@
     });
   }
   function poll() {
-    fetch("/dashboard/state?since=" + encodeURIComponent(version), {
+    fetch("/dashboard/state?since=" + encodeURIComponent(version) + which, {
       credentials: "same-origin", headers: { "Accept": "application/json" }
     }).then(function (r) {
       if (r.status === 204) { return null; }

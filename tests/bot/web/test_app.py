@@ -441,3 +441,56 @@ def test_same_origin_accepts_the_host_or_the_public_url_only() -> None:
     assert _same_origin(req(Origin="null", **{"Sec-Fetch-Site": "same-origin"}))
     assert not _same_origin(req(**{"Sec-Fetch-Site": "same-site"}), public)
     assert not _same_origin(req(Origin="http://[bad"), public)
+
+
+async def test_dashboard_switches_between_features(
+    engine: Engine, port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two features: a switcher of plain links, `?feature=F` on the page, its state and
+    its charts; an unknown feature is a clear 404; the rating page names no feature."""
+    from tests.support.bot_seed import SUPPORT, seed_feature, two_feature_config
+
+    monkeypatch.setenv("SLAM_WEB_SECRET", SECRET)
+    monkeypatch.chdir(tmp_path)
+    cfg = two_feature_config(tmp_path, pairs_per_round=2)
+    seed(engine, cfg)
+    seed_feature(engine, cfg)
+    open_round(engine, cfg)
+    web = await start_web(engine, cfg, port, report_dir=tmp_path / "reports")
+    pep = cfg.experiment.name
+    try:
+        async with client() as s:
+            assert (await get(s, web.link("pat", "view")))[0] == 200
+            status, html, _ = await get(s, f"{web.url}/dashboard")
+            assert status == 200 and '<nav class="features" aria-label="Features">' in html
+            assert f'<a href="/dashboard?feature={SUPPORT}">{SUPPORT}</a>' in html
+            assert f'<a href="/dashboard?feature={pep}" aria-current="page">{pep}</a>' in html
+            assert f'data-feature="{pep}"' in html and "<script>" not in html
+            status, html, _ = await get(s, f"{web.url}/dashboard?feature={SUPPORT}")
+            assert status == 200 and f'data-feature="{SUPPORT}"' in html
+            assert f'href="/dashboard?feature={SUPPORT}" aria-current="page"' in html
+            async with s.get(f"{web.url}/dashboard/state?feature={SUPPORT}") as r:
+                state = await r.json()
+            assert state["feature"] == SUPPORT and state["features"] == [pep, SUPPORT]
+            chart = next(c["url"] for c in state["charts"] if c["name"] == "summary")
+            assert chart.endswith(f"&feature={SUPPORT}")
+            async with s.get(f"{web.url}{chart}") as r:
+                assert r.status == 200 and (await r.read())[:4] == b"\x89PNG"
+            status, html, _ = await get(s, f"{web.url}/dashboard?feature=nope")
+            assert status == 404 and "No such feature" in html and SUPPORT in html
+            async with s.get(f"{web.url}/dashboard/state?feature=nope") as r:
+                assert r.status == 404
+        async with client() as rater:
+            _, html, _ = await get(rater, web.link("ada"))
+            assert 'class="vote"' in html
+            assert SUPPORT not in html and pep not in html
+    finally:
+        await web.aclose()
+
+
+async def test_one_feature_has_no_switcher(bot: WebBot) -> None:
+    async with client() as s:
+        await get(s, bot.link("pat", "view"))
+        status, html, _ = await get(s, f"{bot.url}/dashboard")
+        assert status == 200 and "nav class=\"features\"" not in html
+        assert "data-feature" not in html
