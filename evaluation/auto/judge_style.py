@@ -20,8 +20,10 @@ from evaluation.auto.judges.tasks import JUDGE_METHODS
 from evaluation.auto.verdicts import TIE, Slot, X, newest
 from evaluation.human import (
     DEFAULT_POLICY,
+    EVERYTHING,
     LengthBias,
     Row,
+    Scope,
     StyleResult,
     VotePolicy,
     generation_features,
@@ -32,12 +34,13 @@ from evaluation.human import (
 from storage.models import Generation, JudgeScore, ModelRecord
 
 
-def judge_rows(session: Session) -> dict[str, list[Row]]:
+def judge_rows(session: Session, scope: Scope = EVERYTHING) -> dict[str, list[Row]]:
     """'judge / method' -> verdicts as pairwise rows (model A, model B, gen A, gen B,
     choice, 1): the newest parsed answer per question, read by the method's verdict reader
     (pairwise answers: each order one vote; scorer, comparer, comparer-nr: the higher score
     wins within one prompt, day and sample; selector: the pick beats each other response of
-    its set). Pairs of two responses of the same model are left out, except pairwise."""
+    its set). Pairs of two responses of the same model are left out, except pairwise.
+    `scope`: only the answers about one feature's (and slice's) generations."""
     jt = JudgeScore.__table__  # type: ignore[attr-defined]
     gt = Generation.__table__  # type: ignore[attr-defined]
     mt = ModelRecord.__table__  # type: ignore[attr-defined]
@@ -45,7 +48,7 @@ def judge_rows(session: Session) -> dict[str, list[Row]]:
     q = (select(j.id, j.judge, j.method, j.generation_id, j.other_generation_id, j.group_key,
                 j.order, j.score, g.prompt_id, g.run_date, g.sample_index, m.name)
          .select_from(jt.join(gt, g.id == j.generation_id).join(mt, m.id == g.model_id))
-         .where(j.parse_ok.is_(True), j.score.is_not(None))
+         .where(j.parse_ok.is_(True), j.score.is_not(None), *scope.generation_conditions(g))
          .order_by(j.id))  # fmt: skip
     rows = newest(session.connection().execute(q).all())
     model_of: dict[int, str] = {r.generation_id: r.name for r in rows}
@@ -78,9 +81,12 @@ def judge_rows(session: Session) -> dict[str, list[Row]]:
     return out
 
 
-def judge_length_biases(session: Session, ci: float = 0.95) -> list[LengthBias]:
-    """β_words of every judge method, in Elo (they read judge verdicts only, not votes)."""
-    by_judge = judge_rows(session)
+def judge_length_biases(
+    session: Session, ci: float = 0.95, scope: Scope = EVERYTHING
+) -> list[LengthBias]:
+    """β_words of every judge method, in Elo (they read judge verdicts only, not votes), on
+    the answers in `scope`."""
+    by_judge = judge_rows(session, scope)
     feats = generation_features(session, [g for rows in by_judge.values() for r in rows
                                           for g in r[2:4]])  # fmt: skip
     return [length_bias(name, style_control(by_judge[name], {}, None, ci, features=feats))
@@ -95,4 +101,4 @@ def length_biases(
 ) -> list[LengthBias]:
     """β_words of the crowd (the counted votes) and of every judge method, in Elo."""
     crowd = crowd if crowd is not None else style_ratings(session, policy, None, ci)
-    return [length_bias("crowd", crowd), *judge_length_biases(session, ci)]
+    return [length_bias("crowd", crowd), *judge_length_biases(session, ci, policy.scope)]

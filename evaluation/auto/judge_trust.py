@@ -41,6 +41,8 @@ from sqlmodel import Session
 from evaluation.auto.judges.tasks import JUDGE_METHODS
 from evaluation.auto.verdicts import TIE, Slot, X, newest, ordered, per_pair, selector_sets
 from evaluation.human import (
+    EVERYTHING,
+    Scope,
     VotePolicy,
     cohen_kappa,
     crowd_majority,
@@ -188,19 +190,23 @@ def _order_position(rows: list[_Row], data: _MethodData) -> None:
 MethodData = tuple[dict[tuple[str, str], _MethodData], dict[int, int]]
 
 
-def method_data(session: Session) -> MethodData:
+def method_data(session: Session, scope: Scope = EVERYTHING) -> MethodData:
     """(judge, method) -> its verdicts and bias counts; generation id -> length in words.
 
     Reads judge answers and generations only (not votes): the results service keeps it
-    while only votes change."""
+    while only votes change. `scope`: only the answers about one feature's (and slice's)
+    generations."""
     g = Generation.__table__.c  # type: ignore[attr-defined]
     slot: dict[int, Slot] = {}
     words: dict[int, int] = {}
     q = select(g.id, g.prompt_id, g.run_date, g.sample_index, g.text).where(g.error.is_(None))
+    q = q.where(*scope.generation_conditions(g))
     for gid, prompt_id, day, sample, text in session.connection().execute(q).all():
         slot[gid] = (prompt_id, day, sample)
         words[gid] = len((text or "").split())
     all_rows = _rows(session)
+    if not scope.everything:
+        all_rows = [r for r in all_rows if r.generation_id in slot]
     # Answers are questions answered: a selector answer is stored as one row per response shown
     asked: dict[tuple[str, str], dict[object, bool]] = defaultdict(dict)
     for r in all_rows:
@@ -295,7 +301,8 @@ def judge_trust(
     `verdicts` (from `method_data`) and `crowd` (from `crowd_verdicts`) may be given when the
     caller already holds them; they are read from the session otherwise."""
     crowd = crowd if crowd is not None else crowd_verdicts(session, policy)
-    data, words = verdicts if verdicts is not None else method_data(session)
+    scope = policy.scope if policy is not None else EVERYTHING
+    data, words = verdicts if verdicts is not None else method_data(session, scope)
     rows = []
     rated = sorted(crowd.items())
     for (judge, method), d in sorted(data.items()):
@@ -398,11 +405,14 @@ def judge_trust_summary(
     *,
     verdicts: MethodData | None = None,
     crowd: Crowd | None = None,
+    policy: VotePolicy | None = None,
 ) -> tuple[list[JudgeTrust], str]:
     """The rows of every judge method and the sentence naming the best match with the crowd.
 
-    Uses the config's vote policy (completion filter, per-rater cap) and bootstrap rounds."""
-    policy = VotePolicy.from_config(cfg.evaluation) if cfg is not None else VotePolicy()
+    Uses the config's vote policy (completion filter, per-rater cap; `policy` instead, e.g.
+    with a feature's scope) and bootstrap rounds."""
+    if policy is None:
+        policy = VotePolicy.from_config(cfg.evaluation) if cfg is not None else VotePolicy()
     rounds = cfg.evaluation.bootstrap_rounds if cfg is not None else 1000
     rows, _ = judge_trust(session, policy, rounds=rounds, verdicts=verdicts, crowd=crowd,
                           with_crowd_length=False)

@@ -157,11 +157,15 @@ def meta_evaluate(
 
 
 def method_model_scores(
-    session: Session, experiment_id: int | None = None, judge: str | None = None
+    session: Session,
+    experiment_id: int | None = None,
+    judge: str | None = None,
+    slice: str | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Per automated method (judge methods and similarity metrics), the mean score per model."""
+    """Per automated method (judge methods and similarity metrics), the mean score per model,
+    over one experiment (a feature) and optionally one slice of its inputs, or everything."""
     from evaluation.auto.method_scores import judge_method_scores, similarity_method_scores
 
-    out = judge_method_scores(session, experiment_id=experiment_id, judge=judge)
-    out.update(similarity_method_scores(session, experiment_id=experiment_id))
+    out = judge_method_scores(session, experiment_id=experiment_id, judge=judge, slice=slice)
+    out.update(similarity_method_scores(session, experiment_id=experiment_id, slice=slice))
     return out

@@ -11,16 +11,18 @@ from sqlalchemy import true
 from sqlmodel import Session, select
 
 from evaluation.auto.verdicts import newest
+from evaluation.human import Scope
 from storage.models import Generation, JudgeScore, ModelRecord, SimilarityScore
 
 
-def _gen_models(session: Session, experiment_id: int | None) -> dict[int, str]:
+def _gen_models(session: Session, experiment_id: int | None, slice: str | None) -> dict[int, str]:
+    """generation id -> model name, of one experiment (and slice of its inputs) or all."""
     q = select(Generation.id, ModelRecord.name).join(
         ModelRecord,
         ModelRecord.id == Generation.model_id,  # type: ignore[arg-type]
     )
-    if experiment_id is not None:
-        q = q.where(Generation.experiment_id == experiment_id)
+    g = Generation.__table__.c  # type: ignore[attr-defined]
+    q = q.where(*Scope(experiment_id, slice).generation_conditions(g))
     return {gid: name for gid, name in session.exec(q).all() if gid is not None}
 
 
@@ -32,13 +34,17 @@ def _means(acc: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]
 
 
 def judge_method_scores(
-    session: Session, experiment_id: int | None = None, judge: str | None = None
+    session: Session,
+    experiment_id: int | None = None,
+    judge: str | None = None,
+    slice: str | None = None,
 ) -> dict[str, dict[str, float]]:
-    """method -> model -> mean: scores (0–10), selection rate, or pairwise points (1/½/0).
+    """method -> model -> mean: scores (0–10), selection rate, or pairwise points (1/½/0),
+    over one experiment's generations (and one slice of its inputs) or all of them.
 
     With several judges in the database and none chosen, keys are 'method@judge'.
     """
-    gm = _gen_models(session, experiment_id)
+    gm = _gen_models(session, experiment_id, slice)
     # Only the columns the means need: no ORM objects (a report reads every verdict).
     j = JudgeScore.__table__.c  # type: ignore[attr-defined]
     q = core_select(
@@ -64,10 +70,11 @@ def judge_method_scores(
 
 
 def similarity_method_scores(
-    session: Session, experiment_id: int | None = None
+    session: Session, experiment_id: int | None = None, slice: str | None = None
 ) -> dict[str, dict[str, float]]:
-    """metric -> model -> mean similarity to the reference response."""
-    gm = _gen_models(session, experiment_id)
+    """metric -> model -> mean similarity to the reference response (of one experiment's
+    generations, and one slice of its inputs, or all)."""
+    gm = _gen_models(session, experiment_id, slice)
     acc: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for metric, gid, value in session.exec(
         select(SimilarityScore.metric, SimilarityScore.generation_id, SimilarityScore.value)

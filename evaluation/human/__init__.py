@@ -1,7 +1,8 @@
 """Human judgement: the one definition of a counted vote (`votes`, folded incrementally by
 `tally`), Bradley–Terry ratings with bootstrap intervals (`ratings`), style control
 (`style`), absolute scores (`scores`), agreement among raters (`agreement`), informative pairs
-and the stopping rule (`active`) and the non-inferiority decision (`decision`).
+and the stopping rule (`active`) and the non-inferiority decision (`decision`); `scope` says
+which feature and slice they read.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     )
     from evaluation.human.decision import STATUS_LABEL, Decision, decide
     from evaluation.human.ratings import BTResult, ModelRating, bradley_terry, win_rate_matrix
+    from evaluation.human.scope import EVERYTHING, Scope
     from evaluation.human.scores import load_absolute_scores, score_summary
     from evaluation.human.style import (
         LengthBias,

@@ -260,7 +260,7 @@ def vote_rows(session: Session, policy: VotePolicy = DEFAULT_POLICY) -> list[Row
     """(model A, model B, generation A, generation B, choice, votes) of the counted pairwise
     votes under `policy` (evaluation.human.votes: the one definition)."""
     if policy.plain:
-        e = effective_from("pairwise", as_of=policy.as_of)
+        e = effective_from("pairwise", as_of=policy.as_of, scope=policy.scope)
         q = e.counts(e.model_a.name, e.model_b.name, e.pair.generation_a_id,
                      e.pair.generation_b_id, e.vote.choice)  # fmt: skip
         return sorted((a, b, ga, gb, c, float(n))

@@ -6,6 +6,10 @@ test checks — and keeps the per-stream state, so new votes update it by readin
 events. Rule 8
 (gold pairs never count) is in which pairs it maps to models; rule 9 (rater quality) reads its
 per-rater tallies and gold answers, and the counts leave the flagged raters out.
+
+The tally is one per database (every feature's votes); a reader of one feature or slice
+(evaluation.human.scope) passes that scope's pair ids as `only`, and rule 9 keeps reading
+every feature's tallies.
 """
 
 from __future__ import annotations
@@ -79,18 +83,23 @@ class VoteTally:
         gold = {**self.gold, **_gold_answers(session, missing)} if missing else self.gold
         return VoteTally(None, max(self.max_id, max_id or 0), count, streams, pair_models, gold)
 
-    def pairwise_counts(self, skip: Collection[int] = ()) -> list[tuple[str, str, str, int]]:
-        """As `pairwise_results` with a plain policy; `skip`: raters rule 9 leaves out."""
-        return self.model_counts(self.pair_counts(skip))
+    def pairwise_counts(
+        self, skip: Collection[int] = (), only: Collection[int] | None = None
+    ) -> list[tuple[str, str, str, int]]:
+        """As `pairwise_results` with a plain policy; `skip`: raters rule 9 leaves out;
+        `only`: these pairs only (a feature's or slice's; None: every pair)."""
+        return self.model_counts(self.pair_counts(skip, only))
 
-    def pair_counts(self, skip: Collection[int] = ()) -> dict[tuple[int, str], int]:
+    def pair_counts(
+        self, skip: Collection[int] = (), only: Collection[int] | None = None
+    ) -> dict[tuple[int, str], int]:
         """(model pair id, choice) -> counted pairwise votes (what style control reads)."""
         models = self.pair_models
         return dict(Counter(
             (pair, choice)
             for (pair, rater, kind, _), (choice, _) in self.streams.items()
             if kind == "pairwise" and choice in PAIRWISE_CHOICES and pair in models
-            and rater not in skip
+            and rater not in skip and (only is None or pair in only)
         ))  # fmt: skip
 
     def model_counts(
@@ -120,10 +129,15 @@ class VoteTally:
             if kind == "pairwise" and choice in PAIRWISE_CHOICES and pair in self.gold
         )
 
-    def scores(self, skip: Collection[int] = ()) -> dict[str, list[float]]:
-        """model -> effective 0–10 scores, as `scored_models` with a plain policy (sorted)."""
+    def scores(
+        self, skip: Collection[int] = (), only: Collection[int] | None = None
+    ) -> dict[str, list[float]]:
+        """model -> effective 0–10 scores, as `scored_models` with a plain policy (sorted);
+        `only`: these pairs only."""
         out: dict[str, list[float]] = defaultdict(list)
         for (pair, rater, kind, target), (_, score) in self.streams.items():
+            if only is not None and pair not in only:
+                continue
             if kind == "score" and score is not None and target in SIDES and rater not in skip:
                 models = self.pair_models.get(pair)
                 if models is not None:

@@ -35,6 +35,11 @@ The vote log keeps every event (storage.models.Vote, never updated). The rules:
    votes come to agree with the consensus, counts again, and `rater_quality = "report"`
    restores every vote. Reports show how many raters and votes each rule affected, never who.
 
+**Scope.** A policy's `scope` (evaluation.human.scope) narrows every count to one feature's
+pairs and, optionally, one slice of its inputs; rules 5–6 are applied over the whole log first
+(a rater's round and cap do not depend on which feature is being read), rule 9 always judges
+raters over every feature.
+
 Rules 2–4, 7 and 8 run in SQL (a window function and a NOT EXISTS, SQLite ≥ 3.25 and
 PostgreSQL), so a report over 100,000 votes reads narrow tuples; rules 5–6 need per-rater
 bookkeeping and run in Python over `EffectiveVote` rows; rule 9 reads one aggregate row per
@@ -55,6 +60,7 @@ from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlmodel import Session
 
 from core.config import EvaluationConfig
+from evaluation.human.scope import EVERYTHING, Scope
 from storage.models import Generation, ModelRecord, RatingPair, Vote
 
 PAIRWISE_CHOICES = ("A", "B", "tie", "both_bad")
@@ -116,17 +122,21 @@ def fold_events(
 
 @dataclass(frozen=True)
 class VotePolicy:
-    """Which effective votes count (rules 5–7 and 9; rule 8 always applies)."""
+    """Which effective votes count (rules 5–7 and 9; rule 8 always applies), and of which
+    feature and slice (`scope`; the default is every vote the database holds)."""
 
     require_completion: bool = False
     max_votes_per_rater: int | None = None
     as_of: datetime | None = None
     rater_quality: bool = False  # rule 9: leave out the votes of flagged raters
+    scope: Scope = EVERYTHING
 
     @classmethod
-    def from_config(cls, ev: EvaluationConfig, as_of: datetime | None = None) -> VotePolicy:
+    def from_config(
+        cls, ev: EvaluationConfig, as_of: datetime | None = None, scope: Scope = EVERYTHING
+    ) -> VotePolicy:
         return cls(ev.require_completion, ev.max_votes_per_rater, as_of,
-                   ev.rater_quality == "exclude")  # fmt: skip
+                   ev.rater_quality == "exclude", scope)  # fmt: skip
 
     @property
     def plain(self) -> bool:
@@ -144,7 +154,8 @@ class VotePolicy:
         return not self.require_completion and self.max_votes_per_rater is None
 
     def key(self) -> tuple[Any, ...]:
-        return (self.require_completion, self.max_votes_per_rater, self.as_of, self.rater_quality)
+        return (self.require_completion, self.max_votes_per_rater, self.as_of, self.rater_quality,
+                *self.scope.key())  # fmt: skip
 
 
 DEFAULT_POLICY = VotePolicy()
@@ -208,9 +219,11 @@ def effective_from(
     as_of: datetime | None = None,
     round_id: int | None = None,
     pairs: Literal["models", "gold"] = "models",
+    scope: Scope = EVERYTHING,
 ) -> EffectiveFrom:
     """The FROM clause and WHERE conditions of the effective votes of `kind` (rules 1–4, 7),
-    on model pairs (rule 8: never on gold pairs) or, for rule 9, on gold pairs only."""
+    on model pairs (rule 8: never on gold pairs) or, for rule 9, on gold pairs only; `scope`:
+    only the pairs of one feature (and slice)."""
     if kind not in ("pairwise", "score"):
         raise ValueError(f"unknown vote kind {kind!r}; expected 'pairwise' or 'score'")
     stream = [V.pair_id, V.rater_id] + ([V.target] if kind == "score" else [])
@@ -244,6 +257,7 @@ def effective_from(
     if round_id is not None:
         conds.append(RP.round_id == round_id)
     ga, gb = _GEN.alias("ga"), _GEN.alias("gb")
+    conds += scope.generation_conditions(ga.c)
     ma, mb = _MODEL.alias("ma"), _MODEL.alias("mb")
     source = (
         latest.join(_PAIR, RP.id == latest.c.pair_id)
@@ -256,9 +270,13 @@ def effective_from(
 
 
 def _sql_votes(
-    session: Session, kind: str, as_of: datetime | None, round_id: int | None
+    session: Session,
+    kind: str,
+    as_of: datetime | None,
+    round_id: int | None,
+    scope: Scope = EVERYTHING,
 ) -> list[EffectiveVote]:
-    e = effective_from(kind, as_of=as_of, round_id=round_id)
+    e = effective_from(kind, as_of=as_of, round_id=round_id, scope=scope)
     q = e.select(
         e.vote.id,
         e.vote.pair_id,
@@ -302,15 +320,20 @@ def effective_votes(
 
     With `round_id`, only that round's pairs, counted as over the whole log: the completion
     filter judges by round anyway, and the per-rater cap counts a rater's votes in every round.
+    The policy's scope likewise: rules 5–6 run over the whole log, then the scope's pairs stay.
     """
     capped = policy.max_votes_per_rater is not None
-    votes = _sql_votes(session, kind, policy.as_of, None if capped else round_id)
+    in_sql = policy.foldable  # no rule 5–6 bookkeeping: the scope can go into the SQL
+    votes = _sql_votes(session, kind, policy.as_of, None if capped else round_id,
+                       policy.scope if in_sql else EVERYTHING)  # fmt: skip
     if policy.require_completion:
         votes = completed_only(votes, round_pairs(session))
     if policy.max_votes_per_rater is not None:
         votes = cap_per_rater(votes, policy.max_votes_per_rater)
         if round_id is not None:
             votes = [v for v in votes if v.round_id == round_id]
+    if not in_sql and (keep := policy.scope.pair_ids(session)) is not None:
+        votes = [v for v in votes if v.pair_id in keep]
     if policy.rater_quality:
         flagged = rater_quality(session, policy).flagged
         votes = [v for v in votes if v.rater_id not in flagged]
@@ -335,7 +358,7 @@ def pairwise_results(
     runs well on a background thread (a row-by-row fetch would wait for the GIL at every row).
     """
     if policy.plain:
-        e = effective_from("pairwise", as_of=policy.as_of)
+        e = effective_from("pairwise", as_of=policy.as_of, scope=policy.scope)
         rows = session.connection().execute(e.counts(e.model_a.name, e.model_b.name, e.vote.choice))
         out = [(a, b, c, int(n)) for a, b, c, n in rows]
     elif policy.rater_quality and not (policy.require_completion or policy.max_votes_per_rater):
@@ -356,7 +379,7 @@ def pairwise_results(
 def scored_models(session: Session, policy: VotePolicy = DEFAULT_POLICY) -> list[tuple[str, float]]:
     """(scored model, 0–10 score) of every effective score vote, in event-id order."""
     if policy.plain:
-        e = effective_from("score", as_of=policy.as_of)
+        e = effective_from("score", as_of=policy.as_of, scope=policy.scope)
         model = case((e.vote.target == "A", e.model_a.name), else_=e.model_b.name)
         rows = session.connection().execute(e.select(model, e.vote.score))
         return [(m, float(s)) for m, s in rows]
@@ -501,8 +524,9 @@ class RaterQuality:
 
 
 def gold_votes(session: Session, policy: VotePolicy = DEFAULT_POLICY) -> list[tuple[int, bool]]:
-    """(rater id, passed) of every effective pairwise vote on a gold pair (rules 1–4, 7)."""
-    e = effective_from("pairwise", as_of=policy.as_of, pairs="gold")
+    """(rater id, passed) of every effective pairwise vote on a gold pair (rules 1–4, 7), in
+    the policy's scope."""
+    e = effective_from("pairwise", as_of=policy.as_of, pairs="gold", scope=policy.scope)
     q = e.select(e.vote.rater_id, e.vote.choice, e.pair.gold_answer)
     return [(rid, choice == answer) for rid, choice, answer in session.connection().execute(q)]
 
@@ -511,9 +535,9 @@ def rater_tallies(
     session: Session, policy: VotePolicy = DEFAULT_POLICY
 ) -> list[tuple[int, str, str, str, int]]:
     """(rater id, model A, model B, choice, votes) of the counted pairwise model votes under
-    rules 1–8 (rule 9 is what reads them)."""
+    rules 1–8 (rule 9 is what reads them), in the policy's scope."""
     if not (policy.require_completion or policy.max_votes_per_rater):
-        e = effective_from("pairwise", as_of=policy.as_of)
+        e = effective_from("pairwise", as_of=policy.as_of, scope=policy.scope)
         q = e.counts(e.vote.rater_id, e.model_a.name, e.model_b.name, e.vote.choice)
         return sorted((r, a, b, c, int(n)) for r, a, b, c, n in session.connection().execute(q))
     counts: dict[tuple[int, str, str, str], int] = defaultdict(int)
@@ -583,7 +607,8 @@ def assess_raters(
 
 def rater_quality(session: Session, policy: VotePolicy = DEFAULT_POLICY) -> RaterQuality:
     """Rule 9 for one snapshot: which raters the gold and chance rules flag, over the votes
-    rules 1–8 count (as of `policy.as_of`)."""
-    inner = replace(policy, rater_quality=False)
+    rules 1–8 count (as of `policy.as_of`) in every feature, whatever the policy's scope: a
+    rater's reliability is about the rater (evaluation.human.scope)."""
+    inner = replace(policy, rater_quality=False, scope=EVERYTHING)
     return assess_raters(rater_tallies(session, inner), gold_votes(session, inner),
                          excluded=policy.rater_quality)  # fmt: skip

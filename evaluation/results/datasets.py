@@ -1,6 +1,6 @@
 """The building blocks of the results service: narrow numeric columns straight from SQL,
 thread-safe lazily computed datasets, and the base every dataset group extends (engine,
-config, time window, the models and the reference).
+config, time window, the feature and slice it reads, the models and the reference).
 
 Probe and generation data come back as numpy columns from narrow SQL selects (no ORM objects),
 so a month of hourly probes for 30 models loads in well under a second.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from threading import Lock, Thread
 from typing import Any, Generic, TypeVar, overload
@@ -19,9 +19,12 @@ from typing import Any, Generic, TypeVar, overload
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from core.config import SlamConfig
-from evaluation.human import VotePolicy
+from core.features import Feature
+from core.features import feature as find_feature
+from evaluation.human import Scope, VotePolicy
 from evaluation.results.cache import (
     PROCESS_CACHE,
     ResultCache,
@@ -188,18 +191,22 @@ class DatasetBase:
     ):
         self.engine = engine
         self.cfg = cfg
-        # `feature`: only that feature's generations, pairs, votes and scores (None: all the
-        # database holds, which is the one feature of a single-feature deployment); `slice`:
-        # only the inputs of that slice of the feature.
+        # `feature`: only that feature's generations, pairs, votes and scores, and its models,
+        # reference and margin (None: all the database holds and the config's models, which
+        # is the one feature of a single-feature deployment); `slice`: only the inputs of that
+        # slice of the feature. Probes stay per model: latency belongs to the model and host.
         self.feature = feature
         self.slice = slice
+        self.feature_spec: Feature | None = (
+            find_feature(cfg, feature) if feature is not None else None
+        )  # an unknown name is a SlamError here, before any work
         self.window_days = window_days
         self.requests_per_day = requests_per_day
         # `as_of`: read the database as it was then (votes stored before it); the digest
         # uses it for "through the end of the day". `now` sets the probe window's end.
         self.as_of = as_of
         self.now = now or as_of or datetime.now(UTC)
-        self.policy = VotePolicy.from_config(cfg.evaluation, as_of)
+        self._policy = VotePolicy.from_config(cfg.evaluation, as_of)
         self.problems: dict[str, str] = {}
         self.errors: list[str] = []  # datasets that failed (their values are not cached)
         self.timings: dict[str, float] = {}
@@ -207,6 +214,30 @@ class DatasetBase:
         self._guard = Lock()
         self._locks: dict[str, Lock] = {}
         self._versions: dict[str, Version] | None = None
+        self._scope: tuple[Scope, tuple[Any, ...]] | None = None
+
+    @property
+    def scope(self) -> Scope:
+        """The feature's experiment id and the slice, as every SQL reader applies them
+        (evaluation.human.scope); `Scope()` for feature=None and no slice."""
+        return self._scope_and_version()[0]
+
+    def _scope_and_version(self) -> tuple[Scope, tuple[Any, ...]]:
+        with self._guard:
+            if self._scope is None:
+                if self.feature is None and self.slice is None:
+                    self._scope = (Scope(), ())
+                else:
+                    with Session(self.engine) as session:
+                        scope = Scope.of(session, self.feature, self.slice)
+                        self._scope = (scope, scope.slice_version(session))
+            return self._scope
+
+    @property
+    def policy(self) -> VotePolicy:
+        """Which votes count (`[evaluation]`, as of `as_of`), in this object's scope."""
+        scope = self.scope
+        return self._policy if scope.everything else replace(self._policy, scope=scope)
 
     @property
     def versions(self) -> dict[str, Version]:
@@ -237,6 +268,7 @@ class DatasetBase:
             self.as_of.isoformat() if self.as_of else None,
             self.feature,
             self.slice,
+            self._scope_and_version()[1],
             self.since.isoformat() if windowed and self.since else None,
             versions.get("database"),
             tuple((t, versions.get(t)) for t in reads),
@@ -286,12 +318,15 @@ class DatasetBase:
     @dataset(reads=("model",))
     def models(self) -> dict[int, ModelInfo]:
         """Every model in the database, with hardware and reference flag from the config when
-        it is still configured (the config is what the team is deciding about now)."""
+        it is still configured (the config is what the team is deciding about now). With a
+        feature, its reference is the feature's (`core.features.Feature.reference`)."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(M.id, M.name, M.hardware, M.is_reference)).all()
         specs = {m.name: m for m in self.cfg.models}
         ref = self.cfg.reference.name if self.cfg.reference else None
-        if ref not in {name for _, name, _, _ in rows}:
+        if self.feature_spec is not None:
+            ref = self.feature_spec.reference
+        elif ref not in {name for _, name, _, _ in rows}:
             ref = None  # the configured reference has no data yet: trust the stored flag
         out = {}
         for mid, name, hardware, is_ref in rows:
@@ -300,12 +335,16 @@ class DatasetBase:
                 id=mid,
                 name=name,
                 hardware=spec.hardware if spec else hardware,
-                is_reference=(name == ref) if ref else bool(is_ref),
+                is_reference=(name == ref) if ref or self.feature_spec else bool(is_ref),
             )
         return out
 
     @property
     def reference(self) -> str | None:
+        """The reference model: the feature's when there is one (even before it has data),
+        else the configured one with data, else the stored flag."""
+        if self.feature_spec is not None:
+            return self.feature_spec.reference
         return next((m.name for m in self.models.values() if m.is_reference), None)
 
     def name(self, model_id: int) -> str:

@@ -84,7 +84,8 @@ class PerfData(DatasetBase):
     # -- generations ----------------------------------------------------------------------
     @dataset(reads=GENERATIONS)
     def generations(self) -> Columns:
-        """Token counts and latency of successful generations (all time: they are the corpus)."""
+        """Token counts and latency of successful generations (all time: they are the corpus),
+        of the feature (and slice) when there is one: its requests set the cost per request."""
 
         def load() -> Columns:
             q = select(
@@ -92,7 +93,7 @@ class PerfData(DatasetBase):
                 G.prompt_tokens,
                 G.output_tokens,
                 G.latency_s,
-            ).where(G.error.is_(None))
+            ).where(G.error.is_(None), *self.scope.generation_conditions(G))
             return columns(
                 fetch_rows(self.engine, q), ["prompt_tokens", "output_tokens", "latency_s"]
             )

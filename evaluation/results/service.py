@@ -7,6 +7,12 @@ automated method scores and their agreement with the humans, latency, availabili
 (evaluation.results.perf), and the decision (evaluation.human.decision) with the leaderboard
 rows that render it. The chat commands, the report, the digest, `slam score` and the web
 dashboard all read it, so the same data shows the same numbers everywhere.
+
+`Results(engine, cfg, feature=F, slice=S)` computes every number for one feature (its
+experiment's generations, the pairs made from them, their votes, judge and similarity
+scores, token counts; its models, reference and margin) and optionally one slice of its
+inputs; the scope (evaluation.human.scope) goes into every SQL read. Probes stay per model,
+and rater quality is judged over every feature's votes (see evaluation.human.scope).
 """
 
 from __future__ import annotations
@@ -83,6 +89,14 @@ class Results(PerfData):
             self.cache.put(scope, tally)
         return tally
 
+    @dataset(reads=("rating_pair", "generation", "experiment"))
+    def scope_pairs(self) -> frozenset[int] | None:
+        """The rating pairs of this feature and slice (what the tally's counts keep); None when
+        the results read everything."""
+        if self.scope.everything:
+            return None
+        return self._external("scope", self.scope.pair_ids) or frozenset()
+
     @dataset(reads=VOTES)
     def pairwise_counts(self) -> list[tuple[str, str, str, int]]:
         """(model A, model B, result, votes) of the effective pairwise votes
@@ -132,7 +146,7 @@ class Results(PerfData):
 
             tally = self.tally
             scores = (
-                tally.scores(self.flagged_raters)
+                tally.scores(self.flagged_raters, self.scope_pairs)
                 if tally is not None
                 else (load_absolute_scores(session, self.policy))
             )
@@ -151,7 +165,9 @@ class Results(PerfData):
         def fn(session: Session) -> dict[str, dict[str, float]]:
             from evaluation.auto import method_model_scores
 
-            out = {m: s for m, s in method_model_scores(session).items() if s}
+            scope = self.scope
+            found = method_model_scores(session, scope.experiment_id, slice=scope.slice)
+            out = {m: s for m, s in found.items() if s}
             if not out:
                 self.problems["method_scores"] = "no judge or similarity scores yet"
             return out
@@ -211,10 +227,13 @@ class Results(PerfData):
         def fn(session: Session) -> tuple[list[Any], str]:
             from evaluation.auto import crowd_verdicts, judge_trust_summary
 
-            crowd = None
+            policy = self.policy
             if counted is not None:  # the counted votes per pair, from the tally (no log scan)
                 crowd = crowd_verdicts(session, counts=counted, pairs=self.pair_generations)
-            return judge_trust_summary(session, self.cfg, verdicts=verdicts, crowd=crowd)
+            else:
+                crowd = crowd_verdicts(session, policy)
+            return judge_trust_summary(session, self.cfg, verdicts=verdicts, crowd=crowd,
+                                       policy=policy)  # fmt: skip
 
         return self._external("judge_trust", fn) or ([], "")
 
@@ -224,8 +243,8 @@ class Results(PerfData):
         None when the policy cannot be folded (then each reader reads the log)."""
         if self.tally is None:
             return None
-        tally = self.tally
-        return self._timed("counted_pairs", lambda: tally.pair_counts(self.flagged_raters))
+        tally, only = self.tally, self.scope_pairs
+        return self._timed("counted_pairs", lambda: tally.pair_counts(self.flagged_raters, only))
 
     @dataset(reads=("rating_pair",))
     def pair_generations(self) -> dict[int, tuple[int, int]]:
@@ -242,14 +261,16 @@ class Results(PerfData):
         def fn(session: Session) -> Any:
             from evaluation.auto import method_data
 
-            return method_data(session)
+            return method_data(session, self.scope)
 
         return self._external("judge_verdicts", fn)
 
     @dataset(reads=VOTES)
     def rater_quality(self) -> Any:
         """Rule 9 of evaluation.human.votes: the raters the gold and chance rules flag, and how many
-        raters and votes each rule affected (a RaterQuality; reports show counts, never who)."""
+        raters and votes each rule affected (a RaterQuality; reports show counts, never who).
+        Over every feature's votes, whatever this object's scope: a rater's reliability is
+        about the rater (evaluation.human.scope)."""
         from evaluation.human import assess_raters, rater_quality
 
         if self.tally is not None:
@@ -289,14 +310,33 @@ class Results(PerfData):
         `style_ratings`."""
         from evaluation.auto import judge_length_biases
 
-        ci = self.cfg.evaluation.confidence
-        return self._external("length_biases", lambda s: judge_length_biases(s, ci)) or []
+        ci, scope = self.cfg.evaluation.confidence, self.scope
+        return self._external("length_biases", lambda s: judge_length_biases(s, ci, scope)) or []
 
     # -- the decision and the leaderboard ---------------------------------------------------
     @property
+    def configured(self) -> set[str]:
+        """The models being decided about: the feature's, else every configured model."""
+        if self.feature_spec is not None:
+            return set(self.feature_spec.models)
+        return {m.name for m in self.cfg.models}
+
+    @property
+    def margin_elo(self) -> float:
+        """The non-inferiority margin: the feature's, else `[evaluation] margin_elo`."""
+        if self.feature_spec is not None:
+            return self.feature_spec.margin_elo
+        return self.cfg.evaluation.margin_elo
+
+    @property
     def candidates(self) -> list[str]:
-        """Every model but the reference: the configured ones and any with stored data."""
-        names = {m.name for m in self.cfg.models} | {m.name for m in self.models.values()}
+        """Every model but the reference: the configured ones (the feature's) and any with
+        stored data (with a feature: any rated in it)."""
+        if self.feature_spec is not None:
+            rated = set(self.ratings.ratings) if self.ratings is not None else set()
+            names = self.configured | rated
+        else:
+            names = self.configured | {m.name for m in self.models.values()}
         return sorted(names - {self.reference} if self.reference else names)
 
     @dataset(reads=VOTES + PROBES, windowed=True)
@@ -308,7 +348,7 @@ class Results(PerfData):
             self.costs,
             self.reference,
             self.candidates,
-            margin=ev.margin_elo,
+            margin=self.margin_elo,
             confidence=ev.confidence,
             api_name=self.cfg.pricing.api_name,
         )
@@ -316,15 +356,16 @@ class Results(PerfData):
     @dataset(reads=VOTES + PROBES, windowed=True)
     def leaderboard(self) -> list[LeaderboardRow]:
         """One row per model with data or configuration; best quality first, then cheapest."""
-        configured = {m.name for m in self.cfg.models}
+        configured = self.configured
         lat = self.named(self.probes.by_model("latency_s"))
         tp = self.named(self.probes.by_model("tpot_s"))
         quality, bt, decision = self.quality, self.ratings, self.decision
         names = {
             m.name
             for m in self.models.values()
-            if m.name in configured or m.name in lat or m.name in quality
-        }
+            if m.name in configured or m.name in quality
+            or (self.feature_spec is None and m.name in lat)  # probes are every feature's
+        }  # fmt: skip
         rows = []
         for name in names:
             cost = self.costs.get(name)
