@@ -3,6 +3,11 @@
 Everything comes from the results service (evaluation.results.service) read as of the end of the day
 and as of its start — ratings and their movement, the decision, agreement with the judges,
 costs — plus the day's votes and probes; bot.ops.digest only renders it.
+
+Per feature (issue 19): `build_digest(..., feature=F)` is one feature's numbers (its votes,
+ratings, decision and cost per request; probes are every feature's), and `digest_numbers`
+returns one `Digest` per configured feature (one, computed as today, for a single-feature
+config), each with its slices' decision lines when the feature has a `slice_field`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from core.config import SlamConfig
 from evaluation.human import BTResult, Decision, ModelRating
 
 if TYPE_CHECKING:
-    from evaluation.results import Results
+    from evaluation.human import Scope
+    from evaluation.results import Results, SliceDecision
 from storage.models import ModelRecord, Probe
 
 log = logging.getLogger(__name__)
@@ -113,6 +119,9 @@ class Digest:
     decision: Decision | None = None
     charts: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    feature: str | None = None  # None: everything the database holds (one feature)
+    # per slice of the feature (its `slice_field`), through the end of the day
+    slices: list[SliceDecision] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -123,18 +132,21 @@ class DayVotes:
     total_pairwise: int  # effective pairwise votes through the day's end
 
 
-def _day_votes(session: Session, start: datetime, end: datetime) -> DayVotes:
-    """Counts of the effective votes as of `end` (evaluation.human.votes), by SQL aggregates."""
+def _day_votes(
+    session: Session, start: datetime, end: datetime, scope: Scope | None = None
+) -> DayVotes:
+    """Counts of the effective votes as of `end` (evaluation.human.votes), by SQL aggregates;
+    `scope`: one feature's (and slice's) votes."""
     from sqlalchemy import func, select
 
-    from evaluation.human import effective_from
+    from evaluation.human import EVERYTHING, effective_from
 
     conn = session.connection()
     counts: dict[str, tuple[int, int]] = {}
     raters: set[int] = set()
     total = 0
     for kind in ("pairwise", "score"):
-        e = effective_from(kind, as_of=end)
+        e = effective_from(kind, as_of=end, scope=scope or EVERYTHING)
         today = e.vote.created_at >= start
         q = select(func.count()).select_from(e.source).where(*e.conditions, today)
         counts[kind] = (int(conn.execute(q).scalar_one()), 0)
@@ -197,14 +209,17 @@ def _probes(
     return latency_rows, [Availability(m, ok, n) for m, (ok, n) in sorted(avail.items())]
 
 
-def _costs(results: Results, cfg: SlamConfig) -> tuple[float | None, list[CostLine]]:
+def _costs(results: Results) -> tuple[float | None, list[CostLine]]:
     from evaluation.perf import api_cost_per_request
 
+    cfg = results.cfg
     prompt, output, _ = results.request_tokens
     api_per_1k = (
         api_cost_per_request(prompt, output, cfg.pricing) / output * 1000 if output > 0 else None
     )
     configured = [m.name for m in cfg.models]
+    if results.feature_spec is not None:
+        configured = [n for n in configured if n in results.configured]
     costs = results.costs
     names = [n for n in configured if n in costs] if configured else sorted(costs)
     lines = [
@@ -228,25 +243,30 @@ def build_digest(
     charts: Sequence[str] = (),
     out_dir: Path | None = None,
     cost_window_days: int = 30,
+    feature: str | None = None,
 ) -> Digest:
-    """Everything the digest for `day` says; `charts` (report chart names) are drawn too."""
-    from evaluation.results import Results
+    """Everything the digest for `day` says; `charts` (report chart names) are drawn too.
+    `feature`: that feature's numbers only (None: everything the database holds)."""
+    from evaluation.results import Results, slice_decisions
 
     tz = ZoneInfo(cfg.schedule.timezone)
     start, end = day_window(day, tz)
     prev_start, _ = day_window(day - timedelta(days=1), tz)
     notes: list[str] = []
-    results = Results(engine, cfg, as_of=end, window_days=cost_window_days)
-    before = Results(engine, cfg, as_of=start, window_days=cost_window_days)
+    results = Results(engine, cfg, as_of=end, window_days=cost_window_days, feature=feature)
+    before = Results(engine, cfg, as_of=start, window_days=cost_window_days, feature=feature)
     with Session(engine) as s:
-        votes = _day_votes(s, start, end)
+        votes = _day_votes(s, start, end, results.scope)
         latency, availability = _probes(s, prev_start, start, end)
+    if feature is not None:  # probes are every feature's: show this feature's models
+        latency = [x for x in latency if x.model in results.configured]
+        availability = [x for x in availability if x.model in results.configured]
     bt = results.ratings
     moves = _movement(bt, before.ratings)
     human, signal = results.human_means
     if bt is not None:
         notes += bt.warnings[:2]
-    api_per_1k, costs = _costs(results, cfg)
+    api_per_1k, costs = _costs(results)
     order = {n: i for i, n in enumerate(_order(cfg, [x.model for x in latency]))}
     latency.sort(key=lambda x: order[x.model])
     availability.sort(key=lambda x: order.get(x.model, 1e9))
@@ -254,6 +274,9 @@ def build_digest(
     if charts:
         target = out_dir or Path(".slam/digests") / str(day)
         drawn = _draw(engine, cfg, list(charts), target, notes, results)
+    slices = []
+    if feature is not None:
+        slices = slice_decisions(engine, cfg, feature, as_of=end, window_days=cost_window_days)
     return Digest(
         day=day,
         timezone=cfg.schedule.timezone,
@@ -273,7 +296,38 @@ def build_digest(
         decision=results.decision,
         charts=drawn,
         notes=notes,
+        feature=feature,
+        slices=slices,
     )
+
+
+def digest_numbers(
+    engine: Engine,
+    cfg: SlamConfig,
+    day: date,
+    *,
+    feature: str | None = None,
+    charts: Sequence[str] = (),
+    out_dir: Path | None = None,
+    cost_window_days: int = 30,
+) -> list[Digest]:
+    """One `Digest` per feature for `day`, in the config's order (the bot formats each as a
+    section). `feature`: only that one. A config with a single feature gets one digest of
+    everything the database holds (`build_digest(feature=None)`, as before features); with
+    several, each digest is its feature's numbers (`Digest.feature`, `Digest.slices`), its
+    charts in a subfolder named by the feature."""
+    from core.features import features, slug
+
+    names = [feature] if feature is not None else [f.name for f in features(cfg)]
+    if feature is None and len(names) == 1:
+        return [build_digest(engine, cfg, day, charts=charts, out_dir=out_dir,
+                             cost_window_days=cost_window_days)]  # fmt: skip
+    base = out_dir or Path(".slam/digests") / str(day)
+    out = []
+    for name in names:
+        out.append(build_digest(engine, cfg, day, charts=charts, out_dir=base / slug(name),
+                                cost_window_days=cost_window_days, feature=name))  # fmt: skip
+    return out
 
 
 def _draw(

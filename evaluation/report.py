@@ -3,6 +3,11 @@ from the results service (evaluation.results.service).
 
 The same builder answers `/slam report [chart]` in chat: `summary_text` is the short reply and
 `charts` the PNGs to attach.
+
+Per feature (issue 19): `build_report(..., feature=F)` is that feature's report (its name in
+the title; every number from `Results(feature=F)`), with a section per slice of its inputs
+when it has a `slice_field` (evaluation.results.slices). `build_reports` writes one report per
+configured feature, each in a subfolder named by the feature, and an index page linking them.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from core.config import SlamConfig
+from core.features import Feature, features, slug
 from core.paths import writable_dir, write_text_atomic
 from evaluation.charts import (
     CHART_DESCRIPTIONS,
@@ -38,12 +44,14 @@ from evaluation.results import (
     LeaderboardRow,
     ResultCache,
     Results,
+    SliceDecision,
     cells,
+    slice_decisions,
     summary_text,
     with_style,
 )
 
-__all__ = ["CHART_NAMES", "ReportResult", "build_report"]
+__all__ = ["CHART_NAMES", "ReportIndex", "ReportResult", "build_report", "build_reports"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +80,8 @@ class ReportResult:
     timings: dict[str, float] = field(default_factory=dict)
     chart_info: dict[str, ChartOut] = field(default_factory=dict)
     drawn: tuple[str, ...] = ()  # the charts drawn by this call (the others: from the cache)
+    feature: str | None = None  # None: everything the database holds
+    slices: list[SliceDecision] = field(default_factory=list)  # per slice of the feature
 
     @property
     def with_data(self) -> dict[str, Path]:
@@ -91,12 +101,21 @@ class ReportResult:
         return self.decision.model
 
 
+def _title(result: ReportResult) -> str:
+    return f"SLaM report: {result.feature}" if result.feature else "SLaM report"
+
+
+def _about(result: ReportResult, data: Results) -> str:
+    what = f"Feature: {result.feature}" if result.feature else (
+        f"Experiment: {data.cfg.experiment.name}")  # fmt: skip
+    return f"{what}; reference: {data.reference or 'none'}."
+
+
 def _markdown(result: ReportResult, data: Results, generated: str) -> str:
     lines = [
-        "# SLaM report",
+        f"# {_title(result)}",
         "",
-        f"Generated {generated}. Experiment: {data.cfg.experiment.name}; "
-        f"reference: {data.reference or 'none'}.",
+        f"Generated {generated}. {_about(result, data)}",
         "",
         "## Decision",
         "",
@@ -123,6 +142,7 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
         for c in result.decision.comparisons
     ]
     lines += ["", _assumptions(data)]
+    lines += _slices_markdown(result.slices)
     lines += ["", "## Rater quality and style control", "", *_style_section(data)]
     trust, sentence = data.judge_trust
     if trust or sentence:
@@ -141,11 +161,44 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _slices_markdown(slices: list[SliceDecision]) -> list[str]:
+    """Per slice: its decision line and its leaderboard."""
+    if not slices:
+        return []
+    lines = ["", "## Slices", "", *[f"- {s.line()}" for s in slices]]
+    for s in slices:
+        lines += ["", f"### {s.slice}", "", s.line(), ""]
+        if s.leaderboard:
+            lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells(i, r)) + " |"
+                      for i, r in enumerate(s.leaderboard, 1)]  # fmt: skip
+    return lines
+
+
+def _slices_html(slices: list[SliceDecision]) -> str:
+    if not slices:
+        return ""
+    e = html.escape
+    head = "<tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADERS) + "</tr>"
+    parts = ["<h2>Slices</h2><ul>" + "".join(f"<li>{e(s.line())}</li>" for s in slices)
+             + "</ul>"]  # fmt: skip
+    for s in slices:
+        parts.append(f"<h3>{e(s.slice)}</h3><p class='note'>{e(s.line())}</p>")
+        if s.leaderboard:
+            rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells(i, r)) + "</tr>"
+                           for i, r in enumerate(s.leaderboard, 1))  # fmt: skip
+            parts.append(f"<table>{head}{rows}</table>")
+    return "".join(parts)
+
+
 def _style_section(data: Results) -> list[str]:
     """Rule 9's counts, the style-controlled fit and each judge's length bias."""
     from evaluation.human import report_lines
 
-    return report_lines(data.rater_quality, data.style_ratings, data.length_biases)
+    lines = report_lines(data.rater_quality, data.style_ratings, data.length_biases)
+    if data.feature is not None and lines:  # rule 9 is about the rater: every feature's votes
+        lines[0] += " (raters are judged over every feature's votes)"
+    return lines
 
 
 def _quality_note(result: ReportResult, data: Results) -> str:
@@ -155,7 +208,7 @@ def _quality_note(result: ReportResult, data: Results) -> str:
     ev = data.cfg.evaluation
     return (
         f"Quality: {scale}, {ev.confidence:.0%} interval in brackets. Decision: "
-        f"non-inferiority against the reference with a {ev.margin_elo:.0f} Elo margin "
+        f"non-inferiority against the reference with a {data.margin_elo:.0f} Elo margin "
         "(see docs/evaluation.md)."
     )
 
@@ -188,11 +241,10 @@ def _html(result: ReportResult, data: Results, generated: str, pngs: dict[str, b
         cls = ' class="ref"' if r.is_reference else ""
         rows.append(f"<tr{cls}>" + "".join(f"<td>{e(c)}</td>" for c in cells(i, r)) + "</tr>")
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>SLaM report</title>",
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(_title(result))}</title>",
         f"<style>{_CSS}</style></head><body>",
-        "<h1>SLaM report</h1>",
-        f"<p class='note'>Generated {e(generated)}. Experiment: {e(data.cfg.experiment.name)}; "
-        f"reference: {e(data.reference or 'none')}.</p>",
+        f"<h1>{e(_title(result))}</h1>",
+        f"<p class='note'>Generated {e(generated)}. {e(_about(result, data))}</p>",
         f"<h2>Decision</h2><p class='rec'>{e(result.decision.headline)}</p>",
         "".join(f"<p class='note'>{e(d)}</p>" for d in result.decision.details),
         "<h2>Leaderboard</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADERS) + "</tr>",
@@ -207,6 +259,7 @@ def _html(result: ReportResult, data: Results, generated: str, pngs: dict[str, b
             for c in result.decision.comparisons
         )
         + "</ul>",
+        _slices_html(result.slices),
         "<h2>Rater quality and style control</h2>"
         + "".join(f"<p class='note'>{e(line)}</p>" for line in _style_section(data)),
     ]
@@ -269,13 +322,16 @@ def build_report(
     results: Results | None = None,
     cache: ResultCache | None = PROCESS_CACHE,
     write_pages: bool = True,
+    feature: str | None = None,
 ) -> ReportResult:
     """Draw the charts (all, or `only` these), then write report.html and report.md.
 
     `results`: the results service to read (default: a new snapshot of the database, using
     `cache`). A chart whose inputs did not change since it was last drawn is served from the
     cache (its key: the versions of the tables it reads, the config, the code). With
-    `write_pages=False` only the chart files are written (the chat answer)."""
+    `write_pages=False` only the chart files are written (the chat answer). `feature`: that
+    feature's report (None: everything the database holds, or `results`' feature); the pages
+    add a section per slice when the feature has a `slice_field`."""
     from evaluation.charts import png_text
 
     names = list(CHART_NAMES) if not only else list(dict.fromkeys(only))
@@ -284,8 +340,9 @@ def build_report(
     out_dir = Path(out_dir)
     writable_dir(out_dir, "report folder")
     data = results or Results(
-        engine, cfg, window_days=window_days, requests_per_day=requests_per_day, cache=cache
-    )
+        engine, cfg, window_days=window_days, requests_per_day=requests_per_day, cache=cache,
+        feature=feature,
+    )  # fmt: skip
     store = data.cache
     timings: dict[str, float] = {}
     pngs: dict[str, bytes] = {}
@@ -374,7 +431,16 @@ def build_report(
         timings=timings,
         chart_info=info,
         drawn=tuple(n for n in names if n in drawn),
+        feature=data.feature,
     )
+    sliced = _sliced_feature(data)
+    if write_pages and sliced is not None:
+        t0 = time.perf_counter()
+        result.slices = slice_decisions(
+            engine, cfg, sliced.name, window_days=data.window_days, as_of=data.as_of,
+            requests_per_day=data.requests_per_day, cache=data.cache,
+        )  # fmt: skip
+        timings["slices"] = time.perf_counter() - t0
     if write_pages:
         generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         t0 = time.perf_counter()
@@ -385,3 +451,65 @@ def build_report(
     for k, v in data.timings.items():
         timings[f"data:{k}"] = v
     return result
+
+
+def _sliced_feature(data: Results) -> Feature | None:
+    """The feature whose slices the report shows: the results' feature, or the one feature of
+    a single-feature config; None when it has no `slice_field`."""
+    spec = data.feature_spec
+    if spec is None:
+        every = features(data.cfg)
+        spec = every[0] if len(every) == 1 else None
+    return spec if spec is not None and spec.slice_field else None
+
+
+@dataclass
+class ReportIndex:
+    """`build_reports`: one report per feature (in a subfolder named by the feature) and the
+    index page that links them."""
+
+    out_dir: Path
+    reports: dict[str, ReportResult]  # feature name -> its report
+    html_path: Path
+    md_path: Path
+
+    @property
+    def summary_text(self) -> str:
+        """One line per feature: its decision, and where its report is."""
+        return "\n".join(f"{name}: {r.decision.short()} ({r.md_path})"
+                         for name, r in self.reports.items())  # fmt: skip
+
+
+def build_reports(
+    engine: Engine,
+    cfg: SlamConfig,
+    out_dir: Path,
+    only: list[str] | None = None,
+    **options: Any,
+) -> ReportIndex:
+    """One report per configured feature, each `build_report(..., feature=F)` in
+    `out_dir/<feature>/`, then index.md and index.html in `out_dir` with each feature's decision
+    and a link to its report. `options`: build_report's keyword arguments (not `results`)."""
+    out_dir = Path(out_dir)
+    writable_dir(out_dir, "report folder")
+    reports = {
+        f.name: build_report(engine, cfg, out_dir / slug(f.name), only, feature=f.name, **options)
+        for f in features(cfg)
+    }
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    md = ["# SLaM reports", "", f"Generated {generated}. One report per feature:", ""]
+    md += [f"- [{name}]({slug(name)}/report.md): {r.decision.short()}"
+           for name, r in reports.items()]  # fmt: skip
+    e = html.escape
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>SLaM reports</title>"
+        f"<style>{_CSS}</style></head><body><h1>SLaM reports</h1>"
+        f"<p class='note'>Generated {e(generated)}. One report per feature:</p><ul>"
+        + "".join(f"<li><a href='{e(slug(name))}/report.html'>{e(name)}</a>: "
+                  f"{e(r.decision.short())}</li>" for name, r in reports.items())
+        + "</ul></body></html>"
+    )  # fmt: skip
+    index = ReportIndex(out_dir, reports, out_dir / "index.html", out_dir / "index.md")
+    write_text_atomic(index.md_path, "\n".join(md) + "\n")
+    write_text_atomic(index.html_path, page)
+    return index

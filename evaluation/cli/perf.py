@@ -188,26 +188,42 @@ def report(
         help="Recompute everything (default: reuse results whose inputs did not change, "
         "cached in $SLAM_CACHE_DIR or .slam/cache).",
     ),
+    feature: str | None = typer.Option(
+        None, "--feature", "-f", help="Only this feature's report (see `slam features`)."
+    ),
 ) -> None:
     """Write the decision, the leaderboard and every chart: PNGs, a self-contained
     report.html and report.md. Results whose data did not change since the last run are
-    reused from a disk cache."""
+    reused from a disk cache. With several features and no --feature: one report per feature
+    in a subfolder named by it, and index.html / index.md linking them."""
     from evaluation.charts import CHART_DESCRIPTIONS
 
     if list_charts:
         for name, desc in CHART_DESCRIPTIONS.items():
             typer.echo(f"{name:16} {desc}")
         return
+    from core.features import feature as find_feature
+    from core.features import features
     from core.paths import writable_dir
-    from evaluation.report import build_report
+    from evaluation.report import build_report, build_reports
     from evaluation.results import ResultCache, default_cache_dir
 
     out = writable_dir(out, "--out", create=False)  # a bad folder fails before any work
     cfg, engine = _open(config)
+    if feature is not None:
+        find_feature(cfg, feature)  # an unknown name fails before any work
     cache = None if no_cache else ResultCache(disk_dir=default_cache_dir())
+    if feature is None and len(features(cfg)) > 1:
+        index = build_reports(
+            engine, cfg, out, only=chart or None, requests_per_day=requests_per_day,
+            window_days=days, cache=cache,
+        )  # fmt: skip
+        typer.echo(index.summary_text)
+        typer.echo(f"\nwrote {len(index.reports)} reports and {index.html_path}, {index.md_path}")
+        return
     result = build_report(
         engine, cfg, out, only=chart or None, requests_per_day=requests_per_day,
-        window_days=days, cache=cache,
+        window_days=days, cache=cache, feature=feature,
     )  # fmt: skip
     typer.echo(result.summary_text)
     typer.echo(f"\nwrote {len(result.charts)} chart(s), {result.html_path} and {result.md_path}")

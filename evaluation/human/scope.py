@@ -26,7 +26,8 @@ from storage.models import Experiment, Generation, Prompt, RatingPair, UserConte
 
 _G = Generation.__table__.c  # type: ignore[attr-defined]
 _P = Prompt.__table__.c  # type: ignore[attr-defined]
-_UC = UserContext.__table__.c  # type: ignore[attr-defined]
+_UC_TABLE = UserContext.__table__  # type: ignore[attr-defined]
+_UC = _UC_TABLE.c
 _RP = RatingPair.__table__.c  # type: ignore[attr-defined]
 _EXP = Experiment.__table__.c  # type: ignore[attr-defined]
 
@@ -64,7 +65,7 @@ class Scope:
         if self.experiment_id is not None:
             out.append(gen.experiment_id == self.experiment_id)
         if self.slice is not None:
-            prompts = select(_P.id).join(_UC, _UC.id == _P.user_context_id)
+            prompts = select(_P.id).join(_UC_TABLE, _UC.id == _P.user_context_id)
             out.append(gen.prompt_id.in_(prompts.where(_UC.slice == self.slice)))
         return out
 

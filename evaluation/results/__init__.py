@@ -1,6 +1,7 @@
 """The results service: every number a user sees comes from `Results` (`service`), built from
 data-versioned datasets (`datasets`, `perf`, cached by `cache`) and written down by one
-formatter per number (`leaderboard`). Chat, report, digest, CLI and web all read it.
+formatter per number (`leaderboard`), per feature and per slice of its inputs (`slices`). Chat,
+report, digest, CLI and web all read it.
 """
 
 from __future__ import annotations
@@ -29,5 +30,11 @@ if TYPE_CHECKING:
         with_style,
     )
     from evaluation.results.service import Results
+    from evaluation.results.slices import (
+        MIN_SLICE_VOTES,
+        SliceDecision,
+        slice_decisions,
+        slice_names,
+    )
 
 __getattr__ = lazy_exports(__name__, __file__)

@@ -106,8 +106,9 @@ class cached(Generic[T]):
 
     With `reads` (the tables it reads) it is also data-versioned: its value is kept in the
     results object's `ResultCache` under the versions of those tables, the configuration and
-    the object's parameters (`windowed`: also the probe window, bucketed to the hour), so an
-    unchanged dataset is never computed twice. Problems recorded while computing it are
+    the object's parameters (`windowed`: also the probe window, bucketed to the hour;
+    `shared`: the same for every feature and slice, as probes are), so an unchanged dataset is
+    never computed twice. Problems recorded while computing it are
     replayed with a cached value; a value computed while an error was recorded is not kept.
     """
 
@@ -117,10 +118,12 @@ class cached(Generic[T]):
         *,
         reads: tuple[str, ...] | None = None,
         windowed: bool = False,
+        shared: bool = False,
     ) -> None:
         self.fn = fn
         self.reads = reads
         self.windowed = windowed
+        self.shared = shared
         self.name = fn.__name__
         self.__doc__ = fn.__doc__
 
@@ -147,7 +150,7 @@ class cached(Generic[T]):
     def _compute(self, obj: DatasetBase) -> T:
         if obj.cache is None or self.reads is None:
             return self.fn(obj)
-        key = obj.cache_key(self.name, self.reads, self.windowed)
+        key = obj.cache_key(self.name, self.reads, self.windowed, self.shared)
         hit, stored = obj.cache.get(key)
         if hit:
             value, problems = stored
@@ -163,12 +166,12 @@ class cached(Generic[T]):
 
 
 def dataset(
-    *, reads: tuple[str, ...], windowed: bool = False
+    *, reads: tuple[str, ...], windowed: bool = False, shared: bool = False
 ) -> Callable[[Callable[[Any], T]], cached[T]]:
     """`@dataset(reads=VOTES)`: a data-versioned `cached` dataset."""
 
     def deco(fn: Callable[[Any], T]) -> cached[T]:
-        return cached(fn, reads=reads, windowed=windowed)
+        return cached(fn, reads=reads, windowed=windowed, shared=shared)
 
     return deco
 
@@ -256,9 +259,13 @@ class DatasetBase:
             fp = self.__dict__["_fingerprint"] = config_fingerprint(self.cfg)
         return str(fp)
 
-    def cache_key(self, name: str, reads: tuple[str, ...], windowed: bool) -> tuple[Any, ...]:
+    def cache_key(
+        self, name: str, reads: tuple[str, ...], windowed: bool, shared: bool = False
+    ) -> tuple[Any, ...]:
         """What a dataset's value depends on: see `cached`."""
         versions = self.versions
+        scoped = (None, None, ()) if shared else (
+            self.feature, self.slice, self._scope_and_version()[1])  # fmt: skip
         return (
             name,
             self.engine.url.render_as_string(hide_password=True),
@@ -266,9 +273,7 @@ class DatasetBase:
             self.window_days,
             self.requests_per_day,
             self.as_of.isoformat() if self.as_of else None,
-            self.feature,
-            self.slice,
-            self._scope_and_version()[1],
+            *scoped,
             self.since.isoformat() if windowed and self.since else None,
             versions.get("database"),
             tuple((t, versions.get(t)) for t in reads),

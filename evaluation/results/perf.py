@@ -1,5 +1,8 @@
 """The performance side of the results service: latency probes, availability, generations'
-token counts, load sweeps, throughput, cost and the idealized runtime fit."""
+token counts, load sweeps, throughput, cost and the idealized runtime fit.
+
+Probes, sweeps and throughput belong to the model and its host, the same for every feature
+(`shared` datasets); generations, and so the cost per request, are the feature's."""
 
 from __future__ import annotations
 
@@ -51,7 +54,7 @@ class PerfData(DatasetBase):
     # What the charts read (TTFT is not charted: TPOT and latency already account for it).
     PROBE_COLS = ("hour", "latency_s", "tpot_s", "output_tokens", "prompt_tokens")
 
-    @dataset(reads=PROBES, windowed=True)
+    @dataset(reads=PROBES, windowed=True, shared=True)
     def _measure_probes(self) -> Columns:
         """Measure-phase probes in the window, successful or not (`ok` is 1.0 or 0.0)."""
 
@@ -64,14 +67,14 @@ class PerfData(DatasetBase):
 
         return self._timed("probes", load)
 
-    @dataset(reads=PROBES, windowed=True)
+    @dataset(reads=PROBES, windowed=True, shared=True)
     def probes(self) -> Columns:
         """Successful measure-phase probes in the window."""
         cols = self._measure_probes
         ok = cols.values["ok"] == 1
         return Columns(cols.model[ok], {c: cols.values[c][ok] for c in self.PROBE_COLS})
 
-    @dataset(reads=PROBES, windowed=True)
+    @dataset(reads=PROBES, windowed=True, shared=True)
     def availability(self) -> dict[str, tuple[int, int]]:
         """model -> (ok, total) measure probes in the window (failures are availability data)."""
         cols = self._measure_probes
@@ -121,7 +124,7 @@ class PerfData(DatasetBase):
         return (*DEFAULT_REQUEST_TOKENS, "the study's 1K-in + 1K-out example")
 
     # -- sweeps ---------------------------------------------------------------------------
-    @dataset(reads=PROBES)
+    @dataset(reads=PROBES, shared=True)
     def sweeps(self) -> list[SweepSeries]:
         """The latest sweep per (model, replica count), summarised per load level."""
         return self._timed("sweeps", self._load_sweeps)
@@ -199,7 +202,7 @@ class PerfData(DatasetBase):
         return sorted(out, key=lambda s: (s.model, s.replicas))
 
     # -- throughput, cost, idealized runtime ------------------------------------------------
-    @dataset(reads=PROBES, windowed=True)
+    @dataset(reads=PROBES, windowed=True, shared=True)
     def throughput(self) -> dict[str, tuple[float, str]]:
         """model -> (output tokens/s the price is based on, source)."""
         out: dict[str, tuple[float, str]] = {}

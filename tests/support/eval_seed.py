@@ -72,11 +72,60 @@ def seed_generations(
     return out
 
 
-def seed_pair(engine: Engine, gen_a: int, gen_b: int, round_id: int | None = None) -> int:
-    """A rating pair (in a new round unless given); returns the pair id."""
+def seed_feature(
+    engine: Engine,
+    name: str,
+    inputs: Sequence[tuple[str, str | None]],
+    models: Sequence[str],
+    reference: str | None = None,
+    tokens: tuple[int, int] | None = None,
+) -> tuple[int, dict[tuple[str, str], int]]:
+    """A feature as the pipeline stores it: its experiment, its inputs ((key, slice) rows via
+    `repo.ensure_input`), a prompt per input and one generation per model and input (with
+    `tokens` = (prompt, output) token counts). Returns (experiment id, (model, input key) ->
+    generation id)."""
+    out: dict[tuple[str, str], int] = {}
+    with session_scope(engine) as s:
+        exp = repo.ensure_experiment(s, name, "{{ text }}")
+        recs = {
+            m: repo.ensure_model(s, ModelSpec(name=m, backend="llamacpp",
+                                              model="builtin:gemma3-270m",
+                                              reference=m == reference))  # fmt: skip
+            for m in models
+        }
+        for key, slice_ in inputs:
+            uc = repo.ensure_input(s, exp.id, key, key, {"id": key, "text": key}, slice_)  # type: ignore[arg-type]
+            text = f"{name}: {key}"
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            prompt = repo.ensure_prompt(s, exp.id, uc.id, text, digest)  # type: ignore[arg-type]
+            for m, rec in recs.items():
+                g = Generation(
+                    experiment_id=exp.id,  # type: ignore[arg-type]
+                    prompt_id=prompt.id,  # type: ignore[arg-type]
+                    model_id=rec.id,  # type: ignore[arg-type]
+                    run_date=DAY,
+                    backend="llamacpp",
+                    text=f"{m} answers {key} of {name}",
+                    prompt_tokens=tokens[0] if tokens else None,
+                    output_tokens=tokens[1] if tokens else None,
+                )
+                s.add(g)
+                s.flush()
+                out[(m, key)] = g.id  # type: ignore[assignment]
+        return exp.id, out  # type: ignore[return-value]
+
+
+def seed_pair(
+    engine: Engine,
+    gen_a: int,
+    gen_b: int,
+    round_id: int | None = None,
+    experiment_id: int = 1,
+) -> int:
+    """A rating pair (in a new round of `experiment_id` unless given); returns the pair id."""
     with session_scope(engine) as s:
         if round_id is None:
-            rnd = RatingRound(experiment_id=1)
+            rnd = RatingRound(experiment_id=experiment_id)
             s.add(rnd)
             s.flush()
             round_id = rnd.id
