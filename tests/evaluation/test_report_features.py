@@ -69,7 +69,10 @@ def test_several_features_give_one_report_each_and_an_index(
 
 
 def test_slam_report_feature_option(
-    seeded: Seeded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    seeded: Seeded,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from evaluation.cli import perf
 

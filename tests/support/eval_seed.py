@@ -87,12 +87,11 @@ def seed_feature(
     out: dict[tuple[str, str], int] = {}
     with session_scope(engine) as s:
         exp = repo.ensure_experiment(s, name, "{{ text }}")
-        recs = {
-            m: repo.ensure_model(s, ModelSpec(name=m, backend="llamacpp",
-                                              model="builtin:gemma3-270m",
-                                              reference=m == reference))  # fmt: skip
-            for m in models
-        }
+        recs = {}
+        for m in models:
+            spec = ModelSpec(name=m, backend="llamacpp", model="builtin:gemma3-270m",
+                             reference=m == reference)  # fmt: skip
+            recs[m] = repo.ensure_model(s, spec)
         for key, slice_ in inputs:
             uc = repo.ensure_input(s, exp.id, key, key, {"id": key, "text": key}, slice_)  # type: ignore[arg-type]
             text = f"{name}: {key}"
