@@ -5,7 +5,8 @@ and as of its start — ratings and their movement, the decision, agreement with
 costs — plus the day's votes and probes; bot.ops.digest only renders it.
 
 Per feature (issue 19): `build_digest(..., feature=F)` is one feature's numbers (its votes,
-ratings, decision and cost per request; probes are every feature's), and `digest_numbers`
+ratings, decision and cost per request; latency and availability are every model's, the same
+in each feature's digest: probes belong to the model), and `digest_numbers`
 returns one `Digest` per configured feature (one, computed as today, for a single-feature
 config), each with its slices' decision lines when the feature has a `slice_field`.
 """
@@ -258,9 +259,6 @@ def build_digest(
     with Session(engine) as s:
         votes = _day_votes(s, start, end, results.scope)
         latency, availability = _probes(s, prev_start, start, end)
-    if feature is not None:  # probes are every feature's: show this feature's models
-        latency = [x for x in latency if x.model in results.configured]
-        availability = [x for x in availability if x.model in results.configured]
     bt = results.ratings
     moves = _movement(bt, before.ratings)
     human, signal = results.human_means
