@@ -45,9 +45,8 @@ __all__ = [
 
 def feature_digest(engine: Engine, cfg: SlamConfig, day: date, feature: str, *,
                    charts: Sequence[str] = (), out_dir: Path | None = None) -> Digest:  # fmt: skip
-    """One feature's digest for `day`: the numbers of evaluation.digest for that feature.
-    (Until evaluation.digest reads one feature, this is the digest of all the data.)"""
-    return build_digest(engine, cfg, day, charts=charts, out_dir=out_dir)
+    """One feature's digest for `day`: the numbers of evaluation.digest for that feature."""
+    return build_digest(engine, cfg, day, charts=charts, out_dir=out_dir, feature=feature)
 
 
 def build_digests(engine: Engine, cfg: SlamConfig, day: date, *, charts: Sequence[str] = (),

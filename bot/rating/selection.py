@@ -159,15 +159,14 @@ def snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (),
 
 
 def slice_decisions(engine: Engine, cfg: SlamConfig, feat: Feature) -> dict[str, Decision]:
-    """The decision of each slice of a feature (its inputs' `slice_field` values), each read
-    by `Results(feature=…, slice=…)`. Empty for a feature without slices."""
-    from evaluation.results import Results
+    """The decision of each slice of a feature (its inputs' `slice_field` values): the same
+    lines the report shows (evaluation.results.slice_decisions). Empty without slices."""
+    from evaluation.results import slice_decisions as decide_slices
 
     if feat.slice_field is None:
         return {}
     name = features.results_feature(cfg, feat.name)
-    names = sorted({i.slice for i in feat.inputs() if i.slice is not None})
-    return {sl: Results(engine, cfg, feature=name, slice=sl).decision for sl in names}
+    return {d.slice: d.decision for d in decide_slices(engine, cfg, name)}
 
 
 def open_slices(engine: Engine, cfg: SlamConfig, feat: Feature | None,
