@@ -196,6 +196,14 @@ class PricingConfig(_Strict):
         default_factory=lambda: dict(_DEFAULT_INSTANCES),
         description="on-demand $ per hour (us-east-1, Linux)",
     )
+    electricity_per_kwh: float | None = Field(
+        default=None,
+        ge=0,
+        description="$ per kWh for on-premises hardware (None: electricity is in the hourly price)",
+    )
+    pue: float = Field(
+        default=1.0, ge=1, le=3, description="power usage effectiveness: facility ÷ GPU energy"
+    )
 
 
 class ScheduleConfig(_Strict):
@@ -427,6 +435,17 @@ class AwsConfig(_Strict):
     boot_timeout_s: float = Field(default=600.0, ge=0)
     ready_timeout_s: float = Field(default=1800.0, ge=0)
     poll_interval_s: float = Field(default=10.0, ge=0)
+    replicas: int = Field(
+        default=1, ge=1, le=16, description="Ollama servers (or parallel slots) on the one GPU"
+    )
+    replica_mode: Literal["servers", "parallel"] = Field(
+        default="servers",
+        description="'servers': N Ollama servers on consecutive ports; 'parallel': one server "
+        "with OLLAMA_NUM_PARALLEL=N",
+    )
+    dcgm_exporter: bool = Field(
+        default=True, description="start NVIDIA's dcgm-exporter next to Ollama (GPU telemetry)"
+    )
 
     @field_validator("ollama_models")
     @classmethod
@@ -445,6 +464,22 @@ class AwsConfig(_Strict):
         return v
 
 
+class TelemetryConfig(_Strict):
+    """GPU telemetry read around probe batches and sweep levels (hosting.telemetry)."""
+
+    source: Literal["auto", "nvml", "dcgm", "off"] = Field(
+        default="auto",
+        description="auto: dcgm-exporter on a remote model host, NVML for a local model",
+    )
+    dcgm_port: int = Field(default=9400, ge=1, le=65535)
+    dcgm_url: str | None = Field(
+        default=None, description="dcgm-exporter's metrics page (default: the model's host)"
+    )
+    interval_s: float = Field(
+        default=1.0, ge=0, le=60, description="reading interval during a batch (0: ends only)"
+    )
+
+
 class SlamConfig(_Strict):
     """The whole `slam.toml`."""
 
@@ -459,6 +494,7 @@ class SlamConfig(_Strict):
     aws: AwsConfig = Field(default_factory=AwsConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SlamConfig:

@@ -316,3 +316,28 @@ class Notice(SQLModel, table=True):
     key: str = Field(max_length=200, unique=True)
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class GpuEnergy(SQLModel, table=True):
+    """What the GPU did during one probe batch or one sweep level (`run_id` is the Probe
+    rows' run id): energy from NVML or dcgm-exporter, per output token and per request."""
+
+    __tablename__ = "gpu_energy"
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="model.id", index=True)
+    run_id: str = Field(max_length=64, index=True)
+    phase: str = Field(default="measure", max_length=16)  # measure | sweep
+    source: str = Field(max_length=16)  # nvml | dcgm
+    method: str = Field(max_length=16)  # counter | power | counter+power | none
+    started_at: datetime = Field(default_factory=utcnow)
+    duration_s: float
+    gpus: int = 1
+    requests: int = 0
+    output_tokens: int | None = None
+    joules: float | None = None
+    joules_per_output_token: float | None = None
+    joules_per_request: float | None = None
+    mean_watts: float | None = None
+    util_pct: float | None = None
+    memory_used_mib: float | None = None
+    counter_resets: int = 0
