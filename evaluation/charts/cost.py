@@ -61,7 +61,7 @@ def cost_per_1k(data: Results, path: Path) -> Path:
     for y, c in zip(pos, costs, strict=True):
         label = c.label() if c.free else f"{format_usd(c.cost_per_1k_output)}"
         if c.tokens_per_s and not c.is_api and len(costs) <= DETAIL_MAX:
-            sweep = ", sweep" if c.throughput_source == "sweep peak" else ""
+            sweep = ", sweep" if c.throughput_source.startswith("sweep") else ""
             label += f"  ({c.tokens_per_s:.0f} tok/s{sweep})"
         ax.text((c.cost_per_1k_output or 0.0) + top * 0.01, y, label, va="center", fontsize=11)
     if math.isfinite(api):

@@ -5,6 +5,10 @@ Self-hosted: an instance costs a fixed $/hour, so its price per token is
 (utilization < 1 because a real host is not saturated around the clock). The API charges per
 token from the pricing table. Prices are configuration ([pricing] in slam.toml, dated by
 `prices_as_of`), never fetched.
+
+Electricity (optional, for on-premises hardware whose hourly price does not include it):
+`[pricing] electricity_per_kwh` and `pue` turn the measured GPU joules per output token into
+$ per 1K tokens (evaluation.perf.energy), added to the hardware's.
 """
 
 from __future__ import annotations
@@ -79,16 +83,18 @@ class ModelCost:
     is_api: bool
     hourly_usd: float | None
     tokens_per_s: float | None  # measured output tokens/s that the price is based on
-    throughput_source: str  # "sweep peak", "probes (single stream)", or "pricing table"
+    throughput_source: str  # "sweep best (x2, c=4)", "probes (single stream)", "pricing table"
     cost_per_1k_output: float | None
     cost_per_request: float | None
     monthly_usd: float | None  # usage-based: cost per request × requests/day × 30
     monthly_dedicated_usd: float | None  # instances needed × $/hour × 720 h (the real floor)
     reduction: float | None  # API cost per request ÷ this model's
+    j_per_1k_output: float | None = None  # measured GPU energy per 1K output tokens
+    electricity_per_1k: float | None = None  # $ of it at [pricing] electricity_per_kwh × PUE
 
     @property
     def free(self) -> bool:
-        return self.hourly_usd == 0 and not self.is_api
+        return self.hourly_usd == 0 and not self.is_api and not self.electricity_per_1k
 
     def label(self) -> str:
         """Human-readable $ per 1K output tokens."""
@@ -116,8 +122,11 @@ def model_cost(
     prompt_tokens: float,
     output_tokens: float,
     requests_per_day: float,
+    j_per_output_token: float | None = None,
+    electricity_per_1k: float | None = None,
 ) -> ModelCost:
-    """All cost figures for one model at an average request of (prompt, output) tokens."""
+    """All cost figures for one model at an average request of (prompt, output) tokens
+    (`electricity_per_1k`: $ of electricity per 1K output tokens, added to the hardware's)."""
     api_request = api_cost_per_request(prompt_tokens, output_tokens, pricing)
     if hardware == "api":
         per_1k_out = api_request / output_tokens * 1000 if output_tokens > 0 else None
@@ -139,6 +148,8 @@ def model_cost(
         per_1k = None
     else:
         per_1k = self_hosted_cost_per_1k(hourly, tokens_per_s, pricing.utilization)
+    if per_1k is not None and electricity_per_1k is not None:
+        per_1k += electricity_per_1k
     per_request = per_1k * output_tokens / 1000 if per_1k is not None else None
     dedicated = None
     if hourly is not None and tokens_per_s:
@@ -158,6 +169,8 @@ def model_cost(
         else None,
         monthly_dedicated_usd=dedicated,
         reduction=reduction_factor(api_request, per_request),
+        j_per_1k_output=j_per_output_token * 1000 if j_per_output_token is not None else None,
+        electricity_per_1k=electricity_per_1k,
     )
 
 

@@ -20,10 +20,12 @@ from sqlalchemy.engine import Engine
 from core.config import ModelSpec, SlamConfig
 from core.errors import SlamError
 from hosting.backends import Backend, Generation, GenerationRequest, create_backend
+from hosting.telemetry import GpuMeter, telemetry_for
 from storage.db import session_scope
-from storage.models import Probe
+from storage.models import GpuEnergy, Probe
 from storage.repo import ensure_model
 
+from .energy import energy_row
 from .latency_stats import RequestTiming, summarize
 
 
@@ -42,6 +44,7 @@ class ProbeSummary:
     output_tokens_per_s: float | None
     mean_output_tokens: float | None
     errors: list[str] = field(default_factory=list)
+    j_per_output_token: float | None = None  # GPU energy of the measure phase, when read
 
     @property
     def availability(self) -> float:
@@ -57,10 +60,15 @@ class ProbeSummary:
             return "n/a" if v is None else f"{v * 1000:.0f} ms"
 
         tps = "n/a" if self.output_tokens_per_s is None else f"{self.output_tokens_per_s:.1f}"
+        energy = (
+            ""
+            if self.j_per_output_token is None
+            else f", {self.j_per_output_token * 1000:,.0f} J per 1K output tokens"
+        )
         return (
             f"{self.model}: {self.n_ok}/{self.n} ok, latency p50 {ms(self.latency_p50_s)} "
             f"p90 {ms(self.latency_p90_s)}, TTFT p50 {ms(self.ttft_p50_s)}, "
-            f"TPOT p50 {ms(self.tpot_p50_s)}, {tps} tok/s"
+            f"TPOT p50 {ms(self.tpot_p50_s)}, {tps} tok/s{energy}"
         )
 
 
@@ -183,21 +191,33 @@ async def probe_model(
         return ProbeSummary(spec.name, run_id, 1, 0, None, None, None, None, None, None, [str(exc)])
     timings: list[RequestTiming] = []
     errors: list[str] = []
+    meter = GpuMeter(await asyncio.to_thread(telemetry_for, spec, cfg), cfg.telemetry.interval_s)
+    measure_started = datetime.now(UTC)
     run_t0 = time.perf_counter()
+
+    async def one(phase: str) -> None:
+        started, t0, gen = await timed_generate(backend, req, spec)
+        store(engine, probe_row(model_id, run_id, phase, started, gen, tz))
+        if on_request is not None:
+            on_request()
+        if phase == "measure":
+            timings.append(request_timing(gen, t0 - run_t0))
+            if gen.error and gen.error not in errors:
+                errors.append(gen.error)
+
     try:
-        for i in range(warmup + measure):
-            phase = "warmup" if i < warmup else "measure"
-            started, t0, gen = await timed_generate(backend, req, spec)
-            store(engine, probe_row(model_id, run_id, phase, started, gen, tz))
-            if on_request is not None:
-                on_request()
-            if phase == "measure":
-                timings.append(request_timing(gen, t0 - run_t0))
-                if gen.error and gen.error not in errors:
-                    errors.append(gen.error)
+        for _ in range(warmup):
+            await one("warmup")
+        measure_started = datetime.now(UTC)
+        async with meter:  # the GPU's energy over the measure phase only
+            for _ in range(measure):
+                await one("measure")
     finally:
         await backend.aclose()
+        if meter.source is not None:
+            meter.source.close()
     s = summarize(timings)
+    energy = _store_energy(engine, model_id, run_id, measure_started, meter, timings)
     ok_time = sum(t.latency_s or 0.0 for t in timings if t.ok)
     ok_tokens = sum(t.output_tokens or 0 for t in timings if t.ok)
     return ProbeSummary(
@@ -213,7 +233,30 @@ async def probe_model(
         output_tokens_per_s=ok_tokens / ok_time if ok_time > 0 and ok_tokens else None,
         mean_output_tokens=s.mean_output_tokens,
         errors=errors,
+        j_per_output_token=energy.joules_per_output_token if energy else None,
     )
+
+
+def _store_energy(
+    engine: Engine,
+    model_id: int,
+    run_id: str,
+    started: datetime,
+    meter: GpuMeter,
+    timings: list[RequestTiming],
+    phase: str = "measure",
+) -> GpuEnergy | None:
+    """The batch's `gpu_energy` row, when the GPU was read before and after it."""
+    if meter.window is None:
+        return None
+    ok = [t for t in timings if t.ok]
+    tokens = [t.output_tokens for t in ok if t.output_tokens is not None]
+    row = energy_row(
+        model_id, run_id, phase, started, meter.window, len(ok), sum(tokens) if tokens else None
+    )
+    with session_scope(engine) as session:
+        session.add(row)
+    return row
 
 
 async def run_probes(

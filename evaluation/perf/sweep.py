@@ -7,8 +7,16 @@ Two ways to add load:
   ends, then open-loop constant-rate arrivals at evenly spaced rates in between.
 
 Several endpoints (replicas) of one model are driven round-robin, to see whether replicating a
-small model on one GPU raises throughput. Every request is stored as a Probe with phase="sweep",
-its concurrency, and a run id `sweep-<id>-x<replicas>@c<N>` (or `@r<rate>`) naming the level.
+small model on one GPU raises throughput; `replicas=[1, 2, 4]` drives replicas × load, using the
+first N endpoints for each count (one host given and more replicas asked: the consecutive ports
+`slam host up --replicas N` serves on). Every request is stored as a Probe with phase="sweep",
+its concurrency, and a run id `sweep-<id>-x<replicas>@c<N>` (or `@r<rate>`) naming the level;
+the GPU's energy over each level is a `gpu_energy` row with the same run id (when telemetry
+reads the model's GPU: hosting.telemetry).
+
+A level whose server is over-saturated (latency and queue both rising: `saturation`) stops
+early; with `slo_search` the highest load meeting the SLO is then found by bisection between
+the levels run (`slo_search`).
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy.engine import Engine
@@ -28,11 +36,22 @@ from sqlalchemy.engine import Engine
 from core.config import ModelSpec, SlamConfig
 from core.errors import SlamError
 from hosting.backends import Backend, Generation, GenerationRequest, create_backend
+from hosting.telemetry import GpuMeter, telemetry_for
 from storage.db import session_scope
 from storage.models import Probe
 
+from .energy import LevelEnergy, level_energy
 from .latency_stats import SLO, LatencySummary, RequestTiming, pareto_frontier, summarize
-from .probes import _model_id, probe_request, probe_row, request_timing, timed_generate
+from .probes import (
+    _model_id,
+    _store_energy,
+    probe_request,
+    probe_row,
+    request_timing,
+    timed_generate,
+)
+from .saturation import SaturationDetector
+from .slo_search import SloSearch, bisect_slo
 
 # Loose defaults for a daily briefing read once: answer within 2 s, stream faster than
 # reading speed (≈ 5 tokens/s), finish within 30 s.
@@ -52,6 +71,13 @@ class SweepLevel:
     concurrency: int
     rate: float | None
     summary: LatencySummary
+    replicas: int = 1
+    energy: LevelEnergy | None = None
+    stopped_early: bool = False  # over-saturated: the level's remaining requests were not sent
+
+    def meets(self, slo_attainment: float) -> bool:
+        """Whether at least `slo_attainment` of the level's requests met the SLO."""
+        return self.summary.n > 0 and self.summary.goodput_fraction >= slo_attainment
 
 
 @dataclass
@@ -61,6 +87,7 @@ class SweepResult:
     hosts: list[str | None]
     slo: SLO
     levels: list[SweepLevel] = field(default_factory=list)
+    search: dict[int, SloSearch] = field(default_factory=dict)  # replicas -> SLO search
 
     @property
     def frontier(self) -> list[int]:
@@ -71,24 +98,44 @@ class SweepResult:
 
     def table(self) -> str:
         """A plain-text table for the console."""
+        energy = any(lv.energy is not None for lv in self.levels)
         head = (
             f"{'level':>10} {'ok':>7} {'req/s':>7} {'tok/s':>8} {'p50 s':>7} {'p90 s':>7} "
             f"{'TTFT p50':>9} {'TPOT p50':>9} {'goodput':>8}"
-        )
+        ) + (f" {'J/1K tok':>9} {'W':>5} {'util':>5} {'MiB':>6}" if energy else "")
         lines = [f"{self.model} × {len(self.hosts)} endpoint(s); SLO: {self.slo.describe()}", head]
         front = set(self.frontier)
+        several = len({lv.replicas for lv in self.levels}) > 1
         for i, lv in enumerate(self.levels):
             s = lv.summary
             tok_s = "n/a" if s.mean_output_tokens is None else f"{s.output_tokens_per_s:.1f}"
-            lines.append(
-                f"{lv.label:>10} {s.n_ok:>3}/{s.n:<3} {s.requests_per_s:7.2f} "
+            label = f"x{lv.replicas} {lv.label}" if several else lv.label
+            line = (
+                f"{label:>10} {s.n_ok:>3}/{s.n:<3} {s.requests_per_s:7.2f} "
                 f"{tok_s:>8} {_fmt(s.latency[50]):>7} {_fmt(s.latency[90]):>7} "
                 f"{_fmt(s.ttft[50], 1000):>9} {_fmt(s.tpot[50], 1000):>9} "
-                f"{s.goodput_fraction:7.0%}{' *' if i in front else ''}"
+                f"{s.goodput_fraction:7.0%} "
             )
+            if energy:
+                e = lv.energy
+                line += (
+                    f"{_num(e.j_per_1k_output if e else None, 0):>9} "
+                    f"{_num(e.mean_watts if e else None, 0):>5} "
+                    f"{_num(e.util_pct if e else None, 0):>5} "
+                    f"{_num(e.memory_used_mib if e else None, 0):>6}"
+                )
+            flags = ("*" if i in front else "") + ("!" if lv.stopped_early else "")
+            lines.append((line + " " + flags).rstrip())
         lines.append(
             "* = on the Pareto frontier (no other level is both faster and higher-throughput)"
         )
+        if any(lv.stopped_early for lv in self.levels):
+            lines.append("! = stopped early: over-saturated (latency and queue both rising)")
+        if energy:
+            lines.append("J/1K tok: GPU energy per 1K output tokens (idle power included)")
+        for replicas, found in sorted(self.search.items()):
+            unit = "concurrent requests" if all(lv.rate is None for lv in self.levels) else "req/s"
+            lines.append(f"x{replicas}: {found.describe(unit)}")
         return "\n".join(lines)
 
 
@@ -102,6 +149,10 @@ def throughput_axis(levels: Sequence[SweepLevel]) -> tuple[list[float], str]:
 
 def _nan(v: float | None) -> float:
     return float("nan") if v is None else v
+
+
+def _num(v: float | None, digits: int = 1) -> str:
+    return "n/a" if v is None else f"{v:,.{digits}f}"
 
 
 def _fmt(v: float | None, scale: float = 1.0) -> str:
@@ -121,25 +172,40 @@ def parse_sweep_run_id(run_id: str) -> tuple[str, int, str, float] | None:
 
 
 class _Driver:
-    """Sends requests round-robin over replicas and keeps the timings and rows of one level."""
+    """Sends requests round-robin over replicas and keeps the timings and rows of one level;
+    `stopped` once its detector sees the server over-saturated (no new request starts)."""
 
-    def __init__(self, backends: list[Backend], spec: ModelSpec, request: GenerationRequest):
+    def __init__(
+        self,
+        backends: list[Backend],
+        spec: ModelSpec,
+        request: GenerationRequest,
+        detector: SaturationDetector | None = None,
+    ):
         self.backends = backends
         self.spec = spec
         self.request = request
         self._next = itertools.cycle(range(len(backends)))
         self.in_flight = 0
         self.peak = 0
+        self.detector = detector
+        self.stopped = False
 
     async def one(self, t_ref: float) -> tuple[datetime, RequestTiming, Generation]:
         backend = self.backends[next(self._next)]
         self.in_flight += 1
+        queued = self.in_flight
         self.peak = max(self.peak, self.in_flight)
         try:
             started, t0, gen = await timed_generate(backend, self.request, self.spec)
         finally:
             self.in_flight -= 1
-        return started, request_timing(gen, t0 - t_ref), gen
+        timing = request_timing(gen, t0 - t_ref)
+        if self.detector is not None:
+            self.detector.observe(timing.start_s, queued, timing.latency_s if gen.ok else None)
+            if not self.stopped and self.detector.over_saturated():
+                self.stopped = True
+        return started, timing, gen
 
 
 Result = tuple[datetime, RequestTiming, Generation]
@@ -154,7 +220,7 @@ async def _closed_loop(
     t_ref = time.perf_counter()
 
     async def worker() -> None:
-        while next(counter) < n_requests:
+        while not driver.stopped and next(counter) < n_requests:
             results.append(await driver.one(t_ref))
             tick()
 
@@ -165,24 +231,61 @@ async def _closed_loop(
 async def _open_loop(
     driver: _Driver, rate: float, n_requests: int, tick: Callable[[], object]
 ) -> list[Result]:
-    """Constant-rate arrivals: request i starts at i / rate seconds, whether or not others ended."""
+    """Constant-rate arrivals: request i starts at i / rate seconds, whether or not others ended
+    (unless the level was stopped as over-saturated by then)."""
     t_ref = time.perf_counter()
 
-    async def at(i: int) -> Result:
+    async def at(i: int) -> Result | None:
         delay = t_ref + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
+        if driver.stopped:
+            return None
         result = await driver.one(t_ref)
         tick()
         return result
 
-    return list(await asyncio.gather(*(at(i) for i in range(n_requests))))
+    done = await asyncio.gather(*(at(i) for i in range(n_requests)))
+    return [r for r in done if r is not None]
 
 
 def _replica_specs(spec: ModelSpec, hosts: Sequence[str] | None) -> list[ModelSpec]:
     if not hosts:
         return [spec]
     return [spec.model_copy(update={"host": h}) for h in hosts]
+
+
+def consecutive_ports(endpoint: str, n: int) -> list[str]:
+    """`endpoint` and the next n-1 ports on the same host, as `slam host up --replicas N`
+    serves them (http://h:11434 -> http://h:11434, http://h:11435, ...)."""
+    import httpx
+
+    url = httpx.URL(endpoint if "://" in endpoint else f"http://{endpoint}")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return [str(url.copy_with(port=port + i)).rstrip("/") for i in range(n)]
+
+
+def _endpoints(spec: ModelSpec, hosts: Sequence[str] | None, most: int) -> list[str] | None:
+    """The endpoints replicas 1..`most` use: the hosts given, else the model's host and the
+    ports after it (one server per port on the GPU host)."""
+    if hosts and len(hosts) >= most:
+        return list(hosts)
+    if hosts and len(hosts) > 1:
+        raise SlamError(
+            f"{most} replicas asked but {len(hosts)} --host endpoints given; give one --host"
+            " per replica, or one host whose next ports serve the others"
+        )
+    base = hosts[0] if hosts else spec.host
+    if base is None and spec.backend == "ollama":
+        from hosting.backends import ollama_host
+
+        base = ollama_host(None)
+    if base is None:
+        raise SlamError(
+            f"{most} replicas asked but model '{spec.name}' has no host to find them at;"
+            " give --host for each replica"
+        )
+    return consecutive_ports(base, most)
 
 
 async def run_sweep(
@@ -199,8 +302,14 @@ async def run_sweep(
     max_tokens: int | None = None,
     slo: SLO = DEFAULT_SLO,
     progress: bool = True,
+    replicas: Sequence[int] | None = None,
+    stop_when_saturated: bool = True,
+    slo_search: bool = False,
+    slo_attainment: float = 0.9,
+    search_steps: int = 4,
 ) -> SweepResult:
-    """Drive one model at increasing load and store every request as a sweep Probe."""
+    """Drive one model at increasing load (for each replica count) and store every request as
+    a sweep Probe, and each level's GPU energy when telemetry reads it."""
     spec = cfg.model(model)
     if mode not in ("concurrency", "rate"):
         raise SlamError(f"unknown sweep mode '{mode}'; expected 'concurrency' or 'rate'")
@@ -211,11 +320,22 @@ async def run_sweep(
         raise SlamError(f"rates must be > 0 requests/s (got {list(rates)})")
     if requests_per_level is not None and requests_per_level < 1:
         raise SlamError("requests per level must be ≥ 1")
+    if not 0 < slo_attainment <= 1:
+        raise SlamError(f"SLO attainment must be in (0, 1] (got {slo_attainment:g})")
+    counts = sorted(set(replicas)) if replicas else None
+    if counts is not None and counts[0] < 1:
+        raise SlamError(f"replica counts must be integers ≥ 1 (got {list(replicas or [])})")
+    if counts is not None and counts[-1] > 1:
+        hosts = _endpoints(spec, hosts, counts[-1])
     specs = _replica_specs(spec, hosts)
+    counts = counts or [len(specs)]
     request = probe_request(cfg, max_tokens)
     model_id = _model_id(engine, spec)
     base = f"sweep-{uuid.uuid4().hex[:10]}"
-    result = SweepResult(spec.name, base, [s.host for s in specs], slo)
+    result = SweepResult(spec.name, base, [s.host for s in specs[: counts[-1]]], slo)
+    # One GPU serves every replica: one telemetry source for the sweep (None: no GPU read).
+    source = await asyncio.to_thread(telemetry_for, spec, cfg)
+    meter = GpuMeter(source, cfg.telemetry.interval_s)
     backends = [create_backend(s) for s in specs]
     bar = None
     tick: Callable[[], object] = lambda: None  # noqa: E731
@@ -228,43 +348,71 @@ async def run_sweep(
     def per_level(c: int) -> int:
         return requests_per_level or max(8, 2 * c)
 
-    async def level(kind: str, value: float) -> None:
-        driver = _Driver(backends, spec, request)
-        if kind == "c":
-            n = per_level(int(value))
-            results = await _closed_loop(driver, int(value), n, tick)
-        else:
-            n = requests_per_level or max(8, round(value * 10))
-            results = await _open_loop(driver, value, n, tick)
-        run_id = sweep_run_id(base, len(specs), kind, value)
+    async def level(n_replicas: int, kind: str, value: float) -> SweepLevel:
+        detector = SaturationDetector() if stop_when_saturated else None
+        driver = _Driver(backends[:n_replicas], spec, request, detector)
+        started = datetime.now(UTC)
+        async with meter:
+            if kind == "c":
+                n = per_level(int(value))
+                results = await _closed_loop(driver, int(value), n, tick)
+            else:
+                n = requests_per_level or max(8, round(value * 10))
+                results = await _open_loop(driver, value, n, tick)
+        run_id = sweep_run_id(base, n_replicas, kind, value)
         conc = int(value) if kind == "c" else driver.peak
         rows = [
-            probe_row(model_id, run_id, "sweep", started, gen, cfg.schedule.timezone, conc)
-            for started, _, gen in results
+            probe_row(model_id, run_id, "sweep", started_at, gen, cfg.schedule.timezone, conc)
+            for started_at, _, gen in results
         ]
         _store_all(engine, rows)
+        timings = [t for _, t, _ in results]
+        energy = _store_energy(engine, model_id, run_id, started, meter, timings, "sweep")
         label = f"c={int(value)}" if kind == "c" else f"{value:.3g}/s"
-        summary = summarize([t for _, t, _ in results], slo)
-        result.levels.append(SweepLevel(label, conc, value if kind == "r" else None, summary))
+        lv = SweepLevel(
+            label,
+            conc,
+            value if kind == "r" else None,
+            summarize(timings, slo),
+            replicas=n_replicas,
+            energy=level_energy(energy) if energy is not None else None,
+            stopped_early=driver.stopped,
+        )
+        result.levels.append(lv)
+        return lv
+
+    async def search(n_replicas: int, kind: str, grid: list[tuple[float, SweepLevel]]) -> None:
+        async def measure(load: float) -> bool:
+            return (await level(n_replicas, kind, load)).meets(slo_attainment)
+
+        result.search[n_replicas] = await bisect_slo(
+            measure,
+            [(load, lv.meets(slo_attainment)) for load, lv in grid],
+            integer=kind == "c",
+            max_steps=search_steps,
+        )
 
     try:
-        if mode == "concurrency":
-            for c in levels_c:
-                await level("c", c)
-        else:
-            # Synchronous and max-throughput runs bound the rates worth trying.
-            await level("c", 1)
-            await level("c", max(levels_c[-1], 2))
-            todo = (
-                list(rates) if rates else _even_rates(result.levels[0], result.levels[1], n_rates)
-            )
-            for r in sorted(todo):
-                await level("r", r)
+        for n_replicas in counts:
+            if mode == "concurrency":
+                grid = [(float(c), await level(n_replicas, "c", c)) for c in levels_c]
+                kind = "c"
+            else:
+                # Synchronous and max-throughput runs bound the rates worth trying.
+                sync = await level(n_replicas, "c", 1)
+                peak = await level(n_replicas, "c", max(levels_c[-1], 2))
+                todo = list(rates) if rates else _even_rates(sync, peak, n_rates)
+                grid = [(r, await level(n_replicas, "r", r)) for r in sorted(todo)]
+                kind = "r"
+            if slo_search and grid:
+                await search(n_replicas, kind, grid)
     finally:
         if bar is not None:
             bar.close()
         for b in backends:
             await b.aclose()
+        if source is not None:
+            source.close()
     return result
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         PRIOR_NOTE,
         LeaderboardRow,
         cells,
+        energy_text,
         rank_text,
         rating_text,
         ratings_caption,

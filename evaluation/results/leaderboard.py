@@ -82,6 +82,7 @@ class LeaderboardRow:
     reduction_label: str
     monthly_usd: float | None
     style: Any = None  # evaluation.human.style.StyleRating: the length-controlled rating
+    j_per_1k_output: float | None = None  # GPU energy per 1K output tokens, where measured
 
     def style_text(self) -> str:
         """The style-controlled (length and markdown) rating with its interval."""
@@ -134,7 +135,17 @@ HEADERS = [
     "$ per 1K output",
     "vs API",
     "$/month",
+    "J per 1K output",
 ]
+
+
+def energy_text(j_per_1k_output: float | None) -> str:
+    """GPU energy per 1K output tokens: '1,234 J' (kJ above 10 kJ); 'n/a' where not measured."""
+    if j_per_1k_output is None or not math.isfinite(j_per_1k_output):
+        return "n/a"
+    if j_per_1k_output >= 10_000:
+        return f"{j_per_1k_output / 1000:,.1f} kJ"
+    return f"{j_per_1k_output:,.0f} J"
 
 
 def cells(i: int, r: LeaderboardRow) -> list[str]:
@@ -155,6 +166,7 @@ def cells(i: int, r: LeaderboardRow) -> list[str]:
         r.cost_label,
         r.reduction_label,
         format_usd(r.monthly_usd),
+        energy_text(r.j_per_1k_output),
     ]
 
 
@@ -170,9 +182,14 @@ def summary_text(rows: list[LeaderboardRow], decision: Decision, limit: int = 8)
     ]
     for i, r in enumerate(rows[:limit], 1):
         ref = " (ref)" if r.is_reference else ""
+        energy = (
+            f" · {energy_text(r.j_per_1k_output)} per 1K tokens"
+            if r.j_per_1k_output is not None
+            else ""
+        )
         lines.append(
             f"{i}. {r.model}{ref}: {r.quality_text()} · {r.status_text()} · "
-            f"{duration(r.latency_p50_s)} · {r.cost_label}"
+            f"{duration(r.latency_p50_s)} · {r.cost_label}{energy}"
         )
     if len(rows) > limit:
         lines.append(f"… and {len(rows) - limit} more in the full report")

@@ -14,10 +14,12 @@ from sqlalchemy import func, select
 
 from evaluation.perf import (
     DEFAULT_SLO,
+    LevelEnergy,
     ModelCost,
     RequestTiming,
     RuntimeFit,
     SweepLevel,
+    electricity_cost_per_1k,
     fit_runtime,
     model_cost,
     parse_sweep_run_id,
@@ -32,10 +34,14 @@ from evaluation.results.datasets import (
     dataset,
     fetch_rows,
 )
-from storage.models import Generation, Probe
+from storage.models import Generation, GpuEnergy, Probe
 
 P = Probe.__table__.c  # type: ignore[attr-defined]
 G = Generation.__table__.c  # type: ignore[attr-defined]
+E = GpuEnergy.__table__.c  # type: ignore[attr-defined]
+ENERGY = ("gpu_energy",)  # GPU telemetry per probe batch and sweep level
+# The share of a level's requests that must meet the SLO for it to count as a serving point.
+SLO_ATTAINMENT = 0.9
 
 DEFAULT_REQUEST_TOKENS = (1000.0, 1000.0)  # the study's worked example when nothing is measured
 
@@ -47,6 +53,39 @@ class SweepSeries:
     model: str
     replicas: int
     levels: list[SweepLevel]
+
+
+@dataclass(frozen=True)
+class BestConfig:
+    """A model's best measured serving configuration: the sweep level with the highest output
+    throughput among those meeting the SLO (else the highest throughput, `meets_slo` False)."""
+
+    model: str
+    replicas: int
+    level: SweepLevel
+
+    @property
+    def meets_slo(self) -> bool:
+        return self.level.meets(SLO_ATTAINMENT)
+
+    def describe(self) -> str:
+        slo = "" if self.meets_slo else ", SLO not met"
+        return f"sweep best (x{self.replicas}, {self.level.label}{slo})"
+
+
+@dataclass(frozen=True)
+class ModelEnergy:
+    """A model's GPU energy per output token where measured, and where the figure comes from."""
+
+    model: str
+    j_per_output_token: float
+    source: str  # "sweep best (x2, c=4)" or "probes (single stream)"
+    mean_watts: float | None = None
+    util_pct: float | None = None
+
+    @property
+    def j_per_1k_output(self) -> float:
+        return self.j_per_output_token * 1000
 
 
 class PerfData(DatasetBase):
@@ -124,7 +163,7 @@ class PerfData(DatasetBase):
         return (*DEFAULT_REQUEST_TOKENS, "the study's 1K-in + 1K-out example")
 
     # -- sweeps ---------------------------------------------------------------------------
-    @dataset(reads=PROBES, shared=True)
+    @dataset(reads=PROBES + ENERGY, shared=True)
     def sweeps(self) -> list[SweepSeries]:
         """The latest sweep per (model, replica count), summarised per load level."""
         return self._timed("sweeps", self._load_sweeps)
@@ -165,6 +204,21 @@ class PerfData(DatasetBase):
                     P.prompt_tokens,
                 ).where(P.phase == "sweep", P.run_id.in_(sorted(wanted)))
             ).all()
+            energy = {
+                r[0]: LevelEnergy(*r[1:])
+                for r in conn.execute(
+                    select(
+                        E.run_id,
+                        E.joules,
+                        E.joules_per_output_token,
+                        E.joules_per_request,
+                        E.mean_watts,
+                        E.util_pct,
+                        E.memory_used_mib,
+                        E.source,
+                    ).where(E.run_id.in_(sorted(wanted)))
+                ).all()
+            }
         by_level: dict[tuple[int, str], list[Any]] = {}
         for row in rows:
             by_level.setdefault((row[0], row[1]), []).append(row)
@@ -188,7 +242,12 @@ class PerfData(DatasetBase):
             conc = max(r[2] for r in level_rows)
             label = f"c={int(value)}" if kind == "c" else f"{value:.3g}/s"
             level = SweepLevel(
-                label, conc, value if kind == "r" else None, summarize(timings, DEFAULT_SLO)
+                label,
+                conc,
+                value if kind == "r" else None,
+                summarize(timings, DEFAULT_SLO),
+                replicas=replicas,
+                energy=energy.get(run_id),
             )
             # Concurrency levels first (by concurrency), then rate levels by rate.
             order = (0 if kind == "c" else 1, value)
@@ -201,10 +260,26 @@ class PerfData(DatasetBase):
         ]
         return sorted(out, key=lambda s: (s.model, s.replicas))
 
-    # -- throughput, cost, idealized runtime ------------------------------------------------
-    @dataset(reads=PROBES, windowed=True, shared=True)
+    # -- throughput, energy, cost, idealized runtime ---------------------------------------
+    @dataset(reads=PROBES + ENERGY, shared=True)
+    def best_configs(self) -> dict[str, BestConfig]:
+        """model -> its best measured configuration (replicas, load) over its latest sweeps."""
+        out: dict[str, BestConfig] = {}
+        for s in self.sweeps:
+            for lv in s.levels:
+                if lv.summary.mean_output_tokens is None or lv.summary.output_tokens_per_s <= 0:
+                    continue
+                cand = BestConfig(s.model, s.replicas, lv)
+                best = out.get(s.model)
+                key = (cand.meets_slo, lv.summary.output_tokens_per_s)
+                if best is None or key > (best.meets_slo, best.level.summary.output_tokens_per_s):
+                    out[s.model] = cand
+        return out
+
+    @dataset(reads=PROBES + ENERGY, windowed=True, shared=True)
     def throughput(self) -> dict[str, tuple[float, str]]:
-        """model -> (output tokens/s the price is based on, source)."""
+        """model -> (output tokens/s the price is based on, source): the best sweep
+        configuration when one was measured, else single-stream probes."""
         out: dict[str, tuple[float, str]] = {}
         cols = self.probes
         both = np.isfinite(cols.values["output_tokens"]) & np.isfinite(cols.values["latency_s"])
@@ -218,31 +293,78 @@ class PerfData(DatasetBase):
                         float(toks[mid] / secs[mid]),
                         "probes (single stream)",
                     )
-        for s in self.sweeps:
-            peak = max((lv.summary.output_tokens_per_s for lv in s.levels), default=0.0)
-            if s.replicas == 1 and peak > out.get(s.model, (0.0, ""))[0]:
-                out[s.model] = (peak, "sweep peak")
+        for name, best in self.best_configs.items():
+            tps = best.level.summary.output_tokens_per_s
+            if best.meets_slo or tps > out.get(name, (0.0, ""))[0]:
+                out[name] = (tps, best.describe())
         return out
 
-    @dataset(reads=GENERATIONS + PROBES, windowed=True)
+    @dataset(reads=PROBES + ENERGY, windowed=True, shared=True)
+    def energy(self) -> dict[str, ModelEnergy]:
+        """model -> GPU joules per output token where measured: at the best configuration's
+        level when the sweep read the GPU, else over the probe batches in the window."""
+        out: dict[str, ModelEnergy] = {}
+        for name, best in self.best_configs.items():
+            e = best.level.energy
+            if e is not None and e.j_per_output_token is not None:
+                out[name] = ModelEnergy(
+                    name, e.j_per_output_token, best.describe(), e.mean_watts, e.util_pct
+                )
+        q = select(E.model_id, E.joules, E.output_tokens, E.duration_s, E.util_pct).where(
+            E.phase == "measure", E.joules.is_not(None), E.output_tokens > 0
+        )
+        if self.since is not None:
+            q = q.where(E.started_at >= self.since)
+        rows = fetch_rows(self.engine, q)
+        by_model: dict[int, list[tuple[Any, ...]]] = {}
+        for r in rows:
+            by_model.setdefault(int(r[0]), []).append(r)
+        for mid, rs in by_model.items():
+            name = self.name(mid)
+            if name in out:
+                continue
+            joules = sum(float(r[1]) for r in rs)
+            tokens = sum(int(r[2]) for r in rs)
+            secs = sum(float(r[3]) for r in rs)
+            utils = [float(r[4]) for r in rs if r[4] is not None]
+            out[name] = ModelEnergy(
+                name,
+                joules / tokens,
+                "probes (single stream)",
+                joules / secs if secs > 0 else None,
+                sum(utils) / len(utils) if utils else None,
+            )
+        return out
+
+    @dataset(reads=GENERATIONS + PROBES + ENERGY, windowed=True)
     def costs(self) -> dict[str, ModelCost]:
-        """Cost figures for every known model at the average request size."""
+        """Cost figures for every known model at the average request size (electricity added
+        where `[pricing] electricity_per_kwh` is set and the energy was measured)."""
         prompt, output, _ = self.request_tokens
+        pricing = self.cfg.pricing
         out = {}
         for info in sorted(self.models.values(), key=lambda m: m.name):
             tps, source = self.throughput.get(info.name, (None, "not measured"))
             hardware = info.hardware
-            if hardware != "api" and hardware not in self.cfg.pricing.instances:
+            if hardware != "api" and hardware not in pricing.instances:
                 self.problems.setdefault("costs", f"no price for hardware '{hardware}'")
+            energy = self.energy.get(info.name)
+            j_per_token = energy.j_per_output_token if energy is not None else None
             out[info.name] = model_cost(
                 model=info.name,
                 hardware=hardware,
-                pricing=self.cfg.pricing,
+                pricing=pricing,
                 tokens_per_s=tps,
                 throughput_source=source,
                 prompt_tokens=prompt,
                 output_tokens=output,
                 requests_per_day=self.requests_per_day,
+                j_per_output_token=j_per_token,
+                electricity_per_1k=electricity_cost_per_1k(
+                    j_per_token, pricing.electricity_per_kwh, pricing.pue
+                )
+                if hardware != "api"
+                else None,
             )
         return out
 

@@ -37,7 +37,7 @@ from evaluation.human import (
 )
 from evaluation.results.datasets import JUDGES, PROBES, VOTES, cached, dataset
 from evaluation.results.leaderboard import LeaderboardRow
-from evaluation.results.perf import PerfData
+from evaluation.results.perf import ENERGY, PerfData
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -339,7 +339,7 @@ class Results(PerfData):
             names = self.configured | {m.name for m in self.models.values()}
         return sorted(names - {self.reference} if self.reference else names)
 
-    @dataset(reads=VOTES + PROBES, windowed=True)
+    @dataset(reads=VOTES + PROBES + ENERGY, windowed=True)
     def decision(self) -> Decision:
         """The one Decision every surface renders (evaluation.human.decision)."""
         ev = self.cfg.evaluation
@@ -353,7 +353,7 @@ class Results(PerfData):
             api_name=self.cfg.pricing.api_name,
         )
 
-    @dataset(reads=VOTES + PROBES, windowed=True)
+    @dataset(reads=VOTES + PROBES + ENERGY, windowed=True)
     def leaderboard(self) -> list[LeaderboardRow]:
         """One row per model with data or configuration; best quality first, then cheapest."""
         configured = self.configured
@@ -395,6 +395,7 @@ class Results(PerfData):
                     cost_per_1k_output=cost.cost_per_1k_output if cost else None,
                     reduction_label=cost.reduction_label() if cost else "n/a",
                     monthly_usd=cost.monthly_usd if cost else None,
+                    j_per_1k_output=cost.j_per_1k_output if cost else None,
                 )
             )
         rows.sort(key=lambda r: (r.quality is None, -(r.quality or 0.0),

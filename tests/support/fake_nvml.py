@@ -4,11 +4,13 @@ the functions `hosting.telemetry.nvml` calls, the same names, units and errors a
 pynvml's own `NVMLError` with its NVML error codes). Tests put it in `sys.modules['pynvml']`,
 where the source imports pynvml lazily.
 
-Its clock is the test's: `advance(seconds)` adds watts × seconds to every energy counter.
+Its clock is the test's: `advance(seconds)` adds watts × seconds to every energy counter; a
+`live` fake also counts real time (monotonic), as a GPU drawing a steady `watts` would.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -35,6 +37,8 @@ class FakeNvml:
     init_error: int | None = None  # e.g. pynvml.NVML_ERROR_DRIVER_NOT_LOADED
     calls: list[str] = field(default_factory=list)
     initialised: bool = False
+    live: bool = False
+    t0: float = field(default_factory=time.monotonic)
 
     # pynvml's error type and codes, so callers catch what they would catch from the real one
     NVMLError = pynvml.NVMLError
@@ -77,6 +81,8 @@ class FakeNvml:
         d = self._device(handle)
         if not d.energy_supported:
             raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        if self.live:
+            return d.energy_mj + int(d.watts * (time.monotonic() - self.t0) * 1000)
         return d.energy_mj
 
     def nvmlDeviceGetPowerUsage(self, handle: Any) -> int:
