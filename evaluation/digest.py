@@ -98,6 +98,7 @@ class CostLine:
     label: str
     reduction: float | None
     reduction_label: str
+    energy: str | None = None  # GPU energy per 1K output tokens, where measured ('2,000 J')
 
 
 @dataclass
@@ -223,11 +224,14 @@ def _costs(results: Results) -> tuple[float | None, list[CostLine]]:
         configured = [n for n in configured if n in results.configured]
     costs = results.costs
     names = [n for n in configured if n in costs] if configured else sorted(costs)
+    from evaluation.results import energy_text
+
     lines = [
-        CostLine(n, c.is_api, c.cost_per_1k_output, c.label(), c.reduction, c.reduction_label())
+        CostLine(n, c.is_api, c.cost_per_1k_output, c.label(), c.reduction, c.reduction_label(),
+                 energy_text(c.j_per_1k_output) if c.j_per_1k_output is not None else None)
         for n in names
         for c in [costs[n]]
-    ]
+    ]  # fmt: skip
     return api_per_1k, lines
 
 

@@ -405,6 +405,17 @@ def test_gpu_override_reserves_nvidia_gpus_for_ollama() -> None:
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
 
 
+def test_gpu_override_offers_replicas_and_dcgm_exporter_behind_profiles() -> None:
+    services = compose("compose.gpu.yaml")["services"]
+    assert services["ollama"]["environment"]["OLLAMA_NUM_PARALLEL"] == "${OLLAMA_NUM_PARALLEL:-1}"
+    assert services["ollama-2"]["profiles"] == ["replicas"]
+    assert services["ollama-2"]["volumes"] == ["ollama:/root/.ollama"]  # one model store
+    dcgm = services["dcgm-exporter"]
+    assert dcgm["profiles"] == ["telemetry"] and "dcgm-exporter" in dcgm["image"]
+    assert dcgm["cap_add"] == ["SYS_ADMIN"]
+    assert dcgm["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
+
+
 def test_operations_doc_aws_example_is_a_valid_config() -> None:
     from core.config import parse_config
 

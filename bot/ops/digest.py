@@ -155,6 +155,7 @@ def _fields(d: Digest, limit: int) -> list[tuple[tuple[str, str], bool]]:
     api = f"{d.api_name} ${d.api_per_1k:.4f}" if d.api_per_1k is not None else d.api_name
     cost_lines = [
         f"{c.model}: {c.label} · {c.reduction_label} vs {d.api_name}"
+        + (f" · {c.energy} GPU energy" if c.energy else "")
         for c in sorted(d.costs, key=lambda c: order(c.model))
         if not c.is_api
     ]

@@ -56,16 +56,47 @@ def up(
     keep_on_failure: bool = typer.Option(
         False, "--keep-on-failure", help="Leave the instance running if Ollama never answers."
     ),
+    replicas: int | None = bounded(
+        None,
+        "--replicas",
+        bound=(AwsConfig, "replicas"),
+        help="Copies of the model on the one GPU ([aws].replicas): N Ollama servers on"
+        " consecutive ports, or one with N parallel slots (--replica-mode).",
+    ),
+    replica_mode: str | None = typer.Option(
+        None,
+        "--replica-mode",
+        help="'servers' (N servers, ports 11434, 11435, ...) or 'parallel'"
+        " (OLLAMA_NUM_PARALLEL=N); default [aws].replica_mode.",
+    ),
 ) -> None:
     """Launch a GPU instance, wait until Ollama serves the models, record the host."""
+    if replica_mode is not None and replica_mode not in ("servers", "parallel"):
+        raise SlamError(f"--replica-mode must be 'servers' or 'parallel' (got {replica_mode!r})")
     hosts = _hosts(config)
     typer.echo(
         f"launching {hosts.aws.instance_type} in {hosts.aws.region}; waiting for Ollama"
         " (installing it and pulling models takes several minutes)..."
     )
-    rec = hosts.up(endpoint=endpoint, ttl_hours=ttl_hours, keep_on_failure=keep_on_failure)
+    rec = hosts.up(
+        endpoint=endpoint,
+        ttl_hours=ttl_hours,
+        keep_on_failure=keep_on_failure,
+        replicas=replicas,
+        replica_mode=replica_mode,
+    )
     price = hosts.cfg.pricing.instances.get(rec.instance_type)
     typer.echo(f"host {rec.instance_id} ready at {rec.endpoint}")
+    n = replicas or hosts.aws.replicas
+    mode = replica_mode or hosts.aws.replica_mode
+    if n > 1 and rec.endpoint:
+        from hosting.aws.host import replica_endpoints
+
+        if mode == "servers":
+            ends = " ".join(f"--host {e}" for e in replica_endpoints(rec.endpoint, n))
+            typer.echo(f"{n} Ollama servers on the GPU; sweep them: slam sweep -m <model> {ends}")
+        else:
+            typer.echo(f"one Ollama server with {n} parallel slots (OLLAMA_NUM_PARALLEL={n})")
     typer.echo(f"expires {rec.expires_at:%Y-%m-%d %H:%M} UTC; {_price(price)}")
     typer.echo(f"use it: export OLLAMA_HOST={rec.endpoint}   (or set host = ... in [[models]])")
 

@@ -19,7 +19,7 @@ from hosting.aws.ready import wait_for_ollama
 from hosting.aws.records import find_host, mark_terminated, save_host
 from hosting.aws.session import aws_error, aws_session, error_code, make_client
 from hosting.aws.tags import accrued_cost, iso, ollama_models, parse_iso, tags_of, utc
-from hosting.aws.userdata import render_user_data
+from hosting.aws.userdata import render_user_data, replica_ports
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -32,6 +32,16 @@ log = logging.getLogger(__name__)
 ACTIVE_STATES = ("pending", "running", "stopping", "stopped")
 REFINED = ("ready", "failed")  # states of a running host: Ollama did / did not answer
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+
+
+def replica_endpoints(endpoint: str, replicas: int, mode: str = "servers") -> list[str]:
+    """The Ollama endpoints of a host serving `replicas` (consecutive ports in 'servers'
+    mode, the one endpoint in 'parallel' mode)."""
+    import httpx
+
+    url = httpx.URL(endpoint)
+    port = url.port or 11434
+    return [str(url.copy_with(port=p)).rstrip("/") for p in replica_ports(port, replicas, mode)]
 
 
 @dataclass(frozen=True)
@@ -79,8 +89,11 @@ class AwsHosts:
         ttl_hours: float | None = None,
         keep_on_failure: bool = False,
         now: datetime | None = None,
+        replicas: int | None = None,
+        replica_mode: str | None = None,
     ) -> HostRecord:
-        """Launch a tagged instance, wait until it runs and Ollama serves the models."""
+        """Launch a tagged instance, wait until it runs and Ollama serves the models (on every
+        replica's port with `replicas` > 1 in 'servers' mode)."""
         models = ollama_models(self.cfg)
         if not models:
             raise SlamError(
@@ -90,6 +103,13 @@ class AwsHosts:
         ttl = ttl_hours if ttl_hours is not None else self.aws.ttl_hours
         if ttl <= 0:
             raise SlamError(f"--ttl-hours must be positive (got {ttl:g})")
+        n_replicas = replicas if replicas is not None else self.aws.replicas
+        mode = replica_mode or self.aws.replica_mode
+        if n_replicas < 1 or mode not in ("servers", "parallel"):
+            raise SlamError(
+                f"--replicas must be ≥ 1 and --replica-mode 'servers' or 'parallel'"
+                f" (got {n_replicas}, {mode!r})"
+            )
         now = now or datetime.now(UTC)
         expires = now + timedelta(hours=ttl)
         image_id, root_device = self._resolve_image()
@@ -103,6 +123,10 @@ class AwsHosts:
             models,
             port=self.aws.ollama_port,
             ttl_minutes=math.ceil(ttl * 60) if self.aws.self_terminate else None,
+            replicas=n_replicas,
+            replica_mode="parallel" if mode == "parallel" else "servers",
+            dcgm=self.aws.dcgm_exporter,
+            dcgm_port=self.cfg.telemetry.dcgm_port,
         )
         params: dict[str, Any] = {
             "ImageId": image_id,
@@ -151,12 +175,13 @@ class AwsHosts:
             inst = self._wait_running(iid)
             url = endpoint or self._endpoint(inst)
             self._save(iid, state="running", endpoint=url)
-            wait_for_ollama(
-                url,
-                models,
-                timeout_s=self.aws.ready_timeout_s,
-                poll_s=self.aws.poll_interval_s,
-            )
+            for replica in replica_endpoints(url, n_replicas, mode):
+                wait_for_ollama(
+                    replica,
+                    models,
+                    timeout_s=self.aws.ready_timeout_s,
+                    poll_s=self.aws.poll_interval_s,
+                )
         except KeyboardInterrupt:
             log.warning(
                 "interrupted: %s keeps running until %s; `slam host down %s` terminates it",

@@ -406,3 +406,58 @@ def test_wait_for_ollama_is_bounded_by_its_clock() -> None:
             dead, ["m"], timeout_s=5, poll_s=2, clock=lambda: float(next(ticks)), sleep=naps.append
         )
     assert naps == [2, 2]
+
+
+# ---- replication on one GPU and dcgm-exporter ---------------------------------------------
+def _consecutive_free_ports() -> int:
+    import socket
+
+    for _ in range(50):
+        p = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p + 1))
+            except OSError:
+                continue
+        return p
+    raise RuntimeError("no two consecutive free ports")
+
+
+def test_up_with_replicas_waits_for_every_server_and_starts_dcgm(aws: str, engine: Engine) -> None:
+    port = _consecutive_free_ports()
+    first, second = FakeOllama(models=list(MODELS)), FakeOllama(models=list(MODELS))
+    with fake_ollama(port, first), fake_ollama(port + 1, second):
+        rec = hosts_for(make_cfg(aws), engine).up(
+            endpoint=f"http://127.0.0.1:{port}", replicas=2, replica_mode="servers"
+        )
+    assert rec.state == "ready" and rec.endpoint == f"http://127.0.0.1:{port}"
+    assert "/api/tags" in first.paths and "/api/tags" in second.paths  # both were waited for
+    attr = ec2().describe_instance_attribute(InstanceId=rec.instance_id, Attribute="userData")
+    script = base64.b64decode(attr["UserData"]["Value"]).decode()
+    assert 'systemctl enable --now "ollama-replica@$p"' in script and "for p in 11435; do" in script
+    assert "dcgm-exporter" in script and "-p 9400:9400" in script
+
+
+def test_user_data_for_parallel_slots_and_without_dcgm() -> None:
+    script = render_user_data(["m"], replicas=4, replica_mode="parallel", dcgm=False)
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+    assert 'Environment="OLLAMA_NUM_PARALLEL=4"' in script
+    assert "ollama-replica@" not in script and "dcgm-exporter" not in script
+    servers = render_user_data(["m"], port=11500, replicas=3, dcgm=True, dcgm_port=9500)
+    subprocess.run(["bash", "-n"], input=servers, text=True, check=True)
+    assert "ports 11500..11502" in servers and "for p in 11501 11502; do" in servers
+    assert "-p 9500:9400" in servers and "OLLAMA_NUM_PARALLEL" not in servers
+
+
+def test_replica_endpoints() -> None:
+    from hosting.aws.host import replica_endpoints
+
+    assert replica_endpoints("http://10.0.0.5:11434", 3) == [
+        "http://10.0.0.5:11434", "http://10.0.0.5:11435", "http://10.0.0.5:11436"]  # fmt: skip
+    assert replica_endpoints("http://10.0.0.5:11434", 3, "parallel") == ["http://10.0.0.5:11434"]
+
+
+def test_bad_replica_settings_are_clear_errors(aws: str, engine: Engine) -> None:
+    with pytest.raises(SlamError, match="--replicas must be ≥ 1"):
+        hosts_for(make_cfg(aws), engine).up(endpoint="http://127.0.0.1:9", replicas=0)
+    assert instances("running") == []
