@@ -45,7 +45,8 @@ _VOTES = ("vote", "rating_pair", "generation", "model")
 _PROBES = ("probe", "model")
 _GENS = ("generation", "model")
 _JUDGES = ("judge_score", "similarity_score", "generation", "model", "experiment")
-_COST = _GENS + _PROBES
+_ENERGY = ("gpu_energy",)
+_COST = _GENS + _PROBES + _ENERGY  # costs add electricity from the measured energy
 
 # Every chart, in the report's order. A chart is a ChartSpec: its drawing function is imported
 # only when it is drawn, so importing this package does not import matplotlib.
@@ -91,6 +92,12 @@ _chart("hourly_latency", "latency", "24-hour latency profile", "hourly `slam pro
        windowed=True)
 _chart("sweep", "sweep", "throughput vs latency under load, Pareto frontier", "`slam sweep`",
        _PROBES)
+_chart("replicas_pareto", "energy", "replicas × load on one GPU: throughput vs latency, Pareto "
+       "front", "`slam sweep --replicas`", _PROBES + _ENERGY)
+_chart("tokens_per_joule", "energy", "output tokens per joule of GPU energy vs load",
+       "`slam sweep` with GPU telemetry", _PROBES + _ENERGY)
+_chart("gpu_load", "energy", "GPU utilization and memory vs load",
+       "`slam sweep` with GPU telemetry", _PROBES + _ENERGY)
 _chart("cost_per_1k", "cost", "$ per 1K output tokens vs the API", "`slam probe`", _COST,
        windowed=True)
 _chart("cost_reduction", "cost", "how many times cheaper than the API", "`slam probe`", _COST,

@@ -128,10 +128,39 @@ def sweep(
         bound=(CommandLimits, "slo_e2e_s"),
         help="Goodput SLO: end-to-end latency (s).",
     ),
+    replicas: str | None = typer.Option(
+        None,
+        "--replicas",
+        help="Replica counts to drive, comma-separated (e.g. '1,2,4'): each uses the first N"
+        " --host endpoints, or one host and the ports after it (`slam host up --replicas`).",
+    ),
+    slo_search: bool = typer.Option(
+        False,
+        "--slo-search",
+        help="Then bisect between the levels for the highest load meeting the SLO (goodput).",
+    ),
+    slo_attainment: float = typer.Option(
+        0.9,
+        "--slo-attainment",
+        min=0.01,
+        max=1.0,
+        help="Share of a level's requests that must meet the SLO for it to count (0.01–1).",
+    ),
+    no_early_stop: bool = typer.Option(
+        False,
+        "--no-early-stop",
+        help="Run every request of a level even when the server is over-saturated.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Drive one model at rising load; print throughput, latency percentiles and goodput."""
+    """Drive one model at rising load (per replica count); print throughput, latency
+    percentiles, goodput and the GPU's energy per token where telemetry reads it."""
     from evaluation.perf import SLO, run_sweep
+
+    replica_counts = _floats(replicas, "--replicas")
+    for r in replica_counts or []:
+        if r != int(r) or not 1 <= r <= 16:
+            raise SlamError(f"--replicas: counts must be whole numbers from 1 to 16 (got {r:g})")
 
     levels = _floats(concurrency, "--concurrency") or []
     for c in levels:
@@ -156,6 +185,10 @@ def sweep(
             max_tokens=max_tokens,
             slo=SLO(ttft_s=slo_ttft_ms / 1000, tpot_s=slo_tpot_ms / 1000, e2e_s=slo_e2e_s),
             progress=not quiet,
+            replicas=[int(r) for r in replica_counts] if replica_counts else None,
+            stop_when_saturated=not no_early_stop,
+            slo_search=slo_search,
+            slo_attainment=slo_attainment,
         )
     )
     typer.echo(result.table())
