@@ -20,6 +20,7 @@ from sqlmodel import SQLModel
 from storage.models import (
     Experiment,
     Generation,
+    GpuEnergy,
     JudgeScore,
     ModelRecord,
     Probe,
@@ -315,11 +316,25 @@ def seed(
                             "error": None if ok else "timeout",
                         }
                     )
+        energy: list[dict[str, Any]] = []
         if sweeps:
             for i in range(1, min(n_models, 3)):
                 m = names[i]
                 for c in (1, 2, 4, 8):
                     t0 = now - timedelta(hours=1, minutes=10 - c)
+                    # The GPU's energy over the level (dcgm-exporter): 30 W idle, more under load.
+                    util = min(97.0, 20.0 * c)
+                    watts, secs = 30.0 + 0.4 * util, 2 * (0.15 + per_token[m] * 100)
+                    energy.append({
+                        "model_id": i + 1, "run_id": f"sweep-{i:06x}-x1@c{c}", "phase": "sweep",
+                        "source": "dcgm", "method": "counter", "started_at": t0,
+                        "duration_s": secs, "gpus": 1, "requests": 2 * c,
+                        "output_tokens": 2 * c * 101, "joules": watts * secs,
+                        "joules_per_output_token": watts * secs / (2 * c * 101),
+                        "joules_per_request": watts * secs / (2 * c), "mean_watts": watts,
+                        "util_pct": util, "memory_used_mib": 1500.0 + 50 * c,
+                        "counter_resets": 0,
+                    })  # fmt: skip
                     for r in range(2 * c):
                         slow = 1 + 0.6 * (c - 1) / c * c**0.5
                         lat = (0.15 + per_token[m] * 100) * slow * rng.lognormal(0, 0.05)
@@ -342,4 +357,6 @@ def seed(
                             }
                         )
         _ins(conn, Probe, probes)
+        if energy:
+            _ins(conn, GpuEnergy, energy)
     return Seeded(names, names[0], latent, n_votes_done, len(probes), n_generations)
