@@ -151,3 +151,11 @@ def test_missing_credentials_is_a_message(
     proc = run("host", "status", "-c", str(config), cwd=config.parent)
     assert proc.returncode == 2
     assert "error: no AWS credentials found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bad_replica_options_are_messages(tmp_path: Path) -> None:
+    proc = run("host", "up", "--replica-mode", "twins", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--replica-mode must be 'servers' or 'parallel'" in proc.stderr
+    proc = run("host", "up", "--replicas", "0", cwd=tmp_path)
+    assert proc.returncode == 2 and "--replicas" in proc.stderr and "Traceback" not in proc.stderr
