@@ -53,10 +53,7 @@ def parse_dcgm_metrics(text: str, at: float = 0.0) -> GpuSample:
             values.setdefault(idx, {})[attr] = float(s.value) * scale
             if "modelName" in s.labels:
                 names[idx] = s.labels["modelName"]
-    gpus = tuple(
-        GpuReading(index=i, name=names.get(i), **values[i])
-        for i in sorted(values)
-    )
+    gpus = tuple(GpuReading(index=i, name=names.get(i), **values[i]) for i in sorted(values))
     return GpuSample(at=at, gpus=gpus, source="dcgm")
 
 
