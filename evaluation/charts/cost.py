@@ -62,7 +62,8 @@ def cost_per_1k(data: Results, path: Path) -> Path:
         label = c.label() if c.free else f"{format_usd(c.cost_per_1k_output)}"
         if c.tokens_per_s and not c.is_api and len(costs) <= DETAIL_MAX:
             sweep = ", sweep" if c.throughput_source.startswith("sweep") else ""
-            label += f"  ({c.tokens_per_s:.0f} tok/s{sweep})"
+            energy = f", {c.j_per_1k_output:,.0f} J/1K" if c.j_per_1k_output is not None else ""
+            label += f"  ({c.tokens_per_s:.0f} tok/s{sweep}{energy})"
         ax.text((c.cost_per_1k_output or 0.0) + top * 0.01, y, label, va="center", fontsize=11)
     if math.isfinite(api):
         ax.axvline(
