@@ -34,7 +34,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from sqlalchemy import func
@@ -43,15 +43,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.rating import features, rounds
+from bot.rating import features, posterior, rounds
 from bot.rating.rounds import Candidate
 from core.config import SlamConfig
 from core.errors import SlamError
 from core.features import Feature
 from evaluation.human import (
+    PAIRWISE_CHOICES,
     Decision,
     Plan,
     effective_from,
+    fold_events,
     gold_due,
     gold_phase,
     make_plan,
@@ -64,6 +66,7 @@ from evaluation.human import (
 )
 from storage.db import session_scope
 from storage.models import (
+    Generation,
     ModelRecord,
     Notice,
     PairMessage,
@@ -141,10 +144,12 @@ def finished_text(why: str, quota: int, round_id: int, ids: tuple[int, ...] = ()
 
 
 def snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (),
-             results: Any = None, *, feature: str | None = None) -> Snapshot:  # fmt: skip
+             results: Any = None, *, feature: str | None = None,
+             previous: Snapshot | None = None) -> Snapshot:  # fmt: skip
     """Read the results service (evaluation.results.service) for one feature (`feature`:
     a `Results(feature=…)` value, bot.rating.features.results_feature) and plan for `models`
-    plus the reference. `results`: an existing Results to reuse."""
+    plus the reference. `results`: an existing Results to reuse. `previous`: an earlier
+    snapshot of the same key, whose posterior warm-starts the fit."""
     from evaluation.results import Results
 
     res = results if results is not None else Results(engine, cfg, feature=feature)
@@ -154,8 +159,36 @@ def snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (),
     ref_cost = cost.cost_per_request if cost is not None else None
     names = set(models) | set(res.candidates) | ({ref} if ref else set())
     plan = make_plan(decision, res.pairwise_counts, sorted(names), ref_cost,
-                     cfg.evaluation.both_bad)  # fmt: skip
+                     cfg.evaluation.both_bad,
+                     init=previous.plan.posterior if previous is not None else None)  # fmt: skip
     return Snapshot(decision, plan, _raters(engine), ref_cost)
+
+
+def shared_snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (), *,
+                    feature: str | None = None,
+                    version: posterior.Version | None = None) -> Snapshot:  # fmt: skip
+    """`snapshot` through this process's shared state (bot.rating.posterior): what a page load
+    reads. Rebuilt when the data version says so (warm-started over new votes only, a full
+    refit otherwise); on a big database it may lag a few votes while it refreshes."""
+    names = frozenset(models)
+    key = ("snapshot", feature, names, _fingerprint(cfg))
+
+    def build(prev: posterior.State[Snapshot] | None,
+              version: posterior.Version) -> tuple[Snapshot, int]:  # fmt: skip
+        warm = prev is not None and prev.version.rest == version.rest
+        snap = snapshot(engine, cfg, names, feature=feature,
+                        previous=prev.value if warm and prev is not None else None)  # fmt: skip
+        return snap, int(snap.plan.pair_votes.sum())
+
+    version = version if version is not None else posterior.data_version(engine)
+    return posterior.shared(engine).get(key, version, build)
+
+
+def _fingerprint(cfg: SlamConfig) -> str:
+    """The configuration's identity in the shared state's key."""
+    import hashlib
+
+    return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
 
 
 def slice_decisions(engine: Engine, cfg: SlamConfig, feat: Feature) -> dict[str, Decision]:
@@ -205,8 +238,95 @@ def _rater(session: Session, platform: str, user_hash: str) -> Rater:
     return rater
 
 
+_VT = Vote.__table__  # type: ignore[attr-defined]
+_PT = RatingPair.__table__  # type: ignore[attr-defined]
+_EVENT = (_VT.c.id, _VT.c.pair_id, _VT.c.rater_id, _VT.c.kind, _VT.c.action, _VT.c.choice,
+          _VT.c.target, _VT.c.score)  # fmt: skip
+
+
+class PairRow(NamedTuple):
+    """What the selection reads of a round's pair (a Core row, not an ORM object: a round
+    holds a pair per rater and page, and every page scans them)."""
+
+    id: int
+    kind: str
+    generation_a_id: int
+    generation_b_id: int
+    a_was_first_choice: bool
+
+
+def _pair_rows(session: Session, round_id: int) -> list[PairRow]:
+    session.flush()
+    q = (core_select(_PT.c.id, _PT.c.kind, _PT.c.generation_a_id, _PT.c.generation_b_id,
+                     _PT.c.a_was_first_choice)
+         .where(_PT.c.round_id == round_id).order_by(_PT.c.id))  # fmt: skip
+    return [PairRow(*r) for r in session.connection().execute(q)]
+
+
+def _orm(session: Session, row: PairRow) -> RatingPair:
+    pair = session.get(RatingPair, row.id)
+    assert pair is not None
+    return pair
+
+
+def _round_candidates(session: Session, cfg: SlamConfig, engine: Engine, rnd: RatingRound,
+                      version: posterior.Version) -> list[Candidate]:  # fmt: skip
+    """The round's answers, kept per process while the generations and models stay as they
+    are (they are immutable rows; the version's `rest` holds their newest ids and counts)."""
+    feat = rounds.round_feature(session, cfg, rnd)
+    key = ("candidates", rnd.id, rnd.experiment_id, rnd.run_date,
+           tuple(feat.models) if feat is not None and feat.models else None, version.rest)
+    return posterior.shared(engine).memo(key, lambda: rounds.round_candidates(session, cfg, rnd))
+
+
+def _effective(streams: dict[Any, Any]) -> dict[Any, Any]:
+    """The streams of `fold_events` that are effective votes (rules 1–4, 7): a pairwise
+    choice of PAIRWISE_CHOICES, a score on response A or B (what effective_from keeps)."""
+    return {k: v for k, v in streams.items()
+            if (k[2] == "pairwise" and v[0] in PAIRWISE_CHOICES)
+            or (k[2] == "score" and v[1] is not None and k[3] in ("A", "B"))}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RaterVotes:
+    """One rater's votes, read once per page with one indexed query (their own rows) and folded
+    by evaluation.human.votes.fold_events: the same effective votes as effective_from's, for
+    the per-rater part of the selection (a cheap look-up, whatever the log's size)."""
+
+    voted: frozenset[int]  # every pair they have any vote event on
+    rated: dict[int, frozenset[int]]  # round -> pairs with an effective vote (any kind)
+    model_pairs: Counter[frozenset[int]]  # model-id pairs -> effective pairwise votes
+    generations: dict[int, frozenset[int]]  # pair -> its generation pair (voted pairs)
+
+    @classmethod
+    def load(cls, session: Session, rater_id: int) -> RaterVotes:
+        ga, gb = Generation.__table__.alias("ga"), Generation.__table__.alias("gb")  # type: ignore[attr-defined]
+        q = (core_select(*_EVENT, _PT.c.round_id, _PT.c.kind, _PT.c.generation_a_id,
+                         _PT.c.generation_b_id, ga.c.model_id, gb.c.model_id)
+             .join(_PT, _PT.c.id == _VT.c.pair_id)
+             .join(ga, ga.c.id == _PT.c.generation_a_id)
+             .join(gb, gb.c.id == _PT.c.generation_b_id)
+             .where(_VT.c.rater_id == rater_id).order_by(_VT.c.id))  # fmt: skip
+        rows = session.connection().execute(q).all()
+        info = {r[1]: (r[8], r[9], r[10], r[11], r[12], r[13]) for r in rows}
+        streams = _effective(fold_events(tuple(r[:8]) for r in rows))
+        rated: dict[int, set[int]] = defaultdict(set)
+        mine: Counter[frozenset[int]] = Counter()
+        for pair, _rater, kind, _target in streams:
+            round_id, pkind, _a, _b, ma, mb = info[pair]
+            rated[round_id].add(pair)
+            if kind == "pairwise" and pkind != "gold":
+                mine[frozenset((ma, mb))] += 1
+        return cls(frozenset(info), {k: frozenset(v) for k, v in rated.items()}, mine,
+                   {p: frozenset((v[2], v[3])) for p, v in info.items()})  # fmt: skip
+
+    def rated_in(self, round_id: int) -> frozenset[int]:
+        return self.rated.get(round_id, frozenset())
+
+
 def _rated(session: Session, rater_id: int, round_id: int) -> set[int]:
-    """Pairs of the round with an effective vote (any kind, gold too) by the rater."""
+    """Pairs of the round with an effective vote (any kind, gold too) by the rater (the SQL
+    form; `RaterVotes` computes the same from the rater's rows)."""
     out: set[int] = set()
     kinds: tuple[Literal["models", "gold"], ...] = ("models", "gold")
     for kind in ("pairwise", "score"):
@@ -217,30 +337,34 @@ def _rated(session: Session, rater_id: int, round_id: int) -> set[int]:
     return out
 
 
-def _seen(session: Session, rater_id: int) -> tuple[set[int], set[frozenset[int]]]:
+def _seen(session: Session, rater_id: int,
+          votes: RaterVotes) -> tuple[set[int], set[frozenset[int]]]:  # fmt: skip
     """Pairs sent to the rater (any round), and every generation pair they have been sent or
     voted on: a rater never gets the same generation pair twice."""
-    sent = set(session.exec(select(PairMessage.pair_id).where(
-        PairMessage.rater_id == rater_id)).all())  # fmt: skip
-    voted = set(session.exec(select(Vote.pair_id).where(Vote.rater_id == rater_id)).all())
-    ids = sent | voted
-    gens: set[frozenset[int]] = set()
-    if ids:
-        rows = session.exec(select(RatingPair.generation_a_id, RatingPair.generation_b_id)
-                            .where(col(RatingPair.id).in_(sorted(ids)))).all()  # fmt: skip
-        gens = {frozenset((a, b)) for a, b in rows}
+    q = (select(PairMessage.pair_id, RatingPair.generation_a_id, RatingPair.generation_b_id)
+         .join(RatingPair, col(RatingPair.id) == col(PairMessage.pair_id))
+         .where(PairMessage.rater_id == rater_id))  # fmt: skip
+    rows = session.exec(q).all()
+    sent = {p for p, _, _ in rows}
+    gens = {frozenset((a, b)) for _, a, b in rows} | set(votes.generations.values())
     return sent, gens
 
 
-def _pair_votes(session: Session, round_id: int) -> Counter[int]:
-    e = effective_from("pairwise", round_id=round_id)
-    return Counter(dict(session.connection().execute(e.counts(e.vote.pair_id)).all()))
-
-
-def _rater_model_votes(session: Session, rater_id: int) -> Counter[frozenset[str]]:
-    e = effective_from("pairwise")
-    q = e.select(e.model_a.name, e.model_b.name).where(e.vote.rater_id == rater_id)
-    return Counter(frozenset((a, b)) for a, b in session.connection().execute(q))
+def _pair_votes(session: Session, round_id: int, pair_ids: Iterable[int] | None = None
+                ) -> Counter[int]:  # fmt: skip
+    """Effective pairwise votes per pair of the round (`pair_ids`: only those pairs, read and
+    folded from their own rows: a look-up, not a scan of the log)."""
+    if pair_ids is None:
+        e = effective_from("pairwise", round_id=round_id)
+        return Counter(dict(session.connection().execute(e.counts(e.vote.pair_id)).all()))
+    ids = sorted(set(pair_ids))
+    if not ids:
+        return Counter()
+    q = (core_select(*_EVENT).join(_PT, _PT.c.id == _VT.c.pair_id)
+         .where(_VT.c.pair_id.in_(ids), _VT.c.kind == "pairwise", _PT.c.round_id == round_id,
+                _PT.c.kind != "gold").order_by(_VT.c.id))  # fmt: skip
+    streams = _effective(fold_events(tuple(r) for r in session.connection().execute(q)))
+    return Counter(pair for pair, _r, _k, _t in streams)
 
 
 def _options(cands: list[Candidate]) -> dict[tuple[int, int], list[tuple[Candidate, Candidate]]]:
@@ -275,12 +399,13 @@ def next_pair(
         raise SlamError("No rating round is open right now; an admin can `round start` one.")
     rater = _rater(session, platform, user_hash)
     assert rater.id is not None
-    sent, seen = _seen(session, rater.id)
+    mine = RaterVotes.load(session, rater.id)
+    sent, seen = _seen(session, rater.id, mine)
     ids = tuple(r.id or 0 for r in opened)
     several = len(opened) > 1
     per_round = cfg.chat.pairs_per_round
-    every = [(rnd, rounds.round_pairs(session, rnd.id or 0)) for rnd in opened]
-    rated = {rnd.id: _rated(session, rater.id, rnd.id or 0) for rnd in opened}
+    every = [(rnd, _pair_rows(session, rnd.id or 0)) for rnd in opened]
+    rated = {rnd.id: mine.rated_in(rnd.id or 0) for rnd in opened}
     done_of = {rnd.id: sum(1 for p in pairs if p.kind != "gold" and p.id in rated[rnd.id])
                for rnd, pairs in every}  # fmt: skip
     done_all = sum(done_of.values())
@@ -289,11 +414,13 @@ def next_pair(
         if pending:  # a pair already sent but not rated comes first
             done, quota = ((done_all, per_round * len(opened)) if several
                            else (done_of[rnd.id], per_round))  # fmt: skip
-            return NextPair(rnd.id or 0, rater.id, pending[0], done, quota, "resent", rounds=ids)
+            return NextPair(rnd.id or 0, rater.id, _orm(session, pending[0]), done, quota,
+                            "resent", rounds=ids)  # fmt: skip
     names = _model_names(session)
     engine: Engine = session.get_bind()  # type: ignore[assignment]
+    version = posterior.data_version(engine)
     states = [_state(session, cfg, engine, rnd, pairs, done_of[rnd.id], names,
-                     None if several else results) for rnd, pairs in every]  # fmt: skip
+                     None if several else results, version) for rnd, pairs in every]  # fmt: skip
     quota_all = sum(st.quota for st in states)
     # Unsettled features first; among them the round this rater has rated the least share of
     # (each rater's votes go round-robin over the features), then the oldest round.
@@ -312,7 +439,7 @@ def next_pair(
             why = "gold"
         if pair is None:
             cands = open_slices(engine, cfg, st.feature, st.cands)
-            pair, why = _choose(session, cfg, rid, rater.id, st.pairs, cands, seen, names,
+            pair, why = _choose(session, cfg, rid, mine, st.pairs, cands, seen, names,
                                 st.snap, rng)  # fmt: skip
         if pair is not None:
             return NextPair(rid, rater.id, pair, done, quota, why, decision, ids, fname)
@@ -334,7 +461,7 @@ class _Open:
 
     round: RatingRound
     feature: Feature | None
-    pairs: list[RatingPair]
+    pairs: list[PairRow]
     cands: list[Candidate]
     snap: Snapshot
     done: int
@@ -342,23 +469,25 @@ class _Open:
 
 
 def _state(session: Session, cfg: SlamConfig, engine: Engine, rnd: RatingRound,
-           pairs: list[RatingPair], done: int, names: dict[int, str],
-           results: Any) -> _Open:  # fmt: skip
+           pairs: list[PairRow], done: int, names: dict[int, str],
+           results: Any, version: posterior.Version) -> _Open:  # fmt: skip
     """A round's feature, answers and decision, and how many pairs a rater gets in it (the
     pairs per round; once its decision is settled, only the exploration share)."""
     ev = cfg.evaluation
     feat = rounds.round_feature(session, cfg, rnd)
-    cands = rounds.round_candidates(session, cfg, rnd)
-    snap = snapshot(engine, cfg, {names[c.model_id] for c in cands}, results,
-                    feature=features.results_feature(cfg, feat.name if feat else None))  # fmt: skip
+    cands = _round_candidates(session, cfg, engine, rnd, version)
+    models = {names[c.model_id] for c in cands}
+    fname = features.results_feature(cfg, feat.name if feat else None)
+    snap = (snapshot(engine, cfg, models, results, feature=fname) if results is not None
+            else shared_snapshot(engine, cfg, models, feature=fname, version=version))  # fmt: skip
     quota = cfg.chat.pairs_per_round
     if snap.settled:
         quota = max(1, math.ceil(ev.explore * cfg.chat.pairs_per_round)) if ev.explore else 0
     return _Open(rnd, feat, pairs, cands, snap, done, quota)
 
 
-def _choose(session: Session, cfg: SlamConfig, round_id: int, rater_id: int,
-            pairs: list[RatingPair], cands: list[Candidate], seen: set[frozenset[int]],
+def _choose(session: Session, cfg: SlamConfig, round_id: int, rater: RaterVotes,
+            pairs: list[PairRow], cands: list[Candidate], seen: set[frozenset[int]],
             names: dict[int, str], snap: Snapshot,
             rng: random.Random) -> tuple[RatingPair | None, str]:  # fmt: skip
     """The most useful model pair for this rater, then its least-voted unseen pair in the
@@ -370,7 +499,7 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater_id: int,
     options = {mp: opts for mp, opts in options.items() if opts}
     if not options:
         return None, "done"
-    existing: dict[tuple[int, int], list[RatingPair]] = defaultdict(list)
+    existing: dict[tuple[int, int], list[PairRow]] = defaultdict(list)
     for p in pairs:
         a, b = by_gen.get(p.generation_a_id), by_gen.get(p.generation_b_id)
         if p.kind == "gold" or a is None or b is None:
@@ -379,14 +508,14 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater_id: int,
             continue
         existing[(min(a.model_id, b.model_id), max(a.model_id, b.model_id))].append(p)
     plan = snap.plan
-    mine = _rater_model_votes(session, rater_id)
+    mine = rater.model_pairs
 
     def votes(mp: tuple[int, int]) -> float:
         return plan.votes_of(names[mp[0]], names[mp[1]])
 
     explore = rng.random() < cfg.evaluation.explore
     useful = {mp: plan.utility_of(names[mp[0]], names[mp[1]]) * float(spread_factor(
-        np.array(mine[frozenset((names[mp[0]], names[mp[1]]))], dtype=np.float64),
+        np.array(mine[frozenset(mp)], dtype=np.float64),
         np.array(votes(mp), dtype=np.float64), snap.raters)) for mp in options}  # fmt: skip
     active = cfg.evaluation.pair_selection == "active"
     if active and not explore and not plan.warmup and max(useful.values()) > 0:
@@ -400,12 +529,12 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater_id: int,
         mp = min(options, key=coverage)
         why = "warm-up" if plan.warmup else "exploration"
     if existing[mp]:
-        counts = _pair_votes(session, round_id)
-        return min(existing[mp], key=lambda p: (counts[p.id or 0], p.id or 0)), why
+        counts = _pair_votes(session, round_id, (p.id or 0 for p in existing[mp]))
+        return _orm(session, min(existing[mp], key=lambda p: (counts[p.id], p.id))), why
     return _new_pair(session, cfg, round_id, pairs, options[mp], by_gen, names, rng), why
 
 
-def _new_pair(session: Session, cfg: SlamConfig, round_id: int, pairs: list[RatingPair],
+def _new_pair(session: Session, cfg: SlamConfig, round_id: int, pairs: list[PairRow],
               opts: list[tuple[Candidate, Candidate]], by_gen: dict[int, Candidate],
               names: dict[int, str], rng: random.Random) -> RatingPair:  # fmt: skip
     """A pair drawn for one rater: the least-used user context of the round, the A/B order
