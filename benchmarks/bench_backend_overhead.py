@@ -6,7 +6,8 @@ times through the raw SDK (ollama.AsyncClient / openai.AsyncOpenAI) and through 
 (OllamaBackend / OpenAIBackend), interleaved so drift hits both equally. Prints p50/p95 of
 each and the p50 overhead (target: <= 2 ms).
 
-    .venv/bin/python benchmarks/bench_backend_overhead.py [--n 500] [--n-llama 100] [--skip-llama] [--quick]
+    .venv/bin/python benchmarks/bench_backend_overhead.py [--n 500] [--n-llama 100] [--skip-llama]
+        [--quick]
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 at the bot's HTTP endpoint (`slam bot slack --http` in its own process) on SQLite.
 
 Checks every distinct vote is stored exactly once and prints the sustained events/s
-(target ≥ 300/s). usage: python benchmarks/bench_bot_votes.py [--events N] [--concurrency C] [--quick]
+(target ≥ 300/s).
+usage: python benchmarks/bench_bot_votes.py [--events N] [--concurrency C] [--quick]
 """
 
 from __future__ import annotations

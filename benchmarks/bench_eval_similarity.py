@@ -4,7 +4,8 @@
 2. `run_similarity` with an empty embedding cache (target: within 1.2x of the bare encode);
 3. `run_similarity` again with a warm cache (target: >= 20x faster than the cold run).
 
-Usage: python benchmarks/bench_eval_similarity.py [N] [--quick]   (default N = 2000; ~14 texts/s on 2 cores)
+Usage: python benchmarks/bench_eval_similarity.py [N] [--quick]
+(default N = 2000; ~14 texts/s on 2 cores; --quick: 100, one round)
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ Targets: p50 ≤ 50 ms, p95 ≤ 200 ms at 50 raters, ≥ 300 votes/s.
     python benchmarks/bench_rating_loop.py [--raters 50] [--votes 10] [--db sqlite|postgresql|both]
         [--seed-votes 100000] [--quick] [--profile]
 
-`--profile`: no server; cProfile of the selection behind `GET /rate` in this process (the top
-functions by cumulative time), after a few votes so the state it reads is warm.
+`--profile`: no subprocess; cProfile of the whole loop (server and raters) in this process,
+worker threads run inline, after a warm-up so the shared state is built.
 """
 
 from __future__ import annotations
@@ -234,34 +234,46 @@ def run(db: str, url: str, work: Path, args: argparse.Namespace) -> Figures:
 
 
 def profile(args: argparse.Namespace) -> None:
-    """cProfile of the selection behind GET /rate, in process (no HTTP)."""
+    """cProfile of the whole loop in this process: the web front (tests/support/web_helpers)
+    and the raters on one event loop, worker threads run inline so one profile sees it all."""
     import cProfile
     import pstats
-    import random
 
-    from bot.rating import selection
-    from storage.db import session_scope
+    from tests.support import web_helpers
+
+    async def inline(fn: Any, /, *a: Any, **kw: Any) -> Any:
+        return fn(*a, **kw)
 
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/loop.db")
         upgrade(engine)
         cfg, _ = prepare(engine, args.seed_votes)
-        rng = random.Random(0)
+        os.environ["SLAM_WEB_SECRET"] = web_helpers.SECRET
 
-        def page(i: int) -> None:
-            with session_scope(engine) as s:
-                selection.next_pair(s, cfg, "web", f"rater{i}", rng=rng)
+        async def go() -> tuple[float, int]:
+            bot = await web_helpers.start_web(engine, cfg, free_port())
+            try:
+                links = [bot.link(f"prof-{i}") for i in range(args.raters)]
+                await loop(bot.url, links[:2], 2)  # warm: the shared state is built
+                asyncio.to_thread = inline  # type: ignore[assignment]
+                prof = cProfile.Profile()
+                t0 = time.perf_counter()
+                prof.enable()
+                _e, pages, _f, _c = await loop(bot.url, links[2:], args.votes)
+                prof.disable()
+                took = time.perf_counter() - t0
+                pstats.Stats(prof).sort_stats("tottime").print_stats(40)
+                pstats.Stats(prof).sort_stats("cumulative").print_stats(60)
+                return took, len(pages)
+            finally:
+                await bot.aclose()
 
-        for i in range(3):
-            page(i)
-        prof = cProfile.Profile()
-        t0 = time.perf_counter()
-        prof.enable()
-        for i in range(20):
-            page(100 + i)
-        prof.disable()
-        print(f"  20 pages in process: {(time.perf_counter() - t0) / 20 * 1000:.1f} ms each")
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+        real = asyncio.to_thread
+        try:
+            took, n = asyncio.run(go())
+        finally:
+            asyncio.to_thread = real
+        print(f"  {n} votes + pages in process (profiled): {took / max(n, 1) * 1000:.1f} ms each")
         engine.dispose()
 
 

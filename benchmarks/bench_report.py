@@ -251,7 +251,8 @@ def main() -> None:
               f"(no cache {f.cli_nocache:.2f} s); load averages "
               + ", ".join(f"{k} {v:.1f}" for k, v in f.loads.items())
               + f"; calibration loop {f.calibration:.3f} s: after 100 votes = "
-              f"{f.after / f.calibration:.1f}×, cold = {f.cold / f.calibration:.1f}× it")  # fmt: skip
+              f"{f.after / f.calibration:.1f}×, cold = "
+              f"{f.cold / f.calibration:.1f}× it")  # fmt: skip
     worst = {k: max(getattr(f, k) for f in figures) for k in ("cold", "warm", "after", "cli")}
     calib = max(f.calibration for f in figures)
     print(

@@ -149,8 +149,9 @@ class SharedPosteriors:
             if engine is not None:
                 self._build(key, data_version(engine), build)
                 self.refreshes += 1
-        except Exception:  # a failed refresh leaves the previous state; the next page retries
-            log.exception("refreshing the shared posterior %r failed", key)
+        except Exception as exc:  # a failed refresh leaves the previous state; the next page
+            log.warning("refreshing the shared posterior failed (%s: %s); the next page "
+                        "retries", type(exc).__name__, str(exc)[:200])  # fmt: skip
         finally:
             with self._guard:
                 self._pending.discard(key)

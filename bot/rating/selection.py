@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -62,7 +62,6 @@ from evaluation.human import (
     plan_batch,
     settled,
     settled_text,
-    spread_factor,
 )
 from storage.db import session_scope
 from storage.models import (
@@ -161,7 +160,7 @@ def snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (),
     plan = make_plan(decision, res.pairwise_counts, sorted(names), ref_cost,
                      cfg.evaluation.both_bad,
                      init=previous.plan.posterior if previous is not None else None)  # fmt: skip
-    return Snapshot(decision, plan, _raters(engine), ref_cost)
+    return Snapshot(decision, plan, _raters(engine, res), ref_cost)
 
 
 def shared_snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (), *,
@@ -216,7 +215,14 @@ def open_slices(engine: Engine, cfg: SlamConfig, feat: Feature | None,
     return keep
 
 
-def _raters(engine: Engine) -> int:
+def _raters(engine: Engine, results: Any = None) -> int:
+    """Raters with a counted pairwise vote on a model pair (any feature): from the results'
+    vote tally when it has one (its streams are the effective votes), else in SQL."""
+    tally = getattr(results, "tally", None) if results is not None else None
+    if tally is not None:
+        return len({rater for (pair, rater, kind, _t), (choice, _s) in tally.streams.items()
+                    if kind == "pairwise" and choice in PAIRWISE_CHOICES
+                    and pair in tally.pair_models})  # fmt: skip
     e = effective_from("pairwise")
     with engine.connect() as conn:
         q = core_select(func.count(func.distinct(e.vote.rater_id))).select_from(e.source)
@@ -242,6 +248,21 @@ _VT = Vote.__table__  # type: ignore[attr-defined]
 _PT = RatingPair.__table__  # type: ignore[attr-defined]
 _EVENT = (_VT.c.id, _VT.c.pair_id, _VT.c.rater_id, _VT.c.kind, _VT.c.action, _VT.c.choice,
           _VT.c.target, _VT.c.score)  # fmt: skip
+_GA, _GB = Generation.__table__.alias("ga"), Generation.__table__.alias("gb")  # type: ignore[attr-defined]
+# Built once: a statement's column proxies cost more to make than the indexed read itself.
+_RATER_ROWS = (core_select(*_EVENT, _PT.c.round_id, _PT.c.kind, _PT.c.generation_a_id,
+                           _PT.c.generation_b_id, _GA.c.model_id, _GB.c.model_id)
+               .join(_PT, _PT.c.id == _VT.c.pair_id)
+               .join(_GA, _GA.c.id == _PT.c.generation_a_id)
+               .join(_GB, _GB.c.id == _PT.c.generation_b_id)
+               .where(_VT.c.rater_id == bindparam("rater")).order_by(_VT.c.id))  # fmt: skip
+_PAIR_ROWS = (core_select(_PT.c.id, _PT.c.kind, _PT.c.generation_a_id, _PT.c.generation_b_id,
+                          _PT.c.a_was_first_choice)
+              .where(_PT.c.round_id == bindparam("round")).order_by(_PT.c.id))  # fmt: skip
+_PAIR_EVENTS = (core_select(*_EVENT).join(_PT, _PT.c.id == _VT.c.pair_id)
+                .where(_VT.c.pair_id.in_(bindparam("ids", expanding=True)),
+                       _VT.c.kind == "pairwise", _PT.c.round_id == bindparam("round"),
+                       _PT.c.kind != "gold").order_by(_VT.c.id))  # fmt: skip
 
 
 class PairRow(NamedTuple):
@@ -257,10 +278,8 @@ class PairRow(NamedTuple):
 
 def _pair_rows(session: Session, round_id: int) -> list[PairRow]:
     session.flush()
-    q = (core_select(_PT.c.id, _PT.c.kind, _PT.c.generation_a_id, _PT.c.generation_b_id,
-                     _PT.c.a_was_first_choice)
-         .where(_PT.c.round_id == round_id).order_by(_PT.c.id))  # fmt: skip
-    return [PairRow(*r) for r in session.connection().execute(q)]
+    rows = session.connection().execute(_PAIR_ROWS, {"round": round_id})
+    return [PairRow._make(r) for r in rows]
 
 
 def _orm(session: Session, row: PairRow) -> RatingPair:
@@ -300,14 +319,7 @@ class RaterVotes:
 
     @classmethod
     def load(cls, session: Session, rater_id: int) -> RaterVotes:
-        ga, gb = Generation.__table__.alias("ga"), Generation.__table__.alias("gb")  # type: ignore[attr-defined]
-        q = (core_select(*_EVENT, _PT.c.round_id, _PT.c.kind, _PT.c.generation_a_id,
-                         _PT.c.generation_b_id, ga.c.model_id, gb.c.model_id)
-             .join(_PT, _PT.c.id == _VT.c.pair_id)
-             .join(ga, ga.c.id == _PT.c.generation_a_id)
-             .join(gb, gb.c.id == _PT.c.generation_b_id)
-             .where(_VT.c.rater_id == rater_id).order_by(_VT.c.id))  # fmt: skip
-        rows = session.connection().execute(q).all()
+        rows = session.connection().execute(_RATER_ROWS, {"rater": rater_id}).all()
         info = {r[1]: (r[8], r[9], r[10], r[11], r[12], r[13]) for r in rows}
         streams = _effective(fold_events(tuple(r[:8]) for r in rows))
         rated: dict[int, set[int]] = defaultdict(set)
@@ -360,10 +372,8 @@ def _pair_votes(session: Session, round_id: int, pair_ids: Iterable[int] | None 
     ids = sorted(set(pair_ids))
     if not ids:
         return Counter()
-    q = (core_select(*_EVENT).join(_PT, _PT.c.id == _VT.c.pair_id)
-         .where(_VT.c.pair_id.in_(ids), _VT.c.kind == "pairwise", _PT.c.round_id == round_id,
-                _PT.c.kind != "gold").order_by(_VT.c.id))  # fmt: skip
-    streams = _effective(fold_events(tuple(r) for r in session.connection().execute(q)))
+    rows = session.connection().execute(_PAIR_EVENTS, {"ids": ids, "round": round_id})
+    streams = _effective(fold_events(rows))
     return Counter(pair for pair, _r, _k, _t in streams)
 
 
@@ -514,9 +524,8 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater: RaterVotes,
         return plan.votes_of(names[mp[0]], names[mp[1]])
 
     explore = rng.random() < cfg.evaluation.explore
-    useful = {mp: plan.utility_of(names[mp[0]], names[mp[1]]) * float(spread_factor(
-        np.array(mine[frozenset(mp)], dtype=np.float64),
-        np.array(votes(mp), dtype=np.float64), snap.raters)) for mp in options}  # fmt: skip
+    useful = {mp: plan.utility_of(names[mp[0]], names[mp[1]])
+              * _spread(mine[frozenset(mp)], votes(mp), snap.raters) for mp in options}
     active = cfg.evaluation.pair_selection == "active"
     if active and not explore and not plan.warmup and max(useful.values()) > 0:
         mp = max(useful, key=lambda m: (useful[m], -votes(m), bool(existing[m]), -m[0], -m[1]))
@@ -532,6 +541,12 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater: RaterVotes,
         counts = _pair_votes(session, round_id, (p.id or 0 for p in existing[mp]))
         return _orm(session, min(existing[mp], key=lambda p: (counts[p.id], p.id))), why
     return _new_pair(session, cfg, round_id, pairs, options[mp], by_gen, names, rng), why
+
+
+def _spread(rater_votes: float, pair_votes: float, raters: float) -> float:
+    """evaluation.human.active.spread_factor on plain floats (the same IEEE arithmetic, without
+    building arrays: it runs for every model pair on every page)."""
+    return 1.0 / (1.0 + rater_votes / (1.0 + pair_votes / max(raters, 1.0)))
 
 
 def _new_pair(session: Session, cfg: SlamConfig, round_id: int, pairs: list[PairRow],

@@ -267,3 +267,12 @@ def test_rater_votes_equal_the_sql_rules(engine: Engine, events: list[tuple[Any,
         every = selection._pair_votes(s, rnd.id)  # type: ignore[arg-type]
         only = selection._pair_votes(s, rnd.id, models)  # type: ignore[arg-type]
         assert only == Counter({k: v for k, v in every.items() if k in models})
+
+
+def test_the_pages_spread_factor_is_the_algorithms() -> None:
+    from evaluation.human import spread_factor
+
+    for mine, pair, raters in [(0, 0, 0), (3, 10, 4), (7, 2, 50), (1, 1000, 1), (0, 5, 2.5)]:
+        expected = float(spread_factor(np.array(float(mine)), np.array(float(pair)), raters))
+        assert selection._spread(mine, pair, raters) == expected
+    assert selection._spread(3, 10, 4) == 1 / (1 + 3 / (1 + 10 / 4))  # hand-derived
