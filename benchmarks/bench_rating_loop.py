@@ -185,6 +185,15 @@ async def loop(url: str, links: list[str], votes: int) -> tuple[float, list[floa
     return elapsed, pages, firsts, codes
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))] * 1000 if xs else float("nan")
@@ -209,7 +218,9 @@ def run(db: str, url: str, work: Path, args: argparse.Namespace) -> Figures:
              for i in range(args.raters)]  # fmt: skip
     proc = start_bot(work, cfg_path, port)
     try:
+        cpu0 = cpu_s(proc.pid)
         elapsed, pages, firsts, codes = asyncio.run(loop(base, links, args.votes))
+        server_cpu = cpu_s(proc.pid) - cpu0
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -229,7 +240,8 @@ def run(db: str, url: str, work: Path, args: argparse.Namespace) -> Figures:
           f"{pct(pages, 1.0):.0f} ms over {len(pages)} pages; first page p50 "
           f"{fig.first_p50_ms:.0f} ms")  # fmt: skip
     print(f"  {sent} votes in {elapsed:.2f} s: {fig.votes_s:.0f} votes/s end to end "
-          f"(load average {fig.load:.2f})")  # fmt: skip
+          f"(load average {fig.load:.2f}); server CPU {server_cpu / sent * 1000:.1f} ms per "
+          f"vote + page (its ceiling on one core: {sent / max(server_cpu, 1e-9):.0f} votes/s)")
     return fig
 
 

@@ -10,8 +10,9 @@ counts of what else the decision reads). A request reads it:
 - same version: the state as it is (a dictionary look-up);
 - only newer votes, fewer than `STALE_SHARE` of the counted votes the state reflects (at
   least one): the state as it is, and one refresh is started on a worker thread (never more
-  than one per key, at most every `REFRESH_S`): a page may lag a few votes behind on a big
-  database, where they change nothing a rater would notice, never on a small one;
+  than one per key, at most every `REFRESH_S` and at most `REFRESH_SHARE` of the time: a
+  refresh is Python holding the GIL the requests need): a page may lag a few votes behind on
+  a big database, where they change nothing a rater would notice, never on a small one;
 - anything else (the first request, more new votes than that, a new model, round, probe or
   generation): built now; concurrent requests for the same key wait for the one build.
 
@@ -42,7 +43,8 @@ from storage.models import Generation, ModelRecord, Probe, RatingRound, Vote
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 STALE_SHARE = 0.01  # a state may be this share of its counted votes behind while it refreshes
-REFRESH_S = 0.5  # at most one background refresh per key in this many seconds
+REFRESH_S = 0.5  # at most one background refresh per key in this many seconds …
+REFRESH_SHARE = 0.2  # … and background refreshes take at most this share of the time
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ class SharedPosteriors:
         _executor().submit(self._refresh, key, build)
 
     def _refresh(self, key: Hashable, build: Build[Any]) -> None:
+        t0 = time.monotonic()
         try:
             engine = self._engine()
             if engine is not None:
@@ -153,8 +156,12 @@ class SharedPosteriors:
             log.warning("refreshing the shared posterior failed (%s: %s); the next page "
                         "retries", type(exc).__name__, str(exc)[:200])  # fmt: skip
         finally:
+            took = time.monotonic() - t0
             with self._guard:
                 self._pending.discard(key)
+                # The next refresh waits so that refreshing takes at most REFRESH_SHARE.
+                wait = max(self.refresh_s, took / REFRESH_SHARE)
+                self._last_refresh[key] = time.monotonic() - self.refresh_s + wait
 
     def memo(self, key: Hashable, build: Callable[[], T]) -> T:
         """A value that never changes for its key (the key says what it depends on), e.g. an
