@@ -99,6 +99,11 @@ def prepare(engine: Engine, n_votes: int, n_models: int = 12) -> tuple[SlamConfi
                   sweeps=False)  # fmt: skip
     with engine.begin() as conn:
         conn.execute(update(RatingRound).values(status="closed", closed_at=datetime.now(UTC)))
+        if engine.dialect.name == "postgresql":  # the seeder writes explicit ids
+            for table in ("experiment", "model", "user_context", "prompt", "generation",
+                          "rating_round", "rater", "rating_pair"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT coalesce(max(id), 1) FROM {table}))"))  # fmt: skip
     cfg = config(seeded.models)
     open_round(engine, cfg)
     print(f"  seeded {len(seeded.models)} models, {seeded.n_votes:,} votes in "
