@@ -34,16 +34,25 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, func
+from sqlalchemy import func
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from bot.rating import features, posterior, rounds
+from bot.rating.rater_reads import (
+    PairRow,
+    RaterVotes,
+    as_orm,
+    pair_rows,
+    pair_votes,
+    round_candidates,
+    seen_by,
+)
 from bot.rating.rounds import Candidate
 from core.config import SlamConfig
 from core.errors import SlamError
@@ -53,7 +62,6 @@ from evaluation.human import (
     Decision,
     Plan,
     effective_from,
-    fold_events,
     gold_due,
     gold_phase,
     make_plan,
@@ -65,14 +73,11 @@ from evaluation.human import (
 )
 from storage.db import session_scope
 from storage.models import (
-    Generation,
     ModelRecord,
     Notice,
-    PairMessage,
     Rater,
     RatingPair,
     RatingRound,
-    Vote,
 )
 
 log = logging.getLogger(__name__)
@@ -244,139 +249,6 @@ def _rater(session: Session, platform: str, user_hash: str) -> Rater:
     return rater
 
 
-_VT = Vote.__table__  # type: ignore[attr-defined]
-_PT = RatingPair.__table__  # type: ignore[attr-defined]
-_EVENT = (_VT.c.id, _VT.c.pair_id, _VT.c.rater_id, _VT.c.kind, _VT.c.action, _VT.c.choice,
-          _VT.c.target, _VT.c.score)  # fmt: skip
-_GA, _GB = Generation.__table__.alias("ga"), Generation.__table__.alias("gb")  # type: ignore[attr-defined]
-# Built once: a statement's column proxies cost more to make than the indexed read itself.
-_RATER_ROWS = (core_select(*_EVENT, _PT.c.round_id, _PT.c.kind, _PT.c.generation_a_id,
-                           _PT.c.generation_b_id, _GA.c.model_id, _GB.c.model_id)
-               .join(_PT, _PT.c.id == _VT.c.pair_id)
-               .join(_GA, _GA.c.id == _PT.c.generation_a_id)
-               .join(_GB, _GB.c.id == _PT.c.generation_b_id)
-               .where(_VT.c.rater_id == bindparam("rater")).order_by(_VT.c.id))  # fmt: skip
-_PAIR_ROWS = (core_select(_PT.c.id, _PT.c.kind, _PT.c.generation_a_id, _PT.c.generation_b_id,
-                          _PT.c.a_was_first_choice)
-              .where(_PT.c.round_id == bindparam("round")).order_by(_PT.c.id))  # fmt: skip
-_PAIR_EVENTS = (core_select(*_EVENT).join(_PT, _PT.c.id == _VT.c.pair_id)
-                .where(_VT.c.pair_id.in_(bindparam("ids", expanding=True)),
-                       _VT.c.kind == "pairwise", _PT.c.round_id == bindparam("round"),
-                       _PT.c.kind != "gold").order_by(_VT.c.id))  # fmt: skip
-
-
-class PairRow(NamedTuple):
-    """What the selection reads of a round's pair (a Core row, not an ORM object: a round
-    holds a pair per rater and page, and every page scans them)."""
-
-    id: int
-    kind: str
-    generation_a_id: int
-    generation_b_id: int
-    a_was_first_choice: bool
-
-
-def _pair_rows(session: Session, round_id: int) -> list[PairRow]:
-    session.flush()
-    rows = session.connection().execute(_PAIR_ROWS, {"round": round_id})
-    return [PairRow._make(r) for r in rows]
-
-
-def _orm(session: Session, row: PairRow) -> RatingPair:
-    pair = session.get(RatingPair, row.id)
-    assert pair is not None
-    return pair
-
-
-def _round_candidates(session: Session, cfg: SlamConfig, engine: Engine, rnd: RatingRound,
-                      version: posterior.Version) -> list[Candidate]:  # fmt: skip
-    """The round's answers, kept per process while the generations and models stay as they
-    are (they are immutable rows; the version's `rest` holds their newest ids and counts)."""
-    feat = rounds.round_feature(session, cfg, rnd)
-    key = ("candidates", rnd.id, rnd.experiment_id, rnd.run_date,
-           tuple(feat.models) if feat is not None and feat.models else None, version.rest)
-    return posterior.shared(engine).memo(key, lambda: rounds.round_candidates(session, cfg, rnd))
-
-
-def _effective(streams: dict[Any, Any]) -> dict[Any, Any]:
-    """The streams of `fold_events` that are effective votes (rules 1–4, 7): a pairwise
-    choice of PAIRWISE_CHOICES, a score on response A or B (what effective_from keeps)."""
-    return {k: v for k, v in streams.items()
-            if (k[2] == "pairwise" and v[0] in PAIRWISE_CHOICES)
-            or (k[2] == "score" and v[1] is not None and k[3] in ("A", "B"))}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RaterVotes:
-    """One rater's votes, read once per page with one indexed query (their own rows) and folded
-    by evaluation.human.votes.fold_events: the same effective votes as effective_from's, for
-    the per-rater part of the selection (a cheap look-up, whatever the log's size)."""
-
-    voted: frozenset[int]  # every pair they have any vote event on
-    rated: dict[int, frozenset[int]]  # round -> pairs with an effective vote (any kind)
-    model_pairs: Counter[frozenset[int]]  # model-id pairs -> effective pairwise votes
-    generations: dict[int, frozenset[int]]  # pair -> its generation pair (voted pairs)
-
-    @classmethod
-    def load(cls, session: Session, rater_id: int) -> RaterVotes:
-        rows = session.connection().execute(_RATER_ROWS, {"rater": rater_id}).all()
-        info = {r[1]: (r[8], r[9], r[10], r[11], r[12], r[13]) for r in rows}
-        streams = _effective(fold_events(tuple(r[:8]) for r in rows))
-        rated: dict[int, set[int]] = defaultdict(set)
-        mine: Counter[frozenset[int]] = Counter()
-        for pair, _rater, kind, _target in streams:
-            round_id, pkind, _a, _b, ma, mb = info[pair]
-            rated[round_id].add(pair)
-            if kind == "pairwise" and pkind != "gold":
-                mine[frozenset((ma, mb))] += 1
-        return cls(frozenset(info), {k: frozenset(v) for k, v in rated.items()}, mine,
-                   {p: frozenset((v[2], v[3])) for p, v in info.items()})  # fmt: skip
-
-    def rated_in(self, round_id: int) -> frozenset[int]:
-        return self.rated.get(round_id, frozenset())
-
-
-def _rated(session: Session, rater_id: int, round_id: int) -> set[int]:
-    """Pairs of the round with an effective vote (any kind, gold too) by the rater (the SQL
-    form; `RaterVotes` computes the same from the rater's rows)."""
-    out: set[int] = set()
-    kinds: tuple[Literal["models", "gold"], ...] = ("models", "gold")
-    for kind in ("pairwise", "score"):
-        for pairs in kinds:
-            e = effective_from(kind, round_id=round_id, pairs=pairs)
-            q = e.select(e.vote.pair_id).where(e.vote.rater_id == rater_id)
-            out |= set(session.connection().execute(q).scalars())
-    return out
-
-
-def _seen(session: Session, rater_id: int,
-          votes: RaterVotes) -> tuple[set[int], set[frozenset[int]]]:  # fmt: skip
-    """Pairs sent to the rater (any round), and every generation pair they have been sent or
-    voted on: a rater never gets the same generation pair twice."""
-    q = (select(PairMessage.pair_id, RatingPair.generation_a_id, RatingPair.generation_b_id)
-         .join(RatingPair, col(RatingPair.id) == col(PairMessage.pair_id))
-         .where(PairMessage.rater_id == rater_id))  # fmt: skip
-    rows = session.exec(q).all()
-    sent = {p for p, _, _ in rows}
-    gens = {frozenset((a, b)) for _, a, b in rows} | set(votes.generations.values())
-    return sent, gens
-
-
-def _pair_votes(session: Session, round_id: int, pair_ids: Iterable[int] | None = None
-                ) -> Counter[int]:  # fmt: skip
-    """Effective pairwise votes per pair of the round (`pair_ids`: only those pairs, read and
-    folded from their own rows: a look-up, not a scan of the log)."""
-    if pair_ids is None:
-        e = effective_from("pairwise", round_id=round_id)
-        return Counter(dict(session.connection().execute(e.counts(e.vote.pair_id)).all()))
-    ids = sorted(set(pair_ids))
-    if not ids:
-        return Counter()
-    rows = session.connection().execute(_PAIR_EVENTS, {"ids": ids, "round": round_id})
-    streams = _effective(fold_events(rows))
-    return Counter(pair for pair, _r, _k, _t in streams)
-
-
 def _options(cands: list[Candidate]) -> dict[tuple[int, int], list[tuple[Candidate, Candidate]]]:
     """(lower model id, higher) -> generation pairs on the same user context (first sample)."""
     by_ctx: dict[int, dict[int, Candidate]] = defaultdict(dict)
@@ -410,11 +282,11 @@ def next_pair(
     rater = _rater(session, platform, user_hash)
     assert rater.id is not None
     mine = RaterVotes.load(session, rater.id)
-    sent, seen = _seen(session, rater.id, mine)
+    sent, seen = seen_by(session, rater.id, mine)
     ids = tuple(r.id or 0 for r in opened)
     several = len(opened) > 1
     per_round = cfg.chat.pairs_per_round
-    every = [(rnd, _pair_rows(session, rnd.id or 0)) for rnd in opened]
+    every = [(rnd, pair_rows(session, rnd.id or 0)) for rnd in opened]
     rated = {rnd.id: mine.rated_in(rnd.id or 0) for rnd in opened}
     done_of = {rnd.id: sum(1 for p in pairs if p.kind != "gold" and p.id in rated[rnd.id])
                for rnd, pairs in every}  # fmt: skip
@@ -424,7 +296,7 @@ def next_pair(
         if pending:  # a pair already sent but not rated comes first
             done, quota = ((done_all, per_round * len(opened)) if several
                            else (done_of[rnd.id], per_round))  # fmt: skip
-            return NextPair(rnd.id or 0, rater.id, _orm(session, pending[0]), done, quota,
+            return NextPair(rnd.id or 0, rater.id, as_orm(session, pending[0]), done, quota,
                             "resent", rounds=ids)  # fmt: skip
     names = _model_names(session)
     engine: Engine = session.get_bind()  # type: ignore[assignment]
@@ -485,7 +357,7 @@ def _state(session: Session, cfg: SlamConfig, engine: Engine, rnd: RatingRound,
     pairs per round; once its decision is settled, only the exploration share)."""
     ev = cfg.evaluation
     feat = rounds.round_feature(session, cfg, rnd)
-    cands = _round_candidates(session, cfg, engine, rnd, version)
+    cands = round_candidates(session, cfg, engine, rnd, version)
     models = {names[c.model_id] for c in cands}
     fname = features.results_feature(cfg, feat.name if feat else None)
     snap = (snapshot(engine, cfg, models, results, feature=fname) if results is not None
@@ -538,8 +410,8 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater: RaterVotes,
         mp = min(options, key=coverage)
         why = "warm-up" if plan.warmup else "exploration"
     if existing[mp]:
-        counts = _pair_votes(session, round_id, (p.id or 0 for p in existing[mp]))
-        return _orm(session, min(existing[mp], key=lambda p: (counts[p.id], p.id))), why
+        counts = pair_votes(session, round_id, (p.id or 0 for p in existing[mp]))
+        return as_orm(session, min(existing[mp], key=lambda p: (counts[p.id], p.id))), why
     return _new_pair(session, cfg, round_id, pairs, options[mp], by_gen, names, rng), why
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.rating import posterior, selection
+from bot.rating import posterior, rater_reads, selection
 from core.config import SlamConfig, parse_config
 from evaluation.human import effective_from, make_plan
 from evaluation.results import Results
@@ -258,14 +258,14 @@ def test_rater_votes_equal_the_sql_rules(engine: Engine, events: list[tuple[Any,
     with Session(engine) as s:
         ids = {m.name: m.id for m in s.exec(select(ModelRecord)).all()}
         for rid in raters:
-            mine = selection.RaterVotes.load(s, rid)  # type: ignore[arg-type]
-            assert set(mine.rated_in(rnd.id)) == selection._rated(s, rid, rnd.id)  # type: ignore[arg-type]
+            mine = rater_reads.RaterVotes.load(s, rid)  # type: ignore[arg-type]
+            assert set(mine.rated_in(rnd.id)) == rater_reads.rated_sql(s, rid, rnd.id)  # type: ignore[arg-type]
             assert dict(mine.model_pairs) == _sql_model_votes(s, rid, ids)  # type: ignore[arg-type]
             voted = set(s.exec(select(Vote.pair_id).where(Vote.rater_id == rid)).all())
             assert set(mine.voted) == voted
         models = [p for p in pairs if p != pairs[gold]]
-        every = selection._pair_votes(s, rnd.id)  # type: ignore[arg-type]
-        only = selection._pair_votes(s, rnd.id, models)  # type: ignore[arg-type]
+        every = rater_reads.pair_votes(s, rnd.id)  # type: ignore[arg-type]
+        only = rater_reads.pair_votes(s, rnd.id, models)  # type: ignore[arg-type]
         assert only == Counter({k: v for k, v in every.items() if k in models})
 
 
