@@ -10,7 +10,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench clean pg chromium help image image-test
+.PHONY: demo test lint bench bench-quick clean pg chromium help image image-test
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/ —/'
@@ -39,6 +39,10 @@ test: $(STAMP) pg chromium  ## set up .venv and run every test, plus lint and ty
 
 bench: $(STAMP)  ## run the benchmarks and print their figures
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+bench-quick: $(STAMP)  ## every benchmark in its quick mode (a few seconds each), summary lines
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; \
+		out=$$($(PY) $$b --quick 2>&1) || { echo "$$out"; exit 1; }; echo "$$out" | tail -n 1; done
 
 image:  ## build the Docker image slam-bot:latest (docker if an engine runs, else buildah)
 	bash scripts/image/build.sh

@@ -352,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = ratio <= 0.5 and errors[0] <= 0.05 and errors[0] <= errors[1]
     print(f"target (ratio ≤ 0.5, error ≤ 5% and ≤ round-robin's): {'OK' if ok else 'MISSED'}")
     print(f"summary: active {medians[0]:,.0f} votes vs round-robin {medians[1]:,.0f} "
-          f"(ratio {ratio:.2f}), error {errors[0]:.1%} vs {errors[1]:.1%}")
+          f"(ratio {ratio:.2f}), error {errors[0]:.1%} vs {errors[1]:.1%}; "
+          f"target ratio ≤ 0.5, error ≤ 5%: {'OK' if ok else 'OVER'}")
     return 0
 
 

@@ -4,7 +4,8 @@
 2. `run_similarity` with an empty embedding cache (target: within 1.2x of the bare encode);
 3. `run_similarity` again with a warm cache (target: >= 20x faster than the cold run).
 
-Usage: python benchmarks/bench_eval_similarity.py [N]   (default N = 2000; ~14 texts/s on 2 cores)
+Usage: python benchmarks/bench_eval_similarity.py [N] [--quick]
+(default N = 2000; ~14 texts/s on 2 cores; --quick: 100, one round)
 """
 
 from __future__ import annotations
@@ -177,7 +178,13 @@ def main(n: int, rounds: int = 2) -> None:
         f"run_similarity, warm cache:      {warm:7.2f} s  ({cold / warm:.0f}x faster than cold;"
         f" target >= 20x) -> {'OK' if cold / warm >= 20 else 'SLOW'}"
     )
+    ok = cold <= 1.2 * bare and cold / warm >= 20
+    print(f"summary: similarity of {len(pairs)} responses: cold {cold / bare:.2f}x the bare "
+          f"encode, warm {cold / warm:.0f}x faster than cold (targets ≤ 1.2x, ≥ 20x: "
+          f"{'OK' if ok else 'OVER'})")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    quick = "--quick" in sys.argv[1:]  # a few seconds: 100 responses, one round
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    main(int(args[0]) if args else (100 if quick else 2000), rounds=1 if quick else 2)

@@ -5,7 +5,7 @@ of hourly probes, 10,000 generations), then times `build_digest` for yesterday c
 with the three default key charts, and `slot_for` / `next_fire_times` for common crons.
 The digest runs once a day in a worker thread, so seconds are fine; the target is ≤ 10 s.
 
-    .venv/bin/python benchmarks/bench_ops_digest.py [--keep DIR]
+    .venv/bin/python benchmarks/bench_ops_digest.py [--keep DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -50,7 +50,13 @@ def bench_slots() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--keep", type=Path, help="keep the database in this directory")
+    ap.add_argument("--quick", action="store_true",
+                    help="a few seconds: 6 models, 5,000 votes, 3 days of probes")
     args = ap.parse_args()
+    size = (dict(n_models=6, n_votes=5_000, n_generations=600, days=3, probes_per_hour=2,
+                 warmup_per_hour=2) if args.quick else
+            dict(n_models=30, n_votes=100_000, n_generations=10_000, days=30,
+                 probes_per_hour=10, warmup_per_hour=10))  # fmt: skip
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_digest_"))
     work.mkdir(parents=True, exist_ok=True)
     db = work / "bench.db"
@@ -60,18 +66,7 @@ def main() -> None:
     upgrade(engine)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     t0 = time.perf_counter()
-    seeded = seed(
-        engine,
-        n_models=30,
-        n_votes=100_000,
-        n_generations=10_000,
-        days=30,
-        probes_per_hour=10,
-        warmup_per_hour=10,
-        score_fraction=0.2,
-        local_cpu=2,
-        now=now,
-    )
+    seeded = seed(engine, **size, score_fraction=0.2, local_cpu=2, now=now)
     print(
         f"seeded {len(seeded.models)} models, {seeded.n_votes:,} votes, {seeded.n_probes:,} "
         f"probes in {time.perf_counter() - t0:.1f} s; load {os.getloadavg()[0]:.2f} "
@@ -103,7 +98,7 @@ def main() -> None:
     print(f"message: {len(text):,} characters, {len(reply.fields)} fields")
     bench_slots()
     engine.dispose()
-    verdict = "OK" if min(times) <= TARGET_S else "OVER"
+    verdict = "OK" if max(times) <= TARGET_S else "OVER"
     print(
         f"\nsummary: digest cold {times[0]:.2f} s, warm {times[1]:.2f} s, with charts "
         f"{with_charts:.2f} s (target ≤ {TARGET_S:.0f} s: {verdict})"

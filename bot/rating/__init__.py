@@ -1,6 +1,7 @@
 """The rating flow, platform-free: rounds of blind pairs (`rounds`), which pair a rater gets next
-(`selection`), showing a pair through a port (`posting`), the vote writer (`writer`: votes
-committed once, before the platform's acknowledgement), the pull flow of the web page
+(`selection`, reading the per-process shared posterior of `posterior` and the rater's own rows
+through `rater_reads`), showing a pair through a port (`posting`), the vote writer (`writer`:
+votes committed once, before the platform's acknowledgement), the pull flow of the web page
 (`flow`) and the signed invite links that let people rate (`invites`).
 """
 

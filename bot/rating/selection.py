@@ -34,21 +34,31 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from bot.rating import features, rounds
+from bot.rating import features, posterior, rounds
+from bot.rating.rater_reads import (
+    PairRow,
+    RaterVotes,
+    as_orm,
+    pair_rows,
+    pair_votes,
+    round_candidates,
+    seen_by,
+)
 from bot.rating.rounds import Candidate
 from core.config import SlamConfig
 from core.errors import SlamError
 from core.features import Feature
 from evaluation.human import (
+    PAIRWISE_CHOICES,
     Decision,
     Plan,
     effective_from,
@@ -60,17 +70,14 @@ from evaluation.human import (
     plan_batch,
     settled,
     settled_text,
-    spread_factor,
 )
 from storage.db import session_scope
 from storage.models import (
     ModelRecord,
     Notice,
-    PairMessage,
     Rater,
     RatingPair,
     RatingRound,
-    Vote,
 )
 
 log = logging.getLogger(__name__)
@@ -141,10 +148,12 @@ def finished_text(why: str, quota: int, round_id: int, ids: tuple[int, ...] = ()
 
 
 def snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (),
-             results: Any = None, *, feature: str | None = None) -> Snapshot:  # fmt: skip
+             results: Any = None, *, feature: str | None = None,
+             previous: Snapshot | None = None) -> Snapshot:  # fmt: skip
     """Read the results service (evaluation.results.service) for one feature (`feature`:
     a `Results(feature=…)` value, bot.rating.features.results_feature) and plan for `models`
-    plus the reference. `results`: an existing Results to reuse."""
+    plus the reference. `results`: an existing Results to reuse. `previous`: an earlier
+    snapshot of the same key, whose posterior warm-starts the fit."""
     from evaluation.results import Results
 
     res = results if results is not None else Results(engine, cfg, feature=feature)
@@ -154,8 +163,36 @@ def snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (),
     ref_cost = cost.cost_per_request if cost is not None else None
     names = set(models) | set(res.candidates) | ({ref} if ref else set())
     plan = make_plan(decision, res.pairwise_counts, sorted(names), ref_cost,
-                     cfg.evaluation.both_bad)  # fmt: skip
-    return Snapshot(decision, plan, _raters(engine), ref_cost)
+                     cfg.evaluation.both_bad,
+                     init=previous.plan.posterior if previous is not None else None)  # fmt: skip
+    return Snapshot(decision, plan, _raters(engine, res), ref_cost)
+
+
+def shared_snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (), *,
+                    feature: str | None = None,
+                    version: posterior.Version | None = None) -> Snapshot:  # fmt: skip
+    """`snapshot` through this process's shared state (bot.rating.posterior): what a page load
+    reads. Rebuilt when the data version says so (warm-started over new votes only, a full
+    refit otherwise); on a big database it may lag a few votes while it refreshes."""
+    names = frozenset(models)
+    key = ("snapshot", feature, names, _fingerprint(cfg))
+
+    def build(prev: posterior.State[Snapshot] | None,
+              version: posterior.Version) -> tuple[Snapshot, int]:  # fmt: skip
+        warm = prev is not None and prev.version.rest == version.rest
+        snap = snapshot(engine, cfg, names, feature=feature,
+                        previous=prev.value if warm and prev is not None else None)  # fmt: skip
+        return snap, int(snap.plan.pair_votes.sum())
+
+    version = version if version is not None else posterior.data_version(engine)
+    return posterior.shared(engine).get(key, version, build)
+
+
+def _fingerprint(cfg: SlamConfig) -> str:
+    """The configuration's identity in the shared state's key."""
+    import hashlib
+
+    return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
 
 
 def slice_decisions(engine: Engine, cfg: SlamConfig, feat: Feature) -> dict[str, Decision]:
@@ -183,7 +220,14 @@ def open_slices(engine: Engine, cfg: SlamConfig, feat: Feature | None,
     return keep
 
 
-def _raters(engine: Engine) -> int:
+def _raters(engine: Engine, results: Any = None) -> int:
+    """Raters with a counted pairwise vote on a model pair (any feature): from the results'
+    vote tally when it has one (its streams are the effective votes), else in SQL."""
+    tally = getattr(results, "tally", None) if results is not None else None
+    if tally is not None:
+        return len({rater for (pair, rater, kind, _t), (choice, _s) in tally.streams.items()
+                    if kind == "pairwise" and choice in PAIRWISE_CHOICES
+                    and pair in tally.pair_models})  # fmt: skip
     e = effective_from("pairwise")
     with engine.connect() as conn:
         q = core_select(func.count(func.distinct(e.vote.rater_id))).select_from(e.source)
@@ -203,44 +247,6 @@ def _rater(session: Session, platform: str, user_hash: str) -> Rater:
         session.flush()
     assert rater.id is not None
     return rater
-
-
-def _rated(session: Session, rater_id: int, round_id: int) -> set[int]:
-    """Pairs of the round with an effective vote (any kind, gold too) by the rater."""
-    out: set[int] = set()
-    kinds: tuple[Literal["models", "gold"], ...] = ("models", "gold")
-    for kind in ("pairwise", "score"):
-        for pairs in kinds:
-            e = effective_from(kind, round_id=round_id, pairs=pairs)
-            q = e.select(e.vote.pair_id).where(e.vote.rater_id == rater_id)
-            out |= set(session.connection().execute(q).scalars())
-    return out
-
-
-def _seen(session: Session, rater_id: int) -> tuple[set[int], set[frozenset[int]]]:
-    """Pairs sent to the rater (any round), and every generation pair they have been sent or
-    voted on: a rater never gets the same generation pair twice."""
-    sent = set(session.exec(select(PairMessage.pair_id).where(
-        PairMessage.rater_id == rater_id)).all())  # fmt: skip
-    voted = set(session.exec(select(Vote.pair_id).where(Vote.rater_id == rater_id)).all())
-    ids = sent | voted
-    gens: set[frozenset[int]] = set()
-    if ids:
-        rows = session.exec(select(RatingPair.generation_a_id, RatingPair.generation_b_id)
-                            .where(col(RatingPair.id).in_(sorted(ids)))).all()  # fmt: skip
-        gens = {frozenset((a, b)) for a, b in rows}
-    return sent, gens
-
-
-def _pair_votes(session: Session, round_id: int) -> Counter[int]:
-    e = effective_from("pairwise", round_id=round_id)
-    return Counter(dict(session.connection().execute(e.counts(e.vote.pair_id)).all()))
-
-
-def _rater_model_votes(session: Session, rater_id: int) -> Counter[frozenset[str]]:
-    e = effective_from("pairwise")
-    q = e.select(e.model_a.name, e.model_b.name).where(e.vote.rater_id == rater_id)
-    return Counter(frozenset((a, b)) for a, b in session.connection().execute(q))
 
 
 def _options(cands: list[Candidate]) -> dict[tuple[int, int], list[tuple[Candidate, Candidate]]]:
@@ -275,12 +281,13 @@ def next_pair(
         raise SlamError("No rating round is open right now; an admin can `round start` one.")
     rater = _rater(session, platform, user_hash)
     assert rater.id is not None
-    sent, seen = _seen(session, rater.id)
+    mine = RaterVotes.load(session, rater.id)
+    sent, seen = seen_by(session, rater.id, mine)
     ids = tuple(r.id or 0 for r in opened)
     several = len(opened) > 1
     per_round = cfg.chat.pairs_per_round
-    every = [(rnd, rounds.round_pairs(session, rnd.id or 0)) for rnd in opened]
-    rated = {rnd.id: _rated(session, rater.id, rnd.id or 0) for rnd in opened}
+    every = [(rnd, pair_rows(session, rnd.id or 0)) for rnd in opened]
+    rated = {rnd.id: mine.rated_in(rnd.id or 0) for rnd in opened}
     done_of = {rnd.id: sum(1 for p in pairs if p.kind != "gold" and p.id in rated[rnd.id])
                for rnd, pairs in every}  # fmt: skip
     done_all = sum(done_of.values())
@@ -289,11 +296,13 @@ def next_pair(
         if pending:  # a pair already sent but not rated comes first
             done, quota = ((done_all, per_round * len(opened)) if several
                            else (done_of[rnd.id], per_round))  # fmt: skip
-            return NextPair(rnd.id or 0, rater.id, pending[0], done, quota, "resent", rounds=ids)
+            return NextPair(rnd.id or 0, rater.id, as_orm(session, pending[0]), done, quota,
+                            "resent", rounds=ids)  # fmt: skip
     names = _model_names(session)
     engine: Engine = session.get_bind()  # type: ignore[assignment]
+    version = posterior.data_version(engine)
     states = [_state(session, cfg, engine, rnd, pairs, done_of[rnd.id], names,
-                     None if several else results) for rnd, pairs in every]  # fmt: skip
+                     None if several else results, version) for rnd, pairs in every]  # fmt: skip
     quota_all = sum(st.quota for st in states)
     # Unsettled features first; among them the round this rater has rated the least share of
     # (each rater's votes go round-robin over the features), then the oldest round.
@@ -312,7 +321,7 @@ def next_pair(
             why = "gold"
         if pair is None:
             cands = open_slices(engine, cfg, st.feature, st.cands)
-            pair, why = _choose(session, cfg, rid, rater.id, st.pairs, cands, seen, names,
+            pair, why = _choose(session, cfg, rid, mine, st.pairs, cands, seen, names,
                                 st.snap, rng)  # fmt: skip
         if pair is not None:
             return NextPair(rid, rater.id, pair, done, quota, why, decision, ids, fname)
@@ -334,7 +343,7 @@ class _Open:
 
     round: RatingRound
     feature: Feature | None
-    pairs: list[RatingPair]
+    pairs: list[PairRow]
     cands: list[Candidate]
     snap: Snapshot
     done: int
@@ -342,23 +351,25 @@ class _Open:
 
 
 def _state(session: Session, cfg: SlamConfig, engine: Engine, rnd: RatingRound,
-           pairs: list[RatingPair], done: int, names: dict[int, str],
-           results: Any) -> _Open:  # fmt: skip
+           pairs: list[PairRow], done: int, names: dict[int, str],
+           results: Any, version: posterior.Version) -> _Open:  # fmt: skip
     """A round's feature, answers and decision, and how many pairs a rater gets in it (the
     pairs per round; once its decision is settled, only the exploration share)."""
     ev = cfg.evaluation
     feat = rounds.round_feature(session, cfg, rnd)
-    cands = rounds.round_candidates(session, cfg, rnd)
-    snap = snapshot(engine, cfg, {names[c.model_id] for c in cands}, results,
-                    feature=features.results_feature(cfg, feat.name if feat else None))  # fmt: skip
+    cands = round_candidates(session, cfg, engine, rnd, version)
+    models = {names[c.model_id] for c in cands}
+    fname = features.results_feature(cfg, feat.name if feat else None)
+    snap = (snapshot(engine, cfg, models, results, feature=fname) if results is not None
+            else shared_snapshot(engine, cfg, models, feature=fname, version=version))  # fmt: skip
     quota = cfg.chat.pairs_per_round
     if snap.settled:
         quota = max(1, math.ceil(ev.explore * cfg.chat.pairs_per_round)) if ev.explore else 0
     return _Open(rnd, feat, pairs, cands, snap, done, quota)
 
 
-def _choose(session: Session, cfg: SlamConfig, round_id: int, rater_id: int,
-            pairs: list[RatingPair], cands: list[Candidate], seen: set[frozenset[int]],
+def _choose(session: Session, cfg: SlamConfig, round_id: int, rater: RaterVotes,
+            pairs: list[PairRow], cands: list[Candidate], seen: set[frozenset[int]],
             names: dict[int, str], snap: Snapshot,
             rng: random.Random) -> tuple[RatingPair | None, str]:  # fmt: skip
     """The most useful model pair for this rater, then its least-voted unseen pair in the
@@ -370,7 +381,7 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater_id: int,
     options = {mp: opts for mp, opts in options.items() if opts}
     if not options:
         return None, "done"
-    existing: dict[tuple[int, int], list[RatingPair]] = defaultdict(list)
+    existing: dict[tuple[int, int], list[PairRow]] = defaultdict(list)
     for p in pairs:
         a, b = by_gen.get(p.generation_a_id), by_gen.get(p.generation_b_id)
         if p.kind == "gold" or a is None or b is None:
@@ -379,15 +390,14 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater_id: int,
             continue
         existing[(min(a.model_id, b.model_id), max(a.model_id, b.model_id))].append(p)
     plan = snap.plan
-    mine = _rater_model_votes(session, rater_id)
+    mine = rater.model_pairs
 
     def votes(mp: tuple[int, int]) -> float:
         return plan.votes_of(names[mp[0]], names[mp[1]])
 
     explore = rng.random() < cfg.evaluation.explore
-    useful = {mp: plan.utility_of(names[mp[0]], names[mp[1]]) * float(spread_factor(
-        np.array(mine[frozenset((names[mp[0]], names[mp[1]]))], dtype=np.float64),
-        np.array(votes(mp), dtype=np.float64), snap.raters)) for mp in options}  # fmt: skip
+    useful = {mp: plan.utility_of(names[mp[0]], names[mp[1]])
+              * _spread(mine[frozenset(mp)], votes(mp), snap.raters) for mp in options}
     active = cfg.evaluation.pair_selection == "active"
     if active and not explore and not plan.warmup and max(useful.values()) > 0:
         mp = max(useful, key=lambda m: (useful[m], -votes(m), bool(existing[m]), -m[0], -m[1]))
@@ -400,12 +410,18 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater_id: int,
         mp = min(options, key=coverage)
         why = "warm-up" if plan.warmup else "exploration"
     if existing[mp]:
-        counts = _pair_votes(session, round_id)
-        return min(existing[mp], key=lambda p: (counts[p.id or 0], p.id or 0)), why
+        counts = pair_votes(session, round_id, (p.id or 0 for p in existing[mp]))
+        return as_orm(session, min(existing[mp], key=lambda p: (counts[p.id], p.id))), why
     return _new_pair(session, cfg, round_id, pairs, options[mp], by_gen, names, rng), why
 
 
-def _new_pair(session: Session, cfg: SlamConfig, round_id: int, pairs: list[RatingPair],
+def _spread(rater_votes: float, pair_votes: float, raters: float) -> float:
+    """evaluation.human.active.spread_factor on plain floats (the same IEEE arithmetic, without
+    building arrays: it runs for every model pair on every page)."""
+    return 1.0 / (1.0 + rater_votes / (1.0 + pair_votes / max(raters, 1.0)))
+
+
+def _new_pair(session: Session, cfg: SlamConfig, round_id: int, pairs: list[PairRow],
               opts: list[tuple[Candidate, Candidate]], by_gen: dict[int, Candidate],
               names: dict[int, str], rng: random.Random) -> RatingPair:  # fmt: skip
     """A pair drawn for one rater: the least-used user context of the round, the A/B order

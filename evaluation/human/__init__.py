@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from evaluation.human.tally import VoteTally
     from evaluation.human.votes import (
         DEFAULT_POLICY,
+        PAIRWISE_CHOICES,
         VotePolicy,
         all_effective_votes,
         assess_raters,

@@ -43,7 +43,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from statistics import NormalDist
 from typing import Any
 
@@ -171,15 +171,17 @@ def _games(ij: NDArray[np.int64], weights: NDArray[np.float64], n: int) -> NDArr
 
 
 def laplace(
-    ij: NDArray[np.int64], pts: NDArray[np.float64], weights: NDArray[np.float64], n: int
+    ij: NDArray[np.int64], pts: NDArray[np.float64], weights: NDArray[np.float64], n: int,
+    init: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Laplace approximation of the Bradley–Terry posterior for a batch of row weightings:
-    MAP natural-log strengths (B, n) and covariance (B, n, n) = inverse negative Hessian."""
+    MAP natural-log strengths (B, n) and covariance (B, n, n) = inverse negative Hessian.
+    `init` (n,): where Newton starts (a previous fit's mean: a warm start, same optimum)."""
     weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     if len(ij) == 0:
         b = weights.shape[0]
         return np.zeros((b, n)), np.broadcast_to(np.eye(n) * PRIOR_SD**2, (b, n, n)).copy()
-    mean = fit_bt(ij, pts, weights, n)
+    mean = fit_bt(ij, pts, weights, n, init)
     games = _games(ij, weights, n)
     prob = 1.0 / (1.0 + np.exp(mean[:, None, :] - mean[:, :, None]))
     h = games * prob * (1.0 - prob)
@@ -220,12 +222,17 @@ def tally_rows(
 
 
 def posterior(
-    counts: Sequence[Count], models: Sequence[str], both_bad: BothBad = "tie"
+    counts: Sequence[Count], models: Sequence[str], both_bad: BothBad = "tie",
+    init: NDArray[np.float64] | None = None,
 ) -> Posterior:
-    """The Laplace posterior over `models`; a model without votes keeps its prior."""
+    """The Laplace posterior over `models`; a model without votes keeps its prior. `init`: a
+    previous posterior's mean over the same models (Newton warm-started from it: a few new
+    votes move the optimum a little, so it takes a step or two instead of a full fit)."""
     models = list(models)
     ij, pts, cnt = tally_rows(counts, models, both_bad)
-    mean, cov = laplace(ij, pts, cnt, len(models))
+    if init is not None and np.shape(init) != (len(models),):
+        init = None
+    mean, cov = laplace(ij, pts, cnt, len(models), init)
     votes = np.zeros(len(models))
     np.add.at(votes, ij[:, 0], cnt)
     np.add.at(votes, ij[:, 1], cnt)
@@ -386,7 +393,7 @@ class Plan:
         k = self._index.get((a, b), self._index.get((b, a)))
         return float(self.pair_votes[k]) if k is not None else 0.0
 
-    @property
+    @cached_property
     def _index(self) -> dict[tuple[str, str], int]:
         return {p: k for k, p in enumerate(self.pairs)}
 
@@ -398,11 +405,15 @@ def make_plan(
     reference_cost: float | None = None,
     both_bad: BothBad = "tie",
     votes_per_pair: float = 1.0,
+    init: Posterior | None = None,
 ) -> Plan:
-    """Utilities of every pair of `models` for the open decision (the bot's entry point)."""
+    """Utilities of every pair of `models` for the open decision (the bot's entry point).
+    `init`: the previous plan's posterior; over the same models its mean warm-starts the fit
+    (bot.rating.posterior keeps it per process)."""
     models = sorted(set(models))
     pairs = [(models[i], models[j]) for i in range(len(models)) for j in range(i + 1, len(models))]
-    post = posterior(counts, models, both_bad)
+    start = init.mean if init is not None and init.models == models else None
+    post = posterior(counts, models, both_bad, start)
     idx = {m: k for k, m in enumerate(models)}
     pv = np.zeros(len(pairs))
     pair_k = {p: k for k, p in enumerate(pairs)}

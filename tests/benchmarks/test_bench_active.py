@@ -26,7 +26,8 @@ def test_quick_benchmark_summary_and_chart(
     assert bench.main(["--quick", "--chart", str(chart)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     m = re.fullmatch(r"summary: active ([\d,]+) votes vs round-robin ([\d,]+|inf) "
-                     r"\(ratio ([\d.]+)\), error ([\d.]+)% vs ([\d.]+)%", out[-1])  # fmt: skip
+                     r"\(ratio ([\d.]+)\), error ([\d.]+)% vs ([\d.]+)%; "
+                     r"target ratio ≤ 0.5, error ≤ 5%: (OK|OVER)", out[-1])  # fmt: skip
     assert m, out[-1]
     active, rr = (float(g.replace(",", "")) for g in m.group(1, 2))
     assert active < rr and float(m.group(3)) < 1
