@@ -20,7 +20,7 @@ WINGS = {
     "core": ["errors", "lazy", "env", "secrets", "registry", "backends", "console", "paths",
              "templates", "inputs", "config", "options", "prompts", "features", "data"],
     "storage": ["models", "db", "repo", "migrate"],
-    "hosting": ["backends", "quantize", "generate", "imports", "summary", "aws", "cli"],
+    "hosting": ["backends", "versions", "quantize", "generate", "imports", "summary", "aws", "cli"],
     "evaluation": ["perf", "human", "auto", "results", "charts", "report", "digest", "score",
                    "cli"],
     "bot": ["events", "reactions", "identity", "services", "rating", "commands", "dispatcher",

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hosting.backends.base import AnswerSchema, Generation, GenerationRequest
 from hosting.backends.gguf import ChatFormat, chat_format, resolve_model_path
+from hosting.backends.identity import ModelIdentity, gguf_identity
 
 if TYPE_CHECKING:
     from core.config import ModelSpec
@@ -275,7 +276,14 @@ class LlamaCppBackend:
             latency_s=latency,
             finish_reason=finish,
             structured=grammar is not None,
+            identity=self.identity(),
         )
+
+    def identity(self) -> ModelIdentity | None:
+        """The GGUF file's sha256 (cached by path, mtime and size: a replaced file is a new
+        version) and the configured quantization."""
+        quant = self.spec.quantization if self.spec.quantization != "unknown" else None
+        return gguf_identity(self.path, quant)
 
     async def aclose(self) -> None:
         # Models stay cached for the process: reloading costs more than keeping them.
