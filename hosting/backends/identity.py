@@ -50,7 +50,7 @@ class ModelIdentity:
         value = self.value.removeprefix("sha256:")
         if self.kind in ("openai", "imported"):
             model, _, fp = value.partition("|")
-            return f"{model} {fp[:12]}".strip() if fp else model
+            return f"{model} {fp[:16]}".strip() if fp else model
         return value[:12]
 
     def details_json(self) -> str:
