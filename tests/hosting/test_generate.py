@@ -18,8 +18,8 @@ from sqlmodel import select
 
 from core.config import SlamConfig, parse_config
 from core.prompts import load_user_contexts
-from hosting.backends.base import Generation, GenerationRequest, register
 from hosting.backends import gguf_identity, resolve_model_path
+from hosting.backends.base import Generation, GenerationRequest, register
 from hosting.generate import generate
 from storage.db import make_engine, session_scope
 from storage.models import Generation as GenRow

@@ -41,11 +41,10 @@ def upgrade() -> None:
             op.execute(f"ALTER TABLE {table} ADD COLUMN model_version_id INTEGER "
                        "REFERENCES model_version (id)")  # fmt: skip
         else:
-            op.add_column(
-                table,
-                sa.Column("model_version_id", sa.Integer(), sa.ForeignKey("model_version.id"),
-                          nullable=True),  # fmt: skip
+            column = sa.Column(
+                "model_version_id", sa.Integer(), sa.ForeignKey("model_version.id"), nullable=True
             )
+            op.add_column(table, column)
         op.create_index(f"ix_{table}_model_version_id", table, ["model_version_id"])
 
 

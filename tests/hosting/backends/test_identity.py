@@ -51,8 +51,13 @@ def test_a_missing_gguf_has_no_identity(tmp_path: Path) -> None:
 
 
 def test_ollama_identity_reads_a_tags_entry() -> None:
-    ident = ollama_identity({"model": "gemma3:1b", "digest": "abc123def4567890",
-                             "details": {"family": "gemma3", "quantization_level": "Q4_K_M"}})
+    ident = ollama_identity(
+        {
+            "model": "gemma3:1b",
+            "digest": "abc123def4567890",
+            "details": {"family": "gemma3", "quantization_level": "Q4_K_M"},
+        }
+    )
     assert ident == ModelIdentity("ollama-digest", "abc123def4567890",
                                   {"family": "gemma3", "quantization": "Q4_K_M",
                                    "tag": "gemma3:1b"})  # fmt: skip
@@ -70,8 +75,9 @@ def test_openai_and_imported_identities() -> None:
     assert api.value == imp.value and api.kind != imp.kind
 
 
-@given(st.text(max_size=30), st.text(max_size=30), st.dictionaries(st.text(max_size=5),
-                                                                    st.integers()))
+@given(
+    st.text(max_size=30), st.text(max_size=30), st.dictionaries(st.text(max_size=5), st.integers())
+)
 def test_key_depends_only_on_kind_and_value(kind: str, value: str, details: dict[str, int]) -> None:
     a, b = ModelIdentity(kind, value), ModelIdentity(kind, value, details)
     assert a.key == b.key and len(a.key) == 64
