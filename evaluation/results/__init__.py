@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         ratings_caption,
         ratings_lines,
         summary_text,
+        version_text,
         with_style,
     )
     from evaluation.results.service import Results
@@ -36,5 +37,6 @@ if TYPE_CHECKING:
         slice_decisions,
         slice_names,
     )
+    from evaluation.results.versions import Drift, VersionInfo
 
 __getattr__ = lazy_exports(__name__, __file__)
