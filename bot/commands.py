@@ -535,6 +535,19 @@ async def cmd_invite(d: Services, cmd: Command, port: ChatPort) -> Reply:
                  ephemeral=True)  # fmt: skip
 
 
+
+@command("alerts", "alerts", "the open alerts (availability, latency, hosts, versions, drift…)")
+async def cmd_alerts(d: Services, cmd: Command, port: ChatPort) -> Reply:
+    from bot.incidents import listing
+
+    if cmd.args:
+        return _bad_args("alerts", "It takes no arguments")
+    lines = await asyncio.to_thread(listing, d.engine)
+    if not lines:
+        off = "" if d.cfg.alerts.enabled else " (alerts are off: [alerts] enabled = false)"
+        return Reply(f"No open alerts{off}.", title="Alerts")
+    return Reply("\n".join(lines), title=f"Open alerts ({len(lines)})")
+
 ADMIN_COMMANDS = frozenset(n for n, s in COMMANDS.items() if s.admin)
 SLOW_COMMANDS = frozenset(n for n, s in COMMANDS.items() if s.slow)
 EPHEMERAL_COMMANDS = frozenset(n for n, s in COMMANDS.items() if s.ephemeral)

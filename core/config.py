@@ -474,6 +474,9 @@ class AlertsConfig(_Strict):
         default=0.5, ge=0, le=1, description="judges agreeing with the crowd less often than this"
     )
     min_agreement_pairs: int = Field(default=30, ge=1, le=1_000_000)
+    event_hours: float = Field(
+        default=24.0, gt=0, le=720, description="a decision change stays open this long"
+    )
 
 
 class SlamConfig(_Strict):

@@ -23,8 +23,8 @@ WINGS = {
     "hosting": ["backends", "versions", "quantize", "generate", "imports", "summary", "aws", "cli"],
     "evaluation": ["perf", "human", "auto", "results", "charts", "report", "digest", "score",
                    "cli"],
-    "bot": ["events", "reactions", "identity", "services", "rating", "commands", "dispatcher",
-            "web", "ops", "platforms", "cli"],
+    "bot": ["events", "reactions", "identity", "services", "rating", "incidents", "commands",
+            "dispatcher", "web", "ops", "platforms", "cli"],
     "slam": ["demo", "features", "commands", "cli"],
 }
 

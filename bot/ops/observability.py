@@ -26,7 +26,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from bot.events import Command, Vote
 from core.env import environment
@@ -259,6 +266,12 @@ JOB_DURATION = Histogram(
     ["job"],
     buckets=(1, 5, 15, 60, 300, 900, 1800, 3600, 7200, float("inf")),
 )
+
+ALERTS = Gauge("slam_alert", "Open alerts (1 while open, 0 once cleared)", ["kind", "subject"])
+
+
+def set_alert(kind: str, subject: str, active: bool) -> None:
+    ALERTS.labels(kind=kind, subject=subject).set(1 if active else 0)
 
 
 def record_generation(model: str, ok: bool) -> None:

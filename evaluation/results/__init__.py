@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         default_cache_dir,
         table_versions,
     )
+    from evaluation.results.health import ProbeHealth
     from evaluation.results.leaderboard import (
         HEADERS,
         PRIOR_NOTE,

@@ -36,6 +36,7 @@ from evaluation.human import (
     win_rate_matrix,
 )
 from evaluation.results.datasets import JUDGES, PROBES, VOTES, cached, dataset
+from evaluation.results.health import HealthData
 from evaluation.results.leaderboard import LeaderboardRow
 from evaluation.results.perf import PerfData
 from evaluation.results.versions import VersionData
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Results(VersionData, PerfData):
+class Results(VersionData, HealthData, PerfData):
     """Lazily loaded, cached results for one snapshot of the database."""
 
     def _external(self, name: str, fn: Callable[[Session], T]) -> T | None:

@@ -85,6 +85,8 @@ class VersionData(DatasetBase):
             .join(ModelRecord.__table__, _M.id == _MV.model_id)  # type: ignore[attr-defined]
             .order_by(_MV.first_seen, _MV.id)
         )
+        if self.as_of is not None:  # the versions seen by then (the digest's day before)
+            q = q.where(_MV.first_seen < self.as_of)
         out: dict[str, list[VersionInfo]] = defaultdict(list)
         with self.engine.connect() as conn:  # typed rows: first_seen as an aware datetime
             for name, vid, label, first in conn.execute(q).all():

@@ -1,0 +1,48 @@
+"""Alerts in chat, on the schedule: after every probe run the conditions of bot.incidents are
+checked, each incident that starts or clears is claimed (one replica posts it) and posted in
+one message to `[alerts] channel` (else the team channel), and every open alert is a
+`slam_alert{kind, subject}` gauge on /metrics (1 while open, 0 once cleared), so a team on
+Prometheus can route them through Alertmanager instead."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from bot.events import Reply
+from bot.incidents import Change, change_text, conditions, open_alerts, reconcile
+from bot.ops.jobs import JobRun, safe_send
+from bot.ops.observability import set_alert
+from core.config import SlamConfig
+
+
+def check(engine: Engine, cfg: SlamConfig, now: datetime | None = None) -> list[Change]:
+    """Check every alert and claim what changed (what this replica should post); updates
+    the /metrics gauges."""
+    if not cfg.alerts.enabled:
+        return []
+    changes = reconcile(engine, conditions(engine, cfg, now))
+    publish_gauges(engine, changes)
+    return changes
+
+
+def publish_gauges(engine: Engine, changes: Iterable[Change] = ()) -> None:
+    """`slam_alert{kind, subject}`: 1 while an incident is open, 0 once it cleared."""
+    for c in changes:
+        if c.phase == "clear":
+            set_alert(c.kind, c.subject, False)
+    for a in open_alerts(engine):
+        set_alert(a.kind, a.subject, True)
+
+
+async def post_alerts(run: JobRun, now: datetime | None = None) -> list[Change]:
+    """Check the alerts and post what this replica claimed, in one message."""
+    engine, cfg = run.services.engine, run.services.cfg
+    changes = await asyncio.to_thread(check, engine, cfg, now or run.clock())
+    if changes:
+        send = run.alerts or run.publish or run.notify
+        await safe_send(send, Reply(change_text(changes), title="SLaM alerts"))
+    return changes
