@@ -90,7 +90,9 @@ async def test_a_host_going_down_is_one_alert_that_clears(
     assert gauge("availability", "qwen-o") == 0 and open_alerts(engine) == []
 
 
-async def test_a_repulled_tag_raises_a_new_version_alert(engine: Engine, ollama: FakeOllama) -> None:
+async def test_a_repulled_tag_raises_a_new_version_alert(
+    engine: Engine, ollama: FakeOllama
+) -> None:
     cfg = make_cfg(ollama.url, ollama.url)
     inbox, clock = Inbox(), Clock()
     run = JobRun(BotServices.create(engine, cfg), Inbox(), alerts=inbox, clock=clock,
