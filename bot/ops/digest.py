@@ -56,6 +56,7 @@ def build_digests(engine: Engine, cfg: SlamConfig, day: date, *, charts: Sequenc
     database holds), else [(feature name, its digest)] in the configured order."""
     from bot.incidents import listing
 
+    out: list[tuple[str | None, Digest]]
     if not features.several(cfg):
         out = [(None, build_digest(engine, cfg, day, charts=charts, out_dir=out_dir))]
     else:
