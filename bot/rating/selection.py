@@ -97,6 +97,7 @@ class Snapshot:
     plan: Plan
     raters: int
     reference_cost: float | None
+    warming: frozenset[str] = frozenset()  # models whose new version has too few votes yet
 
     @property
     def settled(self) -> bool:
@@ -155,7 +156,9 @@ def snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (),
     names = set(models) | set(res.candidates) | ({ref} if ref else set())
     plan = make_plan(decision, res.pairwise_counts, sorted(names), ref_cost,
                      cfg.evaluation.both_bad)  # fmt: skip
-    return Snapshot(decision, plan, _raters(engine), ref_cost)
+    warming = getattr(res, "warming_up", None)  # evaluation.results.versions
+    return Snapshot(decision, plan, _raters(engine), ref_cost,
+                    frozenset(warming()) if warming is not None else frozenset())  # fmt: skip
 
 
 def slice_decisions(engine: Engine, cfg: SlamConfig, feat: Feature) -> dict[str, Decision]:
@@ -385,6 +388,9 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater_id: int,
         return plan.votes_of(names[mp[0]], names[mp[1]])
 
     explore = rng.random() < cfg.evaluation.explore
+    warm = [mp for mp in options if snap.warming & {names[mp[0]], names[mp[1]]}]
+    if warm:  # a model's new version has too few votes yet: its pairs first (warm-up)
+        options = {mp: options[mp] for mp in warm}
     useful = {mp: plan.utility_of(names[mp[0]], names[mp[1]]) * float(spread_factor(
         np.array(mine[frozenset((names[mp[0]], names[mp[1]]))], dtype=np.float64),
         np.array(votes(mp), dtype=np.float64), snap.raters)) for mp in options}  # fmt: skip
