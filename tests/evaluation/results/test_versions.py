@@ -135,3 +135,4 @@ def test_version_text_singular_and_warmup() -> None:
     assert version_text(v, 2) == ("m: based on version x2 from 2026-12-01 (1 vote) — too few "
                                   "votes yet (warming up: 2 needed); history: x1 from "
                                   "2026-12-01 (3 votes)")  # fmt: skip
+
