@@ -24,6 +24,7 @@ from bot.incidents import (
     health_conditions,
     listing,
     open_alerts,
+    quality_conditions,
     reconcile,
 )
 from bot.platforms.console import ConsolePort
@@ -130,3 +131,30 @@ async def test_slam_alerts_on_the_console(engine: Engine) -> None:
         assert bad is not None and not bad.ok and "takes no arguments" in bad.text
     finally:
         await d.aclose()
+
+
+def test_quality_conditions_name_the_version_drift_and_disagreeing_judge(engine: Engine) -> None:
+    from evaluation.results import Drift, VersionInfo
+
+    old = VersionInfo(1, "m", "aaaa", NOW - timedelta(days=3), 40)
+    new = VersionInfo(2, "m", "bbbb", NOW - timedelta(days=1), 5)
+    judges = [SimpleNamespace(judge="gpt-4", method="pairwise", n=40, agreement=0.4),
+              SimpleNamespace(judge="gpt-4", method="scorer", n=10, agreement=0.1),
+              SimpleNamespace(judge="gpt-4", method="comparer", n=40, agreement=0.8)]
+    results = SimpleNamespace(
+        warming_up=lambda: {"m": new},
+        drift=[Drift("m", old, new, -120.0, -200.0, -60.0, 50.0),
+               Drift("n", old, new, -20.0, -90.0, 40.0, 50.0)],
+        judge_trust=(judges, ""),
+        decision=SimpleNamespace(kind="switch", headline="Switch"),
+    )  # fmt: skip
+    got = {(c.kind, c.subject): c.text for c in quality_conditions(engine, cfg(), results,
+                                                                    None, NOW)}  # fmt: skip
+    assert got == {
+        ("version", "m bbbb"): ("m is answered by a new version bbbb since 2026-12-06: its "
+                                "rating starts over (5 of 20 votes)"),
+        ("drift", "m"): ("m: version bbbb (from 2026-12-06) is 120 Elo worse than aaaa (from "
+                         "2026-12-04), [-200, -60], margin ±50 — beyond the margin"),
+        ("agreement", "gpt-4/pairwise"): ("judge gpt-4 (pairwise) agrees with the crowd on 40% "
+                                          "of 40 pairs (below 50%)"),
+    }  # the scorer has too few pairs, the comparer agrees, n's drift is within the margin
