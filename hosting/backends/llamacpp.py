@@ -50,7 +50,7 @@ class _Loaded:
 
 
 log = logging.getLogger(__name__)
-_CACHE: dict[tuple[str, int, int], _Loaded] = {}
+_CACHE: dict[tuple[str, int, int, int, int], _Loaded] = {}
 _CACHE_LOCK = threading.Lock()
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama.cpp")
 
@@ -61,9 +61,11 @@ def run_on_llama_thread(fn: Callable[[], T]) -> T:
 
 
 def load_llama(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> _Loaded:
-    """Load (once per process) a GGUF with llama.cpp; several specs may share one file."""
+    """Load (once per process) a GGUF with llama.cpp; several specs may share one file. A
+    replaced file (new mtime or size: a new model version) is loaded again."""
     threads = n_threads or os.cpu_count() or 1
-    key = (str(path), n_ctx, threads)
+    st = os.stat(path)
+    key = (str(path), n_ctx, threads, st.st_mtime_ns, st.st_size)
     with _CACHE_LOCK:
         loaded = _CACHE.get(key)
         if loaded is None:

@@ -82,3 +82,19 @@ def test_key_depends_only_on_kind_and_value(kind: str, value: str, details: dict
     a, b = ModelIdentity(kind, value), ModelIdentity(kind, value, details)
     assert a.key == b.key and len(a.key) == 64
     assert ModelIdentity(kind + "x", value).key != a.key
+
+
+def test_the_embedded_backend_names_its_gguf_file_version(tmp_path: Path) -> None:
+    from core.config import ModelSpec
+    from hosting.backends.llamacpp import LlamaCppBackend
+
+    path = tmp_path / "team.gguf"
+    path.write_bytes(b"GGUF-v1")
+    spec = ModelSpec(name="team", backend="llamacpp", model=str(path), quantization="Q4_K_M")
+    backend = LlamaCppBackend(spec)
+    first = backend.identity()
+    assert first is not None and first.details["quantization"] == "Q4_K_M"
+    path.write_bytes(b"GGUF-v2-replaced")  # the file is replaced: a new version
+    second = backend.identity()
+    assert second is not None and second.key != first.key
+    assert second.value == hashlib.sha256(b"GGUF-v2-replaced").hexdigest()
