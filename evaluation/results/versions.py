@@ -170,15 +170,24 @@ class VersionData(DatasetBase):
     def warming_up(self) -> dict[str, VersionInfo]:
         """model -> its current version, for models whose current version (of several) has
         fewer votes than `[alerts] min_version_votes`: pair selection favours them."""
+        if not self._per_version:
+            return {}
         need = self.cfg.alerts.min_version_votes
         return {m: v[-1] for m, v in self.version_history.items() if v[-1].votes < need}
+
+    @property
+    def _per_version(self) -> bool:
+        """Whether votes can be told apart by version: under a vote policy that cannot be
+        folded per stream (`require_completion`, `max_votes_per_rater`) the counts are read by
+        model from the log, every version's together."""
+        return getattr(self, "tally", None) is not None
 
     @dataset(reads=VOTES + VERSIONS)
     def drift(self) -> list[Drift]:
         """Per model with votes on its two latest versions: the change from the older to the
         newer (the same Bradley–Terry bootstrap as the ratings, the older one anchored)."""
         history = self.version_history
-        if not history:
+        if not history or not self._per_version:
             return []
         ev = self.cfg.evaluation
         margin = self.cfg.alerts.drift_margin_elo or float(getattr(self, "margin_elo", 0) or 0)
@@ -220,6 +229,10 @@ class VersionData(DatasetBase):
         from evaluation.results.leaderboard import version_text
 
         need = self.cfg.alerts.min_version_votes
+        if self.version_history and not self._per_version:
+            return [f"{m}: {len(v)} versions; under this vote policy (require_completion or "
+                    "max_votes_per_rater) the ratings count every version's votes"
+                    for m, v in self.version_history.items()]  # fmt: skip
         return [version_text(v, need) for v in self.version_history.values()]
 
 

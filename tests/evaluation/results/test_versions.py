@@ -136,3 +136,13 @@ def test_version_text_singular_and_warmup() -> None:
                                   "votes yet (warming up: 2 needed); history: x1 from "
                                   "2026-12-01 (3 votes)")  # fmt: skip
 
+
+
+def test_a_policy_that_cannot_tell_versions_apart_says_so(engine: Engine) -> None:
+    seed(engine)
+    c = cfg()
+    c.evaluation.max_votes_per_rater = 100  # read from the log by model: versions pooled
+    res = Results(engine, c)
+    assert res.warming_up() == {} and res.drift == []
+    (line,) = res.version_lines()
+    assert line.startswith("cand: 2 versions; under this vote policy")
