@@ -11,13 +11,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from bot.events import Reply
 from bot.incidents import open_alerts
 from bot.ops.jobs import JobRun, run_job
 from bot.services import BotServices
 from core.config import SlamConfig, parse_config
-from tests.support.fake_ollama import FakeOllama
+from storage.models import ModelVersion, Probe
+from tests.support.fake_ollama import DIGEST, FakeOllama
 from tests.support.ports import free_port
 
 
@@ -106,6 +108,13 @@ async def test_a_repulled_tag_raises_a_new_version_alert(
     assert raised == ("🔴 gemma-o is answered by a new version c0ffee000000 since 2026-12-07: "
                       "its rating starts over (0 of 20 votes)")  # fmt: skip
     assert gauge("version", "gemma-o c0ffee000000") == 1
+    with Session(engine) as s:  # each probe row points at the version that answered it
+        rows = s.exec(select(Probe).order_by(col(Probe.id))).all()
+        labels = {p.model_version_id: s.get(ModelVersion, p.model_version_id).label  # type: ignore[union-attr]
+                  for p in rows if p.model_version_id is not None}  # fmt: skip
+    # gemma-o's two versions and qwen-o's one (the fake lists both under the same digest)
+    assert sorted(labels.values()) == [DIGEST[7:19], DIGEST[7:19], "c0ffee000000"]
+    assert all(p.model_version_id is not None for p in rows)
 
 
 async def test_alerts_off_posts_nothing(engine: Engine, ollama: FakeOllama) -> None:
