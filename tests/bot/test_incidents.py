@@ -43,7 +43,8 @@ def cfg(**alerts: object) -> SlamConfig:
                          "alerts": alerts})  # fmt: skip
 
 
-def test_an_incident_opens_once_clears_once_and_recurs_as_a_new_one(engine: Engine) -> None:
+def test_an_incident_opens_once_clears_once_and_recurs_as_a_new_one(any_engine: Engine) -> None:
+    engine = any_engine
     first = reconcile(engine, [DOWN])
     assert [(c.kind, c.subject, c.phase) for c in first] == [("availability", "gemma3:1b", "open")]
     assert reconcile(engine, [DOWN]) == []  # still down: nothing new to post
