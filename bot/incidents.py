@@ -151,8 +151,11 @@ def _aware(ts: datetime) -> datetime:
 def health_conditions(cfg: SlamConfig, results: Any) -> list[Condition]:
     """Availability and p95 latency over each model's last N probes."""
     a = cfg.alerts
+    configured = {m.name for m in cfg.models}  # a model no longer probed cannot recover
     out = []
     for name, h in sorted(results.recent_health.items()):
+        if name not in configured:
+            continue
         if h.n and h.availability < a.min_availability:
             out.append(Condition("availability", name, (
                 f"{name} answered {h.ok} of its last {h.n} probes ({h.availability:.0%}, "

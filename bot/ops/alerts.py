@@ -7,6 +7,7 @@ Prometheus can route them through Alertmanager instead."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -15,8 +16,10 @@ from sqlalchemy.engine import Engine
 from bot.events import Reply
 from bot.incidents import Change, change_text, conditions, open_alerts, reconcile
 from bot.ops.jobs import JobRun, safe_send
-from bot.ops.observability import set_alert
+from bot.ops.observability import ERRORS, set_alert
 from core.config import SlamConfig
+
+log = logging.getLogger(__name__)
 
 
 def check(engine: Engine, cfg: SlamConfig, now: datetime | None = None) -> list[Change]:
@@ -41,7 +44,12 @@ def publish_gauges(engine: Engine, changes: Iterable[Change] = ()) -> None:
 async def post_alerts(run: JobRun, now: datetime | None = None) -> list[Change]:
     """Check the alerts and post what this replica claimed, in one message."""
     engine, cfg = run.services.engine, run.services.cfg
-    changes = await asyncio.to_thread(check, engine, cfg, now or run.clock())
+    try:
+        changes = await asyncio.to_thread(check, engine, cfg, now or run.clock())
+    except Exception:  # the probes are stored either way; open alerts stay open
+        log.exception("checking the alerts failed")
+        ERRORS.labels(component="alerts").inc()
+        return []
     if changes:
         send = run.alerts or run.publish or run.notify
         await safe_send(send, Reply(change_text(changes), title="SLaM alerts"))

@@ -80,8 +80,11 @@ def test_other_notice_keys_are_not_incidents() -> None:
 def test_availability_and_latency_thresholds() -> None:
     results = SimpleNamespace(recent_health={
         "a": ProbeHealth("a", 20, 17, 1.0), "b": ProbeHealth("b", 20, 18, 12.5),
-        "c": ProbeHealth("c", 0, 0, None)})  # fmt: skip
-    got = {(c.kind, c.subject): c.text for c in health_conditions(cfg(), results)}
+        "c": ProbeHealth("c", 0, 0, None),
+        "gone": ProbeHealth("gone", 20, 0, None)})  # no longer configured: never probed again
+    abc = parse_config({"models": [{"name": n, "backend": "ollama", "model": n}
+                                   for n in "abc"]})  # fmt: skip
+    got = {(c.kind, c.subject): c.text for c in health_conditions(abc, results)}
     assert got == {
         ("availability", "a"): "a answered 17 of its last 20 probes (85%, below 90%)",
         ("latency", "b"): "b's p95 latency over its last 20 probes is 12.50 s (SLO 10 s)",

@@ -124,3 +124,22 @@ async def test_alerts_off_posts_nothing(engine: Engine, ollama: FakeOllama) -> N
                  probe_warmup=0, probe_measure=1)  # fmt: skip
     assert await run_job("probe", run) == "ok"
     assert inbox.alerts() == [] and open_alerts(engine) == []
+
+
+async def test_a_failing_check_leaves_the_probe_job_ok_and_alerts_open(
+    engine: Engine, ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.ops import alerts
+
+    def broken(*args: object) -> list[object]:
+        raise RuntimeError("results unavailable")
+
+    monkeypatch.setattr(alerts, "conditions", broken)
+    cfg = make_cfg(ollama.url, ollama.url)
+    inbox = Inbox()
+    run = JobRun(BotServices.create(engine, cfg), Inbox(), publish=inbox, clock=Clock(),
+                 probe_warmup=0, probe_measure=1)  # fmt: skip
+    errors = REGISTRY.get_sample_value("slam_errors_total", {"component": "alerts"}) or 0.0
+    assert await run_job("probe", run) == "ok"
+    assert inbox.alerts() == []
+    assert REGISTRY.get_sample_value("slam_errors_total", {"component": "alerts"}) == errors + 1
