@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
 from bot.events import Reply
-from bot.incidents import Change, change_text, conditions, open_alerts, reconcile
+from bot.incidents import Change, change_text, conditions, incidents, reconcile
 from bot.ops.jobs import JobRun, safe_send
 from bot.ops.observability import ERRORS, set_alert
 from core.config import SlamConfig
@@ -28,17 +27,15 @@ def check(engine: Engine, cfg: SlamConfig, now: datetime | None = None) -> list[
     if not cfg.alerts.enabled:
         return []
     changes = reconcile(engine, conditions(engine, cfg, now))
-    publish_gauges(engine, changes)
+    publish_gauges(engine)
     return changes
 
 
-def publish_gauges(engine: Engine, changes: Iterable[Change] = ()) -> None:
-    """`slam_alert{kind, subject}`: 1 while an incident is open, 0 once it cleared."""
-    for c in changes:
-        if c.phase == "clear":
-            set_alert(c.kind, c.subject, False)
-    for a in open_alerts(engine):
-        set_alert(a.kind, a.subject, True)
+def publish_gauges(engine: Engine) -> None:
+    """`slam_alert{kind, subject}`: 1 while its latest incident is open, 0 once it cleared,
+    read from the ledger (so any replica shows what another one posted)."""
+    for (kind, subject), (_seq, alert) in incidents(engine).items():
+        set_alert(kind, subject, alert is not None)
 
 
 async def post_alerts(run: JobRun, now: datetime | None = None) -> list[Change]:

@@ -369,8 +369,11 @@ def scheduler_check(scheduler: Any) -> Check:
     return check
 
 
-def add_routes(app: Any, health: Health | None = None, *, healthz: bool = True) -> Any:
-    """Add GET /metrics (and /healthz unless `healthz=False`) to an aiohttp Application."""
+def add_routes(app: Any, health: Health | None = None, *, healthz: bool = True,
+               refresh: Callable[[], None] | None = None) -> Any:  # fmt: skip
+    """Add GET /metrics (and /healthz unless `healthz=False`) to an aiohttp Application.
+    `refresh` runs (in a thread) before each scrape: gauges read from the database (the open
+    alerts) are then the same on every replica."""
     from aiohttp import web
 
     health = health or Health()
@@ -380,6 +383,11 @@ def add_routes(app: Any, health: Health | None = None, *, healthz: bool = True) 
         return web.json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
 
     async def metrics_handler(_: web.Request) -> web.Response:
+        if refresh is not None:
+            try:
+                await asyncio.to_thread(refresh)
+            except Exception:  # the other metrics are still served
+                logging.getLogger(__name__).exception("refreshing the metrics failed")
         body = await asyncio.to_thread(generate_latest, REGISTRY)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

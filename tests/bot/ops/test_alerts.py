@@ -143,3 +143,28 @@ async def test_a_failing_check_leaves_the_probe_job_ok_and_alerts_open(
     assert await run_job("probe", run) == "ok"
     assert inbox.alerts() == []
     assert REGISTRY.get_sample_value("slam_errors_total", {"component": "alerts"}) == errors + 1
+
+
+async def test_every_replicas_metrics_show_the_ledgers_alerts(engine: Engine) -> None:
+    """Another replica posted and later cleared an alert: this one's /metrics shows both."""
+    import httpx
+
+    from bot.dispatcher import Dispatcher
+    from bot.incidents import Condition, reconcile
+    from bot.ops.runtime import AdapterRuntime
+
+    cfg = parse_config({})
+    down = Condition("host", "i-0replica", "host i-0replica is past its TTL")
+    slow = Condition("latency", "m-replica", "m-replica is slow")
+    reconcile(engine, [down, slow])
+    reconcile(engine, [down])  # the latency alert cleared
+    port = free_port()
+    rt = AdapterRuntime(Dispatcher(engine, cfg, salt=b"s"), port=port, scheduler=False, web=False)
+    await rt.serve()
+    try:
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    finally:
+        await rt.aclose()
+    assert 'slam_alert{kind="host",subject="i-0replica"} 1.0' in text
+    assert 'slam_alert{kind="latency",subject="m-replica"} 0.0' in text
