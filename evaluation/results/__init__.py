@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         PRIOR_NOTE,
         LeaderboardRow,
         cells,
+        drift_text,
         rank_text,
         rating_text,
         ratings_caption,

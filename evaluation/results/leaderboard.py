@@ -195,3 +195,15 @@ def version_text(versions: list[Any], min_votes: int) -> str:
         text += "; history: " + ", ".join(
             f"{v.label} from {v.day} ({v.votes} votes)" for v in reversed(older))
     return text
+
+
+def drift_text(d: Any) -> str:
+    """A model's quality change between its two latest versions, with the interval and the
+    margin (`d`: evaluation.results.versions.Drift)."""
+    word = "worse" if d.change < 0 else "better"
+    flag = " — beyond the margin" if d.beyond_margin else ""
+    return (
+        f"{d.model}: version {d.new.label} (from {d.new.day}) is {abs(d.change):.0f} Elo {word} "
+        f"than {d.old.label} (from {d.old.day}), [{d.lo:+.0f}, {d.hi:+.0f}], margin "
+        f"±{d.margin:.0f}{flag}"
+    )

@@ -65,13 +65,10 @@ class Drift:
         return self.hi < -self.margin or self.lo > self.margin
 
     def line(self) -> str:
-        word = "worse" if self.change < 0 else "better"
-        flag = " — beyond the margin" if self.beyond_margin else ""
-        return (
-            f"{self.model}: version {self.new.label} (from {self.new.day}) is "
-            f"{abs(self.change):.0f} Elo {word} than {self.old.label} (from {self.old.day}), "
-            f"[{self.lo:+.0f}, {self.hi:+.0f}], margin ±{self.margin:.0f}{flag}"
-        )
+        """The drift line every surface shows (evaluation.results.leaderboard.drift_text)."""
+        from evaluation.results.leaderboard import drift_text
+
+        return drift_text(self)
 
 
 class VersionData(DatasetBase):
