@@ -459,9 +459,11 @@ def format_leaderboard(results: Any) -> Reply:
     from evaluation.results import PRIOR_NOTE, rank_text, rating_text, ratings_caption
 
     bt, decision = results.ratings, results.decision
+    # which version of each model the ratings are based on (evaluation.results.versions)
+    versions = results.version_lines() if hasattr(results, "version_lines") else []
     if bt is None:
-        return Reply("No pairwise votes yet; rate some pairs first (`/slam rate`).",
-                     title="Leaderboard")  # fmt: skip
+        return Reply("\n".join(["No pairwise votes yet; rate some pairs first (`/slam rate`).",
+                                *versions]), title="Leaderboard")  # fmt: skip
     fields = []
     style = getattr(results, "style_ratings", None)  # evaluation.human.style: length-controlled
     for r in bt.ranked():
@@ -479,7 +481,7 @@ def format_leaderboard(results: Any) -> Reply:
     notes = list(bt.warnings)
     if any(r.bound for r in bt.ratings.values()):
         notes.append(PRIOR_NOTE)
-    text = "\n".join([decision.headline, ratings_caption(bt), *notes])
+    text = "\n".join([decision.headline, ratings_caption(bt), *notes, *versions])
     return Reply(text, title="Leaderboard", fields=fields)
 
 
@@ -534,6 +536,19 @@ async def cmd_invite(d: Services, cmd: Command, port: ChatPort) -> Reply:
                  f"Send it to {name} only; `slam web revoke {name}` ends it.{note}",
                  ephemeral=True)  # fmt: skip
 
+
+
+@command("alerts", "alerts", "the open alerts (availability, latency, hosts, versions, drift…)")
+async def cmd_alerts(d: Services, cmd: Command, port: ChatPort) -> Reply:
+    from bot.incidents import listing
+
+    if cmd.args:
+        return _bad_args("alerts", "It takes no arguments")
+    lines = await asyncio.to_thread(listing, d.engine)
+    if not lines:
+        off = "" if d.cfg.alerts.enabled else " (alerts are off: [alerts] enabled = false)"
+        return Reply(f"No open alerts{off}.", title="Alerts")
+    return Reply("\n".join(lines), title=f"Open alerts ({len(lines)})")
 
 ADMIN_COMMANDS = frozenset(n for n, s in COMMANDS.items() if s.admin)
 SLOW_COMMANDS = frozenset(n for n, s in COMMANDS.items() if s.slow)

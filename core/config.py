@@ -480,6 +480,40 @@ class TelemetryConfig(_Strict):
     )
 
 
+class AlertsConfig(_Strict):
+    """`[alerts]`: what the bot raises in chat (each once per incident and once on clearing,
+    and as a `slam_alert` gauge on /metrics). Checked after every probe run."""
+
+    enabled: bool = True
+    channel: str | None = Field(
+        default=None, max_length=200, description="where alerts go; default: the team channel"
+    )
+    availability_probes: int = Field(
+        default=20, ge=1, le=10_000, description="availability is over the last N measure probes"
+    )
+    min_availability: float = Field(default=0.9, ge=0, le=1)
+    p95_slo_s: float = Field(
+        default=10.0, gt=0, le=86_400, description="p95 latency over the same probes above this"
+    )
+    host_ttl_warning_min: float = Field(
+        default=30.0, ge=0, le=10_080, description="warn this long before a g4dn host's TTL"
+    )
+    drift_margin_elo: float | None = Field(
+        default=None, gt=0, le=1000,
+        description="quality change between two versions of a model; default: the margin",
+    )  # fmt: skip
+    min_version_votes: int = Field(
+        default=20, ge=1, le=100_000, description="a new version is warming up below this"
+    )
+    min_judge_agreement: float = Field(
+        default=0.5, ge=0, le=1, description="judges agreeing with the crowd less often than this"
+    )
+    min_agreement_pairs: int = Field(default=30, ge=1, le=1_000_000)
+    event_hours: float = Field(
+        default=24.0, gt=0, le=720, description="a decision change stays open this long"
+    )
+
+
 class SlamConfig(_Strict):
     """The whole `slam.toml`."""
 
@@ -495,6 +529,7 @@ class SlamConfig(_Strict):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SlamConfig:

@@ -124,6 +124,9 @@ class Digest:
     feature: str | None = None  # None: everything the database holds (one feature)
     # per slice of the feature (its `slice_field`), through the end of the day
     slices: list[SliceDecision] = field(default_factory=list)
+    # model versions: new that day, what the numbers are based on, drift between versions
+    versions: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)  # open alerts (the bot fills them in)
 
 
 @dataclass(frozen=True)
@@ -300,7 +303,17 @@ def build_digest(
         notes=notes,
         feature=feature,
         slices=slices,
+        versions=version_lines(results, start, end),
     )
+
+
+def version_lines(results: Any, start: datetime, end: datetime) -> list[str]:
+    """The digest's model-version lines: versions first seen in [start, end), what each
+    model with several versions is based on, and the drift between its last two."""
+    new = [f"{v.model}: new version {v.label} (first seen {v.first_seen:%H:%M} UTC)"
+           for vs in results.model_versions.values() for v in vs[1:]
+           if start <= v.first_seen < end]  # fmt: skip
+    return new + results.version_lines() + [d.line() for d in results.drift]
 
 
 def digest_numbers(

@@ -143,6 +143,8 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
     ]
     lines += ["", _assumptions(data)]
     lines += _slices_markdown(result.slices)
+    if versions := _version_lines(data):
+        lines += ["", "## Model versions", "", *[f"- {v}" for v in versions]]
     lines += ["", "## Rater quality and style control", "", *_style_section(data)]
     trust, sentence = data.judge_trust
     if trust or sentence:
@@ -159,6 +161,12 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
     for name, path in result.charts.items():
         lines += [f"### {CHART_DESCRIPTIONS[name]}", "", f"![{name}]({path.name})", ""]
     return "\n".join(lines) + "\n"
+
+
+def _version_lines(data: Results) -> list[str]:
+    """What the numbers of models with several versions are based on, and their drift
+    (evaluation.results.versions)."""
+    return [*data.version_lines(), *(d.line() for d in data.drift)]
 
 
 def _slices_markdown(slices: list[SliceDecision]) -> list[str]:
@@ -260,6 +268,8 @@ def _html(result: ReportResult, data: Results, generated: str, pngs: dict[str, b
         )
         + "</ul>",
         _slices_html(result.slices),
+        "".join(["<h2>Model versions</h2><ul>", *(f"<li>{e(v)}</li>" for v in versions),
+                 "</ul>"]) if (versions := _version_lines(data)) else "",
         "<h2>Rater quality and style control</h2>"
         + "".join(f"<p class='note'>{e(line)}</p>" for line in _style_section(data)),
     ]

@@ -20,6 +20,7 @@ from core.config import ModelSpec, SlamConfig
 from core.features import Feature, feature, features
 from core.prompts import text_hash
 from hosting.backends import Backend, Generation, GenerationRequest, create_backend
+from hosting.versions import record_version
 from storage import models as tables
 from storage.db import session_scope
 from storage.repo import (
@@ -124,6 +125,7 @@ def store_generation(
             setattr(row, column, value)
         row.temperature = temperature
         row.created_at = datetime.now(UTC)
+        row.model_version_id = record_version(s, job.model_id, gen.identity) if gen.ok else None
         s.add(row)
 
 

@@ -39,6 +39,7 @@ from core.config import ModelSpec
 from core.errors import SlamError, short
 from core.features import Feature
 from core.prompts import text_hash
+from hosting.versions import imported_version
 from storage import models as tables
 from storage.db import session_scope
 from storage.repo import ensure_experiment, ensure_input, ensure_model, ensure_prompt
@@ -415,6 +416,7 @@ def import_responses(
                 tpot_s=tpot(a.latency_s, a.ttft_s, a.output_tokens),
                 source="imported", meta_json=json.dumps(meta, sort_keys=True, default=str),
                 created_at=a.created_at or datetime.now(UTC),
+                model_version_id=None if dry_run else imported_version(s, rec.id, a.meta),
             ))  # fmt: skip
             result.by_day[run_date] = result.by_day.get(run_date, 0) + 1
         result.stored = len(rows)

@@ -113,6 +113,8 @@ class Generation(Measured, table=True):
     )
     meta_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
+    # which exact model answered (a model_version row); None before versions were recorded
+    model_version_id: int | None = Field(default=None, foreign_key="model_version.id", index=True)
 
 
 class Probe(Measured, table=True):
@@ -128,6 +130,7 @@ class Probe(Measured, table=True):
     started_at: datetime = Field(default_factory=utcnow)
     ok: bool = True
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    model_version_id: int | None = Field(default=None, foreign_key="model_version.id", index=True)
 
 
 class Rater(SQLModel, table=True):
@@ -341,3 +344,19 @@ class GpuEnergy(SQLModel, table=True):
     util_pct: float | None = None
     memory_used_mib: float | None = None
     counter_resets: int = 0
+
+
+class ModelVersion(SQLModel, table=True):
+    """One version of a configured model: what its backend said identified the model that
+    answered (an Ollama digest, an API's model and fingerprint, a GGUF file's sha256), first
+    seen when. Generations and probes point at the version that answered them; a new identity
+    is a new row, never an update (hosting.backends.identity)."""
+
+    __tablename__ = "model_version"
+    __table_args__ = (UniqueConstraint("model_id", "identity"),)
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="model.id", index=True)
+    identity: str = Field(max_length=64)  # ModelIdentity.key
+    label: str = Field(max_length=200)  # a short name for people
+    details_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    first_seen: datetime = Field(default_factory=utcnow)

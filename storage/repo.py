@@ -9,7 +9,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from core.config import ModelSpec
-from storage.models import Experiment, Generation, ModelRecord, Prompt, UserContext
+from storage.models import (
+    Experiment,
+    Generation,
+    ModelRecord,
+    ModelVersion,
+    Prompt,
+    UserContext,
+)
 
 
 def ensure_experiment(session: Session, name: str, prompt_template: str) -> Experiment:
@@ -125,3 +132,31 @@ def try_insert(session: Session, row: object) -> bool:
         return True
     except IntegrityError:
         return False
+
+
+def ensure_model_version(
+    session: Session, model_id: int, identity: str, label: str, details_json: str
+) -> int:
+    """The id of a model's version by its identity key, inserted the first time it is seen
+    (two writers racing for one new version both get the one row)."""
+
+    def find() -> int | None:
+        q = select(ModelVersion.id).where(
+            ModelVersion.model_id == model_id, ModelVersion.identity == identity
+        )
+        return session.exec(q).first()
+
+    found = find()
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            row = ModelVersion(model_id=model_id, identity=identity, label=label[:200],
+                               details_json=details_json)  # fmt: skip
+            session.add(row)
+    except IntegrityError:
+        found = find()
+        assert found is not None
+        return found
+    assert row.id is not None
+    return row.id

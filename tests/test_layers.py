@@ -20,12 +20,12 @@ WINGS = {
     "core": ["errors", "lazy", "env", "secrets", "registry", "backends", "console", "paths",
              "templates", "inputs", "config", "options", "prompts", "features", "data"],
     "storage": ["models", "db", "repo", "migrate"],
-    "hosting": ["backends", "telemetry", "quantize", "generate", "imports", "summary", "aws",
-                "cli"],
+    "hosting": ["backends", "telemetry", "versions", "quantize", "generate", "imports", "summary",
+                "aws", "cli"],
     "evaluation": ["perf", "human", "auto", "results", "charts", "report", "digest", "score",
                    "cli"],
-    "bot": ["events", "reactions", "identity", "services", "rating", "commands", "dispatcher",
-            "web", "ops", "platforms", "cli"],
+    "bot": ["events", "reactions", "identity", "services", "rating", "incidents", "commands",
+            "dispatcher", "web", "ops", "platforms", "cli"],
     "slam": ["demo", "features", "commands", "cli"],
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -53,11 +54,17 @@ def build_digests(engine: Engine, cfg: SlamConfig, day: date, *, charts: Sequenc
                   out_dir: Path | None = None) -> list[tuple[str | None, Digest]]:  # fmt: skip
     """The digest of every feature for `day`: [(None, the digest)] with one feature (all the
     database holds), else [(feature name, its digest)] in the configured order."""
+    from bot.incidents import listing
+
+    out: list[tuple[str | None, Digest]]
     if not features.several(cfg):
-        return [(None, build_digest(engine, cfg, day, charts=charts, out_dir=out_dir))]
-    return [(f.name, feature_digest(engine, cfg, day, f.name, charts=charts,
-                                    out_dir=out_dir / f.name if out_dir else None))
-            for f in feature_list(cfg)]  # fmt: skip
+        out = [(None, build_digest(engine, cfg, day, charts=charts, out_dir=out_dir))]
+    else:
+        out = [(f.name, feature_digest(engine, cfg, day, f.name, charts=charts,
+                                       out_dir=out_dir / f.name if out_dir else None))
+               for f in feature_list(cfg)]  # fmt: skip
+    alerts = listing(engine)  # the open alerts, once (they are every feature's)
+    return [(name, replace(d, alerts=alerts)) for name, d in out]
 
 
 def _dur(v: float | None) -> str:
@@ -139,6 +146,11 @@ def _fields(d: Digest, limit: int) -> list[tuple[tuple[str, str], bool]]:
         (_listing("Latency p50 / p95 (vs the day before)", latency, limit, "models",
                   ("Latency", "no probes that day")), True),
     ]  # fmt: skip
+    if d.versions:
+        fields.append((("Model versions", _top(d.versions, limit, "lines")), False))
+    if d.alerts:
+        fields.append(((f"Open alerts ({len(d.alerts)})", _top(d.alerts, limit, "alerts")
+                        + "\n(`/slam alerts`)"), True))  # fmt: skip
     probed = [a for a in d.availability if a.total]
     if probed:
         failing = sorted((a for a in probed if a.ok < a.total), key=lambda a: a.ok / a.total)

@@ -34,6 +34,11 @@ async def probe_body(run: JobRun, slot: datetime) -> str:
     await asyncio.to_thread(_observe_probes, engine, {s.run_id: s.model for s in summaries})
     down = [s.model for s in summaries if s.n_ok == 0]
     note = f"; unavailable: {', '.join(down)}" if down else ""
+    from bot.ops.alerts import post_alerts
+
+    changes = await post_alerts(run)
+    if changes:
+        note += f"; {len(changes)} alert change(s) posted"
     return f"probed {len(summaries)} model(s){note}"
 
 

@@ -62,6 +62,7 @@ class JobRun:
     notify: Notify  # admin channel: failures and daily summaries
     publish: Notify | None = None  # team channel: the digest (default: notify)
     post_round: RoundHook | None = None  # posts a new round's pairs (see round_poster)
+    alerts: Notify | None = None  # `[alerts] channel` (default: publish, else notify)
     owner: str = field(default_factory=leases.default_owner)
     clock: Callable[[], datetime] = _utcnow  # aware "now"; slots are computed from it
     probe_warmup: int = 1

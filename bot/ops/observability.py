@@ -26,7 +26,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from bot.events import Command, Vote
 from core.env import environment
@@ -260,6 +267,12 @@ JOB_DURATION = Histogram(
     buckets=(1, 5, 15, 60, 300, 900, 1800, 3600, 7200, float("inf")),
 )
 
+ALERTS = Gauge("slam_alert", "Open alerts (1 while open, 0 once cleared)", ["kind", "subject"])
+
+
+def set_alert(kind: str, subject: str, active: bool) -> None:
+    ALERTS.labels(kind=kind, subject=subject).set(1 if active else 0)
+
 
 def record_generation(model: str, ok: bool) -> None:
     GENERATIONS.labels(model=model, outcome="ok" if ok else "error").inc()
@@ -356,8 +369,11 @@ def scheduler_check(scheduler: Any) -> Check:
     return check
 
 
-def add_routes(app: Any, health: Health | None = None, *, healthz: bool = True) -> Any:
-    """Add GET /metrics (and /healthz unless `healthz=False`) to an aiohttp Application."""
+def add_routes(app: Any, health: Health | None = None, *, healthz: bool = True,
+               refresh: Callable[[], None] | None = None) -> Any:  # fmt: skip
+    """Add GET /metrics (and /healthz unless `healthz=False`) to an aiohttp Application.
+    `refresh` runs (in a thread) before each scrape: gauges read from the database (the open
+    alerts) are then the same on every replica."""
     from aiohttp import web
 
     health = health or Health()
@@ -367,6 +383,11 @@ def add_routes(app: Any, health: Health | None = None, *, healthz: bool = True) 
         return web.json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
 
     async def metrics_handler(_: web.Request) -> web.Response:
+        if refresh is not None:
+            try:
+                await asyncio.to_thread(refresh)
+            except Exception:  # the other metrics are still served
+                logging.getLogger(__name__).exception("refreshing the metrics failed")
         body = await asyncio.to_thread(generate_latest, REGISTRY)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -78,7 +78,14 @@ class AdapterRuntime:
             self.web = WebFront(self.dispatcher)
             middlewares = self.web.middlewares()
         app = web.Application(middlewares=middlewares, client_max_size=1024**2)
-        add_routes(app, self.health)
+        engine = self.dispatcher.services.engine
+
+        def alert_gauges() -> None:  # every replica's /metrics shows the open alerts
+            from bot.ops.alerts import publish_gauges
+
+            publish_gauges(engine)
+
+        add_routes(app, self.health, refresh=alert_gauges)
         if self.web is not None:
             self.web.add_routes(app)
         if routes is not None:

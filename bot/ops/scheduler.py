@@ -370,6 +370,8 @@ async def start_for_bot(
 
     services = dispatcher.services
     cfg = services.cfg
+    if cfg.alerts.channel:  # `[alerts] channel`; else alerts go to the team channel
+        kwargs.setdefault("alerts", chat_notifier(port, cfg.alerts.channel))
     sched = SlamScheduler(
         services,
         notify=chat_notifier(port, cfg.chat.admin_channel or cfg.chat.channel),

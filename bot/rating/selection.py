@@ -104,6 +104,7 @@ class Snapshot:
     plan: Plan
     raters: int
     reference_cost: float | None
+    warming: frozenset[str] = frozenset()  # models whose new version has too few votes yet
 
     @property
     def settled(self) -> bool:
@@ -165,7 +166,9 @@ def snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (),
     plan = make_plan(decision, res.pairwise_counts, sorted(names), ref_cost,
                      cfg.evaluation.both_bad,
                      init=previous.plan.posterior if previous is not None else None)  # fmt: skip
-    return Snapshot(decision, plan, _raters(engine, res), ref_cost)
+    warming = getattr(res, "warming_up", None)  # evaluation.results.versions
+    return Snapshot(decision, plan, _raters(engine, res), ref_cost,
+                    frozenset(warming()) if warming is not None else frozenset())  # fmt: skip
 
 
 def shared_snapshot(engine: Engine, cfg: SlamConfig, models: Iterable[str] = (), *,
@@ -396,6 +399,9 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater: RaterVotes,
         return plan.votes_of(names[mp[0]], names[mp[1]])
 
     explore = rng.random() < cfg.evaluation.explore
+    warm = [mp for mp in options if snap.warming & {names[mp[0]], names[mp[1]]}]
+    if warm:  # a model's new version has too few votes yet: its pairs first (warm-up)
+        options = {mp: options[mp] for mp in warm}
     useful = {mp: plan.utility_of(names[mp[0]], names[mp[1]])
               * _spread(mine[frozenset(mp)], votes(mp), snap.raters) for mp in options}
     active = cfg.evaluation.pair_selection == "active"

@@ -21,6 +21,7 @@ from core.config import ModelSpec, SlamConfig
 from core.errors import SlamError
 from hosting.backends import Backend, Generation, GenerationRequest, create_backend
 from hosting.telemetry import GpuMeter, telemetry_for
+from hosting.versions import record_version
 from storage.db import session_scope
 from storage.models import GpuEnergy, Probe
 from storage.repo import ensure_model
@@ -147,9 +148,12 @@ def probe_row(
     return row
 
 
-def store(engine: Engine, row: Probe) -> None:
-    """Commit one probe on its own so nothing measured is lost on a crash."""
+def store(engine: Engine, row: Probe, gen: Generation | None = None) -> None:
+    """Commit one probe on its own so nothing measured is lost on a crash, with the version
+    of the model that answered it (`gen`'s identity, hosting.versions)."""
     with session_scope(engine) as session:
+        if gen is not None and gen.ok:
+            row.model_version_id = record_version(session, row.model_id, gen.identity)
         session.add(row)
 
 
@@ -197,7 +201,7 @@ async def probe_model(
 
     async def one(phase: str) -> None:
         started, t0, gen = await timed_generate(backend, req, spec)
-        store(engine, probe_row(model_id, run_id, phase, started, gen, tz))
+        store(engine, probe_row(model_id, run_id, phase, started, gen, tz), gen)
         if on_request is not None:
             on_request()
         if phase == "measure":

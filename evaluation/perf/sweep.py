@@ -37,6 +37,7 @@ from core.config import ModelSpec, SlamConfig
 from core.errors import SlamError
 from hosting.backends import Backend, Generation, GenerationRequest, create_backend
 from hosting.telemetry import GpuMeter, telemetry_for
+from hosting.versions import record_version
 from storage.db import session_scope
 from storage.models import Probe
 
@@ -365,7 +366,7 @@ async def run_sweep(
             probe_row(model_id, run_id, "sweep", started_at, gen, cfg.schedule.timezone, conc)
             for started_at, _, gen in results
         ]
-        _store_all(engine, rows)
+        _store_all(engine, rows, [gen for _, _, gen in results])
         timings = [t for _, t, _ in results]
         energy = _store_energy(engine, model_id, run_id, started, meter, timings, "sweep")
         label = f"c={int(value)}" if kind == "c" else f"{value:.3g}/s"
@@ -425,7 +426,11 @@ def _even_rates(sync: SweepLevel, peak: SweepLevel, n: int) -> list[float]:
     return [round(lo + step * (i + 1), 3) for i in range(n)]
 
 
-def _store_all(engine: Engine, rows: list[Probe]) -> None:
-    # One commit per level, after it ends, so database writes never slow the requests measured.
+def _store_all(engine: Engine, rows: list[Probe], gens: list[Generation]) -> None:
+    # One commit per level, after it ends, so database writes never slow the requests measured;
+    # each row with the model version that answered it (hosting.versions).
     with session_scope(engine) as session:
+        for row, gen in zip(rows, gens, strict=True):
+            if gen.ok:
+                row.model_version_id = record_version(session, row.model_id, gen.identity)
         session.add_all(rows)

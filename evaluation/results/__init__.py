@@ -17,17 +17,20 @@ if TYPE_CHECKING:
         default_cache_dir,
         table_versions,
     )
+    from evaluation.results.health import ProbeHealth
     from evaluation.results.leaderboard import (
         HEADERS,
         PRIOR_NOTE,
         LeaderboardRow,
         cells,
+        drift_text,
         energy_text,
         rank_text,
         rating_text,
         ratings_caption,
         ratings_lines,
         summary_text,
+        version_text,
         with_style,
     )
     from evaluation.results.service import Results
@@ -37,5 +40,6 @@ if TYPE_CHECKING:
         slice_decisions,
         slice_names,
     )
+    from evaluation.results.versions import Drift, VersionInfo
 
 __getattr__ = lazy_exports(__name__, __file__)

@@ -44,6 +44,7 @@ APPEND_ONLY = (
     "pair_message",
     "rater",
     "gpu_energy",
+    "model_version",
 )
 # Small tables updated in place: hashed whole.
 MUTABLE = ("model", "rating_round", "experiment")

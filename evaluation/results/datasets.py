@@ -94,7 +94,7 @@ def fetch_rows(engine: Engine, query: Any) -> list[tuple[Any, ...]]:
 
 
 # What the datasets read, for their cache keys (see evaluation.results.cache).
-VOTES = ("vote", "rating_pair", "generation", "model")
+VOTES = ("vote", "rating_pair", "generation", "model", "model_version")
 PROBES = ("probe", "model")
 GENERATIONS = ("generation", "model")
 JUDGES = ("judge_score", "similarity_score", "generation", "model", "experiment")

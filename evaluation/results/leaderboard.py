@@ -196,3 +196,31 @@ def summary_text(rows: list[LeaderboardRow], decision: Decision, limit: int = 8)
     if any(r.rating is not None and r.rating.bound for r in rows):
         lines.append(PRIOR_NOTE)
     return "\n".join(lines)
+
+
+def version_text(versions: list[Any], min_votes: int) -> str:
+    """What the numbers of a model with several versions are based on (its current version,
+    from when), the older ones as history, and whether the current one is still warming up
+    (fewer than `min_votes` votes). `versions`: evaluation.results.versions.VersionInfo,
+    oldest first."""
+    cur, older = versions[-1], versions[:-1]
+    text = (f"{cur.model}: based on version {cur.label} from {cur.day} "
+            f"({cur.votes} vote{'s' if cur.votes != 1 else ''})")  # fmt: skip
+    if cur.votes < min_votes:
+        text += f" — too few votes yet (warming up: {min_votes} needed)"
+    if older:
+        text += "; history: " + ", ".join(
+            f"{v.label} from {v.day} ({v.votes} votes)" for v in reversed(older))
+    return text
+
+
+def drift_text(d: Any) -> str:
+    """A model's quality change between its two latest versions, with the interval and the
+    margin (`d`: evaluation.results.versions.Drift)."""
+    word = "worse" if d.change < 0 else "better"
+    flag = " — beyond the margin" if d.beyond_margin else ""
+    return (
+        f"{d.model}: version {d.new.label} (from {d.new.day}) is {abs(d.change):.0f} Elo {word} "
+        f"than {d.old.label} (from {d.old.day}), [{d.lo:+.0f}, {d.hi:+.0f}], margin "
+        f"±{d.margin:.0f}{flag}"
+    )

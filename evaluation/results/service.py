@@ -36,14 +36,16 @@ from evaluation.human import (
     win_rate_matrix,
 )
 from evaluation.results.datasets import JUDGES, PROBES, VOTES, cached, dataset
+from evaluation.results.health import HealthData
 from evaluation.results.leaderboard import LeaderboardRow
 from evaluation.results.perf import ENERGY, PerfData
+from evaluation.results.versions import VersionData
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Results(PerfData):
+class Results(VersionData, HealthData, PerfData):
     """Lazily loaded, cached results for one snapshot of the database."""
 
     def _external(self, name: str, fn: Callable[[Session], T]) -> T | None:
@@ -243,7 +245,8 @@ class Results(PerfData):
         None when the policy cannot be folded (then each reader reads the log)."""
         if self.tally is None:
             return None
-        tally, only = self.tally, self.scope_pairs
+        # only the current version of each model (evaluation.results.versions)
+        tally, only = self.tally, self.current_pairs(self.scope_pairs)
         return self._timed("counted_pairs", lambda: tally.pair_counts(self.flagged_raters, only))
 
     @dataset(reads=("rating_pair",))

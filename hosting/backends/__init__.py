@@ -20,6 +20,14 @@ if TYPE_CHECKING:
         tpot,
     )
     from hosting.backends.gguf import is_base_builtin, resolve_model_path
+    from hosting.backends.identity import (
+        ModelIdentity,
+        file_sha256,
+        gguf_identity,
+        imported_identity,
+        ollama_identity,
+        openai_identity,
+    )
     from hosting.backends.llama_logs import configure_openmp, route_llama_logs
     from hosting.backends.ollama import list_models, ollama_host, pull_model
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from core.backends import BACKENDS, backend_names
 from core.errors import SlamError
+from hosting.backends.identity import ModelIdentity
 
 if TYPE_CHECKING:
     from core.config import ModelSpec
@@ -86,6 +87,7 @@ class Generation:
     error: str | None = None
     finish_reason: str | None = None
     structured: bool = False  # decoded under the request's answer_schema
+    identity: ModelIdentity | None = None  # which exact model answered (hosting.backends.identity)
 
     @property
     def ok(self) -> bool:

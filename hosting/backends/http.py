@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from hosting.backends.base import Generation, GenerationRequest, ServerTimings
+from hosting.backends.identity import ModelIdentity
 from hosting.backends.retry import (
     Retryable,
     RetryPolicy,
@@ -82,6 +83,7 @@ class Ending:
     output_tokens: int | None = None
     server: ServerTimings = field(default_factory=ServerTimings)
     fallback_text: str = ""  # the answer when no content streamed (OpenAI's refusal)
+    identity: ModelIdentity | None = None  # the model the server says answered
 
 
 class HttpBackend(ABC, Generic[M]):
@@ -173,6 +175,7 @@ class HttpBackend(ABC, Generic[M]):
             server=end.server,
             finish_reason=end.finish_reason,
             structured=structured,
+            identity=end.identity,
         )
 
     def _error(

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hosting.backends.base import AnswerSchema, Generation, GenerationRequest
 from hosting.backends.gguf import ChatFormat, chat_format, resolve_model_path
+from hosting.backends.identity import ModelIdentity, gguf_identity
 
 if TYPE_CHECKING:
     from core.config import ModelSpec
@@ -49,7 +50,7 @@ class _Loaded:
 
 
 log = logging.getLogger(__name__)
-_CACHE: dict[tuple[str, int, int], _Loaded] = {}
+_CACHE: dict[tuple[str, int, int, int, int], _Loaded] = {}
 _CACHE_LOCK = threading.Lock()
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama.cpp")
 
@@ -60,9 +61,11 @@ def run_on_llama_thread(fn: Callable[[], T]) -> T:
 
 
 def load_llama(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> _Loaded:
-    """Load (once per process) a GGUF with llama.cpp; several specs may share one file."""
+    """Load (once per process) a GGUF with llama.cpp; several specs may share one file. A
+    replaced file (new mtime or size: a new model version) is loaded again."""
     threads = n_threads or os.cpu_count() or 1
-    key = (str(path), n_ctx, threads)
+    st = os.stat(path)
+    key = (str(path), n_ctx, threads, st.st_mtime_ns, st.st_size)
     with _CACHE_LOCK:
         loaded = _CACHE.get(key)
         if loaded is None:
@@ -275,7 +278,14 @@ class LlamaCppBackend:
             latency_s=latency,
             finish_reason=finish,
             structured=grammar is not None,
+            identity=self.identity(),
         )
+
+    def identity(self) -> ModelIdentity | None:
+        """The GGUF file's sha256 (cached by path, mtime and size: a replaced file is a new
+        version) and the configured quantization."""
+        quant = self.spec.quantization if self.spec.quantization != "unknown" else None
+        return gguf_identity(self.path, quant)
 
     async def aclose(self) -> None:
         # Models stay cached for the process: reloading costs more than keeping them.

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from core.env import environment
 from hosting.backends import http
-from hosting.backends.base import GenerationRequest, ServerTimings
+from hosting.backends.base import Generation, GenerationRequest, ServerTimings
 from hosting.backends.http import Ending, Failed, HttpBackend, Stream
+from hosting.backends.identity import ModelIdentity, ollama_identity, ollama_tag
 from hosting.backends.retry import Retryable, RetryPolicy
 from hosting.backends.retry import parse_retry_after as _parse_retry_after
 
@@ -112,6 +113,31 @@ class OllamaBackend(HttpBackend[OllamaSchema]):
         self.host = ollama_host(spec.host)
         self.where = f"ollama at {self.host}"
         self._client = make_client(self.host, spec.timeout_s)
+        self._identity: ModelIdentity | None = None
+        self._looked_up = False
+
+    async def identity(self) -> ModelIdentity | None:
+        """The tag's digest and details from /api/tags, asked once per backend (a run): a tag
+        re-pulled later is seen by the next run. A failed lookup is no identity, never an error
+        (the request itself reports an unreachable host)."""
+        if not self._looked_up:
+            self._looked_up = True
+            try:
+                listing = await self._client.list()
+            except Exception:
+                return None
+            wanted = ollama_tag(self.spec.model)
+            for m in listing.models:
+                if ollama_tag(m.model or "") == wanted:
+                    self._identity = ollama_identity(m)
+                    break
+        return self._identity
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """As HttpBackend.generate, with the identity of the tag that answered."""
+        identity = await self.identity()
+        gen = await super().generate(request)
+        return replace(gen, identity=identity) if gen.ok and identity is not None else gen
 
     @property
     def schema_ok(self) -> bool:

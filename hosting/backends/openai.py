@@ -22,6 +22,7 @@ from core.env import environment
 from hosting.backends import http
 from hosting.backends.base import AnswerSchema, GenerationRequest
 from hosting.backends.http import Ending, Failed, HttpBackend, Stream
+from hosting.backends.identity import openai_identity
 from hosting.backends.retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ class OpenAIBackend(HttpBackend[SchemaMode]):
         refusal: list[str] = []
         finish: str | None = None
         usage: Any = None
+        served: tuple[str | None, str | None] = (None, None)  # (model, system_fingerprint)
         stream = await self._client.chat.completions.create(
             model=self.spec.model,
             messages=messages,
@@ -174,6 +176,9 @@ class OpenAIBackend(HttpBackend[SchemaMode]):
             async for chunk in stream:
                 if chunk.usage is not None:
                     usage = chunk.usage
+                fingerprint = getattr(chunk, "system_fingerprint", None)
+                if getattr(chunk, "model", None) or fingerprint:
+                    served = (chunk.model or served[0], fingerprint or served[1])
                 if not chunk.choices:  # the usage chunk has no choices
                     continue
                 choice = chunk.choices[0]
@@ -190,6 +195,7 @@ class OpenAIBackend(HttpBackend[SchemaMode]):
             prompt_tokens=usage.prompt_tokens if usage is not None else None,
             output_tokens=usage.completion_tokens if usage is not None else None,
             fallback_text="".join(refusal),  # a refusal is the answer, kept verbatim
+            identity=openai_identity(*served),
         )
 
     async def _check_event_stream(self, response: Any) -> None:

@@ -171,3 +171,22 @@ def test_prefetched_ratings_match_loading_them_in_place(engine: Engine, tmp_path
     first.join()
     second.join()
     assert calls == ["report-prefetch"] and seen == [data.slow]
+
+
+def test_model_versions_and_drift_in_the_report(engine: Engine, tmp_path: Path) -> None:
+    from tests.evaluation.results.test_versions import cfg as versions_cfg
+    from tests.evaluation.results.test_versions import seed as seed_versions
+
+    seed_versions(engine)
+    res = build_report(engine, versions_cfg(), tmp_path / "r", only=["bradley_terry"])
+    md = res.md_path.read_text(encoding="utf-8")
+    assert ("## Model versions\n\n- cand: based on version bbbb from 2026-12-03 (40 votes); "
+            "history: aaaa from 2026-12-01 (40 votes)\n- cand: version bbbb") in md
+    html = res.html_path.read_text(encoding="utf-8")
+    assert "<h2>Model versions</h2><ul><li>cand: based on version bbbb" in html
+    assert "beyond the margin" in md and "beyond the margin" in html
+
+
+def test_a_report_without_versions_has_no_versions_section(engine: Engine, tmp_path: Path) -> None:
+    res = build_report(engine, SlamConfig(), tmp_path / "r", only=["latency"])
+    assert "Model versions" not in res.md_path.read_text(encoding="utf-8")

@@ -18,11 +18,13 @@ from sqlmodel import select
 
 from core.config import SlamConfig, parse_config
 from core.prompts import load_user_contexts
+from hosting.backends import gguf_identity, resolve_model_path
 from hosting.backends.base import Generation, GenerationRequest, register
 from hosting.generate import generate
 from storage.db import make_engine, session_scope
 from storage.models import Generation as GenRow
-from storage.models import ModelRecord, Prompt
+from storage.models import ModelRecord, ModelVersion, Prompt
+from tests.support.fake_ollama import DIGEST, FakeOllama
 
 DAY = date(2026, 11, 21)
 
@@ -135,6 +137,24 @@ async def test_rerun_resumes_and_retries_only_errors(engine: Engine, tmp_path: P
     assert (third.skipped, third.done) == (4, 0)
 
 
+async def test_a_repulled_ollama_tag_answers_as_a_new_version(
+    engine: Engine, tmp_path: Path
+) -> None:
+    with FakeOllama() as fake:
+        cfg = config(tmp_path, [{"name": "g", "backend": "ollama", "model": "gemma3:270m",
+                                 "host": fake.url}])  # fmt: skip
+        await generate(engine, cfg, run_date=DAY, progress=False)
+        again = await generate(engine, cfg, run_date=DAY, progress=False)
+        assert again.skipped == 2
+        fake.digests["gemma3:270m"] = "f" * 64
+        await generate(engine, cfg, run_date=date(2026, 11, 22), progress=False)
+    with session_scope(engine) as s:
+        versions = {v.id: v for v in s.exec(select(ModelVersion)).all()}
+    assert sorted(v.label for v in versions.values()) == [DIGEST[7:19], "f" * 12]
+    by_day = {(g.run_date, versions[g.model_version_id or 0].label) for g in rows(engine)}
+    assert by_day == {(DAY, DIGEST[7:19]), (date(2026, 11, 22), "f" * 12)}
+
+
 async def test_real_embedded_model_on_postgres(pg_engine: Engine, tmp_path: Path) -> None:
     cfg = config(
         tmp_path,
@@ -148,6 +168,10 @@ async def test_real_embedded_model_on_postgres(pg_engine: Engine, tmp_path: Path
     (g,) = rows(pg_engine)
     assert g.text and g.backend == "llamacpp" and 1 <= (g.output_tokens or 0) <= 8
     assert g.ttft_s is not None and g.latency_s is not None and g.ttft_s <= g.latency_s
+    with session_scope(pg_engine) as s:
+        (version,) = s.exec(select(ModelVersion)).all()
+    assert g.model_version_id == version.id
+    assert version.identity == gguf_identity(resolve_model_path("builtin:gemma3-270m")).key
 
 
 def test_killed_run_loses_nothing_committed(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from core.errors import SlamError
 from core.features import Feature
 from hosting import imports
 from hosting.imports import ImportError_, import_responses, read_answers
-from storage.models import Generation, UserContext
+from storage.models import Generation, ModelVersion, UserContext
 
 GPT4 = ModelSpec(name="gpt-4", backend="openai", model="gpt-4-0613", hardware="api",
                  reference=True)  # fmt: skip
@@ -78,6 +78,10 @@ def test_batch_output_is_stored_once_with_what_the_api_said(engine: Engine, tmp_
     assert rows[0].run_date == date(2024, 12, 6)  # the completion's `created`
     with Session(engine) as s:
         slices = {u.key: u.slice for u in s.exec(select(UserContext)).all()}
+        (version,) = s.exec(select(ModelVersion)).all()
+    # the version is what the file says answered: its model and system_fingerprint
+    assert {r.model_version_id for r in rows} == {version.id}
+    assert version.label == "gpt-4-0613 fp_44709d6fcb"
     assert slices == {"T-1": "billing", "T-2": "account"}
 
     again = import_responses(engine, feature, GPT4, path)

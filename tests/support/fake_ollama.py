@@ -62,6 +62,8 @@ class FakeOllama:
     measure_total: bool = False
     reject_format: bool = False  # an Ollama older than 0.5: a schema in `format` is a 400
     structured_reasoning: str = "Warm, and it names today's focus."
+    # a tag's digest in /api/tags (default DIGEST): change it to play a re-pulled model
+    digests: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -148,7 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.fake.requests.append(("GET", self.path, None))
         if self.path == "/api/tags":
-            self._json(200, {"models": [_tag(name) for name in self.fake.models]})
+            self._json(200, {"models": [_tag(name, self.fake.digests.get(name, DIGEST[7:]))
+                                    for name in self.fake.models]})
         elif self.path == "/api/version":
             self._json(200, {"version": "0.6.3"})
         else:
@@ -261,14 +264,14 @@ def _chunk(model: str, text: str, chat: bool) -> dict[str, Any]:
     return out
 
 
-def _tag(name: str) -> dict[str, Any]:
+def _tag(name: str, digest: str = DIGEST[7:]) -> dict[str, Any]:
     family = name.split(":")[0].rstrip("0123456789.")
     return {
         "name": name,
         "model": name,
         "modified_at": "2024-03-01T06:00:00.123456789-07:00",
         "size": 291_548_160,
-        "digest": DIGEST[7:],
+        "digest": digest,
         "details": {
             "parent_model": "",
             "format": "gguf",

@@ -385,3 +385,28 @@ def test_many_models_stay_compact() -> None:
         "model-20: 99.6% (1 of 240 probes failed)\n27 model(s) answered every probe"
     )
     assert len(reply.plain()) < 2500
+
+
+def test_versions_drift_and_open_alerts_in_the_digest(engine: Engine) -> None:
+    from datetime import UTC
+
+    from bot.incidents import Condition, reconcile
+    from bot.ops.digest import build_digests, render_digests
+    from tests.evaluation.results.test_versions import cfg as versions_cfg
+    from tests.evaluation.results.test_versions import seed as seed_versions
+
+    seed_versions(engine)
+    reconcile(engine, [Condition("host", "i-0abc", "host i-0abc is past its TTL")])
+    today = datetime.now(UTC).date()
+    ((name, d),) = build_digests(engine, versions_cfg(), today)
+    assert name is None
+    assert d.versions[0] == ("cand: based on version bbbb from 2026-12-03 (40 votes); "
+                             "history: aaaa from 2026-12-01 (40 votes)")  # fmt: skip
+    assert d.versions[1].startswith("cand: version bbbb (from 2026-12-03) is ")
+    assert d.alerts and d.alerts[0].startswith("[host] host i-0abc is past its TTL (since ")
+    fields = dict(render_digests([(name, d)]).fields)
+    assert fields["Model versions"] == "\n".join(d.versions)
+    assert fields["Open alerts (1)"] == d.alerts[0] + "\n(`/slam alerts`)"
+    # the day the new version appeared (its votes came later): the change itself is listed
+    ((_, then),) = build_digests(engine, versions_cfg(), date(2026, 12, 3))
+    assert then.versions[0] == "cand: new version bbbb (first seen 09:00 UTC)"

@@ -332,3 +332,38 @@ async def test_refused_attachments_still_answer_and_a_failed_vote_logs_one_line(
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and "was NOT recorded" in errors[0].getMessage()
     assert not errors[0].exc_info
+
+
+async def test_alerts_are_posted_once_and_listed_on_discord(
+    client: SlamDiscordClient, engine: Engine
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.ops.alerts import post_alerts
+    from bot.ops.jobs import JobRun, chat_notifier
+    from storage.db import session_scope
+    from storage.models import HostRecord
+
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    with session_scope(engine) as s:
+        s.add(HostRecord(instance_id="i-0disc", instance_type="g4dn.xlarge", region="us-east-1",
+                         state="ready", expires_at=now - timedelta(minutes=1)))  # fmt: skip
+    notify = chat_notifier(client.port, CHANNEL)
+    run = JobRun(client.dispatcher.services, notify, clock=lambda: now)
+    assert len(await post_alerts(run)) == 1
+    assert await post_alerts(run) == []
+    (msg,) = sent()
+    shown = (msg.content or "") + "".join((e.description or "") for e in msg.embeds)
+    assert "🔴 host i-0disc (g4dn.xlarge) is past its TTL" in shown
+    await dpytest.message("!slam alerts", member=members()[0])
+    (listing,) = sent()
+    body = (listing.content or "") + "".join((e.description or "") for e in listing.embeds)
+    assert "[host] host i-0disc" in body
+    with session_scope(engine) as s:
+        (host,) = s.exec(select(HostRecord)).all()
+        host.terminated_at = now
+        s.add(host)
+    assert [c.phase for c in await post_alerts(run)] == ["clear"]
+    (cleared,) = sent()
+    text = (cleared.content or "") + "".join((e.description or "") for e in cleared.embeds)
+    assert "✅ Cleared: host i-0disc" in text

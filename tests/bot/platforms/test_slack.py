@@ -415,3 +415,45 @@ async def test_a_slow_command_over_the_rate_limit_is_refused_in_the_ack(bot: Bot
     # Nothing was started for it (no upload, no answer in the channel), and others still work.
     assert not bot.fake.named("files.getUploadURLExternal")
     assert "Working on `report`" in (await bot.slash("report", user="U8")).text
+
+
+async def test_alerts_are_posted_once_to_the_alerts_channel_and_listed(
+    bot: Bot, engine: Engine, fake: FakeSlack
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.ops.alerts import post_alerts
+    from bot.ops.jobs import JobRun, chat_notifier
+    from bot.platforms.slack import SlackPort, api_base_url
+    from bot.services import BotServices
+    from storage.db import session_scope
+    from storage.models import HostRecord
+
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    with session_scope(engine) as s:
+        s.add(HostRecord(instance_id="i-0slack", instance_type="g4dn.xlarge", region="us-east-1",
+                         state="ready", expires_at=now - timedelta(hours=1)))  # fmt: skip
+    cfg = make_config(admins=[ADMIN])
+    port = SlackPort(AsyncWebClient(token=TOKEN, base_url=api_base_url()))
+    run = JobRun(BotServices.create(engine, cfg), chat_notifier(port, "C0ADMIN"),
+                 alerts=chat_notifier(port, "C0ALERTS"), clock=lambda: now)  # fmt: skip
+    assert len(await post_alerts(run)) == 1
+    assert await post_alerts(run) == []  # checked again: not posted twice
+
+    def alert_posts() -> list[Any]:
+        return [c for c in fake.named("chat.postMessage") if "i-0slack" in str(c.params)]
+
+    (posted,) = alert_posts()
+    assert posted.params["channel"] == "C0ALERTS"
+    assert "past its TTL" in str(posted.params)
+    resp = await bot.slash("alerts", user="U1")
+    assert "[host] host i-0slack (g4dn.xlarge) is past its TTL" in resp.text
+    with session_scope(engine) as s:
+        (host,) = s.exec(select(HostRecord)).all()
+        host.terminated_at, host.state = now, "terminated"
+        s.add(host)
+    assert [c.phase for c in await post_alerts(run)] == ["clear"]
+    assert "Cleared: host i-0slack" in str(alert_posts()[-1].params)
+    assert "No open alerts" in (await bot.slash("alerts", user="U1")).text

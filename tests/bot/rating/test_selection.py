@@ -322,3 +322,34 @@ async def test_console_hears_the_settled_decision_once(engine: Engine) -> None:
     assert text.count("The decision is settled at 95%") == 1 and f"Switch to {MISTRAL}" in text
     assert "Round 3 is open: 1 pair(s)" in text  # exploration only (rounds 1-2: history)
     assert "needs no more votes from you" in text
+
+
+def test_a_new_model_version_is_warmed_up_first(engine: Engine) -> None:
+    """Gemma is ruled out on its old version's votes; once a new version of it is seen, its
+    votes are history and its pairs come first until the new version has enough votes."""
+    from datetime import UTC, datetime
+
+    from storage.repo import ensure_model_version
+
+    cfg = config()
+    seed(engine, cfg, users=USERS)
+    history(engine, OPEN)
+    with session_scope(engine) as s:
+        rounds.start_round(s, cfg, random.Random(1), n=2)
+        gemma = s.exec(select(ModelRecord.id).where(ModelRecord.name == GEMMA)).one()
+        assert gemma is not None
+        ensure_model_version(s, gemma, "a" * 64, "old", "{}")
+    with session_scope(engine) as s:
+        nxt = selection.next_pair(s, cfg, "console", "rater-a", rng=random.Random(0))
+        assert nxt.pair is not None and model_pair(s, nxt.pair) == {MISTRAL, REF}
+    with session_scope(engine) as s:  # a re-pulled gemma: a second, newer version
+        v = ensure_model_version(s, gemma, "b" * 64, "new", "{}")
+        from storage.models import ModelVersion
+
+        row = s.get(ModelVersion, v)
+        assert row is not None
+        row.first_seen = datetime(2100, 1, 1, tzinfo=UTC)
+        s.add(row)
+    with session_scope(engine) as s:
+        nxt = selection.next_pair(s, cfg, "console", "rater-b", rng=random.Random(0))
+        assert nxt.pair is not None and GEMMA in model_pair(s, nxt.pair)

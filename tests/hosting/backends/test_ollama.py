@@ -16,7 +16,7 @@ from hosting.backends.base import AnswerSchema, GenerationRequest, create_backen
 from hosting.backends.ollama import OllamaBackend, list_models, pull_model
 from hosting.backends.retry import RetryPolicy
 from hosting.cli import register
-from tests.support.fake_ollama import FINAL_STATS, LAYERS, FakeOllama
+from tests.support.fake_ollama import DIGEST, FINAL_STATS, LAYERS, FakeOllama
 
 
 class RecordingSleep:
@@ -321,3 +321,37 @@ async def test_old_ollama_rejecting_a_schema_is_asked_again_and_remembered(
     assert again.ok and not again.structured
     chats = [body for _, path, body in fake.requests if path == "/api/chat"]
     assert len(chats) == 3 and "format" not in chats[-1]  # remembered: not sent again
+
+
+async def test_the_tags_digest_and_details_identify_the_model(fake: FakeOllama) -> None:
+    """Each run asks /api/tags once; a re-pulled tag (a new digest) is a new identity."""
+    first = OllamaBackend(spec_for(fake.url))
+    try:
+        a = await first.generate(REQ)
+        b = await first.generate(REQ)
+    finally:
+        await first.aclose()
+    assert a.identity is not None and a.identity == b.identity
+    assert a.identity.kind == "ollama-digest"
+    assert a.identity.value == DIGEST.removeprefix("sha256:")
+    assert a.identity.details["quantization"] == "Q8_0"
+    assert a.identity.details["parameter_size"] == "268.10M"
+    assert sum(1 for m, p, _ in fake.requests if (m, p) == ("GET", "/api/tags")) == 1
+    fake.digests["gemma3:270m"] = "0" * 64
+    second = OllamaBackend(spec_for(fake.url))
+    try:
+        c = await second.generate(REQ)
+    finally:
+        await second.aclose()
+    assert c.identity is not None and c.identity.value == "0" * 64
+    assert c.identity.key != a.identity.key
+
+
+async def test_a_tag_missing_from_the_listing_has_no_identity(fake: FakeOllama) -> None:
+    fake.models.remove("qwen2.5:0.5b")
+    b = OllamaBackend(spec_for(fake.url, model="qwen2.5:0.5b"))
+    try:
+        gen = await b.generate(REQ)
+    finally:
+        await b.aclose()
+    assert not gen.ok and gen.identity is None and "pull it" in (gen.error or "")

@@ -144,15 +144,18 @@ class FakeOpenAI:
     refuse: str | None = None  # a structured-outputs refusal instead of content
     raw_body: tuple[str, bytes] | None = None  # (Content-Type, body) answered with HTTP 200
     bad_event: bool = False  # one SSE event whose data is not JSON
+    fingerprint: str | None = None  # the chunks' system_fingerprint
 
 
-def _sse_chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
+def _sse_chunk(
+    choices: list[dict[str, Any]], usage: dict[str, int] | None = None, fp: str | None = None
+) -> bytes:
     payload = {
         "id": "chatcmpl-123",
         "object": "chat.completion.chunk",
         "created": 1709272800,
         "model": "gpt-4-0613",
-        "system_fingerprint": None,
+        "system_fingerprint": fp,
         "choices": choices,
         "usage": usage,
     }
@@ -231,6 +234,10 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            if fake.fingerprint is not None:
+                events = [e.replace(b'"system_fingerprint": null',
+                                    f'"system_fingerprint": "{fake.fingerprint}"'.encode())
+                          for e in events]  # fmt: skip
             for event in events:
                 self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
@@ -448,3 +455,21 @@ async def test_real_server_answers_under_the_schema(llama_server: str) -> None:
         )  # fmt: skip
     finally:
         await b.aclose()
+
+
+async def test_the_served_model_and_fingerprint_identify_the_version(
+    replay: OpenAIBackend, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.fingerprint = "fp_44709d6fcb"
+    a = await replay.generate(PEP)
+    fake_openai.fingerprint = "fp_9b0abffe81"
+    b = await replay.generate(PEP)
+    assert a.identity is not None and b.identity is not None
+    assert a.identity.details == {"model": "gpt-4-0613", "system_fingerprint": "fp_44709d6fcb"}
+    assert a.identity.label == "gpt-4-0613 fp_44709d6fcb"
+    assert b.identity.key != a.identity.key  # the alias moved: a new version
+
+
+async def test_no_fingerprint_still_names_the_served_model(replay: OpenAIBackend) -> None:
+    gen = await replay.generate(PEP)
+    assert gen.identity is not None and gen.identity.value == "gpt-4-0613|"
