@@ -70,6 +70,9 @@ class Vote:
     event_key: str
     choice: str | None = None
     score: int | None = None
+    # False for pull adapters (the web): a request is never redelivered, and its event key
+    # carries a client's nonce, so only votes that change something are stored.
+    replayable: bool = True
 
 
 @dataclass(frozen=True)
