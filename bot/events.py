@@ -109,7 +109,8 @@ class Reply:
         if self.text:
             parts.append(self.text)
         parts += [f"{k}: {v}" for k, v in self.fields]
-        parts += [f"[chart {name}: {path.name}]" for name, path in self.files.items()]
+        # Where each chart was written, in full: a terminal or a log reader opens it from there.
+        parts += [f"[chart {name}: {path}]" for name, path in self.files.items()]
         return "\n".join(parts)
 
 

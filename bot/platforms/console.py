@@ -65,12 +65,8 @@ class ConsolePort:
             self.out.write("\n" + render_pair_text(reply.pair) + "\n")
         elif reply.pair is not None:
             self.out.write(f"(pair {reply.pair.pair_id} posted to #{channel})\n")
-        else:
-            files = reply.files
-            text = Reply(reply.text, reply.title, reply.fields).plain() if files else reply.plain()
-            self.out.write(text + "\n")
-            for name, path in files.items():  # a terminal shows where the chart is, not a name
-                self.out.write(f"[chart {name}: {path}]\n")
+        else:  # a terminal shows where each chart was written (Reply.plain keeps the path)
+            self.out.write(reply.plain() + "\n")
         return where
 
     async def add_reactions(self, posted: Posted, names: list[str]) -> None:
