@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ratings_lines,
         summary_text,
         with_style,
+        withheld_text,
     )
     from evaluation.results.service import Results
     from evaluation.results.slices import (

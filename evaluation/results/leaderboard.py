@@ -179,3 +179,13 @@ def summary_text(rows: list[LeaderboardRow], decision: Decision, limit: int = 8)
     if any(r.rating is not None and r.rating.bound for r in rows):
         lines.append(PRIOR_NOTE)
     return "\n".join(lines)
+
+
+def withheld_text(counts: dict[str, int]) -> str | None:
+    """The report's line about them (None: none withheld)."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    who = ", ".join(f"{m}: {n}" for m, n in counts.items())
+    return (f"{total} answer{'s' if total != 1 else ''} still named a model after masking and "
+            f"{'were' if total != 1 else 'was'} never shown to raters ({who}).")
