@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.env import environment
 from core.errors import ConfigError, short
 from core.inputs import INPUT_SUFFIXES
+from core.paths import NOT_A_FILE, special_file
 from core.templates import template_problem
 
 PROMPT_FIELDS = ("name", "completed_tasks", "focus_tasks", "rituals", "weekly_goals")
@@ -673,8 +674,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SlamConfig:
         raise ConfigError(
             shown, ["is a folder; name the config file, e.g. --config slam.toml"]
         )
-    if p.is_fifo() or p.is_socket():  # reading would wait for a writer forever
-        raise ConfigError(shown, ["is a pipe or socket, not a file; name the config file"])
+    if special_file(p):  # reading would wait for a writer, or never end (/dev/zero)
+        raise ConfigError(shown, ["is a pipe, socket or device, not a file; name the config file"])
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -742,6 +743,8 @@ def _user_contexts_problems(data: dict[str, Any]) -> list[str]:
     key = "experiment.user_contexts"
     if path.is_dir():
         return [f"{key}: {short(ctx, 200)} is a folder; name the JSON file of user contexts"]
+    if special_file(path):
+        return [f"{key}: {short(ctx, 200)} {NOT_A_FILE}"]
     return []
 
 

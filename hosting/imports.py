@@ -38,6 +38,7 @@ from sqlmodel import select
 from core.config import ModelSpec
 from core.errors import SlamError, short
 from core.features import Feature
+from core.paths import NOT_A_FILE, special_file
 from core.prompts import text_hash
 from storage import models as tables
 from storage.db import session_scope
@@ -280,6 +281,8 @@ def read_answers(path: Path) -> tuple[list[Answer], ImportResult]:
         size = path.stat().st_size
         if path.is_dir():
             raise SlamError(f"{shown} is a folder; name the file of answers")
+        if special_file(path):
+            raise SlamError(f"{shown} {NOT_A_FILE}")
         if size > MAX_FILE_BYTES:
             limit = MAX_FILE_BYTES / 1e6
             raise SlamError(f"{shown} is {size / 1e6:.0f} MB; at most {limit:.0f} MB per "

@@ -5,6 +5,7 @@ or nothing, idempotently, with line-numbered errors."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -147,6 +148,12 @@ def test_unreadable_files_are_clear_errors(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(SlamError, match="no answers"):
         read_answers(tmp_path / "empty.jsonl")
+    # A pipe or a device (through a symlink) would be read forever: refused up front.
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    (tmp_path / "zero.jsonl").symlink_to("/dev/zero")
+    for name in ("pipe.jsonl", "zero.jsonl"):
+        with pytest.raises(SlamError, match="pipe, socket or device"):
+            read_answers(tmp_path / name)
     monkeypatch.setattr(imports, "MAX_FILE_BYTES", 10)
     (tmp_path / "big.jsonl").write_text('{"input_id": "T-1", "text": "long enough"}\n')
     with pytest.raises(SlamError, match="per import"):
