@@ -109,10 +109,15 @@ class Decision:
                 f"(cheapest acceptable, margin {self.margin:.0f} Elo)"
             )
         if self.kind == "keep":
-            return f"Decision: keep {self.reference_label} (every candidate ruled out)"
+            every = all(c.status == "ruled_out" for c in self.comparisons)
+            which = "every candidate" if every else "every cheaper candidate"
+            return f"Decision: keep {self.reference_label} ({which} ruled out)"
         if self.kind == "too_close":
             first = next((c.model for c in self.comparisons if c.status == "too_close"), "")
             return f"Decision: too close to call ({first})"
+        if self.kind == "undecided" and not self.open:  # open only for want of a price
+            loose = [c.model for c in self.comparisons if not c.priced and c.status != "ruled_out"]
+            return f"Decision: undecided ({', '.join(loose[:4])} unpriced: run `slam probe`)"
         if self.kind == "undecided":
             names = ", ".join(c.model for c in self.open[:4])
             more = f" +{len(self.open) - 4}" if len(self.open) > 4 else ""

@@ -95,7 +95,13 @@ def _check(comps: list[Comparison], d: Decision) -> None:
 @example([cmp("cand0-7b", "acceptable", 0.02), cmp("cand1-7b", "ruled_out", 0.001)])
 @example([cmp("cand0-7b", "open", 0.02), cmp("cand1-7b", "unrated", None)])
 def test_the_sentence_never_names_a_state_absent_from_the_table(comps: list[Comparison]) -> None:
-    _check(comps, decide_on(comps))
+    d = decide_on(comps)
+    _check(comps, d)
+    short = d.short()
+    assert "ruled out" not in short or d.kind == "keep", short
+    if "every candidate ruled out" in short:
+        assert all(c.status == "ruled_out" for c in comps), short
+    assert "unpriced" not in short or any(not c.priced for c in comps), short
 
 
 def test_the_sentences_of_issue_24() -> None:
@@ -104,6 +110,7 @@ def test_the_sentences_of_issue_24() -> None:
     assert d.kind == "undecided"
     assert d.headline == ("Undecided: no candidate is priced yet (no throughput measured), but "
                           "cand0-7b, cand1-7b are acceptable: run `slam probe` to price them.")
+    assert d.short() == "Decision: undecided (cand0-7b, cand1-7b unpriced: run `slam probe`)"
     d = decide_on([cmp("cand0-7b", "ruled_out", 0.001), cmp("cand1-7b", "open", None)])
     assert d.headline == ("Undecided: the priced candidate cand0-7b is ruled out against gpt-4 "
                           "(the API), but cand1-7b is open and unpriced: run `slam probe` to "
