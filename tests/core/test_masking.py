@@ -201,3 +201,23 @@ def test_masking_is_stable_on_any_text(text: str) -> None:
     assert m.mask(once) == once  # masking twice changes nothing more
     if not m.names_model(text):
         assert once == text
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(["model", "family", "details", "x", "Families"]), inner,
+                      max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON, st.text(max_size=40))
+def test_reported_names_never_fail_on_any_metadata(meta: object, junk: str) -> None:
+    names = reported_names(json.dumps(meta))
+    assert names == reported_names(meta)  # parsed or not, the same
+    assert all(isinstance(n, str) and 0 < len(n) <= 120 for n in names)
+    # Text that is not a JSON object with those keys gives nothing, never an error.
+    assert reported_names(junk) == [] or json.loads(junk) is not None
+    Masker.of(names).mask("I am here.")  # any reported name builds a masker
