@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from bot.events import Command, PairView, Reply
 from bot.rating import db as _db
-from bot.rating import features, rounds, selection
+from bot.rating import features, lock_rater, rounds, selection
 from bot.rating import legend as _legend
 from bot.rating import masker as _masker
 from bot.rating import post_pair as _post_pair
@@ -208,7 +208,9 @@ async def cmd_rate(d: Services, cmd: Command, port: ChatPort) -> Reply:
     user_hash = d.rater(cmd.platform, cmd.user_id)
 
     def pick(s: Session) -> tuple[selection.NextPair, PairView | None]:
-        # The pair most useful for this rater (bot.rating.selection, evaluation.human.active).
+        # The pair most useful for this rater (bot.rating.selection, evaluation.human.active);
+        # one rater's requests one at a time (two `/slam rate` at once: no error).
+        lock_rater(s, cmd.platform, user_hash)
         nxt = selection.next_pair(s, d.cfg, cmd.platform, user_hash, rng=d.rng)
         if nxt.pair is None:
             return nxt, None

@@ -126,3 +126,22 @@ async def test_a_vote_on_a_closed_round_is_a_409_page_on_the_form_path(
             assert r.status == 409 and "This round is closed" in html, html[:300]
             assert "Response A" in html  # still the pair's page, readable
     assert count(any_engine, Vote) == 0 and count(any_engine, ProcessedEvent) == 0
+
+
+async def test_concurrent_slam_rate_of_one_rater_in_chat_never_fails(any_engine: Engine) -> None:
+    import io
+
+    from bot.dispatcher import Dispatcher
+    from bot.events import Command
+    from bot.platforms.console import ConsolePort
+
+    cfg = make_config(pairs_per_round=3)
+    seed(any_engine, cfg)
+    open_round(any_engine, cfg)
+    d = Dispatcher(any_engine, cfg, salt=b"s")
+    port = ConsolePort(io.StringIO())
+    replies = await asyncio.gather(*(d.handle_command(Command("console", "u1", "c", "rate"), port)
+                                     for _ in range(6)))  # fmt: skip
+    texts = [r.plain() if r is not None else "" for r in replies]
+    assert all(t.startswith("Sent you pair") for t in texts), texts
+    assert len({re.search(r"pair (\d+)", t).group(1) for t in texts}) == 1  # type: ignore[union-attr]
