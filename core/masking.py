@@ -24,6 +24,7 @@ rater that this response named itself.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -193,7 +194,7 @@ class Masker:
         body = "|".join(x for x in (f"(?<!{_LETTER})(?:{west_re})" if west_re else "",
                                     f"(?=[{_EAST}])(?:{east_re})" if east_re else "") if x)
         self._re = re.compile(body or "(?!)", re.IGNORECASE)
-        self._leaks: dict[str, bool] = {}
+        self._leaks: dict[bytes, bool] = {}
 
     @classmethod
     def of(cls, names: Iterable[str]) -> Masker:
@@ -231,14 +232,15 @@ class Masker:
     def leaks(self, text: str) -> bool:
         """Whether `text` still names a model once masked: a name spelled out letter by letter
         or cut by markup, which `mask` does not replace. Remembered per text."""
-        hit = self._leaks.get(text)
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        hit = self._leaks.get(key)
         if hit is None:
             folded = fold(self.mask(text))[0]
             squeezed = _MARKUP.sub("", folded)
             joined = _SPELLED.sub(lambda m: re.sub(r"[\W_]", "", m.group(0)), squeezed)
             hit = self._re.search(squeezed) is not None or self._re.search(joined) is not None
-            if len(self._leaks) < 100_000:
-                self._leaks[text] = hit
+            if len(self._leaks) < 200_000:  # 16-byte keys: a few MB at most
+                self._leaks[key] = hit
         return hit
 
 
