@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import signal
 import sys
 import threading
@@ -178,7 +179,7 @@ async def rate_in_console(
             return not d.services.reactions.score_mode
         parts = low.replace("=", " ").split()
         if (d.services.reactions.score_mode and len(parts) == 2 and parts[0] in ("a", "b")
-                and parts[1].isdigit() and 0 <= int(parts[1]) <= 10):  # fmt: skip
+                and re.fullmatch(r"[0-9]{1,2}", parts[1]) and int(parts[1]) <= 10):  # fmt: skip
             target = parts[0].upper()
             where = port.score_refs.get((pair_id, target))
             if where is not None:

@@ -464,7 +464,7 @@ def _flash(query: Any) -> tuple[str, str, tuple[int, str] | None]:
     text = rating.describe(VoteOutcome(status), choice)
     kind = "ok" if status in ("recorded", "duplicate") else "warn"
     pair = query.get("p", "")
-    last = (int(pair), rating.LABELS[choice]) if choice and pair.isdigit() and len(pair) < 12 \
-        else None  # fmt: skip
+    ok = choice and re.fullmatch(r"[0-9]{1,11}", pair or "")  # ASCII: "¹" passes isdigit
+    last = (int(pair), rating.LABELS[choice]) if ok and choice else None
     return text, kind, last
 

@@ -211,6 +211,10 @@ async def test_csrf_origin_and_bad_inputs_get_clear_errors(bot: WebBot, engine: 
             assert r.status == 404 and (await r.json())["status"] == "not_a_pair"
         status, html, _ = await get(s, f"{bot.url}/rate/pair/9999")
         assert status == 404 and "not shown to you" in html
+        # A status line's query is codes only; odd digits are ignored, never a 500.
+        for query in ("s=recorded&c=A&p=%C2%B9", "s=recorded&c=A&p=" + "9" * 40):
+            status, html, _ = await get(s, f"{bot.url}/rate?{query}")
+            assert status == 200 and "Saved: A is better." in html, query
         # Not a form; a garbage cookie; an unknown page; a wrong method.
         async with s.post(url, json={"choice": "A"}) as r:
             assert r.status == 400 and "Expected a form" in await r.text()
