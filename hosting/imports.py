@@ -122,6 +122,9 @@ def detect(text: str, suffix: str) -> Format:
     return "rows"
 
 
+MAX_TOKENS = 100_000_000  # per answer: far beyond any context window
+
+
 def _int(value: Any, what: str) -> int | None:
     if value is None or value == "":
         return None
@@ -133,6 +136,8 @@ def _int(value: Any, what: str) -> int | None:
         raise ValueError(f"{what} is not a number (got {short(repr(value), 40)})") from None
     if not number.is_integer() or number < 0:
         raise ValueError(f"{what} is not a whole number ≥ 0 (got {short(repr(value), 40)})")
+    if number > MAX_TOKENS:  # a token count; beyond it the database's integers overflow
+        raise ValueError(f"{what} is more than {MAX_TOKENS:,} (got {short(repr(value), 40)})")
     return int(number)
 
 

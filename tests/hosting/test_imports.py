@@ -115,6 +115,11 @@ def test_chat_completions_and_plain_rows(engine: Engine, tmp_path: Path) -> None
          "line 2: a second answer for input 'T-1'"),
         ('{"input_id": "T-7", "text": "a"}\n', "line 1: no input with id 'T-7'"),
         ("input_id,body\nT-1,x\n", "the header must name at least input_id and text"),
+        # Beyond the database's integers (an OverflowError, a "bug in slam", before).
+        ('{"input_id": "T-1", "text": "a", "completion_tokens": 1e300}\n',
+         "line 1: completion_tokens is more than 100,000,000"),
+        ('{"input_id": "T-1", "text": "a", "prompt_tokens": "99999999999999999999"}\n',
+         "line 1: prompt_tokens is more than"),
     ],
 )
 def test_a_bad_line_stores_nothing_and_is_named(
