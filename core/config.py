@@ -34,6 +34,8 @@ finished yesterday, names today's focus, reminds me of my rituals and connects t
 weekly goals. Be warm, specific and encouraging. Reply with the 4 sentences only."""
 
 
+MAX_SEED = 2**31 - 1 - 100  # a seed plus a sample index fits every backend's seed
+
 class _Strict(BaseModel):
     # Unknown keys are almost always typos; reject them so the user learns at once.
     model_config = ConfigDict(extra="forbid")
@@ -52,7 +54,8 @@ class ExperimentConfig(_Strict):
     samples_per_model: int = Field(default=1, ge=1, le=100)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(default=160, ge=1, le=8192)
-    seed: int | None = None
+    # What every backend takes (llama.cpp a 32-bit seed), with room for + sample index.
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
     @field_validator("prompt_template")
     @classmethod
@@ -118,7 +121,7 @@ class FeatureConfig(_Strict):
     samples_per_input: int | None = Field(default=None, ge=1, le=100)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1, le=8192)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     channel: str | None = Field(default=None, min_length=1, max_length=200)
     schedule: str | None = Field(default=None, description="cron of this feature's generation")
 
