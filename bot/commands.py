@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from bot.events import Command, PairView, Reply
 from bot.rating import db as _db
-from bot.rating import features, rounds, selection
+from bot.rating import features, lock_rater, rounds, selection
 from bot.rating import legend as _legend
 from bot.rating import masker as _masker
 from bot.rating import post_pair as _post_pair
@@ -208,7 +208,9 @@ async def cmd_rate(d: Services, cmd: Command, port: ChatPort) -> Reply:
     user_hash = d.rater(cmd.platform, cmd.user_id)
 
     def pick(s: Session) -> tuple[selection.NextPair, PairView | None]:
-        # The pair most useful for this rater (bot.rating.selection, evaluation.human.active).
+        # The pair most useful for this rater (bot.rating.selection, evaluation.human.active);
+        # one rater's requests one at a time (two `/slam rate` at once: no error).
+        lock_rater(s, cmd.platform, user_hash)
         nxt = selection.next_pair(s, d.cfg, cmd.platform, user_hash, rng=d.rng)
         if nxt.pair is None:
             return nxt, None
@@ -329,7 +331,8 @@ async def _status_per_feature(d: Services, port: ChatPort) -> Reply:
 @command("reveal", "reveal PAIR_ID", "show which models a pair compared (round closed)",
          admin=True, ephemeral=True, params=(Param("pair", "the pair's number", int),))  # fmt: skip
 async def cmd_reveal(d: Services, cmd: Command, port: ChatPort) -> Reply:
-    if len(cmd.args) != 1 or not cmd.args[0].lstrip("#").isdigit():
+    # ASCII digits only: "¹" or "٣" pass str.isdigit, and a 30-digit id overflows the database.
+    if len(cmd.args) != 1 or not re.fullmatch(r"#?[0-9]{1,12}", cmd.args[0]):
         return _bad_args("reveal", "Give one pair number")
     pair_id = int(cmd.args[0].lstrip("#"))
 
@@ -493,7 +496,7 @@ def _le(field: Any) -> int:
 @command("probe", "probe [MEASURE]", "probe every model's latency now", admin=True, slow=True,
          params=(Param("measure", "requests per model", int, required=False),))  # fmt: skip
 async def cmd_probe(d: Services, cmd: Command, port: ChatPort) -> Reply:
-    if len(cmd.args) > 1 or (cmd.args and not cmd.args[0].isdigit()):
+    if len(cmd.args) > 1 or (cmd.args and not re.fullmatch(r"[0-9]{1,9}", cmd.args[0])):
         return _bad_args("probe", "MEASURE is a number of requests")
     limit = CommandLimits.model_fields["chat_probe_measure"]
     measure = int(cmd.args[0]) if cmd.args else int(limit.default)

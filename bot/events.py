@@ -70,6 +70,9 @@ class Vote:
     event_key: str
     choice: str | None = None
     score: int | None = None
+    # False for pull adapters (the web): a request is never redelivered, and its event key
+    # carries a client's nonce, so only votes that change something are stored.
+    replayable: bool = True
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ class Reply:
         if self.text:
             parts.append(self.text)
         parts += [f"{k}: {v}" for k, v in self.fields]
-        parts += [f"[chart {name}: {path.name}]" for name, path in self.files.items()]
+        # Where each chart was written, in full: a terminal or a log reader opens it from there.
+        parts += [f"[chart {name}: {path}]" for name, path in self.files.items()]
         return "\n".join(parts)
 
 

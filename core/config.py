@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.env import environment
 from core.errors import ConfigError, short
 from core.inputs import INPUT_SUFFIXES
+from core.paths import NOT_A_FILE, special_file
 from core.templates import template_problem
 
 PROMPT_FIELDS = ("name", "completed_tasks", "focus_tasks", "rituals", "weekly_goals")
@@ -32,6 +33,8 @@ Query: Write my daily pep talk: a 4-sentence morning briefing that acknowledges 
 finished yesterday, names today's focus, reminds me of my rituals and connects today to my
 weekly goals. Be warm, specific and encouraging. Reply with the 4 sentences only."""
 
+
+MAX_SEED = 2**31 - 1 - 100  # a seed plus a sample index fits every backend's seed
 
 class _Strict(BaseModel):
     # Unknown keys are almost always typos; reject them so the user learns at once.
@@ -51,7 +54,8 @@ class ExperimentConfig(_Strict):
     samples_per_model: int = Field(default=1, ge=1, le=100)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(default=160, ge=1, le=8192)
-    seed: int | None = None
+    # What every backend takes (llama.cpp a 32-bit seed), with room for + sample index.
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
     @field_validator("prompt_template")
     @classmethod
@@ -117,7 +121,7 @@ class FeatureConfig(_Strict):
     samples_per_input: int | None = Field(default=None, ge=1, le=100)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1, le=8192)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     channel: str | None = Field(default=None, min_length=1, max_length=200)
     schedule: str | None = Field(default=None, description="cron of this feature's generation")
 
@@ -744,8 +748,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SlamConfig:
         raise ConfigError(
             shown, ["is a folder; name the config file, e.g. --config slam.toml"]
         )
-    if p.is_fifo() or p.is_socket():  # reading would wait for a writer forever
-        raise ConfigError(shown, ["is a pipe or socket, not a file; name the config file"])
+    if special_file(p):  # reading would wait for a writer, or never end (/dev/zero)
+        raise ConfigError(shown, ["is a pipe, socket or device, not a file; name the config file"])
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -813,6 +817,8 @@ def _user_contexts_problems(data: dict[str, Any]) -> list[str]:
     key = "experiment.user_contexts"
     if path.is_dir():
         return [f"{key}: {short(ctx, 200)} is a folder; name the JSON file of user contexts"]
+    if special_file(path):
+        return [f"{key}: {short(ctx, 200)} {NOT_A_FILE}"]
     return []
 
 

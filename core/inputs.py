@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import short
+from core.paths import NOT_A_FILE, special_file
 from core.templates import RenderError, render
 
 INPUT_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".parquet")
@@ -61,6 +62,8 @@ def _rows(path: Path, shown: str) -> tuple[str, list[tuple[int, Any]]]:
         raise InputsError(shown, [f"cannot read it ({exc.strerror})"]) from None
     if path.is_dir():
         raise InputsError(shown, ["is a folder; name the inputs file"])
+    if special_file(path):
+        raise InputsError(shown, [NOT_A_FILE])
     if size > MAX_INPUT_BYTES:
         limit = MAX_INPUT_BYTES / 1e6
         raise InputsError(shown, [f"is {size / 1e6:.0f} MB; at most {limit:.0f} MB"])

@@ -148,6 +148,18 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+def special_file(path: Path) -> bool:
+    """Whether `path` exists but is no regular file or folder: a pipe, socket or device (also
+    through a symlink). Reading one would wait for a writer, or never end (/dev/zero)."""
+    try:
+        return path.exists() and not path.is_dir() and not path.is_file()
+    except OSError:
+        return False
+
+
+NOT_A_FILE = "is a pipe, socket or device, not a regular file; name a file"
+
+
 def read_text_file(path: Path | str, what: str) -> str:
     """A UTF-8 text file's contents; SlamError naming `what` when it is missing, a folder,
     unreadable or not text."""
@@ -157,6 +169,8 @@ def read_text_file(path: Path | str, what: str) -> str:
         raise SlamError(f"{what} {shown}: file not found; check the path")
     if p.is_dir():
         raise SlamError(f"{what} {shown} is a folder; name a file")
+    if special_file(p):
+        raise SlamError(f"{what} {shown} {NOT_A_FILE}")
     try:
         return p.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import ConfigError, short
+from core.paths import NOT_A_FILE, special_file
 
 
 class UserContextData(BaseModel):
@@ -76,6 +77,8 @@ def load_user_contexts(source: str = "builtin") -> list[UserContextData]:
             raise ConfigError(
                 label, ["is a folder; experiment.user_contexts must name a JSON file"]
             )
+        if special_file(path):
+            raise ConfigError(label, [NOT_A_FILE])
         try:
             raw = path.read_text("utf-8")
         except UnicodeDecodeError:

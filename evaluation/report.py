@@ -49,6 +49,7 @@ from evaluation.results import (
     slice_decisions,
     summary_text,
     with_style,
+    withheld_text,
 )
 
 __all__ = ["CHART_NAMES", "ReportIndex", "ReportResult", "build_report", "build_reports"]
@@ -426,6 +427,8 @@ def build_report(
                            chart_spec(n).fills)  # fmt: skip
     timings = {**{f"chart:{n}": timings[f"chart:{n}"] for n in names}, **timings}
     problems = {**data.problems, **chart_errors}
+    if withheld := withheld_text(data.withheld):
+        problems["withheld from raters"] = withheld
     if data.ratings is not None:
         for i, w in enumerate(data.ratings.warnings):
             problems[f"ratings warning {i + 1}"] = w

@@ -38,6 +38,7 @@ from sqlmodel import select
 from core.config import ModelSpec
 from core.errors import SlamError, short
 from core.features import Feature
+from core.paths import NOT_A_FILE, special_file
 from core.prompts import text_hash
 from hosting.versions import imported_version
 from storage import models as tables
@@ -122,6 +123,9 @@ def detect(text: str, suffix: str) -> Format:
     return "rows"
 
 
+MAX_TOKENS = 100_000_000  # per answer: far beyond any context window
+
+
 def _int(value: Any, what: str) -> int | None:
     if value is None or value == "":
         return None
@@ -133,6 +137,8 @@ def _int(value: Any, what: str) -> int | None:
         raise ValueError(f"{what} is not a number (got {short(repr(value), 40)})") from None
     if not number.is_integer() or number < 0:
         raise ValueError(f"{what} is not a whole number ≥ 0 (got {short(repr(value), 40)})")
+    if number > MAX_TOKENS:  # a token count; beyond it the database's integers overflow
+        raise ValueError(f"{what} is more than {MAX_TOKENS:,} (got {short(repr(value), 40)})")
     return int(number)
 
 
@@ -281,6 +287,8 @@ def read_answers(path: Path) -> tuple[list[Answer], ImportResult]:
         size = path.stat().st_size
         if path.is_dir():
             raise SlamError(f"{shown} is a folder; name the file of answers")
+        if special_file(path):
+            raise SlamError(f"{shown} {NOT_A_FILE}")
         if size > MAX_FILE_BYTES:
             limit = MAX_FILE_BYTES / 1e6
             raise SlamError(f"{shown} is {size / 1e6:.0f} MB; at most {limit:.0f} MB per "

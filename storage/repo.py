@@ -6,9 +6,10 @@ import json
 from datetime import date
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, func, select
 
 from core.config import ModelSpec
+from core.masking import reported_names
 from storage.models import (
     Experiment,
     Generation,
@@ -160,3 +161,33 @@ def ensure_model_version(
         return found
     assert row.id is not None
     return row.id
+
+
+_HINTS: dict[str, tuple[tuple[object, ...], list[str]]] = {}
+
+
+def model_name_hints(session: Session) -> list[str]:
+    """Every name a stored model goes by: its configured name and id, and what its sources
+    reported (core.masking.reported_names over `generation.meta_json` and the model versions'
+    details: Ollama's family, the OpenAI response's `model`). The reported names are re-read
+    only when generations with metadata or model versions were added."""
+    recs = session.exec(select(ModelRecord)).all()
+    names = sorted({n for m in recs for n in (m.name, m.model_id) if n})
+    has_meta = col(Generation.meta_json).is_not(None)
+    version = tuple(session.exec(
+        select(func.count(), func.max(Generation.id)).where(has_meta)
+    ).one())  # fmt: skip
+    version += tuple(session.exec(select(func.count(), func.max(ModelVersion.id))).one())
+    bind = session.get_bind()
+    where = str(getattr(bind, "url", id(bind)))
+    cached = _HINTS.get(where)
+    if cached is None or cached[0] != version:
+        seen: set[str] = set()
+        rows = session.exec(select(Generation.meta_json).where(has_meta).distinct())
+        for meta in rows:
+            seen.update(reported_names(meta))
+        for details in session.exec(select(ModelVersion.details_json).distinct()):
+            seen.update(reported_names(details))  # what a backend said identified the model
+        cached = (version, sorted(seen))
+        _HINTS[where] = cached
+    return names + [n for n in cached[1] if n not in names]

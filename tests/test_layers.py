@@ -18,7 +18,8 @@ RANK = {p: i for i, p in enumerate(LAYERS)}
 # only units at or below its own rank. docs/architecture.md says what each one is.
 WINGS = {
     "core": ["errors", "lazy", "env", "secrets", "registry", "backends", "console", "paths",
-             "templates", "inputs", "config", "options", "prompts", "features", "data"],
+             "templates", "inputs", "config", "options", "prompts", "features", "masking",
+             "data"],
     "storage": ["models", "db", "repo", "migrate"],
     "hosting": ["backends", "telemetry", "versions", "quantize", "generate", "imports", "summary",
                 "aws", "cli"],

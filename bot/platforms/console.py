@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import signal
 import sys
 import threading
@@ -65,12 +66,8 @@ class ConsolePort:
             self.out.write("\n" + render_pair_text(reply.pair) + "\n")
         elif reply.pair is not None:
             self.out.write(f"(pair {reply.pair.pair_id} posted to #{channel})\n")
-        else:
-            files = reply.files
-            text = Reply(reply.text, reply.title, reply.fields).plain() if files else reply.plain()
-            self.out.write(text + "\n")
-            for name, path in files.items():  # a terminal shows where the chart is, not a name
-                self.out.write(f"[chart {name}: {path}]\n")
+        else:  # a terminal shows where each chart was written (Reply.plain keeps the path)
+            self.out.write(reply.plain() + "\n")
         return where
 
     async def add_reactions(self, posted: Posted, names: list[str]) -> None:
@@ -182,7 +179,7 @@ async def rate_in_console(
             return not d.services.reactions.score_mode
         parts = low.replace("=", " ").split()
         if (d.services.reactions.score_mode and len(parts) == 2 and parts[0] in ("a", "b")
-                and parts[1].isdigit() and 0 <= int(parts[1]) <= 10):  # fmt: skip
+                and re.fullmatch(r"[0-9]{1,2}", parts[1]) and int(parts[1]) <= 10):  # fmt: skip
             target = parts[0].upper()
             where = port.score_refs.get((pair_id, target))
             if where is not None:

@@ -104,7 +104,7 @@ class DiscordPort:
         await self.post(reply, channel=channel)
 
     async def _channel(self, channel: str) -> Any:
-        if channel.isdigit():
+        if channel.isascii() and channel.isdigit():
             ch = self.client.get_channel(int(channel))
             return ch or await self.client.fetch_channel(int(channel))
         for guild in self.client.guilds:

@@ -7,14 +7,20 @@ evaluation.human.votes.fold_events over the rater's events on the pair.
 
 Each pair shown to a rater is remembered as a `pair_message` on the adapter's platform with a
 reference derived from the pair and the rater (`message_ref`), recorded once however often the
-page is loaded, so a vote maps to the pair exactly like a reaction on a DM does.
+page is loaded, so a vote maps to the pair exactly like a reaction on a DM does. Handing out is
+idempotent per rater: one transaction chooses the pair and records its messages, under a lock
+of that rater (SQLite's write lock, a PostgreSQL advisory lock), so of two loads at once (two
+tabs, a double reload) the second gets the pair the first stored, never a second pair or an
+error.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from sqlalchemy import select as core_select
+from sqlalchemy import text as sql_text
 from sqlmodel import Session, select
 
 from bot.events import PairView, Vote
@@ -24,6 +30,7 @@ from bot.rating.writer import VoteOutcome
 from bot.services import ChatPort, Services
 from core.errors import SlamError
 from evaluation.human import fold_events
+from storage.db import begin_write
 from storage.models import PairMessage, RatingPair, RatingRound
 from storage.models import Vote as VoteRow
 
@@ -75,31 +82,50 @@ def _current(s: Session, pair_id: int, rater_id: int) -> tuple[str | None, dict[
     return (pairwise[0] if pairwise else None), scores, (rows[-1][0] if rows else 0)
 
 
+def lock_rater(s: Session, platform: str, user_hash: str) -> None:
+    """Serialize this rater's hand-outs until the transaction ends: SQLite takes its write lock
+    (BEGIN IMMEDIATE), PostgreSQL an advisory lock keyed by the rater (other raters go on)."""
+    conn = s.connection()
+    if conn.dialect.name == "postgresql":
+        digest = hashlib.sha256(f"slam-rater:{platform}:{user_hash}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        conn.execute(sql_text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    else:
+        begin_write(conn)
+
+
 async def next_pair(services: Services, port: ChatPort, user_id: str) -> RaterPair:
     """The rater's next pair, shown through `port` (recorded once), with progress: the
     selection `/slam rate` uses (bot.rating.selection.next_pair: a pair already sent and not
     rated first, gold pairs, the most informative pair, the stopping rule). Every adapter
-    without reactions gets its pairs here."""
+    without reactions gets its pairs here; their pair's 'message' is `message_ref` (and, in
+    score mode, its score messages the same ref plus `.A`/`.B`), recorded in the transaction
+    that chose the pair."""
     platform = port.platform
     user_hash = services.rater(platform, user_id)
     legend = posting.legend(services, port)
 
     Mine = tuple[str | None, dict[str, int], int]
 
-    def work(s: Session) -> tuple[NextPair, PairView | None, bool, Mine]:
+    def work(s: Session) -> tuple[NextPair, PairView | None, Mine]:
+        lock_rater(s, platform, user_hash)
         got = selection.next_pair(s, services.cfg, platform, user_hash, rng=services.rng)
         if got.pair is None or got.pair.id is None:
-            return got, None, False, (None, {}, 0)
+            return got, None, (None, {}, 0)
         view = rounds.pair_view(s, got.pair, posting.masker(services, s), legend)
         ref = message_ref(services, platform, user_id, got.pair.id)
         q = select(PairMessage.id).where(PairMessage.platform == platform,
                                          PairMessage.message_ref == ref)  # fmt: skip
-        shown = s.exec(q).first()
-        return got, view, shown is None, _current(s, got.pair.id, got.rater_id)
+        if s.exec(q).first() is None:
+            targets: list[str | None] = [None]
+            targets += ["A", "B"] if services.reactions.score_mode else []
+            for t in targets:
+                rounds.record_message(s, got.pair, platform, ref,
+                                      message_ref(services, platform, user_id, got.pair.id, t),
+                                      t, got.rater_id)  # fmt: skip
+        return got, view, _current(s, got.pair.id, got.rater_id)
 
-    got, view, new, (choice, scores, version) = await posting.db(services, work)
-    if view is not None and new:
-        await posting.post_pair(services, port, view, rater_id=got.rater_id, dm_user=user_id)
+    got, view, (choice, scores, version) = await posting.db(services, work)
     return RaterPair(got.round_id, got.done, got.quota, got.why, view, choice, scores, version,
                      rounds=got.rounds)  # fmt: skip
 
@@ -131,9 +157,10 @@ def vote(services: Services, platform: str, user_id: str, pair_id: int, *,
          choice: str | None = None, target: str | None = None, score: int | None = None,
          added: bool = True, version: int = 0) -> Vote:  # fmt: skip
     """A button press as a `Vote` on the 'message' that showed the pair (or, for a score,
-    response `target`'s score message) to this rater. The event key is the same for the same
-    submission of the same page (its `version`: the rater's latest event on the pair when the
-    page was drawn), so a double submit is one vote; a later change is new."""
+    response `target`'s score message) to this rater. The event key names the submission
+    (its `version`: the rater's latest event on the pair when the page was drawn), but the
+    writer decides what a duplicate is (the choice the rater already has), so a re-sent vote
+    is one row whatever `version` the client sends; a change of mind is a new row."""
     if target is None:
         if choice not in CHOICES:
             raise SlamError(f"a vote is one of {', '.join(CHOICES)}")
@@ -148,7 +175,7 @@ def vote(services: Services, platform: str, user_id: str, pair_id: int, *,
     ref = message_ref(services, platform, user_id, pair_id, target)
     key = f"{platform}:{ref}:{version}:{'add' if added else 'rm'}:{what}"
     return Vote(platform, user_id, channel, ref, added, key,
-                choice if target is None else None, score)  # fmt: skip
+                choice if target is None else None, score, replayable=False)  # fmt: skip
 
 
 def describe(outcome: VoteOutcome, choice: str | None = None) -> str:

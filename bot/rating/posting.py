@@ -9,13 +9,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.events import PairView, Posted, Reply
 from bot.rating import rounds
 from bot.services import ChatPort, Services
 from storage.db import session_scope
-from storage.models import ModelRecord, RatingPair
+from storage.models import RatingPair
 
 
 def db(services: Services, fn: Callable[[Session], Any]) -> Awaitable[Any]:
@@ -33,10 +33,8 @@ def legend(services: Services, port: ChatPort) -> str:
 
 
 def masker(services: Services, s: Session) -> rounds.Masker:
-    """Hides every configured and stored model name and id in what raters see."""
-    extra = [m.name for m in s.exec(select(ModelRecord)).all()]
-    extra += [m.model_id for m in s.exec(select(ModelRecord)).all()]
-    return rounds.Masker.for_config(services.cfg, extra)
+    """Hides every configured, stored and reported model name and id in what raters see."""
+    return rounds.session_masker(s, services.cfg)
 
 
 async def post_pair(

@@ -5,13 +5,13 @@ of its name, core.features) and at most one round per feature is open; its pairs
 from that feature's generations by that feature's models only, so a pair never mixes
 features. A pair compares two models' responses to the same prompt (same input and run date).
 Model pairs are covered evenly, the A/B order is randomized (balanced per model pair) and
-recorded, and responses that name a model are flagged and masked before anyone sees them.
+recorded, and responses that name a model are flagged and masked before anyone sees them; one
+that still names a model once masked (core.masking: spelled out, cut by markup) is in no pair.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ from bot.events import PairView
 from core.config import SlamConfig
 from core.errors import SlamError
 from core.features import Feature, feature, features
+from core.masking import Masker
 from storage.models import (
     Experiment,
     Generation,
@@ -35,67 +36,15 @@ from storage.models import (
     UserContext,
     utcnow,
 )
+from storage.repo import model_name_hints
 
-# Model families a response might name itself by, besides the configured names.
-KNOWN_FAMILIES = (
-    "chatgpt", "gpt", "openai", "mistral", "mixtral", "llama", "tinyllama", "gemma", "gemini",
-    "qwen", "phi", "claude", "anthropic", "deepseek", "smollm", "falcon", "vicuna", "zephyr",
-    "granite", "olmo", "starling", "orca", "yi",
-)  # fmt: skip
-_NOT_NAMES = {"builtin", "instruct", "chat", "gguf", "latest", "model", "base", "small", "mini",
-              "tiny", "large", "medium", "api", "local", "cpu", "it", "hf", "the"}  # fmt: skip
-# Who makes models: a response saying "As an AI made by Alibaba Cloud" names itself as
-# surely as "I am Qwen". Regular expressions, longest first at the same place; words that
-# are also ordinary words match only capitalized.
-VENDORS = (
-    r"alibaba\s+cloud", r"alibaba", r"anthropic", r"open\s?ai", r"mistral\s+ai",
-    r"google\s+deepmind", r"deepmind", r"(?-i:Google)", r"(?-i:Meta)(?:\s+AI)?",
-    r"microsoft(?:\s+research)?", r"nvidia", r"hugging\s?face", r"cohere", r"stability\s+ai",
-    r"allen\s+institute\s+for\s+ai", r"ai2", r"01\.ai", r"zhipu(?:\s+ai)?", r"baidu",
-    r"tencent", r"moonshot\s+ai", r"(?-i:xAI)", r"ibm", r"(?-i:Amazon)", r"bytedance",
-    r"technology\s+innovation\s+institute",
-)  # fmt: skip
-# Neutral stand-ins that read as ordinary text: a visible "[name hidden]" would tell the
-# rater that this response named itself.
-MODEL_MASK = "the assistant"
-VENDOR_MASK = "the developer"
-MASK = MODEL_MASK
+# The masker (names from the config, the store and core/data/model_names.json) is
+# core.masking's; `session_masker` gathers the names a database knows.
 
 
-class Masker:
-    """Finds model names (configured names, ids and known families) and the names of the
-    companies that make models in text, and replaces them with neutral words."""
-
-    def __init__(self, names: Iterable[str]):
-        literal, families = set(), set(KNOWN_FAMILIES)
-        for name in names:
-            if not name:
-                continue
-            base = re.split(r"[/\\]", name)[-1].removesuffix(".gguf")
-            literal.update({name.lower(), base.lower()})
-            families.update(
-                t for t in re.findall(r"[a-z]{2,}", base.lower()) if t not in _NOT_NAMES
-            )
-        lits = sorted((re.escape(x) for x in literal if len(x) >= 3), key=len, reverse=True)
-        fams = sorted((re.escape(x) for x in families), key=len, reverse=True)
-        # A family matches as a word, with an optional version tail: "GPT-4", "Gemma 3", "llama3.2".
-        fam_re = rf"(?<![a-z])(?:{'|'.join(fams)})(?![a-z])(?:[-\s]?\d(?:[\w.]*\w)?)?"
-        vendor_re = rf"(?<![\w])(?:{'|'.join(VENDORS)})(?![\w])"
-        model_re = "|".join([*(rf"(?<![\w]){x}(?![\w])" for x in lits), fam_re])
-        self._re = re.compile(rf"(?P<vendor>{vendor_re})|(?P<model>{model_re})", re.IGNORECASE)
-
-    @classmethod
-    def for_config(cls, cfg: SlamConfig, extra: Iterable[str] = ()) -> Masker:
-        names = [n for m in cfg.models for n in (m.name, m.model)]
-        return cls([*names, *extra])
-
-    def names_model(self, text: str) -> bool:
-        return self._re.search(text) is not None
-
-    def mask(self, text: str) -> str:
-        return self._re.sub(
-            lambda m: VENDOR_MASK if m.lastgroup == "vendor" else MODEL_MASK, text
-        )
+def session_masker(session: Session, cfg: SlamConfig) -> Masker:
+    """The masker for what raters see: every configured, stored and reported model name."""
+    return Masker.for_config(cfg, model_name_hints(session))
 
 
 @dataclass(frozen=True)
@@ -128,8 +77,11 @@ def _feature_model_ids(session: Session, models: Iterable[str] | None) -> set[in
 
 
 def _candidates(session: Session, experiment_id: int, run_date: date,
-                models: Iterable[str] | None = None) -> list[Candidate]:  # fmt: skip
-    """The answers of one feature on one day (`models`: only those models', by name)."""
+                models: Iterable[str] | None = None,
+                masker: Masker | None = None) -> list[Candidate]:  # fmt: skip
+    """The answers of one feature on one day (`models`: only those models', by name). With a
+    `masker`, an answer that still names a model once masked (`Masker.leaks`) is left out: no
+    pair shows it (`withheld` counts them)."""
     keep = _feature_model_ids(session, models)
     rows = session.exec(
         select(Generation, Prompt.user_context_id, UserContext.slice)
@@ -143,6 +95,7 @@ def _candidates(session: Session, experiment_id: int, run_date: date,
         Candidate(g.id, g.model_id, ctx, g.text, sl)
         for g, ctx, sl in rows
         if g.id is not None and g.text.strip() and (keep is None or g.model_id in keep)
+        and (masker is None or not masker.leaks(g.text))
     ]
 
 
@@ -152,7 +105,8 @@ def round_candidates(session: Session, cfg: SlamConfig, rnd: RatingRound) -> lis
         return []
     feat = round_feature(session, cfg, rnd)
     return _candidates(session, rnd.experiment_id, rnd.run_date,
-                       feat.models if feat is not None else None)  # fmt: skip
+                       feat.models if feat is not None else None,
+                       session_masker(session, cfg))  # fmt: skip
 
 
 def round_feature(session: Session, cfg: SlamConfig, rnd: RatingRound) -> Feature | None:
@@ -282,7 +236,8 @@ def start_round(
     run_date = run_date or latest_run_date(session, exp.id, feat.models)
     if run_date is None:
         raise SlamError("no day has responses from two models yet; run `slam generate` first")
-    cands = _candidates(session, exp.id, run_date, feat.models)
+    masker = session_masker(session, cfg)
+    cands = _candidates(session, exp.id, run_date, feat.models, masker)
     used = Counter(
         (p.generation_a_id, p.generation_b_id) if p.a_was_first_choice
         else (p.generation_b_id, p.generation_a_id)
@@ -293,8 +248,6 @@ def start_round(
         raise SlamError(f"no two models answered the same prompt on {run_date}; nothing to rate")
     if current is not None:
         _close(session, current)
-    extra = [m.name for m in session.exec(select(ModelRecord)).all()]
-    masker = Masker.for_config(cfg, extra)
     rnd = RatingRound(experiment_id=exp.id, run_date=run_date)
     session.add(rnd)
     session.flush()

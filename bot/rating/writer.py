@@ -8,9 +8,13 @@ evaluation.human.votes (one effective vote per rater per pair, per response in s
 events in id order; the latest 'add' wins; a removal retracts the choice it names). The writer
 folds the stored events with that module's `fold_events`, and stores a removal only when it
 retracts the rater's current vote (removing 🅰️ after switching to 🅱️ changes nothing), so
-every reader computes the same votes the writer acknowledged. Every event key
-is stored (as the vote's `event_key` or a `ProcessedEvent`),
-so a redelivered event is recognised and never counted twice.
+every reader computes the same votes the writer acknowledged. The server decides what a
+duplicate is: an 'add' of the choice (or score) the rater already has is "duplicate" and
+stored nowhere, whatever its event key says, so one row is stored per change of mind and a
+client cannot multiply rows by re-sending a vote with made-up keys. Every other event key
+is stored (as the vote's `event_key` or, for a removal that retracts nothing or a vote on a
+closed round from a platform that redelivers events, a `ProcessedEvent`), so a redelivered
+event is recognised and never counted twice.
 
 Rater ids are HMAC-SHA256(salt, "platform:user id"). The salt is a secret kept apart from the
 database (env `SLAM_RATER_SALT`, else a random one generated once into `.slam/rater_salt`,
@@ -228,8 +232,9 @@ class VoteWriter:
                 continue
             seen.add(r.event_key)
             if round_id not in open_rounds:
-                processed.append({"platform": r.platform, "event_id": r.event_key,
-                                  "created_at": now})  # fmt: skip
+                if r.replayable:
+                    processed.append({"platform": r.platform, "event_id": r.event_key,
+                                      "created_at": now})  # fmt: skip
                 out[n] = VoteOutcome("closed", pair_id, choice)
                 continue
             rater_id = self._raters[(r.platform, item.rater_hash)]
@@ -239,9 +244,13 @@ class VoteWriter:
             action = "add" if r.added else "remove"
             after = fold(current, action, choice, score)
             if not r.added and after == current:  # retracts nothing: never stored as a vote
-                processed.append({"platform": r.platform, "event_id": r.event_key,
-                                  "created_at": now})  # fmt: skip
+                if r.replayable:
+                    processed.append({"platform": r.platform, "event_id": r.event_key,
+                                      "created_at": now})  # fmt: skip
                 out[n] = VoteOutcome("ignored", pair_id, choice)
+                continue
+            if r.added and after == current:  # the vote the rater has already: nothing new
+                out[n] = VoteOutcome("duplicate", pair_id, choice)
                 continue
             if after is None:
                 latest.pop(key, None)

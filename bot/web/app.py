@@ -8,7 +8,8 @@ Routes (beside /healthz and /metrics):
 - `GET /rate/pair/<id>`: a pair shown to this rater before, to change or retract the vote.
 - `POST /rate/vote`: a vote (a `bot.events.Vote`, bot.rating.flow.vote); through the
   dispatcher (rate limits) to the vote writer, like every adapter's. Answers 303 to `/rate`
-  (a form) or JSON (`Accept: application/json`).
+  (a form) or JSON (`Accept: application/json`); a refused vote (not a pair shown to this
+  rater, too fast, round closed) is a 4xx on both paths, the form's with a readable page.
 - `GET /d/<token>`: a viewer's link; sets the viewer cookie and goes to `/dashboard`.
 - `GET /dashboard`, `/dashboard/state`, `/dashboard/chart/<name>.png`: the live dashboard;
   `?feature=F` on each shows one feature (default: the first), and with several features the
@@ -278,6 +279,9 @@ class WebFront:
                 {"ok": outcome.status in ("recorded", "duplicate", "ignored"),
                  "status": outcome.status, "pair": pair_id, "message": message},
                 status=STATUS_HTTP.get(outcome.status, 200))  # fmt: skip
+        code = STATUS_HTTP.get(outcome.status, 200)
+        if code >= 400:  # refused: the form path says so with a 4xx too, on a readable page
+            return await self._refused_vote(request, grant, pair_id, code, message)
         query: dict[str, str | int] = {"s": "retracted" if retracted else outcome.status,
                                        "p": pair_id}  # fmt: skip
         if outcome.status in ("recorded", "duplicate") and choice in rating.LABELS:
@@ -289,6 +293,19 @@ class WebFront:
         back = f"/rate/pair/{pair_id}" if stay else "/rate"
         log.debug("web vote %s -> %s (%s)", vote.event_key, outcome.status, shown)
         raise web.HTTPSeeOther(f"{back}?{urlencode(query)}")
+
+    async def _refused_vote(self, request: web.Request, grant: Grant, pair_id: int, code: int,
+                            message: str) -> web.Response:  # fmt: skip
+        """A vote the writer refused, on the form path: the pair's page with the reason (too
+        fast, round closed), or an error page (not a pair shown to this rater), with `code`."""
+        rp = await rating.shown_pair(self.services, self.port, grant.user_id, pair_id)
+        if rp is None or code not in (409, 429):
+            return self._error(request, code, message, _detail(code))
+        response = _html(pages.rating_page(rp, csrf=self.tokens.csrf(grant), status=message,
+                                           status_kind="warn", change=True,
+                                           score_mode=self.services.reactions.score_mode))
+        response.set_status(code)
+        return response
 
     # -- dashboard ------------------------------------------------------------------------
     def _feature(self, request: web.Request) -> str | None:
@@ -385,6 +402,7 @@ def _detail(status: int) -> str:
     return {
         400: "The request was not understood. Reload the page and try again.",
         404: "There is nothing here. Check the address, or open your personal link again.",
+        409: "Reload the rating page: what you voted on has changed.",
         405: "This address does not accept that kind of request.",
         413: "The request is too large.",
     }.get(status, "The request could not be handled.")
@@ -446,7 +464,7 @@ def _flash(query: Any) -> tuple[str, str, tuple[int, str] | None]:
     text = rating.describe(VoteOutcome(status), choice)
     kind = "ok" if status in ("recorded", "duplicate") else "warn"
     pair = query.get("p", "")
-    last = (int(pair), rating.LABELS[choice]) if choice and pair.isdigit() and len(pair) < 12 \
-        else None  # fmt: skip
+    ok = choice and re.fullmatch(r"[0-9]{1,11}", pair or "")  # ASCII: "¹" passes isdigit
+    last = (int(pair), rating.LABELS[choice]) if ok and choice else None
     return text, kind, last
 

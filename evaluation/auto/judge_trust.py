@@ -164,7 +164,8 @@ def _pick_position(rows: list[_Row], data: _MethodData, slot: dict[int, Slot]) -
     position, expected = [], []
     for _ids, pick in selector_sets(rows, slot):
         pos, _, total = (pick.order or "").partition("/")
-        if pos.isdigit() and total.isdigit() and int(total) > 0:
+        if pos.isascii() and total.isascii() and pos.isdigit() and total.isdigit() \
+                and int(total) > 0:
             position.append(float(pos == "1"))
             expected.append(1.0 / int(total))
     data.position, data.expected = position, expected

@@ -31,7 +31,7 @@ than widening the margin.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -109,10 +109,15 @@ class Decision:
                 f"(cheapest acceptable, margin {self.margin:.0f} Elo)"
             )
         if self.kind == "keep":
-            return f"Decision: keep {self.reference_label} (every candidate ruled out)"
+            every = all(c.status == "ruled_out" for c in self.comparisons)
+            which = "every candidate" if every else "every cheaper candidate"
+            return f"Decision: keep {self.reference_label} ({which} ruled out)"
         if self.kind == "too_close":
             first = next((c.model for c in self.comparisons if c.status == "too_close"), "")
             return f"Decision: too close to call ({first})"
+        if self.kind == "undecided" and not self.open:  # open only for want of a price
+            loose = [c.model for c in self.comparisons if not c.priced and c.status != "ruled_out"]
+            return f"Decision: undecided ({', '.join(loose[:4])} unpriced: run `slam probe`)"
         if self.kind == "undecided":
             names = ", ".join(c.model for c in self.open[:4])
             more = f" +{len(self.open) - 4}" if len(self.open) > 4 else ""
@@ -237,13 +242,8 @@ def decide(
     if reference is None:
         return done("no_data", "No decision: no reference model is configured "
                     "(mark one [[models]] entry reference = true).")  # fmt: skip
-    comps = [compare(m, bt, costs.get(m), margin) for m in candidates if m != reference]
-    ref_price = ref_cost.cost_per_request if ref_cost is not None else None
-
-    def order(c: Comparison) -> tuple[bool, float, str]:
-        return (not c.priced, c.cost_per_request or 0.0, c.model)
-
-    comps.sort(key=order)
+    comps = sorted((compare(m, bt, costs.get(m), margin) for m in candidates if m != reference),
+                   key=lambda c: (not c.priced, c.cost_per_request or 0.0, c.model))  # fmt: skip
     if bt is None or reference not in bt.ratings:
         why = "no pairwise votes yet" if bt is None else f"{reference} has no votes yet"
         return done("no_data", f"No decision yet: {why}. Rate pairs (`/slam rate`) to start.",
@@ -251,6 +251,49 @@ def decide(
     if not comps:
         return done("no_data", "No decision: there are no candidate models besides the "
                     "reference.", comparisons=comps)  # fmt: skip
+    return rule(comps, ref_cost, ref_label, reference, margin=margin, confidence=confidence)
+
+
+def _are(cs: Sequence[Comparison]) -> str:
+    return "is" if len(cs) == 1 else "are"
+
+
+def _by_status(cs: Sequence[Comparison]) -> str:
+    """'a, b are acceptable and c is open': each status group named with its models."""
+    groups: dict[str, list[Comparison]] = {}
+    for c in cs:
+        groups.setdefault(STATUS_LABEL.get(c.status, c.status), []).append(c)
+    parts = []
+    for label, group in groups.items():
+        word = "have" if label == "no votes" and len(group) > 1 else "has"
+        verb = word if label == "no votes" else _are(group)
+        parts.append(f"{_names(group)} {verb} {label}")
+    return " and ".join(parts) if len(parts) <= 2 else "; ".join(parts)
+
+
+def rule(
+    comps: Sequence[Comparison],
+    ref_cost: ModelCost | None,
+    ref_label: str,
+    reference: str | None,
+    *,
+    margin: float,
+    confidence: float,
+) -> Decision:
+    """The rule over cost order, from the comparisons alone (every candidate has its status):
+    one sentence per state, naming only states the comparisons are in."""
+
+    def done(kind: Kind, headline: str, model: str | None = None, details: list[str] | None = None,
+             comparisons: list[Comparison] | None = None) -> Decision:  # fmt: skip
+        return Decision(kind, model, reference, ref_label, margin, confidence, headline,
+                        comparisons or [], details or [])  # fmt: skip
+
+    ref_price = ref_cost.cost_per_request if ref_cost is not None else None
+
+    def order(c: Comparison) -> tuple[bool, float, str]:
+        return (not c.priced, c.cost_per_request or 0.0, c.model)
+
+    comps = sorted(comps, key=order)
     dearer = [c for c in comps if c.priced and ref_price is not None
               and (c.cost_per_request or 0.0) > ref_price]  # fmt: skip
     priced = [c for c in comps if c.priced and c not in dearer]
@@ -284,19 +327,8 @@ def decide(
             return done("switch", head, c.model, details, comps)
         blocking.append(c)
     if not blocking:
-        if loose_unpriced:
-            return done(
-                "undecided",
-                f"Undecided: every priced candidate is ruled out against {ref_label}, but "
-                f"{_names(loose_unpriced)} are unpriced and not ruled out: run `slam probe`.",
-                None, details, comps,
-            )  # fmt: skip
-        return done(
-            "keep",
-            f"Keep {ref_label}: every candidate is more than {m} below it at "
-            f"{confidence:.0%} confidence.",
-            None, details, comps,
-        )  # fmt: skip
+        return _nothing_open(done, priced, dearer, loose_unpriced, details, comps, ref_label,
+                             m, confidence)  # fmt: skip
     cleared = next((c for c in priced if c.status == "acceptable"), None)
     then = f" {cleared.model} is acceptable but dearer." if cleared else ""
     opened = [c for c in blocking if c.status in ("open", "unrated")]
@@ -315,5 +347,43 @@ def decide(
         f"Undecided: {_names(opened)} {'is' if len(opened) == 1 else 'are'} still open against "
         f"{ref_label} (margin {m}); {_more(opened)} would settle "
         f"{'it' if len(opened) == 1 else 'them'}.{then}",
+        None, details, comps,
+    )  # fmt: skip
+
+
+def _nothing_open(done: Callable[..., Decision], priced: list[Comparison],
+                  dearer: list[Comparison], loose_unpriced: list[Comparison],
+                  details: list[str], comps: list[Comparison], ref_label: str, m: str,
+                  confidence: float) -> Decision:  # fmt: skip
+    """No priced candidate cheaper than the reference is left standing: every one is ruled
+    out, or there is none. Unpriced ones not ruled out keep the decision open; else keep."""
+    loose_dearer = [c for c in dearer if c.status != "ruled_out"]
+    if priced:
+        out = (f"every priced candidate ({_names(priced)}) is ruled out" if len(priced) > 1
+               else f"the priced candidate {priced[0].model} is ruled out")  # fmt: skip
+    elif dearer:
+        out = f"no priced candidate is cheaper than {ref_label}"
+    else:
+        out = "no candidate is priced yet (no throughput measured)"
+    if loose_unpriced:
+        state = _by_status(loose_unpriced)
+        against = "" if not priced else f" against {ref_label}"
+        if priced or dearer:
+            state += " and unpriced" if len(loose_unpriced) == 1 else ", all unpriced"
+        return done(
+            "undecided",
+            f"Undecided: {out}{against}, but {state}: run `slam probe` to price "
+            f"{'it' if len(loose_unpriced) == 1 else 'them'}.",
+            None, details, comps,
+        )  # fmt: skip
+    if loose_dearer:
+        head = (f"Keep {ref_label}: every candidate cheaper than it is more than {m} below it at "
+                f"{confidence:.0%} confidence; {_by_status(loose_dearer)} but "
+                f"{_are(loose_dearer)} not cheaper.")  # fmt: skip
+        return done("keep", head, None, details, comps)
+    return done(
+        "keep",
+        f"Keep {ref_label}: every candidate is more than {m} below it at "
+        f"{confidence:.0%} confidence.",
         None, details, comps,
     )  # fmt: skip

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         summary_text,
         version_text,
         with_style,
+        withheld_text,
     )
     from evaluation.results.service import Results
     from evaluation.results.slices import (

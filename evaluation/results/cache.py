@@ -84,13 +84,16 @@ _CODE: str | None = None
 
 
 def code_version() -> str:
-    """A hash of the code that computes and draws results (evaluation/, core/): a cache on
-    disk never serves what an older version computed."""
+    """A hash of the code that computes and draws results (evaluation/, core/, core/data's
+    tables): a cache on disk never serves what an older version computed."""
     global _CODE
     if _CODE is None:
         root = Path(__file__).resolve().parents[2]  # the repository (evaluation/results/cache.py)
         h = hashlib.sha256()
-        for path in sorted([*root.glob("evaluation/**/*.py"), *root.glob("core/*.py")]):
+        # core/data's tables too: the masker's names decide Results.withheld.
+        code = [*root.glob("evaluation/**/*.py"), *root.glob("core/*.py"),
+                *root.glob("core/data/*.json")]  # fmt: skip
+        for path in sorted(code):
             h.update(path.name.encode())
             h.update(path.read_bytes())
         _CODE = h.hexdigest()[:16]

@@ -224,3 +224,13 @@ def drift_text(d: Any) -> str:
         f"than {d.old.label} (from {d.old.day}), [{d.lo:+.0f}, {d.hi:+.0f}], margin "
         f"±{d.margin:.0f}{flag}"
     )
+
+
+def withheld_text(counts: dict[str, int]) -> str | None:
+    """The report's line about them (None: none withheld)."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    who = ", ".join(f"{m}: {n}" for m, n in counts.items())
+    return (f"{total} answer{'s' if total != 1 else ''} still named a model after masking and "
+            f"{'were' if total != 1 else 'was'} never shown to raters ({who}).")

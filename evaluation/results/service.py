@@ -35,11 +35,12 @@ from evaluation.human import (
     pairwise_results,
     win_rate_matrix,
 )
-from evaluation.results.datasets import JUDGES, PROBES, VOTES, cached, dataset
+from evaluation.results.datasets import GENERATIONS, JUDGES, PROBES, VOTES, cached, dataset
 from evaluation.results.health import HealthData
 from evaluation.results.leaderboard import LeaderboardRow
 from evaluation.results.perf import ENERGY, PerfData
 from evaluation.results.versions import VersionData
+from evaluation.results.withheld import G, withheld_answers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,6 +99,16 @@ class Results(VersionData, HealthData, PerfData):
         if self.scope.everything:
             return None
         return self._external("scope", self.scope.pair_ids) or frozenset()
+
+    @dataset(reads=GENERATIONS)
+    def withheld(self) -> dict[str, int]:
+        """Answers that still name a model after masking, per model: no pair shows them
+        (evaluation.results.withheld)."""
+
+        def fn(session: Session) -> dict[str, int]:
+            return withheld_answers(session, self.cfg, self.scope.generation_conditions(G))
+
+        return self._external("masking", fn) or {}
 
     @dataset(reads=VOTES)
     def pairwise_counts(self) -> list[tuple[str, str, str, int]]:

@@ -162,6 +162,8 @@ def test_console_report_prints_the_answer_and_the_card_path(engine: Engine, tmp_
     assert Results(engine, cfg).decision.headline[:60] in printed
     (card,) = reply.files.values()
     assert card.name == "summary.png" and card.exists() and str(card) in printed
+    # Typed commands print Reply.plain(): the same full path, not a bare file name.
+    assert f"[chart summary: {card}]" in reply.plain() and card.is_absolute()
 
 
 # --- Discord -----------------------------------------------------------------------------------

@@ -311,3 +311,18 @@ async def test_status_close_and_reveal_count_under_the_configured_policy(engine:
             "A 0, B 0, tie 0, both bad 0")  # U1's second vote is over the cap
     finally:
         await d.aclose()
+
+
+def test_a_response_that_still_names_a_model_after_masking_is_in_no_pair(engine: Engine) -> None:
+    cfg = make_config(pairs_per_round=12)
+    texts = {"mistral-7b-q4/Ada": "Hi Ada, I am Q w e n, your coach.",
+             "mistral-7b-q4/Grace": "我是通义千问，由阿里云开发。Grace, go!"}  # fmt: skip
+    seed(engine, cfg, texts=texts)
+    with session_scope(engine) as s:
+        _, pairs = start_round(s, cfg, random.Random(5))
+        shown = [g.text for p in pairs for gid in (p.generation_a_id, p.generation_b_id)
+                 if (g := s.get(Generation, gid)) is not None]  # fmt: skip
+        assert pairs and not any("Q w e n" in t for t in shown)
+        # A name the masker replaces is shown masked, not withheld.
+        assert any("通义千问" in t for t in shown)
+        assert any(p.masked for p in pairs)

@@ -10,7 +10,7 @@ import asyncio
 import string
 from typing import Any, cast
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
@@ -69,6 +69,8 @@ def test_unknown_subcommands_echo_only_a_short_plain_prefix(text: str) -> None:
 
 @SETTINGS
 @given(st.sampled_from(QUICK), typed, st.booleans())
+@example("reveal", "¹", True)  # str.isdigit says yes, int() says no
+@example("reveal", "#" + "9" * 30, True)  # beyond the database's integers
 def test_any_slam_text_gets_a_reply(
     engine: Engine, name: str, rest: str, admin: bool
 ) -> None:

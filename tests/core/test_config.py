@@ -99,6 +99,9 @@ model = "qwen2:7b"
         ("[schedule]\ntimezone = 'Mars/Olympus'\n", "schedule.timezone: expected an IANA"),
         ("[judge]\nmodel = 'nope'\n", "judge.model: 'nope' is not a [[models]] name"),
         ("[chat]\nplatform = 'irc'\n", "chat.platform: Input should be 'console', 'slack'"),
+        # A seed every backend takes (llama.cpp's is 32 bits), not a generation error per row.
+        ("[experiment]\nseed = 99999999999999999999\n", "experiment.seed: Input should be less"),
+        ("[experiment]\nseed = -1\n", "experiment.seed: Input should be greater"),
     ],
 )
 def test_each_bad_value_names_key_and_expectation(

@@ -5,6 +5,7 @@ template holds, the answer is a list of inputs or one clear error, never another
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,11 @@ def test_missing_folder_bad_parquet_and_too_many_rows(tmp_path: Path) -> None:
     (tmp_path / "d.csv").mkdir()
     with pytest.raises(InputsError, match="is a folder"):
         read_inputs(tmp_path / "d.csv")
+    os.mkfifo(tmp_path / "pipe.jsonl")  # reading a pipe or a device would never end
+    (tmp_path / "zero.csv").symlink_to("/dev/zero")
+    for name in ("pipe.jsonl", "zero.csv"):
+        with pytest.raises(InputsError, match="pipe, socket or device"):
+            read_inputs(tmp_path / name)
     (tmp_path / "x.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(InputsError, match="not a readable Parquet file"):
         read_inputs(tmp_path / "x.parquet")

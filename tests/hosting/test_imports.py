@@ -5,6 +5,7 @@ or nothing, idempotently, with line-numbered errors."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -118,6 +119,11 @@ def test_chat_completions_and_plain_rows(engine: Engine, tmp_path: Path) -> None
          "line 2: a second answer for input 'T-1'"),
         ('{"input_id": "T-7", "text": "a"}\n', "line 1: no input with id 'T-7'"),
         ("input_id,body\nT-1,x\n", "the header must name at least input_id and text"),
+        # Beyond the database's integers (an OverflowError, a "bug in slam", before).
+        ('{"input_id": "T-1", "text": "a", "completion_tokens": 1e300}\n',
+         "line 1: completion_tokens is more than 100,000,000"),
+        ('{"input_id": "T-1", "text": "a", "prompt_tokens": "99999999999999999999"}\n',
+         "line 1: prompt_tokens is more than"),
     ],
 )
 def test_a_bad_line_stores_nothing_and_is_named(
@@ -151,6 +157,12 @@ def test_unreadable_files_are_clear_errors(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(SlamError, match="no answers"):
         read_answers(tmp_path / "empty.jsonl")
+    # A pipe or a device (through a symlink) would be read forever: refused up front.
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    (tmp_path / "zero.jsonl").symlink_to("/dev/zero")
+    for name in ("pipe.jsonl", "zero.jsonl"):
+        with pytest.raises(SlamError, match="pipe, socket or device"):
+            read_answers(tmp_path / name)
     monkeypatch.setattr(imports, "MAX_FILE_BYTES", 10)
     (tmp_path / "big.jsonl").write_text('{"input_id": "T-1", "text": "long enough"}\n')
     with pytest.raises(SlamError, match="per import"):

@@ -186,7 +186,10 @@ def test_config_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         clean_failure(code, text, "nope.toml", "file not found; run `slam init`", status=2)
     os.mkfifo(tmp_path / "pipe.toml")  # reading it would wait forever
     code, text = run(capsys, "models", "-c", "pipe.toml")
-    clean_failure(code, text, "pipe.toml", "is a pipe or socket", status=2)
+    clean_failure(code, text, "pipe.toml", "is a pipe, socket or device", status=2)
+    (tmp_path / "zero.toml").symlink_to("/dev/zero")  # a device: reading it never ends
+    code, text = run(capsys, "models", "-c", "zero.toml")
+    clean_failure(code, text, "zero.toml", "is a pipe, socket or device", status=2)
     (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00garbage")
     code, text = run(capsys, "models", "-c", "binary.toml")
     clean_failure(code, text, "binary.toml", "not a UTF-8 text file", status=2)

@@ -203,11 +203,18 @@ async def test_csrf_origin_and_bad_inputs_get_clear_errors(bot: WebBot, engine: 
         for data, headers, code, words in cases:
             status, text = await post(s, url, data, **headers)
             assert status == code and words in text, (data, headers, status, text[:400])
-        # Not a pair shown to this rater.
+        # Not a pair shown to this rater: a 404 on the form path too, with a readable page.
         status, text = await post(s, url, {**fields, "pair": "9999", "choice": "A"})
-        assert status == 303 and "s=not_a_pair" in text
+        assert status == 404 and "That pair was not shown to you." in text, text[:300]
+        async with s.post(url, data={**fields, "pair": "9999", "choice": "A"},
+                          headers={"Accept": "application/json"}) as r:  # fmt: skip
+            assert r.status == 404 and (await r.json())["status"] == "not_a_pair"
         status, html, _ = await get(s, f"{bot.url}/rate/pair/9999")
         assert status == 404 and "not shown to you" in html
+        # A status line's query is codes only; odd digits are ignored, never a 500.
+        for query in ("s=recorded&c=A&p=%C2%B9", "s=recorded&c=A&p=" + "9" * 40):
+            status, html, _ = await get(s, f"{bot.url}/rate?{query}")
+            assert status == 200 and "Saved: A is better." in html, query
         # Not a form; a garbage cookie; an unknown page; a wrong method.
         async with s.post(url, json={"choice": "A"}) as r:
             assert r.status == 400 and "Expected a form" in await r.text()
@@ -253,18 +260,24 @@ async def test_web_votes_obey_the_rate_limit_and_closed_rounds(
         async with client() as s:
             _, html, _ = await get(s, bot.link("ada"))
             statuses = []
-            for choice in ("A", "B", "tie"):
+            for choice in ("A", "B"):
                 _, where = await post(s, f"{bot.url}/rate/vote",
                                       {**form_of(html), "choice": choice})  # fmt: skip
                 statuses.append(re.search(r"s=(\w+)", where).group(1))  # type: ignore[union-attr]
                 _, html, _ = await get(s, bot.url + where)
-            assert statuses == ["recorded", "recorded", "rate_limited"]
-            assert "voting too fast" in html
+            assert statuses == ["recorded", "recorded"]
+            # Refused: a 429 on the form path too, the pair's page saying why.
+            pair = form_of(html)["pair"]
+            status, html = await post(s, f"{bot.url}/rate/vote", {**form_of(html), "choice": "tie"})
+            assert status == 429 and "voting too fast" in html
+            assert form_of(html)["pair"] == pair
             from bot.rating import rounds
             from storage.db import session_scope
 
             with session_scope(engine) as ss:
                 rounds.close_round(ss)
+            status, html = await post(s, f"{bot.url}/rate/vote", {**form_of(html), "choice": "A"})
+            assert status == 429 and "Response A" in html  # the limit is checked first
             _, html, _ = await get(s, f"{bot.url}/rate")
             assert "No rating round is open" in html
     finally:
