@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from evaluation.results.cache import (
         PROCESS_CACHE,
         ResultCache,
+        config_fingerprint,
         default_cache_dir,
         table_versions,
     )
