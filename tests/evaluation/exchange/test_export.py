@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -43,7 +44,7 @@ def seeded(engine: Engine, tmp_path: Path) -> Seeded:
     return data
 
 
-def read(path: Path, fmt: str) -> tuple[pd.DataFrame, dict[str, object]]:
+def read(path: Path, fmt: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A written export read back by pandas / pyarrow, and its provenance as the file says."""
     if fmt == "csv":
         frame = pd.read_csv(path)
