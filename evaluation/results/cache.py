@@ -43,6 +43,7 @@ APPEND_ONLY = (
     "similarity_score",
     "pair_message",
     "rater",
+    "vote_comment",
 )
 # Small tables updated in place: hashed whole.
 MUTABLE = ("model", "rating_round", "experiment")

@@ -48,7 +48,7 @@ def test_an_existing_database_upgrades_as_the_pep_talk_feature(
 ) -> None:
     url = request.getfixturevalue("sqlite_url" if db == "sqlite" else "pg_url")
     engine = _previous_release(url)
-    upgrade(engine)
+    upgrade(engine, "0004")
     assert current(engine) == "0004"
     with engine.begin() as c:
         inputs = c.execute(text("SELECT key, experiment_id, slice FROM user_context ORDER BY id"))
