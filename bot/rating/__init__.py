@@ -1,7 +1,8 @@
 """The rating flow, platform-free: rounds of blind pairs (`rounds`), which pair a rater gets next
 (`selection`), showing a pair through a port (`posting`), the vote writer (`writer`: votes
 committed once, before the platform's acknowledgement), the pull flow of the web page
-(`flow`) and the signed invite links that let people rate (`invites`).
+(`flow`), raters' comments (`comments`) and the signed invite links that let people rate
+(`invites`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 from core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from bot.rating.comments import CommentOutcome, record_comment
     from bot.rating.flow import LABELS, RaterPair
     from bot.rating.invites import (
         ROLES,
