@@ -123,6 +123,8 @@ class Digest:
     feature: str | None = None  # None: everything the database holds (one feature)
     # per slice of the feature (its `slice_field`), through the end of the day
     slices: list[SliceDecision] = field(default_factory=list)
+    # a few of the newest comments on pairs no longer blind, with their votes
+    comments: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,7 @@ def build_digest(
 ) -> Digest:
     """Everything the digest for `day` says; `charts` (report chart names) are drawn too.
     `feature`: that feature's numbers only (None: everything the database holds)."""
-    from evaluation.results import Results, slice_decisions
+    from evaluation.results import Results, comment_quotes, slice_decisions
 
     tz = ZoneInfo(cfg.schedule.timezone)
     start, end = day_window(day, tz)
@@ -296,6 +298,7 @@ def build_digest(
         notes=notes,
         feature=feature,
         slices=slices,
+        comments=comment_quotes(results.comments),
     )
 
 
