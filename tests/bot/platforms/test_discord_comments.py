@@ -26,10 +26,11 @@ async def reply(content: str, member: discord.Member, to: discord.Message) -> di
     """What Discord sends for a reply: a message with a `message_reference` (dpytest has no
     helper for it)."""
     channel: Any = to.channel
-    data: dict[str, Any] = factories.make_message_dict(channel, member, content=content, type=19)
+    make: Any = factories.make_message_dict  # its stubs want a Member's BaseUser
+    data: dict[str, Any] = make(channel, member, content=content, type=19)
     data["message_reference"] = {"message_id": to.id, "channel_id": channel.id,
                                  "guild_id": channel.guild.id}  # fmt: skip
-    state = backend.get_state()
+    state: Any = backend.get_state()
     state.parse_message_create(data)
     await dpytest.run_all_events()
     found = state._get_message(data["id"])
