@@ -172,7 +172,9 @@ def _records(text: str) -> Iterator[tuple[int, Any, str | None]]:
                 line = text.count("\n", 0, min(pos, n)) + 1
                 yield line, None, "the JSON array is not closed (a truncated file?)"
                 return
-    for n_line, raw in enumerate(text.splitlines(), 1):
+    # Only "\n" ends a JSON line: str.splitlines would also split inside a string holding
+    # U+2028 or U+0085, which JSON writes unescaped (ensure_ascii=False).
+    for n_line, raw in enumerate(text.split("\n"), 1):
         if not raw.strip():
             continue
         try:
