@@ -36,7 +36,8 @@ KIND_ROWS = {"generations": 2 * len(SUPPORT) + 2 * 2, "similarity": 2, "probes":
 
 
 @pytest.fixture
-def seeded(engine: Engine, tmp_path: Path) -> Seeded:
+def seeded(any_engine: Engine, tmp_path: Path) -> Seeded:
+    engine = any_engine
     data = seed(engine, make_cfg(tmp_path))
     with session_scope(engine) as s:
         s.add(JudgeScore(judge="api", method="scorer", generation_id=data.gens[("small", "b1")],
@@ -159,18 +160,19 @@ def test_the_key_is_the_rater_salt(tmp_path: Path) -> None:
     assert pseudonym_key({}, tmp_path / "salt") == made and len(made) == 64
 
 
-def test_ratings_and_the_decision(seeded: Seeded, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_ratings_and_the_decision(seeded: Seeded, tmp_path: Path, fmt: str) -> None:
     from evaluation.results import Results
 
-    frame, prov = read(export(seeded, tmp_path, "ratings", "parquet", feature="summaries"),
-                       "parquet")  # fmt: skip
+    frame, prov = read(export(seeded, tmp_path, "ratings", fmt, feature="summaries"), fmt)
     res = Results(seeded.engine, seeded.cfg, feature="summaries", cache=None)
     assert res.ratings is not None
     want = {m: r.rating for m, r in res.ratings.ratings.items()}
     got = dict(zip(frame["model"], frame["rating"], strict=True))
     assert got == pytest.approx(want)
     assert set(frame["decision"]) == {res.decision.text()}
-    assert prov["feature"] == "summaries"
+    if fmt != "csv":
+        assert prov["feature"] == "summaries"
 
 
 def test_since_and_until(seeded: Seeded, tmp_path: Path) -> None:

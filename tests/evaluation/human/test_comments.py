@@ -96,9 +96,12 @@ def test_the_report_and_the_export(engine: Engine, tmp_path: Path) -> None:
     assert "- “A is warmer” (preferred it; 2026-01-05)" in md
     assert "What raters said" in (tmp_path / "r" / "report.html").read_text()
     assert result is not None
-    exp = export_data(engine, data.cfg, ExportRequest("comments", "parquet"), Pseudonyms(b"k"))
-    write_export(exp, "parquet", tmp_path / "c.parquet")
-    frame = pd.read_parquet(tmp_path / "c.parquet")
-    assert len(frame) == 4 and frame["latest"].sum() == 3
-    assert list(frame["vote"]) == ["A", "A", "both_bad", "A"]
-    assert frame["rater"].str.startswith("r-").all() and frame["rater"].nunique() == 2
+    for fmt in ("csv", "jsonl", "parquet"):
+        exp = export_data(engine, data.cfg, ExportRequest("comments", fmt), Pseudonyms(b"k"))
+        write_export(exp, fmt, tmp_path / f"c.{fmt}")
+        frame = (pd.read_csv(tmp_path / "c.csv") if fmt == "csv" else
+                 pd.read_json(tmp_path / "c.jsonl", lines=True).iloc[1:] if fmt == "jsonl"
+                 else pd.read_parquet(tmp_path / "c.parquet"))  # fmt: skip
+        assert len(frame) == 4 and frame["latest"].astype(bool).sum() == 3, fmt
+        assert list(frame["vote"]) == ["A", "A", "both_bad", "A"]
+        assert frame["rater"].str.startswith("r-").all() and frame["rater"].nunique() == 2
