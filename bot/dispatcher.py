@@ -15,7 +15,7 @@ import random
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from bot.commands import ADMIN_COMMANDS, run_command
 from bot.events import Command, Comment, Reaction, Reply, Vote
 from bot.identity import load_salt
-from bot.rating import CommentOutcome, VoteOutcome, VoteWriter, record_comment
+from bot.rating import CommentOutcome, VoteOutcome, VoteWriter, names_a_model, record_comment
 from bot.services import BotServices, ChatPort
 from core.config import SlamConfig
 from core.errors import SlamError
@@ -196,7 +196,11 @@ class Dispatcher:
         if not self.rate_limit.allow("comment", comment.platform, comment.user_id):
             return CommentOutcome("rate_limited")
         rater = self.services.rater(comment.platform, comment.user_id)
-        return await asyncio.to_thread(record_comment, self.services.engine, comment, rater)
+        out = await asyncio.to_thread(record_comment, self.services.engine, comment, rater)
+        if out.counted:  # the pair is blind until its round closes: run the masker over it
+            named = await asyncio.to_thread(names_a_model, self.services, out.text)
+            out = replace(out, names_model=named)
+        return out
 
     async def aclose(self) -> None:
         await self.writer.aclose()

@@ -34,7 +34,7 @@ WORDS = {"a": "A", "b": "B", "t": "tie", "tie": "tie", "x": "both_bad", "bad": "
 HELP = (
     "Vote: a (A better), b (B better), tie, bad (both bad); in score mode also 'A 7' / 'B 4'"
     " and n for the next pair. u = undo your vote, q = quit, '/slam <command>' runs a command;"
-    " '# why' after a vote adds your comment to the pair you last voted on."
+    " 'b # why' votes with a comment; a '# why' line after a vote comments on that pair."
 )
 
 
@@ -183,6 +183,11 @@ async def rate_in_console(
                 status = "nothing to undo"
             out.write(f"undo: {status}\n")
             return False
+        word = low.partition("#")[0]
+        if "#" in text and word.strip() in WORDS:  # 'b # A invents a meeting': vote + comment
+            await handle(text.split("#", 1)[0].strip(), pair_id, posted)
+            await handle("#" + text.split("#", 1)[1], pair_id, posted)
+            return not d.services.reactions.score_mode
         if low in WORDS:
             status = await cast(pair_id, posted, True, WORDS[low])
             last.append((pair_id, posted, WORDS[low]))

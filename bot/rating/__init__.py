@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from core.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from bot.rating.comments import CommentOutcome, record_comment
+    from bot.rating.comments import CommentOutcome, names_a_model, record_comment
     from bot.rating.flow import LABELS, RaterPair
     from bot.rating.invites import (
         ROLES,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
@@ -56,6 +57,7 @@ class CommentOutcome:
     pair_id: int | None = None
     text: str = ""
     cut: bool = False  # the text was longer than MAX_CHARS and was cut
+    names_model: bool = False  # the masker finds a model's name in it (the pair is blind)
 
     @property
     def counted(self) -> bool:
@@ -66,7 +68,9 @@ class CommentOutcome:
         return {
             "recorded": "Comment saved" + (f" (cut to {MAX_CHARS} characters)" if self.cut
                                            else "") + "; you can edit it until the round "
-                                                      "closes by sending a new one.",
+                                                      "closes by sending a new one." + (
+                " It names a model: where others can read it, edit it so the pair stays "
+                "blind." if self.names_model else ""),
             "duplicate": "That comment is already saved.",
             "empty": "That comment is empty (nothing but spaces or control characters).",
             "not_a_pair": "Comments go on a pair's message: reply to the pair you rated.",
@@ -112,3 +116,13 @@ def record_comment(engine: Engine, comment: Comment, rater_hash: str) -> Comment
     except IntegrityError:  # another replica stored this event (or this rater) first
         return CommentOutcome("duplicate")
     return CommentOutcome("recorded", pair_id, text, cut)
+
+
+def names_a_model(services: Any, text: str) -> bool:
+    """Whether the masker (bot.rating.posting.masker: every configured and stored model name
+    and id, known families, vendors) finds a model in `text`."""
+    from bot.rating.posting import masker
+    from storage.db import session_scope
+
+    with session_scope(services.engine) as s:
+        return masker(services, s).names_model(text)

@@ -54,6 +54,17 @@ async def test_console_comments_after_a_vote(engine: Engine) -> None:
     assert len({r for _, r, _ in saved}) == 1
     log = out.getvalue()
     assert log.count("Comment saved") == 3 and "That comment is empty" in log
+    assert "names a model" not in log
+
+
+async def test_a_comment_naming_a_model_is_flagged_to_its_author(engine: Engine) -> None:
+    cfg = make_config(pairs_per_round=1)
+    seed(engine, cfg)
+    out = io.StringIO()
+    await rate_in_console(engine, cfg, ["a # A reads like Mistral 7B"], out, salt=b"s")
+    assert "vote A: recorded" in out.getvalue()  # the vote and its comment on one line
+    assert "It names a model" in out.getvalue()
+    assert [t for _, _, t in rows(engine)] == ["A reads like Mistral 7B"]  # stored as written
 
 
 async def test_redelivered_closed_unknown_and_rate_limited(engine: Engine) -> None:
