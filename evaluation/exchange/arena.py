@@ -24,7 +24,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -334,6 +334,19 @@ def _model(session: Session, cfg: SlamConfig, name: str) -> t.ModelRecord:
     return rec
 
 
+def _input(s: Session, experiment_id: int, question_id: str) -> t.UserContext:
+    """The feature's input of that id (left as it is), else a new one for the question."""
+    q = orm_select(t.UserContext).where(t.UserContext.experiment_id == experiment_id,
+                                        t.UserContext.key == question_id)  # fmt: skip
+    uc = s.exec(q).first()
+    if uc is None:
+        uc = t.UserContext(experiment_id=experiment_id, key=question_id, name=question_id[:200],
+                           data_json=json.dumps({"question_id": question_id}))  # fmt: skip
+        s.add(uc)
+        s.flush()
+    return uc
+
+
 def import_battles(
     engine: Engine,
     cfg: SlamConfig,
@@ -355,66 +368,80 @@ def import_battles(
         inputs: dict[str, t.UserContext] = {}
         models: dict[str, t.ModelRecord] = {}
         raters: dict[str, t.Rater] = {}
-        gens: dict[tuple[int, int, str], t.Generation] = {}
-        round_: t.RatingRound | None = None
-        for b in battles:
-            key = b.key(feature.name)
-            event_key = f"arena:{key}"
-            if event_key in known:
-                result.duplicates += 1
-                continue
-            known.add(event_key)
-            when = datetime.fromtimestamp(b.tstamp, UTC) if b.tstamp is not None else now
-            uc = inputs.get(b.question_id)
-            if uc is None:
-                uc = s.exec(orm_select(t.UserContext).where(
-                    t.UserContext.experiment_id == exp.id,
-                    t.UserContext.key == b.question_id)).first()  # fmt: skip
-                if uc is None:
-                    uc = t.UserContext(experiment_id=exp.id, key=b.question_id,
-                                       name=b.question_id[:200],
-                                       data_json=json.dumps({"question_id": b.question_id}))
-                    s.add(uc)
-                    s.flush()
+        G = t.Generation
+        # What this feature holds already, read once: its answers (prompt, model, text) and
+        # the sample indexes taken per (prompt, model, day); its prompts by text hash.
+        gens: dict[tuple[int, int, str], t.Generation] = {
+            (g.prompt_id, g.model_id, g.text): g
+            for g in s.exec(orm_select(G).where(G.experiment_id == exp.id).order_by(
+                col(G.id).desc()))
+        }  # fmt: skip
+        taken: dict[tuple[int, int, date], set[int]] = {}
+        for g in gens.values():
+            taken.setdefault((g.prompt_id, g.model_id, g.run_date), set()).add(g.sample_index)
+        prompts: dict[tuple[int, str], t.Prompt] = {
+            (p.user_context_id, p.text_hash): p
+            for p in s.exec(orm_select(t.Prompt).where(t.Prompt.experiment_id == exp.id))
+        }  # fmt: skip
+        # Each battle's answers first (one flush for all), then its pair and rater (another),
+        # then its vote: inserts in batches, not a round trip per row.
+        todo: list[tuple[Battle, str, datetime, t.Generation, t.Generation]] = []
+        with s.no_autoflush:
+            for b in battles:
+                key = b.key(feature.name)
+                if f"arena:{key}" in known:
+                    result.duplicates += 1
+                    continue
+                known.add(f"arena:{key}")
+                when = datetime.fromtimestamp(b.tstamp, UTC) if b.tstamp is not None else now
+                uc = inputs.get(b.question_id) or _input(s, exp.id, b.question_id)
                 inputs[b.question_id] = uc
-            assert uc.id is not None
-            prompt = ensure_prompt(s, exp.id, uc.id, b.prompt, text_hash(b.prompt))
-            assert prompt.id is not None
-            sides = []
-            for name, text, conv in ((b.model_a, b.answer_a, b.conversation_a),
-                                     (b.model_b, b.answer_b, b.conversation_b)):  # fmt: skip
-                if name not in models:
-                    models[name] = _model(s, cfg, name)
-                rec = models[name]
-                assert rec.id is not None
-                result.models.add(name)
-                gen = _generation(s, gens, prompt.id, rec, text, conv, b, when, path, result)
-                sides.append(gen)
-            if round_ is None:
-                round_ = t.RatingRound(experiment_id=exp.id, status="closed",
-                                       run_date=when.date(), closed_at=now)  # fmt: skip
-                s.add(round_)
-                s.flush()
-            assert round_.id is not None
-            pair = t.RatingPair(round_id=round_.id, generation_a_id=sides[0].id,  # type: ignore[arg-type]
-                                generation_b_id=sides[1].id,  # type: ignore[arg-type]
-                                platform=IMPORTED, channel=feature.name[:200], message_ref=key,
-                                revealed=True, kind="import", created_at=when)  # fmt: skip
-            s.add(pair)
-            rater = raters.get(b.judge)
-            if rater is None:
+                assert uc.id is not None
+                digest = text_hash(b.prompt)
+                prompt = prompts.get((uc.id, digest)) or ensure_prompt(
+                    s, exp.id, uc.id, b.prompt, digest)  # fmt: skip
+                prompts[(uc.id, digest)] = prompt
+                assert prompt.id is not None
+                sides = []
+                for name, text, conv in ((b.model_a, b.answer_a, b.conversation_a),
+                                         (b.model_b, b.answer_b, b.conversation_b)):  # fmt: skip
+                    if name not in models:
+                        models[name] = _model(s, cfg, name)
+                    result.models.add(name)
+                    sides.append(_generation(s, gens, taken, prompt, models[name], text, conv, b,
+                                             when, path, result))  # fmt: skip
+                todo.append((b, key, when, sides[0], sides[1]))
+        if not todo:
+            if dry_run:
+                s.rollback()
+            return result
+        s.flush()
+        round_ = t.RatingRound(experiment_id=exp.id, status="closed",
+                               run_date=min(w for _, _, w, _, _ in todo).date(), closed_at=now)
+        s.add(round_)
+        s.flush()
+        assert round_.id is not None
+        pairs = []
+        for b, key, when, ga, gb in todo:
+            assert ga.id is not None and gb.id is not None
+            pairs.append(t.RatingPair(round_id=round_.id, generation_a_id=ga.id,
+                                      generation_b_id=gb.id, platform=IMPORTED,
+                                      channel=feature.name[:200], message_ref=key, revealed=True,
+                                      kind="import", created_at=when))  # fmt: skip
+            if b.judge not in raters:
                 q = orm_select(t.Rater).where(t.Rater.platform == IMPORTED,
                                               t.Rater.user_hash == b.judge)  # fmt: skip
-                rater = s.exec(q).first()
-                if rater is None:
-                    rater = t.Rater(platform=IMPORTED, user_hash=b.judge[:128])
-                    s.add(rater)
-                raters[b.judge] = rater
-            s.flush()
+                raters[b.judge] = s.exec(q).first() or t.Rater(platform=IMPORTED,
+                                                               user_hash=b.judge)  # fmt: skip
+        s.add_all(pairs)
+        s.add_all(raters.values())
+        s.flush()
+        for (b, key, when, _, _), pair in zip(todo, pairs, strict=True):
+            rater = raters[b.judge]
             assert pair.id is not None and rater.id is not None
             s.add(t.Vote(pair_id=pair.id, rater_id=rater.id, kind="pairwise", action="add",
-                         choice=b.choice, event_key=event_key, created_at=when))  # fmt: skip
-            result.stored += 1
+                         choice=b.choice, event_key=f"arena:{key}", created_at=when))  # fmt: skip
+        result.stored = len(todo)
         if dry_run:
             s.rollback()
     return result
@@ -423,7 +450,8 @@ def import_battles(
 def _generation(
     s: Session,
     cache: dict[tuple[int, int, str], t.Generation],
-    prompt_id: int,
+    taken: dict[tuple[int, int, date], set[int]],
+    prompt: t.Prompt,
     rec: t.ModelRecord,
     text: str,
     conv: list[dict[str, str]],
@@ -432,30 +460,26 @@ def _generation(
     path: Path,
     result: ArenaImport,
 ) -> t.Generation:
-    """The model's generation of this answer to this prompt: the one stored, else a new one."""
-    assert rec.id is not None
+    """The model's generation of this answer to this prompt: the one stored, else a new one
+    (at the next free sample index of its day)."""
+    assert rec.id is not None and prompt.id is not None
+    prompt_id = prompt.id
     ck = (prompt_id, rec.id, text)
-    if ck in cache:
-        return cache[ck]
-    G = t.Generation
-    found = s.exec(orm_select(G).where(G.prompt_id == prompt_id, G.model_id == rec.id,
-                                       G.text == text).order_by(col(G.id))).first()  # fmt: skip
-    if found is None:
-        run_date = when.date()
-        taken = set(s.exec(orm_select(G.sample_index).where(
-            G.prompt_id == prompt_id, G.model_id == rec.id, G.run_date == run_date)))  # fmt: skip
-        sample = next(i for i in range(len(taken) + 1) if i not in taken)
-        meta: dict[str, Any] = {"imported_from": path.name, "format": "arena"}
-        if b.multi_turn:
-            meta["conversation"] = conv
-        pr = s.get(t.Prompt, prompt_id)
-        assert pr is not None
-        found = G(experiment_id=pr.experiment_id, prompt_id=prompt_id, model_id=rec.id,
-                  run_date=run_date, sample_index=sample, backend=rec.backend, text=text,
-                  source="imported", meta_json=json.dumps(meta, sort_keys=True),
-                  created_at=when)  # fmt: skip
-        s.add(found)
-        s.flush()
-        result.generations += 1
+    found = cache.get(ck)
+    if found is not None:
+        return found
+    run_date = when.date()
+    used = taken.setdefault((prompt_id, rec.id, run_date), set())
+    sample = next(i for i in range(len(used) + 1) if i not in used)
+    used.add(sample)
+    meta: dict[str, Any] = {"imported_from": path.name, "format": "arena"}
+    if b.multi_turn:
+        meta["conversation"] = conv
+    found = t.Generation(experiment_id=prompt.experiment_id, prompt_id=prompt_id, model_id=rec.id,
+                         run_date=run_date, sample_index=sample, backend=rec.backend, text=text,
+                         source="imported", meta_json=json.dumps(meta, sort_keys=True),
+                         created_at=when)  # fmt: skip
+    s.add(found)
+    result.generations += 1
     cache[ck] = found
     return found
