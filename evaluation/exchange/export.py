@@ -144,7 +144,9 @@ def _csv(exp: Export) -> bytes:
     frame["config_fingerprint"] = exp.provenance.config_fingerprint
     for col in frame.columns:  # ISO times, whatever pandas would make of them
         frame[col] = frame[col].map(_plain)
-    return frame.to_csv(index=False).encode()
+    # RFC 4180 line ends: a field holding a bare "\r" (or "\n") is then quoted; with pandas'
+    # default "\n" a "\r" inside a comment went out unquoted and split the row.
+    return frame.to_csv(index=False, lineterminator="\r\n").encode()
 
 
 def _jsonl(exp: Export) -> bytes:
