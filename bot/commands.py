@@ -24,11 +24,11 @@ from bot.rating import masker as _masker
 from bot.rating import post_pair as _post_pair
 from bot.services import ChatPort, Services
 from core.config import CommandLimits
-from core.errors import SlamError
+from core.errors import SlamError, short
 from core.features import Feature
 from core.features import features as feature_list
 from core.registry import Registry
-from evaluation.human import VotePolicy, all_effective_votes
+from evaluation.human import VotePolicy, all_effective_votes, load_comments
 from storage.models import Generation, ModelRecord, RatingPair, RatingRound
 
 CommandFn = Callable[[Services, Command, ChatPort], Awaitable[Reply]]
@@ -360,12 +360,15 @@ async def cmd_reveal(d: Services, cmd: Command, port: ChatPort) -> Reply:
         votes = [v for v in all_effective_votes(s, _policy(d), round_id=pair.round_id)
                  if v.pair_id == pair_id and v.kind == "pairwise"]  # fmt: skip
         c = Counter(v.choice for v in votes)
-        return Reply(
-            f"Pair {pair_id}: A was *{names[0]}*, B was *{names[1]}*.",
-            fields=[("Votes", f"A {c['A']}, B {c['B']}, tie {c['tie']}, "
-                              f"both bad {c['both_bad']}")],
-            ephemeral=True,
-        )  # fmt: skip
+        fields = [("Votes", f"A {c['A']}, B {c['B']}, tie {c['tie']}, both bad {c['both_bad']}")]
+        said = load_comments(s, pair_ids=[pair_id])  # what raters said, now it is revealed
+        if said:
+            choice = {"A": "voted A", "B": "voted B", "tie": "a tie", "both_bad": "both bad"}
+            fields.append((f"Comments ({len(said)})", "\n".join(
+                f"“{short(x.text, 200)}” ({choice.get(x.choice or '', 'no vote')})"
+                for x in said[:10])))  # fmt: skip
+        return Reply(f"Pair {pair_id}: A was *{names[0]}*, B was *{names[1]}*.", fields=fields,
+                     ephemeral=True)  # fmt: skip
 
     result: Reply = await _db(d, reveal)
     return result

@@ -15,16 +15,16 @@ import random
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 
 from bot.commands import ADMIN_COMMANDS, run_command
-from bot.events import Command, Reaction, Reply, Vote
+from bot.events import Command, Comment, Reaction, Reply, Vote
 from bot.identity import load_salt
-from bot.rating import VoteOutcome, VoteWriter
+from bot.rating import CommentOutcome, VoteOutcome, VoteWriter, names_a_model, record_comment
 from bot.services import BotServices, ChatPort
 from core.config import SlamConfig
 from core.errors import SlamError
@@ -59,7 +59,8 @@ class RateLimit:
         commands_per_minute: int = 20,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.limits = {"vote": (votes_per_hour, 3600.0), "cmd": (commands_per_minute, 60.0)}
+        self.limits = {"vote": (votes_per_hour, 3600.0), "cmd": (commands_per_minute, 60.0),
+                       "comment": (votes_per_hour, 3600.0)}  # comments: as many as votes
         self.clock = clock
         self._hits: dict[tuple[str, str, str], deque[float]] = defaultdict(deque)
 
@@ -182,6 +183,24 @@ class Dispatcher:
 
         outcome: VoteOutcome = await self._run(vote, final)
         return outcome
+
+    async def handle_comment(self, comment: Comment) -> CommentOutcome:
+        """Store a rater's comment on a pair (the bot's own ignored, rate-limited like votes);
+        returns after it is committed."""
+        import asyncio
+
+        if comment.user_id in self.ignore_self.self_ids or (
+            f"{comment.platform}:{comment.user_id}" in self.ignore_self.self_ids
+        ):
+            return CommentOutcome("self")
+        if not self.rate_limit.allow("comment", comment.platform, comment.user_id):
+            return CommentOutcome("rate_limited")
+        rater = self.services.rater(comment.platform, comment.user_id)
+        out = await asyncio.to_thread(record_comment, self.services.engine, comment, rater)
+        if out.counted:  # the pair is blind until its round closes: run the masker over it
+            named = await asyncio.to_thread(names_a_model, self.services, out.text)
+            out = replace(out, names_model=named)
+        return out
 
     async def aclose(self) -> None:
         await self.writer.aclose()

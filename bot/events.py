@@ -76,6 +76,22 @@ class Vote:
 
 
 @dataclass(frozen=True)
+class Comment:
+    """A rater's own words on a pair, as every adapter hands them to the dispatcher: a thread
+    reply to the pair's message (Slack), a reply to it (Discord), the text field under the
+    buttons (web) or a `# …` line after the vote (console). `channel` and `message_ref` name
+    the message that showed the pair, as for a `Vote`; `event_key` is unique per platform
+    event, so a redelivered message is stored once."""
+
+    platform: str
+    user_id: str
+    channel: str
+    message_ref: str
+    text: str
+    event_key: str
+
+
+@dataclass(frozen=True)
 class PairView:
     """What raters see of a pair: neutral labels, no model names."""
 

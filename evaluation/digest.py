@@ -127,6 +127,8 @@ class Digest:
     # model versions: new that day, what the numbers are based on, drift between versions
     versions: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)  # open alerts (the bot fills them in)
+    # a few of the newest comments on pairs no longer blind, with their votes
+    comments: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,7 @@ def build_digest(
 ) -> Digest:
     """Everything the digest for `day` says; `charts` (report chart names) are drawn too.
     `feature`: that feature's numbers only (None: everything the database holds)."""
-    from evaluation.results import Results, slice_decisions
+    from evaluation.results import Results, comment_quotes, slice_decisions
 
     tz = ZoneInfo(cfg.schedule.timezone)
     start, end = day_window(day, tz)
@@ -304,6 +306,7 @@ def build_digest(
         feature=feature,
         slices=slices,
         versions=version_lines(results, start, end),
+        comments=comment_quotes(results.comments),
     )
 
 

@@ -46,6 +46,7 @@ from evaluation.results import (
     Results,
     SliceDecision,
     cells,
+    comment_lines,
     slice_decisions,
     summary_text,
     with_style,
@@ -147,6 +148,8 @@ def _markdown(result: ReportResult, data: Results, generated: str) -> str:
     if versions := _version_lines(data):
         lines += ["", "## Model versions", "", *[f"- {v}" for v in versions]]
     lines += ["", "## Rater quality and style control", "", *_style_section(data)]
+    if data.comments:
+        lines += ["", "## What raters said", "", *comment_lines(data.comments)]
     trust, sentence = data.judge_trust
     if trust or sentence:
         from evaluation.auto import render_text
@@ -274,6 +277,11 @@ def _html(result: ReportResult, data: Results, generated: str, pngs: dict[str, b
         "<h2>Rater quality and style control</h2>"
         + "".join(f"<p class='note'>{e(line)}</p>" for line in _style_section(data)),
     ]
+    if data.comments:
+        said = comment_lines(data.comments)
+        parts.append("<h2>What raters said</h2>" + "".join(
+            f"<p class='note'>{e(x)}</p>" if x.startswith("- ") else f"<h3>{e(x)}</h3>"
+            for x in said))  # fmt: skip
     trust, sentence = data.judge_trust
     if trust or sentence:
         from evaluation.auto import render_text

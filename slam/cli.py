@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "slam.features",  # features, import responses
     "evaluation.cli.score",  # score
     "evaluation.cli.perf",  # probe, sweep, report
+    "evaluation.cli.exchange",  # export
     "bot.cli.run",  # bot slack|discord|console, schedule
     "bot.cli.schedule",  # schedule list|run
     "hosting.cli",  # ollama list|pull

@@ -18,6 +18,9 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=True,
     )
     imports.command("responses")(import_responses)
+    from evaluation.cli import import_votes
+
+    imports.command("votes")(import_votes)
     app.add_typer(imports, name="import")
 
 

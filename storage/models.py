@@ -360,3 +360,22 @@ class ModelVersion(SQLModel, table=True):
     label: str = Field(max_length=200)  # a short name for people
     details_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     first_seen: datetime = Field(default_factory=utcnow)
+
+
+class VoteComment(SQLModel, table=True):
+    """A rater's own words on a pair ("B invents a meeting"), sent with or after their vote.
+
+    Immutable: an edit is a new row, and a rater's newest comment on a pair is the one shown
+    (edits are accepted only while the pair's round is open). `event_key` makes a redelivered
+    message idempotent. The text is stored cleaned (control characters stripped, bounded) and
+    as written: every surface that shows it while the pair is blind masks model names."""
+
+    __tablename__ = "vote_comment"
+    __table_args__ = (Index("ix_vote_comment_pair_rater", "pair_id", "rater_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    pair_id: int = Field(foreign_key="rating_pair.id", index=True)
+    rater_id: int = Field(foreign_key="rater.id", index=True)
+    platform: str = Field(max_length=32)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    event_key: str = Field(max_length=200, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)

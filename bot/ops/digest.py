@@ -173,6 +173,8 @@ def _fields(d: Digest, limit: int) -> list[tuple[tuple[str, str], bool]]:
     ]
     fields.append(((f"Cost per 1K output tokens (API: {api})",
                     _top(cost_lines, limit, "models") or "n/a"), False))  # fmt: skip
+    if d.comments:
+        fields.append((("What raters said", "\n".join(d.comments)), False))
     return fields
 
 

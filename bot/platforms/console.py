@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from bot.commands import run_command
 from bot.dispatcher import Dispatcher
-from bot.events import Command, Posted, Reply, Vote, render_pair_text
+from bot.events import Command, Comment, Posted, Reply, Vote, render_pair_text
 from bot.rating import open_round
 from bot.services import Capabilities
 from core.config import SlamConfig
@@ -34,7 +34,8 @@ WORDS = {"a": "A", "b": "B", "t": "tie", "tie": "tie", "x": "both_bad", "bad": "
          "both bad": "both_bad", "both_bad": "both_bad"}  # fmt: skip
 HELP = (
     "Vote: a (A better), b (B better), tie, bad (both bad); in score mode also 'A 7' / 'B 4'"
-    " and n for the next pair. u = undo your vote, q = quit, '/slam <command>' runs a command."
+    " and n for the next pair. u = undo your vote, q = quit, '/slam <command>' runs a command;"
+    " 'b # why' votes with a comment; a '# why' line after a vote comments on that pair."
 )
 
 
@@ -164,6 +165,13 @@ async def rate_in_console(
         if low.startswith(("/slam", "slam ")):
             await say(text.split(None, 1)[1] if " " in text else "help")
             return False
+        if text.startswith("#"):  # a comment on the pair you last voted on (else this one)
+            pair, message = (last[-1][0], last[-1][1]) if last else (pair_id, posted)
+            outcome = await d.handle_comment(Comment("console", USER, message.channel,
+                                                     message.ref, text[1:],
+                                                     f"console:{uuid.uuid4().hex}"))  # fmt: skip
+            out.write(f"comment on pair {pair}: {outcome.message() or outcome.status}\n")
+            return False
         if low in ("u", "undo"):  # retract your latest vote (this pair or an earlier one)
             if last:
                 pair, message, choice = last.pop()
@@ -172,6 +180,11 @@ async def rate_in_console(
                 status = "nothing to undo"
             out.write(f"undo: {status}\n")
             return False
+        word = low.partition("#")[0]
+        if "#" in text and word.strip() in WORDS:  # 'b # A invents a meeting': vote + comment
+            await handle(text.split("#", 1)[0].strip(), pair_id, posted)
+            await handle("#" + text.split("#", 1)[1], pair_id, posted)
+            return not d.services.reactions.score_mode
         if low in WORDS:
             status = await cast(pair_id, posted, True, WORDS[low])
             last.append((pair_id, posted, WORDS[low]))

@@ -18,7 +18,7 @@ from discord import app_commands
 
 from bot.commands import COMMANDS, EPHEMERAL_COMMANDS, Spec
 from bot.dispatcher import Dispatcher
-from bot.events import Command, PairView, Posted, Reaction, Reply
+from bot.events import Command, Comment, PairView, Posted, Reaction, Reply
 from bot.reactions import to_unicode
 from bot.services import Capabilities
 from core.errors import SlamError, short
@@ -171,7 +171,13 @@ class SlamDiscordClient(discord.Client):
         return await self.dispatcher.handle_command(cmd, self.port)
 
     async def on_message(self, message: discord.Message) -> None:
-        if not self.text_commands or message.author.bot:
+        if message.author.bot:
+            return
+        ref = message.reference
+        if ref is not None and ref.message_id and not message.content.startswith("!slam"):
+            await self._comment(message, ref.message_id)
+            return
+        if not self.text_commands:
             return
         if not message.content.startswith("!slam"):
             return
@@ -184,6 +190,23 @@ class SlamDiscordClient(discord.Client):
         if embed is not None:
             kwargs["embed"] = embed
         await deliver(message.channel.send, kwargs)
+
+    async def _comment(self, message: discord.Message, replied_to: int) -> None:
+        """A reply to a pair's message is the rater's comment on the pair (reading its text
+        needs the Message Content intent, which `text_commands` turns on); a 📝 reaction says
+        it was saved, a reply says why not. Replies to other messages are left alone."""
+        comment = Comment(platform="discord", user_id=str(message.author.id),
+                          channel=str(message.channel.id), message_ref=str(replied_to),
+                          text=message.content, event_key=f"discord:{message.id}")  # fmt: skip
+        outcome = await self.dispatcher.handle_comment(comment)
+        log.debug("discord comment -> %s", outcome.status)
+        try:
+            if outcome.counted:
+                await message.add_reaction("📝")
+            elif outcome.status in ("closed", "rate_limited"):
+                await message.reply(outcome.message(), mention_author=False)
+        except discord.HTTPException as exc:  # the comment is stored; the receipt is a nicety
+            log.info("discord: comment receipt not sent: %s", _why(exc))
 
     async def _reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
         if self.user is not None and payload.user_id == self.user.id:

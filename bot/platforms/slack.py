@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.commands import COMMANDS
 from bot.dispatcher import Dispatcher
-from bot.events import Command, PairView, Posted, Reaction, Reply
+from bot.events import Command, Comment, PairView, Posted, Reaction, Reply
 from bot.services import Capabilities
 from core.env import environment
 from core.errors import SlamError
@@ -260,8 +260,26 @@ def register_listeners(app: Any, dispatcher: Dispatcher, port: SlackPort) -> Non
         await on_reaction(body, event, False)
 
     @app.event("message")
-    async def ignore_messages() -> None:  # subscribed for DMs; nothing to do
-        return None
+    async def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
+        """A thread reply under a pair's message (or its edit) is the rater's comment on the
+        pair; every other message is left alone (threads are the team's conversation)."""
+        msg = event.get("message") if event.get("subtype") == "message_changed" else event
+        if not isinstance(msg, dict) or msg.get("bot_id") or event.get("bot_id"):
+            return
+        if event.get("subtype") not in (None, "message_changed", "thread_broadcast"):
+            return
+        thread, text = msg.get("thread_ts"), msg.get("text")
+        if not thread or thread == msg.get("ts") or not isinstance(text, str):
+            return
+        channel, key = event.get("channel", ""), body.get("event_id") or event.get("event_ts")
+        comment = Comment(platform="slack", user_id=msg.get("user", ""), channel=channel,
+                          message_ref=thread, text=text, event_key=f"slack:{key}")  # fmt: skip
+        outcome = await dispatcher.handle_comment(comment)
+        log.debug("comment %s -> %s", comment.event_key, outcome.status)
+        if outcome.status in ("recorded", "closed", "rate_limited", "empty"):
+            await port.client.chat_postEphemeral(
+                channel=channel, user=comment.user_id, text=outcome.message(), thread_ts=thread
+            )
 
 
 # What Slack sends: a Unix time in ASCII digits and "v0=" + a lowercase hex HMAC-SHA256.

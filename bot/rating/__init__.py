@@ -2,7 +2,8 @@
 (`selection`, reading the per-process shared posterior of `posterior` and the rater's own rows
 through `rater_reads`), showing a pair through a port (`posting`), the vote writer (`writer`:
 votes committed once, before the platform's acknowledgement), the pull flow of the web page
-(`flow`) and the signed invite links that let people rate (`invites`).
+(`flow`), raters' comments (`comments`) and the signed invite links that let people rate
+(`invites`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from bot.rating.comments import CommentOutcome, names_a_model, record_comment
     from bot.rating.flow import LABELS, RaterPair, lock_rater
     from bot.rating.invites import (
         ROLES,

@@ -23,7 +23,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy import text as sql_text
 from sqlmodel import Session, select
 
-from bot.events import PairView, Vote
+from bot.events import Comment, PairView, Vote
 from bot.rating import posting, rounds, selection
 from bot.rating.selection import NextPair
 from bot.rating.writer import VoteOutcome
@@ -176,6 +176,17 @@ def vote(services: Services, platform: str, user_id: str, pair_id: int, *,
     key = f"{platform}:{ref}:{version}:{'add' if added else 'rm'}:{what}"
     return Vote(platform, user_id, channel, ref, added, key,
                 choice if target is None else None, score, replayable=False)  # fmt: skip
+
+
+def comment(services: Services, platform: str, user_id: str, pair_id: int, text: str,
+            version: int = 0) -> Comment:  # fmt: skip
+    """The page's comment field as a `Comment` on the 'message' that showed the pair to this
+    rater; the same text sent again from the same page is one comment."""
+    import hashlib
+
+    ref = message_ref(services, platform, user_id, pair_id)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return Comment(platform, user_id, ref, ref, text, f"{platform}:{ref}:{version}:c:{digest}")
 
 
 def describe(outcome: VoteOutcome, choice: str | None = None) -> str:

@@ -36,7 +36,7 @@ from aiohttp import web
 
 from bot.dispatcher import Dispatcher
 from bot.events import Posted, Reply
-from bot.rating import Grant, Role, TokenError, Tokens, VoteOutcome, load_secret
+from bot.rating import CommentOutcome, Grant, Role, TokenError, Tokens, VoteOutcome, load_secret
 from bot.rating import flow as rating
 from bot.services import Capabilities
 from bot.web import pages
@@ -271,13 +271,18 @@ class WebFront:
         outcome = await self.dispatcher.handle_vote(vote)
         if outcome.counted:
             self.dashboard.touch()
+        said, noted = (form.get("comment") or "").strip(), None
+        if said and target is None and choice != "retract":  # the text field under the buttons
+            noted = await self.dispatcher.handle_comment(
+                rating.comment(svc, PLATFORM, user, pair_id, said, version))
         retracted = choice == "retract" and outcome.counted
         message = rating.describe(VoteOutcome("retracted") if retracted else outcome,
                                   choice if choice in rating.LABELS else None)  # fmt: skip
         if _wants_json(request):
             return web.json_response(
                 {"ok": outcome.status in ("recorded", "duplicate", "ignored"),
-                 "status": outcome.status, "pair": pair_id, "message": message},
+                 "status": outcome.status, "pair": pair_id, "message": message,
+                 "comment": noted.status if noted else None},
                 status=STATUS_HTTP.get(outcome.status, 200))  # fmt: skip
         code = STATUS_HTTP.get(outcome.status, 200)
         if code >= 400:  # refused: the form path says so with a 4xx too, on a readable page
@@ -286,6 +291,8 @@ class WebFront:
                                        "p": pair_id}  # fmt: skip
         if outcome.status in ("recorded", "duplicate") and choice in rating.LABELS:
             query["c"] = choice or ""
+        if noted is not None:
+            query["m"] = noted.status
         # The next pair after a vote; the same pair after a retraction or a score, and in
         # score mode (both responses get a score, then "next pair"), as the console does.
         score_mode = self.services.reactions.score_mode
@@ -462,6 +469,8 @@ def _flash(query: Any) -> tuple[str, str, tuple[int, str] | None]:
     choice = query.get("c")
     choice = choice if choice in rating.LABELS else None
     text = rating.describe(VoteOutcome(status), choice)
+    if FLASH.fullmatch(query.get("m", "") or ""):  # the comment sent with the vote
+        text = f"{text} {CommentOutcome(query['m']).message()}".strip()
     kind = "ok" if status in ("recorded", "duplicate") else "warn"
     pair = query.get("p", "")
     ok = choice and re.fullmatch(r"[0-9]{1,11}", pair or "")  # ASCII: "¹" passes isdigit

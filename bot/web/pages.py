@@ -105,6 +105,9 @@ def rating_page(rp: RaterPair, *, csrf: str, status: str = "", status_kind: str 
     parts.append(f"""<form class="vote" method="post" action="/rate/vote">{_hidden(hidden)}
 <fieldset><legend>{question}</legend>
 <div class="choices">{"".join(buttons)}</div>{retract}
+<label class="comment" for="comment">Why? (optional, sent with your vote)</label>
+<textarea id="comment" name="comment" rows="2" maxlength="1000"
+ placeholder="e.g. B invents a meeting"></textarea>
 </fieldset></form>
 <p class="hint">Keys: A, B, T (tie), X (both bad){", U (retract)" if rp.choice else ""}.</p>""")
     if score_mode:

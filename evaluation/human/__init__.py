@@ -1,7 +1,8 @@
 """Human judgement: the one definition of a counted vote (`votes`, folded incrementally by
 `tally`), Bradley–Terry ratings with bootstrap intervals (`ratings`), style control
 (`style`), absolute scores (`scores`), agreement among raters (`agreement`), informative pairs
-and the stopping rule (`active`) and the non-inferiority decision (`decision`); `scope` says
+and the stopping rule (`active`), the non-inferiority decision (`decision`) and what
+raters said (`comments`); `scope` says
 which feature and slice they read.
 """
 
@@ -30,6 +31,12 @@ if TYPE_CHECKING:
         crowd_majority,
         judge_crowd_agreement,
         majority_of_counts,
+    )
+    from evaluation.human.comments import (
+        ModelComments,
+        PairComment,
+        comments_by_model,
+        load_comments,
     )
     from evaluation.human.decision import STATUS_LABEL, Decision, decide
     from evaluation.human.ratings import BTResult, ModelRating, bradley_terry, win_rate_matrix

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from evaluation.results.cache import (
         PROCESS_CACHE,
         ResultCache,
+        config_fingerprint,
         default_cache_dir,
         table_versions,
     )
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
         PRIOR_NOTE,
         LeaderboardRow,
         cells,
+        comment_lines,
+        comment_quotes,
+        comment_vote,
         drift_text,
         energy_text,
         rank_text,

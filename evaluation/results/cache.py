@@ -45,6 +45,7 @@ APPEND_ONLY = (
     "rater",
     "gpu_energy",
     "model_version",
+    "vote_comment",
 )
 # Small tables updated in place: hashed whole.
 MUTABLE = ("model", "rating_round", "experiment")

@@ -234,3 +234,40 @@ def withheld_text(counts: dict[str, int]) -> str | None:
     who = ", ".join(f"{m}: {n}" for m, n in counts.items())
     return (f"{total} answer{'s' if total != 1 else ''} still named a model after masking and "
             f"{'were' if total != 1 else 'was'} never shown to raters ({who}).")
+
+
+def comment_lines(by_model: dict[str, Any], per_model: int = 5, width: int = 300) -> list[str]:
+    """'What raters said about M (n comments):' and its newest comments, each with the vote it
+    came with, for every model (the report's section)."""
+    from core.errors import short
+
+    out: list[str] = []
+    for model, mc in by_model.items():
+        out.append(f"What raters said about {model} ({mc.count} comment(s), newest first):")
+        for c, vote in mc.comments[:per_model]:
+            out.append(f"- “{short(c.text, width)}” ({vote}; {c.created_at:%Y-%m-%d})")
+        if mc.count > per_model:
+            out.append(f"- … and {mc.count - per_model} more (`slam export comments`)")
+    return out
+
+
+def comment_vote(c: Any) -> str:
+    """The vote a comment came with, in model names: 'preferred M over N', …"""
+    a, b = c.model_a, c.model_b
+    if c.choice in ("A", "B"):
+        win, lose = (a, b) if c.choice == "A" else (b, a)
+        return f"preferred {win} over {lose}"
+    if c.choice == "tie":
+        return f"a tie between {a} and {b}"
+    if c.choice == "both_bad":
+        return f"both bad: {a} and {b}"
+    return f"on {a} vs {b}, no vote"
+
+
+def comment_quotes(by_model: dict[str, Any], n: int = 3, width: int = 160) -> list[str]:
+    """The newest few comments (each once), with the vote each came with (the digest's)."""
+    from core.errors import short
+
+    unique = {c.id: c for mc in by_model.values() for c, _ in mc.comments}
+    newest = sorted(unique.values(), key=lambda c: -c.id)[:n]
+    return [f"“{short(c.text, width)}” ({comment_vote(c)})" for c in newest]

@@ -327,6 +327,18 @@ class Results(VersionData, HealthData, PerfData):
         ci, scope = self.cfg.evaluation.confidence, self.scope
         return self._external("length_biases", lambda s: judge_length_biases(s, ci, scope)) or []
 
+    @dataset(reads=("vote_comment", "vote", "rating_pair", "rating_round", "generation", "model"))
+    def comments(self) -> dict[str, Any]:
+        """What raters said about each model: model -> ModelComments (evaluation.human.comments),
+        the standing comment of each rater on each pair no longer blind, with their vote,
+        newest first."""
+        from evaluation.human import comments_by_model, load_comments
+
+        scope, as_of = self.scope, self.as_of
+        found = self._external("comments", lambda s: comments_by_model(
+            load_comments(s, scope, as_of=as_of)))  # fmt: skip
+        return found or {}
+
     # -- the decision and the leaderboard ---------------------------------------------------
     @property
     def configured(self) -> set[str]:

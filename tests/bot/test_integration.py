@@ -111,6 +111,7 @@ def test_slack_manifest_matches_the_app() -> None:
     assert slash["command"] == "/slam"
     assert all(name in slash["usage_hint"] for name in COMMANDS)
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    assert events == {"reaction_added", "reaction_removed"}
+    assert events == {"reaction_added", "reaction_removed", "message.channels", "message.im"}
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"commands", "chat:write", "reactions:read", "reactions:write", "files:write"} <= scopes
+    assert {"commands", "chat:write", "reactions:read", "reactions:write", "files:write",
+            "channels:history", "im:history"} <= scopes  # fmt: skip

@@ -139,3 +139,26 @@ class BotProcess:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+def message_body(event_id: str, user: str, channel: str, text: str, thread_ts: str | None,
+                 ts: str | None = None, edited: bool = False, bot: bool = False) -> str:
+    """A `message` event as Slack sends it: a thread reply when `thread_ts` is set, its edit
+    (`message_changed`, the new message inside) when `edited`; `bot`: the bot's own."""
+    ts = ts or f"{time.time():.6f}"
+    msg: dict[str, Any] = {"type": "message", "user": user, "text": text, "ts": ts,
+                           "channel": channel}  # fmt: skip
+    if thread_ts:
+        msg["thread_ts"] = thread_ts
+    if bot:
+        msg["bot_id"] = "B0BOT"
+    event: dict[str, Any] = (
+        {"type": "message", "subtype": "message_changed", "channel": channel, "message": msg,
+         "event_ts": f"{time.time():.6f}", "ts": f"{time.time():.6f}"}
+        if edited else {**msg, "event_ts": ts}
+    )  # fmt: skip
+    return json.dumps({
+        "token": "legacy", "team_id": "T0TEAM", "api_app_id": "A0APP", "event": event,
+        "type": "event_callback", "event_id": event_id, "event_time": int(time.time()),
+        "authorizations": [{"team_id": "T0TEAM", "user_id": "UBOTSLAM", "is_bot": True}],
+    })  # fmt: skip
