@@ -94,7 +94,7 @@ def _rows(path: Path, shown: str) -> tuple[str, list[tuple[int, Any]]]:
             raise InputsError(shown, [f"line {reader.line_num}: not valid CSV ({exc})"]) from None
         return "csv", out
     out, problems = [], []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 may be in a string
         if not line.strip():
             continue
         try:

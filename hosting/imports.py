@@ -102,7 +102,10 @@ class ImportResult:
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
-    for n, line in enumerate(text.splitlines(), 1):
+    # Only "\n" ends a JSON line: str.splitlines would also split inside a string holding
+    # U+2028 or U+0085, which JSON writes unescaped (ensure_ascii=False). A CRLF's "\r" is
+    # JSON whitespace.
+    for n, line in enumerate(text.split("\n"), 1):
         if line.strip():
             yield n, line
 

@@ -174,3 +174,14 @@ def test_any_template_is_checked_or_renders_or_says_why(text: str, row: dict[str
         assert str(exc)
     else:
         assert isinstance(out, str)
+
+
+def test_a_line_separator_inside_a_jsonl_value_stays_in_the_value(tmp_path: Path) -> None:
+    """Only a newline ends a JSONL line: U+2028 and U+0085 unescaped inside a string (JSON
+    written with ensure_ascii=False) are part of the value, and CRLF line ends still read."""
+    body = "line one\u2028line two\x85three"
+    path = tmp_path / "t.jsonl"
+    path.write_bytes((json.dumps({"id": "T-1", "body": body}, ensure_ascii=False) + "\r\n"
+                      + json.dumps({"id": "T-2", "body": "x"}) + "\r\n").encode())  # fmt: skip
+    got = read_inputs(path)
+    assert [(i.id, i.data["body"]) for i in got] == [("T-1", body), ("T-2", "x")]

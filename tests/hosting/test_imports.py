@@ -167,3 +167,17 @@ def test_unreadable_files_are_clear_errors(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "big.jsonl").write_text('{"input_id": "T-1", "text": "long enough"}\n')
     with pytest.raises(SlamError, match="per import"):
         read_answers(tmp_path / "big.jsonl")
+
+
+def test_a_line_separator_inside_an_answer_stays_in_the_answer(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """JSON written with ensure_ascii=False keeps U+2028 and U+0085 unescaped; only a newline
+    ends a JSONL line (str.splitlines split the answer, and the file was refused)."""
+    feature = _feature(tmp_path)
+    text = "First line\u2028second\x85third"
+    path = tmp_path / "answers.jsonl"
+    path.write_bytes((json.dumps({"input_id": "T-1", "text": text}, ensure_ascii=False)
+                      + "\r\n").encode("utf-8"))  # fmt: skip
+    assert import_responses(engine, feature, GPT4, path).stored == 1
+    assert [g.text for g in _generations(engine)] == [text]
