@@ -121,10 +121,19 @@ class Dashboard:
         return state
 
     def _compute(self, version: str, feature: str | None = None) -> dict[str, Any]:
-        from evaluation.results import HEADERS, PRIOR_NOTE, Results, cells, ratings_caption
+        from evaluation.results import (
+            HEADERS,
+            PRIOR_NOTE,
+            Results,
+            cells,
+            ratings_caption,
+            with_style,
+        )
 
         results = Results(self.engine, self.cfg, feature=feature)
-        rows, decision, bt = results.leaderboard, results.decision, results.ratings
+        # the report's rows: with the style-controlled column filled in (the same rule)
+        rows = with_style(results.leaderboard, results.style_ratings)
+        decision, bt = results.decision, results.ratings
         caption = ratings_caption(bt) if bt is not None else "No pairwise votes yet."
         notes = list(bt.warnings) if bt is not None else []
         if any(r.rating is not None and r.rating.bound for r in rows):
