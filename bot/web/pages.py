@@ -164,12 +164,16 @@ def _card(headers: list[str], cells: list[str]) -> str:
 
 
 def _figure(c: dict[str, str]) -> str:
-    """A chart as wide as the screen; a tap (or click) opens the full-size PNG."""
+    """A chart as wide as the screen (a phone gets its own rendition, `phone_url`, with labels
+    of 11 px and more); a tap (or click) opens the full-size PNG."""
     name, url = escape(c["name"]), escape(c["url"])
+    phone = c.get("phone_url")
+    source = (f'<source id="chart-{name}-phone" media="(max-width: 37.5rem)" '
+              f'srcset="{escape(phone)}" width="1080" height="1296">' if phone else "")  # fmt: skip
     return (f'<figure><a class="chart" href="{url}" target="_blank" rel="noopener" '
-            f'aria-label="{escape(c["title"])}: open full size">'
+            f'aria-label="{escape(c["title"])}: open full size"><picture>{source}'
             f'<img id="chart-{name}" src="{url}" alt="{escape(c["alt"])}" width="1200" '
-            f'height="700" loading="lazy"></a>'
+            f'height="700" loading="lazy"></picture></a>'
             f'<figcaption>{escape(c["title"])}<span class="tap"> · tap to open full size</span>'
             f"</figcaption></figure>")  # fmt: skip
 

@@ -76,6 +76,10 @@
       if (img) { img.setAttribute("alt", c.alt); }
       var link = img && img.closest("a");
       if (link && link.getAttribute("href") !== c.url) { link.setAttribute("href", c.url); }
+      var phone = document.getElementById("chart-" + c.name + "-phone");
+      if (phone && c.phone_url && phone.getAttribute("srcset") !== c.phone_url) {
+        phone.setAttribute("srcset", c.phone_url);
+      }
     });
   }
   // The table's scroll hint shows only while the table is wider than its box.

@@ -374,11 +374,20 @@ async def test_the_dashboard_on_a_phone_is_cards_and_charts_that_fit(
     layout = await page.evaluate(LAYOUT_JS)
     assert layout["small"] == [] and layout["clipped"] == [], layout
     assert layout["wide"] is False
-    # Charts as wide as the screen; a tap opens the PNG itself.
-    widths = await page.evaluate("Array.from(document.images).map(i => "
-                                 "[i.getBoundingClientRect().width, i.naturalWidth])")  # fmt: skip
-    assert widths and all(PHONE["width"] * 0.85 <= w <= PHONE["width"] for w, _ in widths)
-    assert all(n == 1200 for _, n in widths)  # a tap shows the full 1200 px
+    # Charts as wide as the screen: the phone's own renditions where there is one (their 11 pt
+    # labels at least 11 CSS px wide: 11 pt at 240 dpi, scaled to the shown width); a tap
+    # opens the full-size PNG.
+    from bot.web.dashboard import PHONE_CHARTS, PHONE_SIZE
+
+    shown = await page.evaluate("Array.from(document.images).map(i => [i.id, i.currentSrc, "
+                                "i.getBoundingClientRect().width, i.naturalWidth])")  # fmt: skip
+    assert shown and all(PHONE["width"] * 0.85 <= w <= PHONE["width"] for _, _, w, _ in shown)
+    phone = {i.removeprefix("chart-"): (w, n) for i, src, w, n in shown if ".phone.png" in src}
+    assert set(phone) == set(PHONE_CHARTS), shown
+    for w, n in phone.values():
+        assert n == PHONE_SIZE[0] * PHONE_SIZE[2]
+        assert 11 * PHONE_SIZE[2] / 72 * w / n >= 11  # the smallest label, in CSS px
+    await page.screenshot(path=str(shots / "dashboard-charts-390.png"), full_page=True)
     async with ctx.expect_page() as opened:
         await page.locator("a.chart").first.tap()
     png = await opened.value
