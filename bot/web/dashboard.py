@@ -30,11 +30,11 @@ from core.features import features as feature_list
 
 log = logging.getLogger(__name__)
 CHARTS = ("summary", "bradley_terry", "quality_vs_cost", "latency", "cost_per_1k")
-# Charts that also get a phone's rendition (`<name>.phone`): 4.5 × 5.4 in at 240 dpi, so that
+# Charts that also get a phone's rendition (`<name>.phone`): 4.5 × 6 in at 240 dpi, so that
 # shown 340–360 CSS px wide their 11 pt labels are 11–12 px; titles and labels wrapped, the
 # notes left to the full-size chart a tap opens (evaluation.charts.figure_size).
 PHONE_CHARTS = ("bradley_terry", "quality_vs_cost", "cost_per_1k")
-PHONE_SIZE = (4.5, 5.4, 240)
+PHONE_SIZE = (4.5, 6.0, 240)
 VERSION_TTL_S = 1.0
 
 

@@ -169,7 +169,7 @@ def _figure(c: dict[str, str]) -> str:
     name, url = escape(c["name"]), escape(c["url"])
     phone = c.get("phone_url")
     source = (f'<source id="chart-{name}-phone" media="(max-width: 37.5rem)" '
-              f'srcset="{escape(phone)}" width="1080" height="1296">' if phone else "")  # fmt: skip
+              f'srcset="{escape(phone)}" width="1080" height="1440">' if phone else "")  # fmt: skip
     return (f'<figure><a class="chart" href="{url}" target="_blank" rel="noopener" '
             f'aria-label="{escape(c["title"])}: open full size"><picture>{source}'
             f'<img id="chart-{name}" src="{url}" alt="{escape(c["alt"])}" width="1200" '

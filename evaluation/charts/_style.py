@@ -124,6 +124,8 @@ def _fit_text(fig: Figure) -> None:
         wrap(head, 0.95)
     for ax in fig.axes:
         box = ax.get_position()
+        if ax.get_xscale() == "log":  # a decade per tick: many labels side by side, slanted
+            ax.tick_params(axis="x", labelrotation=35)
         wrap(ax.title, box.width)  # centred over the axes: as wide as they are
         wrap(ax.xaxis.label, box.width)
         wrap(ax.yaxis.label, box.height * fig.get_figheight() / fig.get_figwidth())
@@ -348,7 +350,7 @@ def model_axis(ax: Axes, names: Sequence[str], reference: str | None, axis: str 
     """Model names as tick labels, wrapped, the reference in bold."""
     fig = ax.get_figure(root=True)
     narrow = fig is not None and fig.get_figwidth() < WIDTH_IN  # a phone's: shorter lines
-    labels = [wrap_name(n, 14 if narrow else 28) + (" (ref)" if n == reference else "")
+    labels = [wrap_name(n, 18 if narrow else 28) + (" (ref)" if n == reference else "")
               for n in names]  # fmt: skip
     size = label_fontsize(len(names))
     pos = list(range(1, len(names) + 1))
