@@ -2,9 +2,10 @@
 
 Targets (issue 21): ONNX encodes N = 2,000 pep-talk-sized responses at least 2x as fast as
 PyTorch, with cosines over pairs within 0.02 of PyTorch's and a Spearman correlation of at
-least 0.99. Both run on the same texts, alternating chunk by chunk, best of R rounds (the machine is shared);
-the export (once per cache) is timed apart. With the `onnx` package installed, a dynamically
-quantized int8 model is measured too (it is kept only if it meets the same quality targets).
+least 0.99. Both run on the same texts, alternating chunk by chunk, best of R rounds (the
+machine is shared); the export (once per cache) is timed apart. With the `onnx` package
+installed, a dynamically quantized int8 model is measured too (it would be kept only if it met
+the same quality targets; it does not: see the README).
 
 Usage: python benchmarks/bench_similarity_encoder.py [--quick] [N] [ROUNDS]
        (default N = 2000, 2 rounds; --quick: N = 64, 1 round, a few seconds)
