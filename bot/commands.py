@@ -461,7 +461,7 @@ async def cmd_leaderboard(d: Services, cmd: Command, port: ChatPort) -> Reply:
 
 def format_leaderboard(results: Any) -> Reply:
     """The results service's ratings (evaluation.results.leaderboard's formatting) and decision."""
-    from evaluation.human import STATUS_LABEL
+    from evaluation.human import STATUS_LABEL, style_cell
     from evaluation.results import PRIOR_NOTE, rank_text, rating_text, ratings_caption
 
     bt, decision = results.ratings, results.decision
@@ -480,7 +480,7 @@ def format_leaderboard(results: Any) -> Reply:
         )
         line = f"{rating_text(r)}, {rank_text(r)}, {r.n_votes} votes · {status}"
         if style is not None and r.model in style.ratings:
-            line += f" · length-controlled {style.text(r.model)}"
+            line += f" · length-controlled {style_cell(style.ratings[r.model], r)}"
         fields.append((f"{r.rank}. {r.model}", line))
     for model, why in bt.unrated.items():
         fields.append((f"– {model}", f"not rated: {why}"))

@@ -379,6 +379,12 @@ class EvaluationConfig(_Strict):
         description="raters flagged by the gold or the chance rule: 'exclude' their votes "
         "from the results, or only 'report' how many there are (every vote counts)",
     )
+    sbert_backend: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="how sentence-transformers models (sbert_model, qa_model) run: 'onnx' "
+        "(ONNX Runtime, exported once into the model cache; about 3x faster, the same vectors "
+        "to float precision; falls back to torch with a warning) or 'torch' (PyTorch)",
+    )
 
 
 class CommandLimits(_Strict):

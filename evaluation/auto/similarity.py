@@ -7,7 +7,6 @@ what is missing, and embeddings come from the content-hash cache.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,16 +19,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from core.config import EvaluationConfig
+from core.env import environment
 from evaluation.auto import registry
 from evaluation.auto.corpus import Corpus, GenRow
 from evaluation.auto.embeddings import (
     BUILTIN_SBERT,
     Encoder,
     OpenAIEncoder,
-    SentenceTransformerEncoder,
     cosine_rows,
     embed_cached,
 )
+from evaluation.auto.onnx_encoder import sentence_encoder
 from evaluation.auto.registry import similarity_metric
 from storage.db import session_scope
 from storage.models import SimilarityScore
@@ -146,7 +146,8 @@ class MetricContext:
     def sbert(self) -> Encoder:
         s = self.settings
         return self.once(
-            "sbert", lambda: SentenceTransformerEncoder(s.sbert_model, s.embedding_batch_size)
+            "sbert",
+            lambda: sentence_encoder(s.sbert_model, s.embedding_batch_size, s.sbert_backend),
         )
 
 
@@ -173,10 +174,11 @@ def _sem_bleu(pairs: Sequence[Pair], ctx: MetricContext) -> NDArray[np.float64]:
 
 @similarity_metric("openai", "cosine of OpenAI embeddings (needs OPENAI_API_KEY)", lo=-1.0)
 def _openai(pairs: Sequence[Pair], ctx: MetricContext) -> NDArray[np.float64]:
+    env = environment()
     enc = OpenAIEncoder(
         ctx.settings.openai_embedding_model,
-        api_key=os.environ.get("OPENAI_API_KEY"),
-        base_url=os.environ.get("OPENAI_BASE_URL"),
+        api_key=env.openai_api_key,
+        base_url=env.openai_base_url,
     )
     return ctx.embedder.cosines(enc, pairs, ctx.name)
 
@@ -184,7 +186,7 @@ def _openai(pairs: Sequence[Pair], ctx: MetricContext) -> NDArray[np.float64]:
 @similarity_metric("qa", "cosine in the question-answer embedding slot", lo=-1.0)
 def _qa(pairs: Sequence[Pair], ctx: MetricContext) -> NDArray[np.float64]:
     s = ctx.settings
-    qa = SentenceTransformerEncoder(s.qa_model, s.embedding_batch_size)
+    qa = sentence_encoder(s.qa_model, s.embedding_batch_size, s.sbert_backend)
     return ctx.embedder.cosines(qa, pairs, ctx.name)
 
 
@@ -205,7 +207,7 @@ def run_similarity(
         )
         return run
     pairs = corpus.candidate_pairs()
-    if "openai" in metrics and not os.environ.get("OPENAI_API_KEY"):
+    if "openai" in metrics and not environment().openai_api_key:
         metrics = [m for m in metrics if m != "openai"]
         run.notes.append("openai embeddings skipped: OPENAI_API_KEY is not set")
     names = {m: metric_name(m, settings) for m in metrics}

@@ -16,7 +16,7 @@ from core.registry import Registry
 
 if TYPE_CHECKING:
     # Drawing helpers the report uses (they import matplotlib: on first use only).
-    from evaluation.charts._style import no_data, png_text, setup
+    from evaluation.charts._style import figure_size, no_data, png_text, setup
     from evaluation.results import Results
 
 __getattr__ = lazy_exports(__name__, __file__)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 WIDTH_IN, HEIGHT_IN, DPI = 12.0, 7.0, 100
+# (width in, height in, dpi) of new figures: a phone's dashboard draws inside `figure_size`.
+_SIZE: ContextVar[tuple[float, float, int]] = ContextVar("chart_size",
+                                                         default=(WIDTH_IN, HEIGHT_IN, DPI))
 REFERENCE_COLOR = "#222222"
 HIGHLIGHT = "#d62728"
 _SETUP_DONE = False
@@ -78,10 +83,57 @@ def new_figure(
     setup()
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    width, height, dpi = _SIZE.get()
+    fig = Figure(figsize=(width, height), dpi=dpi)
     axes = fig.subplots(nrows, ncols, **kw)
+    if width < WIDTH_IN:  # a narrow figure: room for wrapped titles and labels (`_fit_text`)
+        top, bottom = min(top, 0.84), max(bottom, 0.3)
+        left, right = max(left, 0.2), min(right, 0.93)
     fig.subplots_adjust(left=left, right=right, top=top, bottom=bottom)
     return fig, axes
+
+
+@contextmanager
+def figure_size(width_in: float, height_in: float, dpi: int) -> Iterator[None]:
+    """Figures made inside are `width_in` × `height_in` inches at `dpi`. Fonts keep their point
+    sizes, so a narrower figure has larger text relative to it (a phone's charts); titles,
+    axis labels and notes are wrapped to its width when saved."""
+    token = _SIZE.set((width_in, height_in, dpi))
+    try:
+        yield
+    finally:
+        _SIZE.reset(token)
+
+
+def _fit_text(fig: Figure) -> None:
+    """Wrap every title, axis label and figure text to the figure's width (narrow figures)."""
+    width_pt = fig.get_figwidth() * 72
+
+    def wrap(text: Any, share: float) -> None:
+        lines = text.get_text().split("\n")
+        chars = max(12, int(share * width_pt / (text.get_fontsize() * 0.62)))
+        if max(len(line) for line in lines) > chars:  # re-wrapped only when a line is too long
+            text.set_text(textwrap.fill(" ".join(lines), chars))
+
+    if len(fig.axes) == 1 and fig.axes[0].get_title():  # one chart: its title over the figure
+        ax = fig.axes[0]
+        title = ax.title
+        head = fig.suptitle(title.get_text(), y=0.99, va="top", fontsize=title.get_fontsize(),
+                            fontweight=title.get_fontweight())  # fmt: skip
+        ax.set_title("")
+        wrap(head, 0.95)
+    for ax in fig.axes:
+        box = ax.get_position()
+        if ax.get_xscale() == "log":  # a decade per tick: many labels side by side, slanted
+            ax.tick_params(axis="x", labelrotation=35)
+        wrap(ax.title, box.width)  # centred over the axes: as wide as they are
+        wrap(ax.xaxis.label, box.width)
+        wrap(ax.yaxis.label, box.height * fig.get_figheight() / fig.get_figwidth())
+        for t in ax.texts:
+            wrap(t, box.width)
+    for t in fig.texts:
+        if t is not getattr(fig, "_suptitle", None):
+            wrap(t, 0.9)
 
 
 def save(
@@ -95,8 +147,11 @@ def save(
     """Write the PNG (exactly 1200×700). Its metadata says whether it holds data, so the
     report, the chat bot and the tests can tell a real chart from a "no data yet" one;
     `meta` adds text chunks (the quality-vs-cost chart records the decision it shows)."""
-    if note:
+    narrow = fig.get_figwidth() < WIDTH_IN  # a phone's rendition: its note is on the full one
+    if note and not narrow:
         fig.text(0.995, 0.005, note, ha="right", va="bottom", fontsize=11, color="#555555")
+    if narrow:
+        _fit_text(fig)
     path.parent.mkdir(parents=True, exist_ok=True)
     description = f"no data: {no_data}" if no_data else "chart"
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -175,6 +230,12 @@ def no_data(path: Path, title: str, reason: str, hint: str | None = None) -> Pat
     ax.set_axis_off()
     ax.set_title(title)
     ax.text(0.5, 0.6, "No data yet", ha="center", va="center", fontsize=28, color="#777777")
+    if fig.get_figwidth() < WIDTH_IN:  # a phone's: one wrapped block under the headline
+        fig.subplots_adjust(left=0.05, right=0.95)
+        text = reason + (f"\n\n{hint}" if hint else "")
+        lines = [textwrap.fill(part, 32) if part else "" for part in text.split("\n")]
+        ax.text(0.5, 0.5, "\n".join(lines), ha="center", va="top", fontsize=14)
+        return save(fig, path, no_data=reason)
     ax.text(0.5, 0.45, textwrap.fill(reason, 80), ha="center", va="center", fontsize=14)
     if hint:
         ax.text(
@@ -287,7 +348,10 @@ def model_colors(names: Iterable[str], reference: str | None = None) -> dict[str
 
 def model_axis(ax: Axes, names: Sequence[str], reference: str | None, axis: str = "y") -> None:
     """Model names as tick labels, wrapped, the reference in bold."""
-    labels = [wrap_name(n) + (" (ref)" if n == reference else "") for n in names]
+    fig = ax.get_figure(root=True)
+    narrow = fig is not None and fig.get_figwidth() < WIDTH_IN  # a phone's: shorter lines
+    labels = [wrap_name(n, 18 if narrow else 28) + (" (ref)" if n == reference else "")
+              for n in names]  # fmt: skip
     size = label_fontsize(len(names))
     pos = list(range(1, len(names) + 1))
     if axis == "y":
@@ -303,15 +367,14 @@ def model_axis(ax: Axes, names: Sequence[str], reference: str | None, axis: str 
         for tick, name in zip(ax.get_xticklabels(), names, strict=True):
             if name == reference:
                 tick.set_fontweight("bold")
-    fig = ax.get_figure()
     widest = max((len(line) for label in labels for line in label.split("\n")), default=0)
     if axis == "y" and fig is not None:
         # ≈ 0.6 em per character; the axes start right after the widest name.
-        need = widest * size * 0.6 / 72 / WIDTH_IN + 0.03
+        need = widest * size * 0.6 / 72 / fig.get_figwidth() + 0.03
         fig.subplots_adjust(left=min(max(need, 0.08), 0.4))
     elif fig is not None and len(names) > 5:
         lines = max((label.count("\n") + 1 for label in labels), default=1)
-        need = (widest * size * 0.6 * 0.5 + lines * size * 1.2) / 72 / HEIGHT_IN + 0.08
+        need = (widest * size * 0.6 * 0.5 + lines * size * 1.2) / 72 / fig.get_figheight() + 0.08
         fig.subplots_adjust(bottom=min(max(need, 0.13), 0.45))
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from evaluation.human.scope import EVERYTHING, Scope
     from evaluation.human.scores import load_absolute_scores, score_summary
     from evaluation.human.style import (
+        NEEDS_MORE_VOTES,
         LengthBias,
         Row,
         StyleResult,
@@ -51,8 +52,10 @@ if TYPE_CHECKING:
         pair_generations,
         pair_rows,
         report_lines,
+        style_cell,
         style_control,
         style_ratings,
+        style_shown,
     )
     from evaluation.human.tally import VoteTally
     from evaluation.human.votes import (

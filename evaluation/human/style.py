@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlmodel import Session
 
-from evaluation.human.ratings import INIT, RIDGE, SCALE, BothBad, _points
+from evaluation.human.ratings import INIT, RIDGE, SCALE, BothBad, ModelRating, _points
 from evaluation.human.votes import DEFAULT_POLICY, VotePolicy, effective_from, effective_votes
 from storage.models import Generation, RatingPair
 
@@ -47,6 +47,11 @@ _WORD = re.compile(r"\w+")
 _HEADER = re.compile(r"\s{0,3}#{1,6}\s+\S")
 _LIST = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+\S")
 _BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+# When a style-controlled rating says something (`style_shown`): its interval is at most this
+# much wider than the raw rating's (a share of the raw width, or this many Elo if more).
+STYLE_TOLERANCE = 0.5
+STYLE_TOLERANCE_ELO = 50.0
+NEEDS_MORE_VOTES = "needs more votes"
 
 
 def style_features(text: str) -> NDArray[np.float64]:
@@ -147,6 +152,32 @@ class StyleResult:
             f"is worth in a vote: {coef}.",
             *self.notes,
         ]
+
+
+def style_shown(style: StyleRating | None, raw: ModelRating | None) -> bool:
+    """Whether a style-controlled rating says something beside the raw one: the raw rating is
+    bounded by the votes (not by the prior) and the style interval is no wider than the raw
+    one's plus the tolerance (STYLE_TOLERANCE of its width, at least STYLE_TOLERANCE_ELO).
+
+    The style fit spends the same votes on four more parameters; while the style features move
+    with the models (each model's answers as long as each other's), the two cannot be told
+    apart and the interval is far wider than the raw one (`327 [-970, 1624]` from 10 votes).
+    Once the answers vary within each model, the interval closes in on the raw one."""
+    if style is None or raw is None or raw.bound is not None:
+        return False
+    raw_width = max(raw.hi - raw.lo, 0.0)
+    allowed = raw_width + max(STYLE_TOLERANCE * raw_width, STYLE_TOLERANCE_ELO)
+    return style.hi - style.lo <= allowed
+
+
+def style_cell(style: StyleRating | None, raw: ModelRating | None) -> str:
+    """'1012 [950, 1070]' when the style-controlled rating says something (`style_shown`),
+    else 'needs more votes' ('' for a model the style fit did not rate)."""
+    if style is None:
+        return ""
+    if not style_shown(style, raw):
+        return NEEDS_MORE_VOTES
+    return f"{style.rating:.0f} [{style.lo:.0f}, {style.hi:.0f}]"
 
 
 Row = tuple[str, str, int, int, str, float]  # model A, model B, generation A, B, choice, votes

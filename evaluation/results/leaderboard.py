@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from evaluation.human import STATUS_LABEL, BTResult, Decision, ModelRating
+from evaluation.human import STATUS_LABEL, BTResult, Decision, ModelRating, style_cell
 from evaluation.perf import format_usd
 
 PRIOR_NOTE = (
@@ -85,10 +85,9 @@ class LeaderboardRow:
     j_per_1k_output: float | None = None  # GPU energy per 1K output tokens, where measured
 
     def style_text(self) -> str:
-        """The style-controlled (length and markdown) rating with its interval."""
-        if self.style is None:
-            return ""
-        return f"{self.style.rating:.0f} [{self.style.lo:.0f}, {self.style.hi:.0f}]"
+        """The style-controlled (length and markdown) rating with its interval when it says
+        something beside the raw one, else 'needs more votes' (evaluation.human.style_shown)."""
+        return style_cell(self.style, self.rating)
 
     def quality_text(self) -> str:
         if self.rating is not None:
@@ -111,7 +110,8 @@ class LeaderboardRow:
 
 def with_style(rows: list[LeaderboardRow], style: Any) -> list[LeaderboardRow]:
     """The rows with their style-controlled ratings (evaluation.human.style.StyleResult) filled in:
-    a separate, slower dataset, read only where the table shows it (the full report)."""
+    a separate, slower dataset, read only where the table shows it (the report, the
+    dashboard)."""
     from dataclasses import replace
 
     if style is None:

@@ -36,6 +36,16 @@ async def test_leaderboard_uses_bradley_terry(engine: Engine) -> None:
     names = " ".join(k for k, _ in reply.fields)
     assert all(m in names for m in ("gpt-4", "mistral-7b-q4", "gemma3-270m-q4_k_m"))
     assert "6 pairwise votes" in reply.text and "gpt-4 anchored at 1000" in reply.text
+    # the length-controlled rating by the report's and the dashboard's rule (style_cell)
+    from evaluation.human import style_cell
+    from evaluation.results import Results
+
+    res = Results(engine, make_config())
+    assert res.ratings is not None and res.style_ratings is not None
+    for key, value in reply.fields:
+        model = key.split(". ", 1)[1]
+        want = style_cell(res.style_ratings.ratings[model], res.ratings.ratings[model])
+        assert want and value.endswith(f" · length-controlled {want}"), (value, want)
 
 
 async def test_report_with_one_real_chart(engine: Engine, tmp_path: Path) -> None:

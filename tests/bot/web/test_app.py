@@ -309,6 +309,15 @@ async def test_dashboard_shows_the_numbers_of_slam_report(bot: WebBot, engine: E
             state = await r.json()
         assert state["caption"] == ratings_caption(results.ratings)
         assert state["decision"] == results.decision.text()
+        # the report's leaderboard cells, the style-controlled column included (filled in on
+        # both by the same rule: a rating or "needs more votes")
+        from evaluation.results import HEADERS, cells, with_style
+
+        styled = with_style(results.leaderboard, results.style_ratings)
+        assert state["rows"] == [cells(i, r) for i, r in enumerate(styled, 1)]
+        col = HEADERS.index("style-controlled")
+        rated = [row[col] for row, r in zip(state["rows"], styled, strict=True) if r.rating]
+        assert rated and all(rated), state["rows"]
         async with s.get(f"{bot.url}/dashboard/state?since={state['version']}") as r:
             assert r.status == 204
         async with s.get(f"{bot.url}/dashboard/chart/summary.png") as r:

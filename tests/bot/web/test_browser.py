@@ -286,3 +286,144 @@ async def test_the_static_report_opens_with_no_broken_image(
     assert rec.errors == [], rec.errors
     await page.screenshot(path=str(shots / "report-1280.png"))
     await ctx.close()
+
+
+# Every visible text node's font size, and every box that clips or scrolls its content: a box
+# whose content overflows must scroll (overflow auto/scroll) and be described by a visible
+# hint (aria-describedby); a box that clips overflowing content (hidden/clip) is a failure.
+LAYOUT_JS = """() => {
+  const small = [], clipped = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || !n.textContent.trim()) continue;
+    const r = el.getBoundingClientRect();
+    const cs = getComputedStyle(el);
+    if (r.width === 0 || r.height === 0 || cs.visibility === 'hidden') continue;
+    if (el.closest('.skip')) continue;  // the skip link sits off-screen until focused
+    const px = parseFloat(cs.fontSize);
+    if (px < 11) small.push(`${px}px: ${n.textContent.trim().slice(0, 40)}`);
+  }
+  for (const el of document.querySelectorAll('body *')) {
+    const cs = getComputedStyle(el);
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    const over = el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1;
+    if (!over) continue;
+    const ox = cs.overflowX, oy = cs.overflowY;
+    const what = `${el.tagName.toLowerCase()}.${el.className}`;
+    if ([ox, oy].some(o => o === 'hidden' || o === 'clip')) {
+      clipped.push(`${what} clips`);
+      continue;
+    }
+    if ([ox, oy].some(o => o === 'auto' || o === 'scroll')) {
+      const hint = document.getElementById(el.getAttribute('aria-describedby') || '');
+      const hr = hint && hint.getBoundingClientRect();
+      if (!hint || !hr.width || !hr.height) clipped.push(`${what} scrolls with no visible hint`);
+    }
+  }
+  return {small, clipped,
+          wide: document.documentElement.scrollWidth > window.innerWidth};
+}"""
+
+
+async def test_the_dashboard_on_a_phone_is_cards_and_charts_that_fit(
+    browser: Any, bot: WebBot, engine: Engine, cfg: SlamConfig, shots: Path
+) -> None:
+    """At 390×844 the leaderboard is one card per model (rating with interval, decision,
+    votes, cost up front; the rest behind "More"), no text is under 11 CSS px, nothing is cut
+    off or scrolls without a visible hint, the page never scrolls sideways, charts are as
+    wide as the screen and a tap opens one full size. A new vote redraws the cards."""
+    from evaluation.results import HEADERS, Results, cells
+
+    await cast_votes(engine, cfg)
+    ctx = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
+                                    has_touch=True)  # fmt: skip
+    page = await ctx.new_page()
+    rec = Recorder(page)
+    response = await page.goto(bot.link("pat", "view"))
+    assert response is not None and response.status == 200
+    for img in await page.locator("img").all():  # lazy images load once scrolled to
+        await img.scroll_into_view_if_needed()
+    await wait_for(lambda: page.evaluate(
+        "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"),
+        "every chart to load")  # fmt: skip
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=str(shots / "dashboard-cards-390.png"), full_page=True)
+    # The cards, not the table; each with the table's own cells.
+    assert not await page.locator(".table-wrap").is_visible()
+    results = Results(engine, cfg)
+    rows = [cells(i, r) for i, r in enumerate(results.leaderboard, 1)]
+    cards = page.locator("#board-cards > li.card")
+    assert await cards.count() == len(rows) >= 3
+    for k, row in enumerate(rows):
+        card = cards.nth(k)
+        assert await card.locator("h3").text_content() == f"{row[0]}. {row[1]}"
+        shown = dict(zip(await card.locator("dl.main dt").all_text_contents(),
+                         await card.locator("dl.main dd").all_text_contents(), strict=True))
+        assert list(shown) == ["quality", "decision", "votes", "$ per 1K output"]
+        for h, v in shown.items():
+            assert v == row[HEADERS.index(h)]
+        assert re.match(r"^\d+\*? \[", shown["quality"]), shown  # a rating with its interval
+        more = card.locator("details dl")
+        assert not await more.is_visible()
+    first = cards.nth(0)
+    await first.locator("summary").tap()
+    assert await first.locator("details dl").is_visible()
+    assert "p50 latency" in await first.locator("details dt").all_text_contents()
+    layout = await page.evaluate(LAYOUT_JS)
+    assert layout["small"] == [] and layout["clipped"] == [], layout
+    assert layout["wide"] is False
+    # Charts as wide as the screen: the phone's own renditions where there is one (their 11 pt
+    # labels at least 11 CSS px wide: 11 pt at 240 dpi, scaled to the shown width); a tap
+    # opens the full-size PNG.
+    from bot.web.dashboard import PHONE_CHARTS, PHONE_SIZE
+
+    shown = await page.evaluate("Array.from(document.images).map(i => [i.id, i.currentSrc, "
+                                "i.getBoundingClientRect().width, i.naturalWidth])")  # fmt: skip
+    assert shown and all(PHONE["width"] * 0.85 <= w <= PHONE["width"] for _, _, w, _ in shown)
+    phone = {i.removeprefix("chart-"): (w, n) for i, src, w, n in shown if ".phone.png" in src}
+    assert set(phone) == set(PHONE_CHARTS), shown
+    for w, n in phone.values():
+        assert n == PHONE_SIZE[0] * PHONE_SIZE[2]
+        assert 11 * PHONE_SIZE[2] / 72 * w / n >= 11  # the smallest label, in CSS px
+    await page.screenshot(path=str(shots / "dashboard-charts-390.png"), full_page=True)
+    async with ctx.expect_page() as opened:
+        await page.locator("a.chart").first.tap()
+    png = await opened.value
+    await png.wait_for_load_state()
+    assert "/dashboard/chart/" in png.url and png.url.split("?")[0].endswith(".png")
+    assert await png.evaluate("document.images.length === 1 && "
+                              "document.images[0].naturalWidth === 1200")  # fmt: skip
+    await png.close()
+    # A vote elsewhere: the polled state redraws the cards (dashboard.js builds the same ones).
+    before = await cards.nth(0).locator("dl.main dd").nth(2).text_content()
+    n_votes = sum(int(r[HEADERS.index("votes")] or 0) for r in rows)
+    rater = await browser.new_context(viewport=PHONE)
+    rpage = await rater.new_page()
+    await rpage.goto(bot.link("newcomer"))
+    while True:
+        await rpage.get_by_role("button", name=re.compile("A is better")).click()
+        await rpage.get_by_text("Saved: A is better.").wait_for()
+        if not last_vote_was_gold(engine):
+            break
+    await rater.close()
+
+    async def redrawn() -> bool:
+        texts = await page.locator("#board-cards dl.main dd").all_text_contents()
+        return sum(int(t) for t in texts[2::4] if t.isdigit()) > n_votes
+
+    await wait_for(redrawn, "the cards to show the new vote")
+    assert before is not None
+    assert await page.evaluate(LAYOUT_JS) == {"small": [], "clipped": [], "wide": False}
+    assert rec.errors == [], rec.errors  # no CSP violation, no script error
+    await ctx.close()
+    # On a desktop the table stays, and scrolls only with its hint showing.
+    desk = await browser.new_context(viewport=DESKTOP)
+    dpage = await desk.new_page()
+    await dpage.goto(bot.link("pat", "view"))
+    assert await dpage.locator(".table-wrap").is_visible()
+    assert not await dpage.locator("#board-cards").is_visible()
+    layout = await dpage.evaluate(LAYOUT_JS)
+    assert layout["clipped"] == [] and layout["small"] == [], layout
+    await desk.close()

@@ -12,8 +12,17 @@ from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy.engine import Engine
 
-from evaluation.human.ratings import RIDGE, SCALE, bradley_terry
-from evaluation.human.style import fit_style, style_control, style_diff, style_features
+from evaluation.human.ratings import RIDGE, SCALE, ModelRating, bradley_terry
+from evaluation.human.style import (
+    NEEDS_MORE_VOTES,
+    StyleRating,
+    fit_style,
+    style_cell,
+    style_control,
+    style_diff,
+    style_features,
+    style_shown,
+)
 from tests.support.eval_seed import rater, seed_generations, seed_pair, seed_round, vote
 
 
@@ -125,7 +134,76 @@ def test_the_report_shows_the_style_controlled_rating_and_rule_9s_counts(
     assert style is not None and set(style.ratings) == {"ref", "cand"}
     out = build_report(engine, cfg, tmp_path / "r", only=["bradley_terry"], results=res)
     md = out.md_path.read_text(encoding="utf-8")
-    assert "style-controlled" in md and style.text("cand") in md
+    # every answer of ref is longer than every answer of cand: the fit cannot tell length
+    # from model, so the column says so rather than printing a meaningless interval
+    raw = res.ratings
+    assert raw is not None
+    cell = style_cell(style.ratings["cand"], raw.ratings["cand"])
+    assert cell == NEEDS_MORE_VOTES
+    assert "style-controlled" in md and f"| {cell} |" in md
     assert "## Rater quality and style control" in md
     assert "Rater quality: 48 rater(s), 48 counted pairwise vote(s)" in md
     assert "- crowd: " in md  # the crowd's own length bias
+
+
+def _raw(lo: float, hi: float, bound: str | None = None) -> ModelRating:
+    return ModelRating("m", (lo + hi) / 2, lo, hi, 1, 1, 1, 10, bound)  # type: ignore[arg-type]
+
+
+def _style(lo: float, hi: float) -> StyleRating:
+    return StyleRating("m", (lo + hi) / 2, lo, hi, 10)
+
+
+def test_the_style_rule_by_hand() -> None:
+    """Shown when the style interval is at most the raw width plus max(50% of it, 50 Elo)."""
+    assert style_shown(_style(850, 1150), _raw(900, 1100))  # 300 <= 200 + 100
+    assert not style_shown(_style(850, 1151), _raw(900, 1100))  # 301 > 300
+    assert style_shown(_style(975, 1065), _raw(1000, 1040))  # 90 <= 40 + 50 (the floor)
+    assert not style_shown(_style(975, 1066), _raw(1000, 1040))
+    assert not style_shown(_style(990, 1010), _raw(900, 1100, "lower"))  # the prior's bound
+    assert not style_shown(_style(990, 1010), None) and not style_shown(None, _raw(0, 1))
+    assert style_cell(_style(850, 1150), _raw(900, 1100)) == "1000 [850, 1150]"
+    assert style_cell(_style(-970, 1624), _raw(800, 1200)) == NEEDS_MORE_VOTES
+    assert style_cell(None, _raw(900, 1100)) == ""
+
+
+def _votes(n: int, seed: int) -> tuple[list[tuple[str, str, int, int, str, float]],
+                                        dict[int, str]]:  # fmt: skip
+    """n votes between three models whose answers vary in length by ±20% within each model
+    (a fixed prompt template: each model's answers about as long as each other); votes favour
+    length a little (beta 0.8 per unit of the normalized difference)."""
+    rng = np.random.default_rng(seed)
+    truth = {"ref": 0.0, "a": -0.3, "b": -0.1}
+    words = {"ref": 80, "a": 120, "b": 60}
+    texts: dict[int, str] = {}
+    rows = []
+    for gid in range(0, 2 * n, 2):
+        a, b = (str(m) for m in rng.choice(list(truth), 2, replace=False))
+        la, lb = (int(words[m] * rng.uniform(0.8, 1.2)) for m in (a, b))
+        texts[gid], texts[gid + 1] = "w " * la, "w " * lb
+        logit = truth[a] - truth[b] + 0.8 * (la - lb) / (la + lb)
+        u = rng.random()
+        choice = "tie" if u < 0.1 else ("A" if rng.random() < 1 / (1 + math.exp(-logit)) else "B")
+        rows.append((a, b, gid, gid + 1, choice, 1.0))
+    return rows, texts
+
+
+def test_few_votes_need_more_votes_and_many_show_the_rating() -> None:
+    """From 50 votes the style fit's intervals are far wider than the raw ones (length moves
+    with the model, so the fit can hardly tell them apart): every candidate reads 'needs more
+    votes'. From 5,000 they are within the tolerance: the ratings show. (Both widths shrink as
+    1/√votes: the 50 Elo floor of the tolerance is what more votes reach.)"""
+    for n, shown in ((50, False), (5000, True)):
+        rows, texts = _votes(n, seed=n)
+        style = style_control(rows, texts, "ref")
+        raw = bradley_terry([(a, b, c, 1) for a, b, _, _, c, _ in rows], reference="ref",
+                            n_boot=200, seed=1)  # fmt: skip
+        for m in ("a", "b"):
+            s, r = style.ratings[m], raw.ratings[m]
+            assert style_shown(s, r) is shown, (n, m, s, r)
+            cell = style_cell(s, r)
+            assert cell == (f"{s.rating:.0f} [{s.lo:.0f}, {s.hi:.0f}]" if shown
+                            else NEEDS_MORE_VOTES)  # fmt: skip
+        if not shown:  # the widths behind the rule: style several times the raw one's
+            s, r = style.ratings["a"], raw.ratings["a"]
+            assert s.hi - s.lo > 1.5 * (r.hi - r.lo)
