@@ -38,7 +38,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from storage.models import Generation, ModelRecord, Probe, RatingRound, Vote
+from storage.models import Generation, ModelRecord, ModelVersion, Probe, RatingRound, Vote
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,6 +75,7 @@ def data_version(engine: Engine) -> Version:
         select(func.max(Generation.id)).scalar_subquery(),
         select(func.max(ModelRecord.id)).scalar_subquery(),
         select(func.count()).select_from(ModelRecord).scalar_subquery(),
+        select(func.max(ModelVersion.id)).scalar_subquery(),  # a new version: votes are history
         select(func.max(RatingRound.id)).scalar_subquery(),
         select(func.count()).select_from(RatingRound)
         .where(col(RatingRound.status) == "open").scalar_subquery(),
