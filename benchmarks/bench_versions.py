@@ -14,6 +14,7 @@ Target: two versions cost at most 1.5x the ratings of one, and the alert check s
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -43,7 +44,7 @@ def timed(label: str, fn: object) -> float:
     return took
 
 
-def main() -> None:
+def main(n_votes: int = 100_000, n_models: int = 10) -> None:
     from bot.ops.alerts import check
     from evaluation.results import Results
 
@@ -52,7 +53,7 @@ def main() -> None:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         upgrade(engine)
         t0 = time.perf_counter()
-        seeded = seed(engine, n_models=10, n_votes=100_000, n_generations=2000, days=2,
+        seeded = seed(engine, n_models=n_models, n_votes=n_votes, n_generations=2000, days=2,
                       sweeps=False, judge=False)  # fmt: skip
         print(f"seeded in {time.perf_counter() - t0:.1f} s")
 
@@ -87,8 +88,11 @@ def main() -> None:
     ok = ratio <= TARGET_RATIO and checked <= TARGET_CHECK_S
     print(f"summary: two versions {two:.2f} s vs one {one:.2f} s = {ratio:.2f}x "
           f"(target ≤ {TARGET_RATIO}x), alert check {checked:.2f} s (target ≤ "
-          f"{TARGET_CHECK_S:g} s): {'ok' if ok else 'over target'}")
+          f"{TARGET_CHECK_S:g} s): {'OK' if ok else 'OVER'}")
 
 
 if __name__ == "__main__":
-    main()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="5,000 votes over 4 models (seconds)")
+    args = ap.parse_args()
+    main(5_000, 4) if args.quick else main()
