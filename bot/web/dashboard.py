@@ -133,6 +133,7 @@ class Dashboard:
             cells,
             ratings_caption,
             with_style,
+            withheld_text,
         )
 
         results = Results(self.engine, self.cfg, feature=feature)
@@ -143,6 +144,11 @@ class Dashboard:
         notes = list(bt.warnings) if bt is not None else []
         if any(r.rating is not None and r.rating.bound for r in rows):
             notes.append(PRIOR_NOTE)
+        # the leaderboard's and the report's lines: which version the numbers are based on,
+        # and the answers withheld from raters because they still named a model
+        notes += [f"{line}." for line in results.version_lines()]
+        if withheld := withheld_text(results.withheld):
+            notes.append(withheld)
         return {
             "data_version": version,
             "feature": feature or "",
