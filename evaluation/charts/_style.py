@@ -124,6 +124,17 @@ def _fit_text(fig: Figure) -> None:
         wrap(head, 0.95)
     for ax in fig.axes:
         box = ax.get_position()
+        legend = ax.get_legend()
+        if legend is not None and len(fig.axes) == 1:  # over the plot, not on its data
+            size = float(legend.get_texts()[0].get_fontsize()) if legend.get_texts() else 10.0
+            chars = max(12, int(0.8 * width_pt / (size * 0.62)))  # one column, wrapped
+            kept = [(h, textwrap.fill(t.get_text(), chars))
+                    for h, t in zip(legend.legend_handles, legend.get_texts(), strict=False)
+                    if h is not None]  # fmt: skip
+            handles, labels = [h for h, _ in kept], [label for _, label in kept]
+            ax.legend(handles, labels, loc="lower center", frameon=False,
+                      bbox_to_anchor=(0.5, box.y1), bbox_transform=fig.transFigure,
+                      fontsize=size)  # fmt: skip  (centred on the figure, which it fits)
         if ax.get_xscale() == "log":  # a decade per tick: many labels side by side, slanted
             ax.tick_params(axis="x", labelrotation=35)
         wrap(ax.title, box.width)  # centred over the axes: as wide as they are
@@ -134,6 +145,29 @@ def _fit_text(fig: Figure) -> None:
     for t in fig.texts:
         if t is not getattr(fig, "_suptitle", None):
             wrap(t, 0.9)
+
+
+def _fit_inside(fig: Figure, canvas: Any) -> bool:
+    """Move the axes in so that their labels (model names drawn left of a narrow figure's
+    axes, tick labels, legends) lie inside the figure; True when something moved."""
+    renderer = canvas.get_renderer()
+    width = fig.bbox.width
+    over_left = over_right = 0.0
+    for ax in fig.axes:
+        box = ax.get_tightbbox(renderer)
+        if box is not None:
+            over_left, over_right = max(over_left, -box.x0), max(over_right, box.x1 - width)
+    if over_left <= 0 and over_right <= 0:
+        return False
+    pad = 0.015 * width
+    for ax in fig.axes:
+        pos = ax.get_position()
+        x0 = pos.x0 + (over_left + pad) / width if over_left > 0 else pos.x0
+        x1 = pos.x1 - (over_right + pad) / width if over_right > 0 else pos.x1
+        if x1 - x0 < 0.35 * pos.width:  # never squeeze the plot away: keep a third of it
+            continue
+        ax.set_position((x0, pos.y0, x1 - x0, pos.height))
+    return True
 
 
 def save(
@@ -158,6 +192,8 @@ def save(
 
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
+    if narrow and _fit_inside(fig, canvas):
+        canvas.draw()
     text = {"Software": "slam", "Description": description, **(meta or {})}
     write_png(path, canvas.buffer_rgba(), text)
     return path

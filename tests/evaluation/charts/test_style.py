@@ -21,6 +21,8 @@ def test_a_phone_rendition_is_its_own_size_with_wrapped_text(tmp_path: Path) -> 
     with figure_size(4.5, 5.4, 240):
         fig, ax = new_figure()
         ax.scatter([1, 2, 3], [1, 2, 3])
+        ax.axvline(2, label="margin: 50 below the reference")
+        ax.legend(loc="lower left")
         model_axis(ax, names, "gpt-4", "y")
         ax.set_title(title)
         ax.set_xlabel("rating (Elo scale: +400 = 10:1 odds of being preferred)")
@@ -32,6 +34,11 @@ def test_a_phone_rendition_is_its_own_size_with_wrapped_text(tmp_path: Path) -> 
         assert [t for t in fig.texts if "long note" in t.get_text()] == []
         labels = [t.get_text() for t in ax.texts]  # the model names (drawn as texts)
         assert max(len(line) for t in labels for line in t.split("\n")) <= 20
+        box = fig.get_tightbbox(fig.canvas.get_renderer())  # in inches: nothing cut off
+        assert box.x0 >= 0 and box.x1 <= fig.get_figwidth(), box
+        legend = ax.get_legend()  # above the plot, on none of its points
+        renderer = fig.canvas.get_renderer()
+        assert legend.get_window_extent(renderer).y0 >= ax.get_window_extent(renderer).y1 - 1
         no_data(tmp_path / "empty.png", "Per-request latency (end to end)",
                 "no successful latency probes.", "Run `slam probe` hourly.")  # fmt: skip
     assert _size(tmp_path / "phone.png") == (1080, 1296)
