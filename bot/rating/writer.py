@@ -197,9 +197,6 @@ class VoteWriter:
             todo.append((n, item, pair_id, round_id, target, choice, score))
         if not todo:
             return [o or VoteOutcome("not_a_pair") for o in out]
-        keys = sorted({t[1].vote.event_key for t in todo})
-        seen = set(conn.execute(select(vt.c.event_key).where(vt.c.event_key.in_(keys))).scalars())
-        seen |= set(conn.execute(select(pe.c.event_id).where(pe.c.event_id.in_(keys))).scalars())
         rounds = {t[3] for t in todo}
         q_open = select(rr.c.id).where(rr.c.id.in_(rounds), rr.c.status == "open")
         open_rounds = set(conn.execute(q_open).scalars())
@@ -209,7 +206,7 @@ class VoteWriter:
         # Another replica may be writing the same raters' votes: lock their rows (PostgreSQL;
         # on SQLite, `begin_write` holds the database's write lock already), in id order so
         # two batches never deadlock, so the current votes read below are still current when
-        # this batch commits.
+        # this batch commits, and so are the event keys read after them.
         rt = _table(Rater)
         conn.execute(
             select(rt.c.id)
@@ -217,6 +214,11 @@ class VoteWriter:
             .order_by(rt.c.id)
             .with_for_update()
         ).all()
+        # Which events are stored already: read under the raters' locks, so an event another
+        # replica stored while this one waited is seen here (a duplicate, not re-judged).
+        keys = sorted({t[1].vote.event_key for t in todo})
+        seen = set(conn.execute(select(vt.c.event_key).where(vt.c.event_key.in_(keys))).scalars())
+        seen |= set(conn.execute(select(pe.c.event_id).where(pe.c.event_id.in_(keys))).scalars())
         latest = fold_events(conn.execute(
             select(vt.c.id, vt.c.pair_id, vt.c.rater_id, vt.c.kind, vt.c.action, vt.c.choice,
                    vt.c.target, vt.c.score)
