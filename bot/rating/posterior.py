@@ -38,7 +38,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from storage.models import Generation, ModelRecord, Probe, RatingRound, Vote
+from storage.models import Generation, ModelRecord, ModelVersion, Probe, RatingRound, Vote
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,6 +78,7 @@ def data_version(engine: Engine) -> Version:
         select(func.max(RatingRound.id)).scalar_subquery(),
         select(func.count()).select_from(RatingRound)
         .where(col(RatingRound.status) == "open").scalar_subquery(),
+        select(func.max(ModelVersion.id)).scalar_subquery(),  # a model's new version: warm-up
     )  # fmt: skip
     with engine.connect() as conn:
         row = tuple(conn.execute(q).one())

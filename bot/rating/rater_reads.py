@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.rating import posterior, rounds
+from bot.rating.pair_index import PairRow, round_pairs
 from bot.rating.rounds import Candidate
 from core.config import SlamConfig
 from evaluation.human import PAIRWISE_CHOICES, effective_from, fold_events
@@ -34,30 +35,15 @@ _RATER_ROWS = (core_select(*_EVENT, _PT.c.round_id, _PT.c.kind, _PT.c.generation
                .join(_GA, _GA.c.id == _PT.c.generation_a_id)
                .join(_GB, _GB.c.id == _PT.c.generation_b_id)
                .where(_VT.c.rater_id == bindparam("rater")).order_by(_VT.c.id))  # fmt: skip
-_PAIR_ROWS = (core_select(_PT.c.id, _PT.c.kind, _PT.c.generation_a_id, _PT.c.generation_b_id,
-                          _PT.c.a_was_first_choice)
-              .where(_PT.c.round_id == bindparam("round")).order_by(_PT.c.id))  # fmt: skip
 _PAIR_EVENTS = (core_select(*_EVENT).join(_PT, _PT.c.id == _VT.c.pair_id)
                 .where(_VT.c.pair_id.in_(bindparam("ids", expanding=True)),
                        _VT.c.kind == "pairwise", _PT.c.round_id == bindparam("round"),
                        _PT.c.kind != "gold").order_by(_VT.c.id))  # fmt: skip
 
 
-class PairRow(NamedTuple):
-    """What the selection reads of a round's pair (a Core row, not an ORM object: a round
-    holds a pair per rater and page, and every page scans them)."""
-
-    id: int
-    kind: str
-    generation_a_id: int
-    generation_b_id: int
-    a_was_first_choice: bool
-
-
-def pair_rows(session: Session, round_id: int) -> list[PairRow]:
-    session.flush()
-    rows = session.connection().execute(_PAIR_ROWS, {"round": round_id})
-    return [PairRow._make(r) for r in rows]
+def pair_rows(session: Session, round_id: int) -> tuple[PairRow, ...]:
+    """The round's pairs (bot.rating.pair_index: read incrementally, kept per process)."""
+    return round_pairs(session, round_id)
 
 
 def as_orm(session: Session, row: PairRow) -> RatingPair:

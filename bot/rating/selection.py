@@ -43,7 +43,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from bot.rating import features, posterior, rounds
+from bot.rating import features, pair_index, posterior, rounds
 from bot.rating.rater_reads import (
     PairRow,
     RaterVotes,
@@ -266,6 +266,27 @@ def _options(cands: list[Candidate]) -> dict[tuple[int, int], list[tuple[Candida
     return out
 
 
+_ANSWERS: dict[int, tuple[list[Candidate], Any]] = {}
+
+
+def _answers(cands: list[Candidate]) -> tuple[dict[int, Candidate], dict[int, int], dict[
+        tuple[int, int], list[tuple[Candidate, Candidate, frozenset[int]]]]]:  # fmt: skip
+    """By generation id, its model, and `_options` with each option's generation pair: the
+    same for every page over the same answers (kept while `cands` is the same list: the open
+    round's answers are memoised per process, bot.rating.rater_reads.round_candidates)."""
+    got = _ANSWERS.get(id(cands))
+    if got is not None and got[0] is cands:
+        return got[1]
+    options = {mp: [(g1, g2, frozenset((g1.generation_id, g2.generation_id))) for g1, g2 in opts]
+               for mp, opts in _options(cands).items()}  # fmt: skip
+    value = ({c.generation_id: c for c in cands}, {c.generation_id: c.model_id for c in cands},
+             options)  # fmt: skip
+    if len(_ANSWERS) > 64:
+        _ANSWERS.clear()
+    _ANSWERS[id(cands)] = (cands, value)
+    return value
+
+
 def next_pair(
     session: Session,
     cfg: SlamConfig,
@@ -346,7 +367,7 @@ class _Open:
 
     round: RatingRound
     feature: Feature | None
-    pairs: list[PairRow]
+    pairs: tuple[PairRow, ...]
     cands: list[Candidate]
     snap: Snapshot
     done: int
@@ -354,7 +375,7 @@ class _Open:
 
 
 def _state(session: Session, cfg: SlamConfig, engine: Engine, rnd: RatingRound,
-           pairs: list[PairRow], done: int, names: dict[int, str],
+           pairs: tuple[PairRow, ...], done: int, names: dict[int, str],
            results: Any, version: posterior.Version) -> _Open:  # fmt: skip
     """A round's feature, answers and decision, and how many pairs a rater gets in it (the
     pairs per round; once its decision is settled, only the exploration share)."""
@@ -372,26 +393,21 @@ def _state(session: Session, cfg: SlamConfig, engine: Engine, rnd: RatingRound,
 
 
 def _choose(session: Session, cfg: SlamConfig, round_id: int, rater: RaterVotes,
-            pairs: list[PairRow], cands: list[Candidate], seen: set[frozenset[int]],
+            pairs: tuple[PairRow, ...], cands: list[Candidate], seen: set[frozenset[int]],
             names: dict[int, str], snap: Snapshot,
             rng: random.Random) -> tuple[RatingPair | None, str]:  # fmt: skip
     """The most useful model pair for this rater, then its least-voted unseen pair in the
     round, else a new pair on the least-used user context."""
-    by_gen = {c.generation_id: c for c in cands}
-    options = {mp: [(g1, g2) for g1, g2 in opts
-                    if frozenset((g1.generation_id, g2.generation_id)) not in seen]
-               for mp, opts in _options(cands).items()}  # fmt: skip
+    by_gen, model_of, every = _answers(cands)
+    options = {mp: [(g1, g2) for g1, g2, gens in opts if gens not in seen]
+               for mp, opts in every.items()}  # fmt: skip
     options = {mp: opts for mp, opts in options.items() if opts}
     if not options:
         return None, "done"
+    grouped = pair_index.by_models(round_id, tuple(pairs), model_of, cands)
     existing: dict[tuple[int, int], list[PairRow]] = defaultdict(list)
-    for p in pairs:
-        a, b = by_gen.get(p.generation_a_id), by_gen.get(p.generation_b_id)
-        if p.kind == "gold" or a is None or b is None:
-            continue
-        if frozenset((p.generation_a_id, p.generation_b_id)) in seen:
-            continue
-        existing[(min(a.model_id, b.model_id), max(a.model_id, b.model_id))].append(p)
+    for mp, rows in grouped.items():
+        existing[mp] = [p for gens, p in rows if gens not in seen]
     plan = snap.plan
     mine = rater.model_pairs
 
@@ -427,7 +443,7 @@ def _spread(rater_votes: float, pair_votes: float, raters: float) -> float:
     return 1.0 / (1.0 + rater_votes / (1.0 + pair_votes / max(raters, 1.0)))
 
 
-def _new_pair(session: Session, cfg: SlamConfig, round_id: int, pairs: list[PairRow],
+def _new_pair(session: Session, cfg: SlamConfig, round_id: int, pairs: tuple[PairRow, ...],
               opts: list[tuple[Candidate, Candidate]], by_gen: dict[int, Candidate],
               names: dict[int, str], rng: random.Random) -> RatingPair:  # fmt: skip
     """A pair drawn for one rater: the least-used user context of the round, the A/B order
