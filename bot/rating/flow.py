@@ -112,7 +112,7 @@ async def next_pair(services: Services, port: ChatPort, user_id: str) -> RaterPa
         got = selection.next_pair(s, services.cfg, platform, user_hash, rng=services.rng)
         if got.pair is None or got.pair.id is None:
             return got, None, (None, {}, 0)
-        view = rounds.pair_view(s, got.pair, posting.masker(services, s), legend)
+        view = rounds.pair_view(s, got.pair, posting.masker(services, s, got.version), legend)
         ref = message_ref(services, platform, user_id, got.pair.id)
         q = select(PairMessage.id).where(PairMessage.platform == platform,
                                          PairMessage.message_ref == ref)  # fmt: skip

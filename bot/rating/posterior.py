@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col
 
 from storage.models import Generation, ModelRecord, ModelVersion, Probe, RatingRound, Vote
@@ -67,8 +67,9 @@ class State(Generic[T]):
 Build = Callable[["State[T] | None", Version], tuple[T, int]]
 
 
-def data_version(engine: Engine) -> Version:
-    """One cheap query: max ids (primary-key look-ups) and the small tables' counts."""
+def data_version(engine: Engine, conn: Connection | None = None) -> Version:
+    """One cheap query: max ids (primary-key look-ups) and the small tables' counts (`conn`:
+    on that connection, inside its transaction; else on one of the engine's own)."""
     q = select(
         select(func.max(Vote.id)).scalar_subquery(),
         select(func.max(Probe.id)).scalar_subquery(),
@@ -80,8 +81,11 @@ def data_version(engine: Engine) -> Version:
         .where(col(RatingRound.status) == "open").scalar_subquery(),
         select(func.max(ModelVersion.id)).scalar_subquery(),  # a model's new version: warm-up
     )  # fmt: skip
-    with engine.connect() as conn:
+    if conn is not None:
         row = tuple(conn.execute(q).one())
+    else:
+        with engine.connect() as own:
+            row = tuple(own.execute(q).one())
     return Version(int(row[0] or 0), row[1:])
 
 

@@ -124,6 +124,7 @@ class NextPair:
     decision: Decision | None = None
     rounds: tuple[int, ...] = ()  # every open round (one per feature); done/quota sum them
     feature: str | None = None  # the pair's feature, with several (never shown to the rater)
+    version: posterior.Version | None = None  # the data version the choice was made at
 
     @property
     def finished(self) -> str:
@@ -237,8 +238,18 @@ def _raters(engine: Engine, results: Any = None) -> int:
         return int(conn.execute(q.where(*e.conditions)).scalar() or 0)
 
 
-def _model_names(session: Session) -> dict[int, str]:
-    return {m.id: m.name for m in session.exec(select(ModelRecord)).all() if m.id}
+def _model_names(session: Session, version: posterior.Version | None = None) -> dict[int, str]:
+    """Model id -> name (`version`: kept per process under the data version, whose `rest`
+    holds the models' newest id and count)."""
+
+    def read() -> dict[int, str]:
+        rows = session.connection().execute(core_select(ModelRecord.id, ModelRecord.name))  # type: ignore[call-overload]
+        return {mid: name for mid, name in rows if mid}
+
+    if version is None:
+        return read()
+    engine: Engine = session.get_bind()  # type: ignore[assignment]
+    return posterior.shared(engine).memo(("model names", version.rest), read)
 
 
 def _rater(session: Session, platform: str, user_hash: str) -> Rater:
@@ -305,6 +316,8 @@ def next_pair(
         raise SlamError("No rating round is open right now; an admin can `round start` one.")
     rater = _rater(session, platform, user_hash)
     assert rater.id is not None
+    engine: Engine = session.get_bind()  # type: ignore[assignment]
+    version = posterior.data_version(engine, session.connection())
     mine = RaterVotes.load(session, rater.id)
     sent, seen = seen_by(session, rater.id, mine)
     ids = tuple(r.id or 0 for r in opened)
@@ -321,10 +334,8 @@ def next_pair(
             done, quota = ((done_all, per_round * len(opened)) if several
                            else (done_of[rnd.id], per_round))  # fmt: skip
             return NextPair(rnd.id or 0, rater.id, as_orm(session, pending[0]), done, quota,
-                            "resent", rounds=ids)  # fmt: skip
-    names = _model_names(session)
-    engine: Engine = session.get_bind()  # type: ignore[assignment]
-    version = posterior.data_version(engine)
+                            "resent", rounds=ids, version=version)  # fmt: skip
+    names = _model_names(session, version)
     states = [_state(session, cfg, engine, rnd, pairs, done_of[rnd.id], names,
                      None if several else results, version) for rnd, pairs in every]  # fmt: skip
     quota_all = sum(st.quota for st in states)
@@ -348,7 +359,7 @@ def next_pair(
             pair, why = _choose(session, cfg, rid, mine, st.pairs, cands, seen, names,
                                 st.snap, rng)  # fmt: skip
         if pair is not None:
-            return NextPair(rid, rater.id, pair, done, quota, why, decision, ids, fname)
+            return NextPair(rid, rater.id, pair, done, quota, why, decision, ids, fname, version)
         exhausted = True
     if several:  # nothing more for this rater in any open round
         settled_all = not exhausted and all(st.snap.settled for st in states)
