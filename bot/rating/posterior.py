@@ -67,25 +67,27 @@ class State(Generic[T]):
 Build = Callable[["State[T] | None", Version], tuple[T, int]]
 
 
+_VERSION = select(  # built once: it takes longer to build than to run
+    select(func.max(Vote.id)).scalar_subquery(),
+    select(func.max(Probe.id)).scalar_subquery(),
+    select(func.max(Generation.id)).scalar_subquery(),
+    select(func.max(ModelRecord.id)).scalar_subquery(),
+    select(func.count()).select_from(ModelRecord).scalar_subquery(),
+    select(func.max(RatingRound.id)).scalar_subquery(),
+    select(func.count()).select_from(RatingRound)
+    .where(col(RatingRound.status) == "open").scalar_subquery(),
+    select(func.max(ModelVersion.id)).scalar_subquery(),  # a model's new version: warm-up
+)  # fmt: skip
+
+
 def data_version(engine: Engine, conn: Connection | None = None) -> Version:
     """One cheap query: max ids (primary-key look-ups) and the small tables' counts (`conn`:
     on that connection, inside its transaction; else on one of the engine's own)."""
-    q = select(
-        select(func.max(Vote.id)).scalar_subquery(),
-        select(func.max(Probe.id)).scalar_subquery(),
-        select(func.max(Generation.id)).scalar_subquery(),
-        select(func.max(ModelRecord.id)).scalar_subquery(),
-        select(func.count()).select_from(ModelRecord).scalar_subquery(),
-        select(func.max(RatingRound.id)).scalar_subquery(),
-        select(func.count()).select_from(RatingRound)
-        .where(col(RatingRound.status) == "open").scalar_subquery(),
-        select(func.max(ModelVersion.id)).scalar_subquery(),  # a model's new version: warm-up
-    )  # fmt: skip
     if conn is not None:
-        row = tuple(conn.execute(q).one())
+        row = tuple(conn.execute(_VERSION).one())
     else:
         with engine.connect() as own:
-            row = tuple(own.execute(q).one())
+            row = tuple(own.execute(_VERSION).one())
     return Version(int(row[0] or 0), row[1:])
 
 

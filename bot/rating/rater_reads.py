@@ -14,7 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot.rating import posterior, rounds
 from bot.rating.pair_index import PairRow, round_pairs
@@ -39,6 +39,11 @@ _PAIR_EVENTS = (core_select(*_EVENT).join(_PT, _PT.c.id == _VT.c.pair_id)
                 .where(_VT.c.pair_id.in_(bindparam("ids", expanding=True)),
                        _VT.c.kind == "pairwise", _PT.c.round_id == bindparam("round"),
                        _PT.c.kind != "gold").order_by(_VT.c.id))  # fmt: skip
+
+
+_MT = PairMessage.__table__  # type: ignore[attr-defined]
+_SEEN = (core_select(_MT.c.pair_id, _PT.c.generation_a_id, _PT.c.generation_b_id)
+         .join(_PT, _PT.c.id == _MT.c.pair_id).where(_MT.c.rater_id == bindparam("rater")))
 
 
 def pair_rows(session: Session, round_id: int) -> tuple[PairRow, ...]:
@@ -117,10 +122,7 @@ def seen_by(session: Session, rater_id: int,
           votes: RaterVotes) -> tuple[set[int], set[frozenset[int]]]:  # fmt: skip
     """Pairs sent to the rater (any round), and every generation pair they have been sent or
     voted on: a rater never gets the same generation pair twice."""
-    q = (select(PairMessage.pair_id, RatingPair.generation_a_id, RatingPair.generation_b_id)
-         .join(RatingPair, col(RatingPair.id) == col(PairMessage.pair_id))
-         .where(PairMessage.rater_id == rater_id))  # fmt: skip
-    rows = session.exec(q).all()
+    rows = session.connection().execute(_SEEN, {"rater": rater_id}).all()
     sent = {p for p, _, _ in rows}
     gens = {frozenset((a, b)) for _, a, b in rows} | set(votes.generations.values())
     return sent, gens

@@ -204,10 +204,11 @@ def balance_ab(
 
 def open_rounds(session: Session) -> list[RatingRound]:
     """Every open round, newest first (one per feature)."""
-    return list(session.exec(
-        select(RatingRound).where(RatingRound.status == "open")
-        .order_by(col(RatingRound.id).desc())
-    ).all())  # fmt: skip
+    return list(session.exec(_OPEN_ROUNDS).all())
+
+
+_OPEN_ROUNDS = (select(RatingRound).where(RatingRound.status == "open")
+                .order_by(col(RatingRound.id).desc()))  # fmt: skip
 
 
 def open_round(session: Session, experiment_id: int | None = None) -> RatingRound | None:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -252,9 +252,12 @@ def _model_names(session: Session, version: posterior.Version | None = None) -> 
     return posterior.shared(engine).memo(("model names", version.rest), read)
 
 
+_RATER = select(Rater).where(Rater.platform == bindparam("platform"),
+                             Rater.user_hash == bindparam("user_hash"))  # fmt: skip
+
+
 def _rater(session: Session, platform: str, user_hash: str) -> Rater:
-    q = select(Rater).where(Rater.platform == platform, Rater.user_hash == user_hash)
-    rater = session.exec(q).first()
+    rater = session.exec(_RATER, params={"platform": platform, "user_hash": user_hash}).first()
     if rater is None:
         rater = Rater(platform=platform, user_hash=user_hash)
         session.add(rater)
