@@ -85,6 +85,7 @@ class RaterVotes:
     rated: dict[int, frozenset[int]]  # round -> pairs with an effective vote (any kind)
     model_pairs: Counter[frozenset[int]]  # model-id pairs -> effective pairwise votes
     generations: dict[int, frozenset[int]]  # pair -> its generation pair (voted pairs)
+    gold: frozenset[int] = frozenset()  # the gold pairs among `voted`
 
     @classmethod
     def load(cls, session: Session, rater_id: int) -> RaterVotes:
@@ -99,7 +100,8 @@ class RaterVotes:
             if kind == "pairwise" and pkind != "gold":
                 mine[frozenset((ma, mb))] += 1
         return cls(frozenset(info), {k: frozenset(v) for k, v in rated.items()}, mine,
-                   {p: frozenset((v[2], v[3])) for p, v in info.items()})  # fmt: skip
+                   {p: frozenset((v[2], v[3])) for p, v in info.items()},
+                   frozenset(p for p, v in info.items() if v[1] == "gold"))  # fmt: skip
 
     def rated_in(self, round_id: int) -> frozenset[int]:
         return self.rated.get(round_id, frozenset())

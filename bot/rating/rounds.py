@@ -125,8 +125,14 @@ def round_candidates(session: Session, cfg: SlamConfig, rnd: RatingRound) -> lis
 
 def round_feature(session: Session, cfg: SlamConfig, rnd: RatingRound) -> Feature | None:
     """The configured feature a round belongs to (None: its experiment is not configured)."""
-    exp = session.get(Experiment, rnd.experiment_id)
-    return next((f for f in features(cfg) if exp is not None and f.name == exp.name), None)
+    def name() -> str | None:
+        exp = session.get(Experiment, rnd.experiment_id)
+        return exp.name if exp is not None else None
+
+    # An experiment row never changes its name: kept per process (a dictionary look-up).
+    got = posterior.shared(session.get_bind()).memo(  # type: ignore[arg-type]
+        ("experiment name", rnd.experiment_id), name)
+    return next((f for f in features(cfg) if got is not None and f.name == got), None)
 
 
 def latest_run_date(session: Session, experiment_id: int,

@@ -328,8 +328,7 @@ def next_pair(
     per_round = cfg.chat.pairs_per_round
     every = [(rnd, pair_rows(session, rnd.id or 0)) for rnd in opened]
     rated = {rnd.id: mine.rated_in(rnd.id or 0) for rnd in opened}
-    done_of = {rnd.id: sum(1 for p in pairs if p.kind != "gold" and p.id in rated[rnd.id])
-               for rnd, pairs in every}  # fmt: skip
+    done_of = {rnd.id: len(rated[rnd.id] - mine.gold) for rnd in opened}
     done_all = sum(done_of.values())
     for rnd, pairs in every:
         pending = [p for p in pairs if p.id in sent and p.id not in rated[rnd.id]]
