@@ -374,6 +374,19 @@ def next_pair(
                     "settled" if st.snap.settled else "done", st.snap.decision)  # fmt: skip
 
 
+def warm_state(engine: Engine, cfg: SlamConfig) -> int:
+    """Build what a page load reads for every open round (its answers and the shared
+    snapshot, bot.rating.posterior) before the first rater arrives: otherwise the first pages
+    after a start all wait for one fit over every vote. The number of rounds warmed."""
+    with Session(engine) as s:
+        version = posterior.data_version(engine, s.connection())
+        names = _model_names(s, version)
+        opened = rounds.open_rounds(s)
+        for rnd in opened:
+            _state(s, cfg, engine, rnd, (), 0, names, None, version)
+        return len(opened)
+
+
 @dataclass(frozen=True)
 class _Open:
     """One open round as `next_pair` weighs it for one rater."""
