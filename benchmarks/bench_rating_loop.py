@@ -146,9 +146,11 @@ def _form(html: str) -> dict[str, str]:
     return dict(FORM.findall(form[: form.index("</form>")]))
 
 
-async def loop(url: str, links: list[str], votes: int) -> tuple[float, list[float], list[float],
-                                                                dict[str, int]]:  # fmt: skip
-    """(elapsed s, page latencies after a vote, first-page latencies, vote outcomes)."""
+async def loop(url: str, links: list[str], votes: int,
+               on_warm: Any = None) -> tuple[float, list[float], list[float],
+                                             dict[str, int], list[float]]:  # fmt: skip
+    """(elapsed s, page latencies after a vote, first-page latencies, vote outcomes, when each
+    vote was answered). `on_warm()` is called once every rater has their first page."""
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=len(links) + 4)
@@ -157,6 +159,7 @@ async def loop(url: str, links: list[str], votes: int) -> tuple[float, list[floa
     pages: list[float] = []
     firsts: list[float] = []
     codes: dict[str, int] = {}
+    answered: list[float] = []
 
     async def rater(i: int, s: aiohttp.ClientSession) -> None:
         t = time.perf_counter()
@@ -164,12 +167,15 @@ async def loop(url: str, links: list[str], votes: int) -> tuple[float, list[floa
             html = await r.text()
             assert r.status == 200, html[:300]
         firsts.append(time.perf_counter() - t)
+        if len(firsts) == len(links) and on_warm is not None:
+            on_warm()
         for n in range(votes):
             form = _form(html)
             data = {**form, "choice": CHOICES[(i + n) % len(CHOICES)]}
             async with s.post(f"{url}/rate/vote", data=data, headers=headers) as r:
                 status = (await r.json())["status"]
                 codes[status] = codes.get(status, 0) + 1
+            answered.append(time.perf_counter())
             t = time.perf_counter()
             async with s.get(f"{url}/rate") as r:
                 html = await r.text()
@@ -187,7 +193,7 @@ async def loop(url: str, links: list[str], votes: int) -> tuple[float, list[floa
         for s in sessions:
             await s.close()
         await connector.close()
-    return elapsed, pages, firsts, codes
+    return elapsed, pages, firsts, codes, answered
 
 
 def cpu_s(pid: int) -> float:
@@ -224,8 +230,10 @@ def run(db: str, url: str, work: Path, args: argparse.Namespace) -> Figures:
     proc = start_bot(work, cfg_path, port)
     try:
         cpu0 = cpu_s(proc.pid)
-        elapsed, pages, firsts, codes = asyncio.run(loop(base, links, args.votes))
-        server_cpu = cpu_s(proc.pid) - cpu0
+        warm: list[float] = []  # (when, server CPU) once every rater has their first page
+        elapsed, pages, firsts, codes, answered = asyncio.run(loop(
+            base, links, args.votes, lambda: warm.extend((time.perf_counter(), cpu_s(proc.pid)))))
+        end, server_cpu = time.perf_counter(), cpu_s(proc.pid) - cpu0
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -247,6 +255,12 @@ def run(db: str, url: str, work: Path, args: argparse.Namespace) -> Figures:
     print(f"  {sent} votes in {elapsed:.2f} s: {fig.votes_s:.0f} votes/s end to end "
           f"(load average {fig.load:.2f}); server CPU {server_cpu / sent * 1000:.1f} ms per "
           f"vote + page (its ceiling on one core: {sent / max(server_cpu, 1e-9):.0f} votes/s)")
+    if warm:  # the steady state: from the last rater's first page on (the shared state built)
+        n = sum(1 for t in answered if t > warm[0])
+        steady_cpu = cpu0 + server_cpu - warm[1]
+        print(f"  steady state (after every first page): {n} votes in {end - warm[0]:.2f} s, "
+              f"{n / max(end - warm[0], 1e-9):.0f} votes/s; server CPU "
+              f"{steady_cpu / max(n, 1) * 1000:.1f} ms per vote + page")  # fmt: skip
     return fig
 
 
@@ -276,7 +290,7 @@ def profile(args: argparse.Namespace) -> None:
                 prof = cProfile.Profile()
                 t0 = time.perf_counter()
                 prof.enable()
-                _e, pages, _f, _c = await loop(bot.url, links[2:], args.votes)
+                _e, pages, _f, _c, _a = await loop(bot.url, links[2:], args.votes)
                 prof.disable()
                 took = time.perf_counter() - t0
                 pstats.Stats(prof).sort_stats("tottime").print_stats(40)

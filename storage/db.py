@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,7 +42,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
     cur.close()
 
 
@@ -53,7 +55,36 @@ def begin_write(conn: Connection) -> None:
     lock first (waiting up to busy_timeout), so reads and writes see one state. PostgreSQL
     writers lock the rows they depend on instead (SELECT … FOR UPDATE): nothing to do."""
     if conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        lock = _WRITERS.get(conn.engine)
+        # This process's writers queue on a mutex first: a thread waiting in SQLite's busy
+        # handler sleeps in steps of up to 100 ms and wakes late; one waiting on the mutex
+        # starts the moment the writer before it commits. Other processes still meet at the
+        # file's lock (busy_timeout); the mutex is released when the transaction ends.
+        if (lock is not None and "slam_writer" not in conn.info
+                and lock.acquire(timeout=BUSY_TIMEOUT_S)):  # fmt: skip
+            conn.info["slam_writer"] = lock
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release_writer(conn)
+            raise
+
+
+BUSY_TIMEOUT_S = 30.0
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+def _release_writer(conn: Connection, *_: Any) -> None:
+    lock = conn.info.pop("slam_writer", None)
+    if lock is not None:
+        lock.release()
+
+
+def _serialize_writers(engine: Engine) -> None:
+    """`begin_write` on this SQLite engine queues on an in-process mutex (see there)."""
+    _WRITERS[engine] = threading.Lock()
+    for name in ("commit", "rollback"):
+        event.listen(engine, name, _release_writer)
 
 
 def _sqlite_file(db: str) -> Path:
@@ -104,6 +135,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
                 )
             engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
             event.listen(engine, "connect", _sqlite_pragmas)
+            _serialize_writers(engine)
         else:
             kwargs.setdefault("pool_pre_ping", True)
             engine = create_engine(url, **kwargs)

@@ -68,6 +68,22 @@ def revoke(
                "refuses them within seconds).")  # fmt: skip
 
 
+async def _warm(dispatcher: Any) -> None:
+    """The rating page's shared state built before the port opens (a failure only logs: the
+    first page builds it then)."""
+    import asyncio
+    import logging
+
+    from bot.rating import warm_state
+
+    try:
+        svc = dispatcher.services
+        await asyncio.to_thread(warm_state, svc.engine, svc.cfg)
+    except Exception as exc:  # the pages build it themselves
+        logging.getLogger(__name__).warning("warming the rating state failed (%s: %s); the "
+                                            "first page builds it", type(exc).__name__, exc)
+
+
 async def run_web(dispatcher: Any, *, host: str = "127.0.0.1", port: int = 3000,
                   scheduler: bool = True) -> None:  # fmt: skip
     """Run the web front alone until cancelled (bot.ops.runtime's lifecycle): scheduled jobs'
@@ -79,6 +95,7 @@ async def run_web(dispatcher: Any, *, host: str = "127.0.0.1", port: int = 3000,
 
     async with AdapterRuntime(dispatcher, host=host, port=port, scheduler=scheduler,
                               web=True) as rt:  # fmt: skip
+        await _warm(dispatcher)
         await rt.serve()
         await rt.start_jobs(WebPort(dispatcher))
         print(f"slam bot: web front at http://{host}:{port}/ (links: slam web invite NAME)",

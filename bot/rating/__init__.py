@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
     from bot.rating.posting import db, legend, masker, post_pair
     from bot.rating.rounds import open_round
+    from bot.rating.selection import warm_state
     from bot.rating.writer import VoteOutcome, VoteWriter
 
 __getattr__ = lazy_exports(__name__, __file__)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlalchemy import text as sql_text
 from sqlmodel import Session, select
@@ -66,15 +67,21 @@ def message_ref(services: Services, platform: str, user_id: str, pair_id: int,
     return f"{platform[:1]}{pair_id}.{key}" + (f".{target}" if target else "")
 
 
+_VT = VoteRow.__table__  # type: ignore[attr-defined]
+_EVENTS = (core_select(_VT.c.id, _VT.c.pair_id, _VT.c.rater_id, _VT.c.kind, _VT.c.action,
+                       _VT.c.choice, _VT.c.target, _VT.c.score)
+           .where(_VT.c.pair_id == bindparam("pair"), _VT.c.rater_id == bindparam("rater"))
+           .order_by(_VT.c.id))  # fmt: skip
+_MT = PairMessage.__table__  # type: ignore[attr-defined]
+_SHOWN = core_select(_MT.c.id).where(_MT.c.platform == bindparam("platform"),
+                                     _MT.c.message_ref == bindparam("ref"))  # fmt: skip
+
+
 def _current(s: Session, pair_id: int, rater_id: int) -> tuple[str | None, dict[str, int], int]:
     """The rater's current pairwise choice and scores on a pair (evaluation.human.votes.
     fold_events over their events in id order), and the id of their latest event on it."""
-    vt = VoteRow.__table__  # type: ignore[attr-defined]
     rows = [tuple(r) for r in s.connection().execute(
-        core_select(vt.c.id, vt.c.pair_id, vt.c.rater_id, vt.c.kind, vt.c.action, vt.c.choice,
-                    vt.c.target, vt.c.score)
-        .where(vt.c.pair_id == pair_id, vt.c.rater_id == rater_id).order_by(vt.c.id)
-    ).all()]  # fmt: skip
+        _EVENTS, {"pair": pair_id, "rater": rater_id}).all()]  # fmt: skip
     streams = fold_events(rows)
     pairwise = streams.get((pair_id, rater_id, "pairwise", None))
     scores = {t: int(c[1]) for (_, _, k, t), c in streams.items()
@@ -112,11 +119,9 @@ async def next_pair(services: Services, port: ChatPort, user_id: str) -> RaterPa
         got = selection.next_pair(s, services.cfg, platform, user_hash, rng=services.rng)
         if got.pair is None or got.pair.id is None:
             return got, None, (None, {}, 0)
-        view = rounds.pair_view(s, got.pair, posting.masker(services, s), legend)
+        view = rounds.pair_view(s, got.pair, posting.masker(services, s, got.version), legend)
         ref = message_ref(services, platform, user_id, got.pair.id)
-        q = select(PairMessage.id).where(PairMessage.platform == platform,
-                                         PairMessage.message_ref == ref)  # fmt: skip
-        if s.exec(q).first() is None:
+        if s.connection().execute(_SHOWN, {"platform": platform, "ref": ref}).first() is None:
             targets: list[str | None] = [None]
             targets += ["A", "B"] if services.reactions.score_mode else []
             for t in targets:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col
 
 from storage.models import Generation, ModelRecord, ModelVersion, Probe, RatingRound, Vote
@@ -67,21 +67,27 @@ class State(Generic[T]):
 Build = Callable[["State[T] | None", Version], tuple[T, int]]
 
 
-def data_version(engine: Engine) -> Version:
-    """One cheap query: max ids (primary-key look-ups) and the small tables' counts."""
-    q = select(
-        select(func.max(Vote.id)).scalar_subquery(),
-        select(func.max(Probe.id)).scalar_subquery(),
-        select(func.max(Generation.id)).scalar_subquery(),
-        select(func.max(ModelRecord.id)).scalar_subquery(),
-        select(func.count()).select_from(ModelRecord).scalar_subquery(),
-        select(func.max(ModelVersion.id)).scalar_subquery(),  # a new version: votes are history
-        select(func.max(RatingRound.id)).scalar_subquery(),
-        select(func.count()).select_from(RatingRound)
-        .where(col(RatingRound.status) == "open").scalar_subquery(),
-    )  # fmt: skip
-    with engine.connect() as conn:
-        row = tuple(conn.execute(q).one())
+_VERSION = select(  # built once: it takes longer to build than to run
+    select(func.max(Vote.id)).scalar_subquery(),
+    select(func.max(Probe.id)).scalar_subquery(),
+    select(func.max(Generation.id)).scalar_subquery(),
+    select(func.max(ModelRecord.id)).scalar_subquery(),
+    select(func.count()).select_from(ModelRecord).scalar_subquery(),
+    select(func.max(RatingRound.id)).scalar_subquery(),
+    select(func.count()).select_from(RatingRound)
+    .where(col(RatingRound.status) == "open").scalar_subquery(),
+    select(func.max(ModelVersion.id)).scalar_subquery(),  # a model's new version: warm-up
+)  # fmt: skip
+
+
+def data_version(engine: Engine, conn: Connection | None = None) -> Version:
+    """One cheap query: max ids (primary-key look-ups) and the small tables' counts (`conn`:
+    on that connection, inside its transaction; else on one of the engine's own)."""
+    if conn is not None:
+        row = tuple(conn.execute(_VERSION).one())
+    else:
+        with engine.connect() as own:
+            row = tuple(own.execute(_VERSION).one())
     return Version(int(row[0] or 0), row[1:])
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.events import PairView, Posted, Reply
-from bot.rating import rounds
+from bot.rating import posterior, rounds
 from bot.services import ChatPort, Services
 from storage.db import session_scope
 from storage.models import RatingPair
@@ -32,9 +32,11 @@ def legend(services: Services, port: ChatPort) -> str:
     return services.reactions.legend(unicode=port.unicode_emoji)
 
 
-def masker(services: Services, s: Session) -> rounds.Masker:
-    """Hides every configured, stored and reported model name and id in what raters see."""
-    return rounds.session_masker(s, services.cfg)
+def masker(services: Services, s: Session,
+           version: posterior.Version | None = None) -> rounds.Masker:  # fmt: skip
+    """Hides every configured, stored and reported model name and id in what raters see
+    (`version`: the data version read in this transaction; the masker is kept under it)."""
+    return rounds.session_masker(s, services.cfg, version)
 
 
 async def post_pair(

@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot.rating import posterior, rounds
+from bot.rating.pair_index import PairRow, round_pairs
 from bot.rating.rounds import Candidate
 from core.config import SlamConfig
 from evaluation.human import PAIRWISE_CHOICES, effective_from, fold_events
@@ -34,30 +35,20 @@ _RATER_ROWS = (core_select(*_EVENT, _PT.c.round_id, _PT.c.kind, _PT.c.generation
                .join(_GA, _GA.c.id == _PT.c.generation_a_id)
                .join(_GB, _GB.c.id == _PT.c.generation_b_id)
                .where(_VT.c.rater_id == bindparam("rater")).order_by(_VT.c.id))  # fmt: skip
-_PAIR_ROWS = (core_select(_PT.c.id, _PT.c.kind, _PT.c.generation_a_id, _PT.c.generation_b_id,
-                          _PT.c.a_was_first_choice)
-              .where(_PT.c.round_id == bindparam("round")).order_by(_PT.c.id))  # fmt: skip
 _PAIR_EVENTS = (core_select(*_EVENT).join(_PT, _PT.c.id == _VT.c.pair_id)
                 .where(_VT.c.pair_id.in_(bindparam("ids", expanding=True)),
                        _VT.c.kind == "pairwise", _PT.c.round_id == bindparam("round"),
                        _PT.c.kind != "gold").order_by(_VT.c.id))  # fmt: skip
 
 
-class PairRow(NamedTuple):
-    """What the selection reads of a round's pair (a Core row, not an ORM object: a round
-    holds a pair per rater and page, and every page scans them)."""
-
-    id: int
-    kind: str
-    generation_a_id: int
-    generation_b_id: int
-    a_was_first_choice: bool
+_MT = PairMessage.__table__  # type: ignore[attr-defined]
+_SEEN = (core_select(_MT.c.pair_id, _PT.c.generation_a_id, _PT.c.generation_b_id)
+         .join(_PT, _PT.c.id == _MT.c.pair_id).where(_MT.c.rater_id == bindparam("rater")))
 
 
-def pair_rows(session: Session, round_id: int) -> list[PairRow]:
-    session.flush()
-    rows = session.connection().execute(_PAIR_ROWS, {"round": round_id})
-    return [PairRow._make(r) for r in rows]
+def pair_rows(session: Session, round_id: int) -> tuple[PairRow, ...]:
+    """The round's pairs (bot.rating.pair_index: read incrementally, kept per process)."""
+    return round_pairs(session, round_id)
 
 
 def as_orm(session: Session, row: PairRow) -> RatingPair:
@@ -94,6 +85,7 @@ class RaterVotes:
     rated: dict[int, frozenset[int]]  # round -> pairs with an effective vote (any kind)
     model_pairs: Counter[frozenset[int]]  # model-id pairs -> effective pairwise votes
     generations: dict[int, frozenset[int]]  # pair -> its generation pair (voted pairs)
+    gold: frozenset[int] = frozenset()  # the gold pairs among `voted`
 
     @classmethod
     def load(cls, session: Session, rater_id: int) -> RaterVotes:
@@ -108,7 +100,8 @@ class RaterVotes:
             if kind == "pairwise" and pkind != "gold":
                 mine[frozenset((ma, mb))] += 1
         return cls(frozenset(info), {k: frozenset(v) for k, v in rated.items()}, mine,
-                   {p: frozenset((v[2], v[3])) for p, v in info.items()})  # fmt: skip
+                   {p: frozenset((v[2], v[3])) for p, v in info.items()},
+                   frozenset(p for p, v in info.items() if v[1] == "gold"))  # fmt: skip
 
     def rated_in(self, round_id: int) -> frozenset[int]:
         return self.rated.get(round_id, frozenset())
@@ -131,10 +124,7 @@ def seen_by(session: Session, rater_id: int,
           votes: RaterVotes) -> tuple[set[int], set[frozenset[int]]]:  # fmt: skip
     """Pairs sent to the rater (any round), and every generation pair they have been sent or
     voted on: a rater never gets the same generation pair twice."""
-    q = (select(PairMessage.pair_id, RatingPair.generation_a_id, RatingPair.generation_b_id)
-         .join(RatingPair, col(RatingPair.id) == col(PairMessage.pair_id))
-         .where(PairMessage.rater_id == rater_id))  # fmt: skip
-    rows = session.exec(q).all()
+    rows = session.connection().execute(_SEEN, {"rater": rater_id}).all()
     sent = {p for p, _, _ in rows}
     gens = {frozenset((a, b)) for _, a, b in rows} | set(votes.generations.values())
     return sent, gens

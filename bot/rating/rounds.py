@@ -12,15 +12,21 @@ that still names a model once masked (core.masking: spelled out, cut by markup) 
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
+import threading
+import weakref
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from itertools import combinations
+from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, func, select
 
 from bot.events import PairView
+from bot.rating import posterior
 from core.config import SlamConfig
 from core.errors import SlamError
 from core.features import Feature, feature, features
@@ -42,9 +48,17 @@ from storage.repo import model_name_hints
 # core.masking's; `session_masker` gathers the names a database knows.
 
 
-def session_masker(session: Session, cfg: SlamConfig) -> Masker:
-    """The masker for what raters see: every configured, stored and reported model name."""
-    return Masker.for_config(cfg, model_name_hints(session))
+def session_masker(session: Session, cfg: SlamConfig,
+                   version: posterior.Version | None = None) -> Masker:  # fmt: skip
+    """The masker for what raters see: every configured, stored and reported model name
+    (`version`: kept per process under that data version, whose `rest` holds the newest
+    generation, model and model version ids, everything the names are read from)."""
+    if version is None:
+        return Masker.for_config(cfg, model_name_hints(session))
+    engine = session.get_bind()
+    key = ("masker", tuple((m.name, m.model) for m in cfg.models), version.rest)
+    return posterior.shared(engine).memo(  # type: ignore[arg-type]
+        key, lambda: Masker.for_config(cfg, model_name_hints(session)))
 
 
 @dataclass(frozen=True)
@@ -111,8 +125,14 @@ def round_candidates(session: Session, cfg: SlamConfig, rnd: RatingRound) -> lis
 
 def round_feature(session: Session, cfg: SlamConfig, rnd: RatingRound) -> Feature | None:
     """The configured feature a round belongs to (None: its experiment is not configured)."""
-    exp = session.get(Experiment, rnd.experiment_id)
-    return next((f for f in features(cfg) if exp is not None and f.name == exp.name), None)
+    def name() -> str | None:
+        exp = session.get(Experiment, rnd.experiment_id)
+        return exp.name if exp is not None else None
+
+    # An experiment row never changes its name: kept per process (a dictionary look-up).
+    got = posterior.shared(session.get_bind()).memo(  # type: ignore[arg-type]
+        ("experiment name", rnd.experiment_id), name)
+    return next((f for f in features(cfg) if got is not None and f.name == got), None)
 
 
 def latest_run_date(session: Session, experiment_id: int,
@@ -190,10 +210,11 @@ def balance_ab(
 
 def open_rounds(session: Session) -> list[RatingRound]:
     """Every open round, newest first (one per feature)."""
-    return list(session.exec(
-        select(RatingRound).where(RatingRound.status == "open")
-        .order_by(col(RatingRound.id).desc())
-    ).all())  # fmt: skip
+    return list(session.exec(_OPEN_ROUNDS).all())
+
+
+_OPEN_ROUNDS = (select(RatingRound).where(RatingRound.status == "open")
+                .order_by(col(RatingRound.id).desc()))  # fmt: skip
 
 
 def open_round(session: Session, experiment_id: int | None = None) -> RatingRound | None:
@@ -361,29 +382,55 @@ def record_message(
         session.add(pair)
 
 
+_GA, _GB = Generation.__table__.alias("ga"), Generation.__table__.alias("gb")  # type: ignore[attr-defined]
+_PA, _PB = Prompt.__table__.alias("pa"), Prompt.__table__.alias("pb")  # type: ignore[attr-defined]
+_TEXTS = (core_select(_GA.c.text, _GB.c.text, _PA.c.text, _PB.c.text)
+          .select_from(_GA.join(_GB, _GB.c.id == bindparam("b"))
+                       .outerjoin(_PA, _PA.c.id == _GA.c.prompt_id)
+                       .outerjoin(_PB, _PB.c.id == _GB.c.prompt_id))
+          .where(_GA.c.id == bindparam("a")))  # fmt: skip
+_VIEWS: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[Any, ...], tuple[Masker, str, str, str]]]
+_VIEWS = weakref.WeakKeyDictionary()
+_VIEWS_LOCK = threading.Lock()
+VIEWS_KEPT = 4096  # masked pair texts kept per database (generations are immutable rows)
+
+
 def pair_view(session: Session, pair: RatingPair, masker: Masker, legend: str) -> PairView:
-    """The blind view of a pair: prompt context and the two masked responses."""
-    a = session.get(Generation, pair.generation_a_id)
-    b = session.get(Generation, pair.generation_b_id)
-    if a is None or b is None:
+    """The blind view of a pair: prompt context and the two masked responses (one Core read;
+    the masked texts are kept per process and masker: a pair's answers never change)."""
+    assert pair.id is not None
+    key = (pair.id, pair.generation_a_id, pair.generation_b_id, pair.kind, pair.gold_answer,
+           pair.decoy_text, id(masker))  # fmt: skip
+    engine = session.get_bind()
+    with _VIEWS_LOCK:
+        kept = _VIEWS.setdefault(engine, OrderedDict()).get(key)
+    if kept is not None and kept[0] is masker:
+        _m, context, shown_a, shown_b = kept
+    else:
+        context, shown_a, shown_b = _masked_texts(session, pair, masker)
+        with _VIEWS_LOCK:
+            views = _VIEWS.setdefault(engine, OrderedDict())
+            views[key] = (masker, context, shown_a, shown_b)
+            while len(views) > VIEWS_KEPT:
+                views.popitem(last=False)
+    return PairView(pair_id=pair.id, round_id=pair.round_id, context=context,
+                    response_a=shown_a, response_b=shown_b, legend=legend,
+                    masked=pair.masked)  # fmt: skip
+
+
+def _masked_texts(session: Session, pair: RatingPair, masker: Masker) -> tuple[str, str, str]:
+    row = session.connection().execute(
+        _TEXTS, {"a": pair.generation_a_id, "b": pair.generation_b_id}).first()  # fmt: skip
+    if row is None:
         raise SlamError(f"pair {pair.id} refers to a missing generation")
-    text_a, text_b, asked = a.text, b.text, a
+    text_a, text_b, prompt_a, prompt_b = row
+    asked = prompt_a
     if pair.kind == "gold" and pair.decoy_text is not None:  # the bad side shows the decoy
         if pair.gold_answer == "B":
-            text_a, asked = pair.decoy_text, b
+            text_a, asked = pair.decoy_text, prompt_b
         else:
             text_b = pair.decoy_text
-    prompt = session.get(Prompt, asked.prompt_id)
-    context = (prompt.text if prompt else "").split("\n\nQuery:", 1)[0].removeprefix("Context: ")
+    context = (asked or "").split("\n\nQuery:", 1)[0].removeprefix("Context: ")
     if len(context) > 700:
         context = context[:700] + "…"
-    assert pair.id is not None
-    return PairView(
-        pair_id=pair.id,
-        round_id=pair.round_id,
-        context=masker.mask(context),
-        response_a=masker.mask(text_a.strip()),
-        response_b=masker.mask(text_b.strip()),
-        legend=legend,
-        masked=pair.masked,
-    )
+    return masker.mask(context), masker.mask(text_a.strip()), masker.mask(text_b.strip())

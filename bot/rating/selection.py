@@ -37,13 +37,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from bot.rating import features, posterior, rounds
+from bot.rating import features, pair_index, posterior, rounds
 from bot.rating.rater_reads import (
     PairRow,
     RaterVotes,
@@ -124,6 +124,7 @@ class NextPair:
     decision: Decision | None = None
     rounds: tuple[int, ...] = ()  # every open round (one per feature); done/quota sum them
     feature: str | None = None  # the pair's feature, with several (never shown to the rater)
+    version: posterior.Version | None = None  # the data version the choice was made at
 
     @property
     def finished(self) -> str:
@@ -237,13 +238,26 @@ def _raters(engine: Engine, results: Any = None) -> int:
         return int(conn.execute(q.where(*e.conditions)).scalar() or 0)
 
 
-def _model_names(session: Session) -> dict[int, str]:
-    return {m.id: m.name for m in session.exec(select(ModelRecord)).all() if m.id}
+def _model_names(session: Session, version: posterior.Version | None = None) -> dict[int, str]:
+    """Model id -> name (`version`: kept per process under the data version, whose `rest`
+    holds the models' newest id and count)."""
+
+    def read() -> dict[int, str]:
+        rows = session.connection().execute(core_select(ModelRecord.id, ModelRecord.name))  # type: ignore[call-overload]
+        return {mid: name for mid, name in rows if mid}
+
+    if version is None:
+        return read()
+    engine: Engine = session.get_bind()  # type: ignore[assignment]
+    return posterior.shared(engine).memo(("model names", version.rest), read)
+
+
+_RATER = select(Rater).where(Rater.platform == bindparam("platform"),
+                             Rater.user_hash == bindparam("user_hash"))  # fmt: skip
 
 
 def _rater(session: Session, platform: str, user_hash: str) -> Rater:
-    q = select(Rater).where(Rater.platform == platform, Rater.user_hash == user_hash)
-    rater = session.exec(q).first()
+    rater = session.exec(_RATER, params={"platform": platform, "user_hash": user_hash}).first()
     if rater is None:
         rater = Rater(platform=platform, user_hash=user_hash)
         session.add(rater)
@@ -266,6 +280,27 @@ def _options(cands: list[Candidate]) -> dict[tuple[int, int], list[tuple[Candida
     return out
 
 
+_ANSWERS: dict[int, tuple[list[Candidate], Any]] = {}
+
+
+def _answers(cands: list[Candidate]) -> tuple[dict[int, Candidate], dict[int, int], dict[
+        tuple[int, int], list[tuple[Candidate, Candidate, frozenset[int]]]]]:  # fmt: skip
+    """By generation id, its model, and `_options` with each option's generation pair: the
+    same for every page over the same answers (kept while `cands` is the same list: the open
+    round's answers are memoised per process, bot.rating.rater_reads.round_candidates)."""
+    got = _ANSWERS.get(id(cands))
+    if got is not None and got[0] is cands:
+        return got[1]
+    options = {mp: [(g1, g2, frozenset((g1.generation_id, g2.generation_id))) for g1, g2 in opts]
+               for mp, opts in _options(cands).items()}  # fmt: skip
+    value = ({c.generation_id: c for c in cands}, {c.generation_id: c.model_id for c in cands},
+             options)  # fmt: skip
+    if len(_ANSWERS) > 64:
+        _ANSWERS.clear()
+    _ANSWERS[id(cands)] = (cands, value)
+    return value
+
+
 def next_pair(
     session: Session,
     cfg: SlamConfig,
@@ -284,6 +319,8 @@ def next_pair(
         raise SlamError("No rating round is open right now; an admin can `round start` one.")
     rater = _rater(session, platform, user_hash)
     assert rater.id is not None
+    engine: Engine = session.get_bind()  # type: ignore[assignment]
+    version = posterior.data_version(engine, session.connection())
     mine = RaterVotes.load(session, rater.id)
     sent, seen = seen_by(session, rater.id, mine)
     ids = tuple(r.id or 0 for r in opened)
@@ -291,8 +328,7 @@ def next_pair(
     per_round = cfg.chat.pairs_per_round
     every = [(rnd, pair_rows(session, rnd.id or 0)) for rnd in opened]
     rated = {rnd.id: mine.rated_in(rnd.id or 0) for rnd in opened}
-    done_of = {rnd.id: sum(1 for p in pairs if p.kind != "gold" and p.id in rated[rnd.id])
-               for rnd, pairs in every}  # fmt: skip
+    done_of = {rnd.id: len(rated[rnd.id] - mine.gold) for rnd in opened}
     done_all = sum(done_of.values())
     for rnd, pairs in every:
         pending = [p for p in pairs if p.id in sent and p.id not in rated[rnd.id]]
@@ -300,10 +336,8 @@ def next_pair(
             done, quota = ((done_all, per_round * len(opened)) if several
                            else (done_of[rnd.id], per_round))  # fmt: skip
             return NextPair(rnd.id or 0, rater.id, as_orm(session, pending[0]), done, quota,
-                            "resent", rounds=ids)  # fmt: skip
-    names = _model_names(session)
-    engine: Engine = session.get_bind()  # type: ignore[assignment]
-    version = posterior.data_version(engine)
+                            "resent", rounds=ids, version=version)  # fmt: skip
+    names = _model_names(session, version)
     states = [_state(session, cfg, engine, rnd, pairs, done_of[rnd.id], names,
                      None if several else results, version) for rnd, pairs in every]  # fmt: skip
     quota_all = sum(st.quota for st in states)
@@ -327,7 +361,7 @@ def next_pair(
             pair, why = _choose(session, cfg, rid, mine, st.pairs, cands, seen, names,
                                 st.snap, rng)  # fmt: skip
         if pair is not None:
-            return NextPair(rid, rater.id, pair, done, quota, why, decision, ids, fname)
+            return NextPair(rid, rater.id, pair, done, quota, why, decision, ids, fname, version)
         exhausted = True
     if several:  # nothing more for this rater in any open round
         settled_all = not exhausted and all(st.snap.settled for st in states)
@@ -340,13 +374,26 @@ def next_pair(
                     "settled" if st.snap.settled else "done", st.snap.decision)  # fmt: skip
 
 
+def warm_state(engine: Engine, cfg: SlamConfig) -> int:
+    """Build what a page load reads for every open round (its answers and the shared
+    snapshot, bot.rating.posterior) before the first rater arrives: otherwise the first pages
+    after a start all wait for one fit over every vote. The number of rounds warmed."""
+    with Session(engine) as s:
+        version = posterior.data_version(engine, s.connection())
+        names = _model_names(s, version)
+        opened = rounds.open_rounds(s)
+        for rnd in opened:
+            _state(s, cfg, engine, rnd, (), 0, names, None, version)
+        return len(opened)
+
+
 @dataclass(frozen=True)
 class _Open:
     """One open round as `next_pair` weighs it for one rater."""
 
     round: RatingRound
     feature: Feature | None
-    pairs: list[PairRow]
+    pairs: tuple[PairRow, ...]
     cands: list[Candidate]
     snap: Snapshot
     done: int
@@ -354,7 +401,7 @@ class _Open:
 
 
 def _state(session: Session, cfg: SlamConfig, engine: Engine, rnd: RatingRound,
-           pairs: list[PairRow], done: int, names: dict[int, str],
+           pairs: tuple[PairRow, ...], done: int, names: dict[int, str],
            results: Any, version: posterior.Version) -> _Open:  # fmt: skip
     """A round's feature, answers and decision, and how many pairs a rater gets in it (the
     pairs per round; once its decision is settled, only the exploration share)."""
@@ -372,26 +419,21 @@ def _state(session: Session, cfg: SlamConfig, engine: Engine, rnd: RatingRound,
 
 
 def _choose(session: Session, cfg: SlamConfig, round_id: int, rater: RaterVotes,
-            pairs: list[PairRow], cands: list[Candidate], seen: set[frozenset[int]],
+            pairs: tuple[PairRow, ...], cands: list[Candidate], seen: set[frozenset[int]],
             names: dict[int, str], snap: Snapshot,
             rng: random.Random) -> tuple[RatingPair | None, str]:  # fmt: skip
     """The most useful model pair for this rater, then its least-voted unseen pair in the
     round, else a new pair on the least-used user context."""
-    by_gen = {c.generation_id: c for c in cands}
-    options = {mp: [(g1, g2) for g1, g2 in opts
-                    if frozenset((g1.generation_id, g2.generation_id)) not in seen]
-               for mp, opts in _options(cands).items()}  # fmt: skip
+    by_gen, model_of, every = _answers(cands)
+    options = {mp: [(g1, g2) for g1, g2, gens in opts if gens not in seen]
+               for mp, opts in every.items()}  # fmt: skip
     options = {mp: opts for mp, opts in options.items() if opts}
     if not options:
         return None, "done"
+    grouped = pair_index.by_models(round_id, tuple(pairs), model_of, cands)
     existing: dict[tuple[int, int], list[PairRow]] = defaultdict(list)
-    for p in pairs:
-        a, b = by_gen.get(p.generation_a_id), by_gen.get(p.generation_b_id)
-        if p.kind == "gold" or a is None or b is None:
-            continue
-        if frozenset((p.generation_a_id, p.generation_b_id)) in seen:
-            continue
-        existing[(min(a.model_id, b.model_id), max(a.model_id, b.model_id))].append(p)
+    for mp, rows in grouped.items():
+        existing[mp] = [p for gens, p in rows if gens not in seen]
     plan = snap.plan
     mine = rater.model_pairs
 
@@ -427,7 +469,7 @@ def _spread(rater_votes: float, pair_votes: float, raters: float) -> float:
     return 1.0 / (1.0 + rater_votes / (1.0 + pair_votes / max(raters, 1.0)))
 
 
-def _new_pair(session: Session, cfg: SlamConfig, round_id: int, pairs: list[PairRow],
+def _new_pair(session: Session, cfg: SlamConfig, round_id: int, pairs: tuple[PairRow, ...],
               opts: list[tuple[Candidate, Candidate]], by_gen: dict[int, Candidate],
               names: dict[int, str], rng: random.Random) -> RatingPair:  # fmt: skip
     """A pair drawn for one rater: the least-used user context of the round, the A/B order

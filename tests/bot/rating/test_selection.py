@@ -353,3 +353,30 @@ def test_a_new_model_version_is_warmed_up_first(engine: Engine) -> None:
     with session_scope(engine) as s:
         nxt = selection.next_pair(s, cfg, "console", "rater-b", rng=random.Random(0))
         assert nxt.pair is not None and GEMMA in model_pair(s, nxt.pair)
+
+
+def test_warm_state_builds_what_the_first_page_reads(engine: Engine) -> None:
+    """`slam bot web` warms the shared state before it opens its port: the first page then
+    reuses it (no build of its own) and picks the same pair as without the warm-up."""
+    from bot.rating import posterior
+
+    cfg = config()
+    seed(engine, cfg, users=USERS)
+    history(engine, OPEN)
+    with session_scope(engine) as s:
+        rounds.start_round(s, cfg, random.Random(1), n=2)
+    shared = posterior.shared(engine)
+    shared.clear()
+    assert selection.warm_state(engine, cfg) == 1
+    built = shared.builds
+    assert built >= 1
+    with session_scope(engine) as s:
+        warm = selection.next_pair(s, cfg, "console", "rater-a", rng=random.Random(0))
+        assert warm.pair is not None
+        warm_pair = model_pair(s, warm.pair)
+        s.rollback()
+    assert shared.builds == built  # the page read the warmed state
+    shared.clear()
+    with session_scope(engine) as s:
+        cold = selection.next_pair(s, cfg, "console", "rater-a", rng=random.Random(0))
+        assert cold.pair is not None and model_pair(s, cold.pair) == warm_pair
