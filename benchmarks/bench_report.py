@@ -18,7 +18,8 @@ figure, CPU time too (less sensitive to other processes than wall time), and the
 fixed CPU-bound calibration loop run in the same process, with each figure's ratio to it, so a
 busy machine does not hide a regression.
 
-    .venv/bin/python benchmarks/bench_report.py [--keep DIR] [--reuse] [--sqlite-only] [--quick] [--profile]
+    .venv/bin/python benchmarks/bench_report.py [--keep DIR] [--reuse] [--sqlite-only]
+        [--quick] [--profile]
 """
 
 from __future__ import annotations
