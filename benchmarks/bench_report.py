@@ -18,7 +18,8 @@ figure, CPU time too (less sensitive to other processes than wall time), and the
 fixed CPU-bound calibration loop run in the same process, with each figure's ratio to it, so a
 busy machine does not hide a regression.
 
-    .venv/bin/python benchmarks/bench_report.py [--keep DIR] [--reuse] [--sqlite-only] [--quick]
+    .venv/bin/python benchmarks/bench_report.py [--keep DIR] [--reuse] [--sqlite-only]
+        [--quick] [--profile]
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ def calibrate(n: int = CALIBRATION_N) -> float:
     return best
 
 
+PROFILE = False  # --profile: every dataset's and chart's time of each run
+
+
 def _report(engine: Engine, out: Path, label: str, cache: object) -> float:
     from evaluation.report import build_report
 
@@ -99,6 +103,9 @@ def _report(engine: Engine, out: Path, label: str, cache: object) -> float:
           f"charts drawn: {len(res.drawn)} ({', '.join(drawn) or 'none'})")  # fmt: skip
     slow = sorted(((v, k) for k, v in res.timings.items() if k.startswith("data:")), reverse=True)
     print("    slowest datasets: " + ", ".join(f"{k[5:]} {v:.2f} s" for v, k in slow[:4]))
+    if PROFILE and res.drawn:
+        parts = sorted(((v, k) for k, v in res.timings.items() if v >= 0.01), reverse=True)
+        print("    profile: " + ", ".join(f"{k} {v:.2f} s" for v, k in parts))
     return total
 
 
@@ -205,7 +212,11 @@ def main() -> None:
     ap.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
     ap.add_argument("--quick", action="store_true",
                     help="a few seconds: SQLite only, 6 models, 5,000 votes, no CLI runs")
+    ap.add_argument("--profile", action="store_true",
+                    help="print every dataset's and chart's time of each run that drew charts")
     args = ap.parse_args()
+    global PROFILE
+    PROFILE = args.profile
     if args.quick:
         args.sqlite_only = True
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_report_"))

@@ -54,8 +54,11 @@ NOT_NAMES = frozenset({
 # Letters that are not CJK, kana or Hangul: the ones a Latin or Cyrillic name must not touch.
 _EAST = "\u1100-\u11ff\u2e80-\u2fdf\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff" \
         "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"  # fmt: skip
-_LETTER = rf"[^\W\d_{_EAST}]"
-_ALNUM = rf"[^\W_{_EAST}]"
+# Case-sensitive on purpose: the classes are closed under case (checked on every code point in
+# tests/core/test_masking.py), and under IGNORECASE the compiler case-folds each code point of
+# the CJK ranges, in every alternative: a masker took 0.4 s to compile.
+_LETTER = rf"(?-i:[^\W\d_{_EAST}])"
+_ALNUM = rf"(?-i:[^\W_{_EAST}])"
 _EAST_RE = re.compile(f"[{_EAST}]")
 _SEP = r"[\s\-_.·・'’]?"
 _TAIL = r"(?:[-\s]?\d(?:[A-Za-z0-9.\-]*[A-Za-z0-9])?)?"
