@@ -177,3 +177,29 @@ def read_text_file(path: Path | str, what: str) -> str:
         raise SlamError(f"{what} {shown} is not a UTF-8 text file") from None
     except OSError as exc:
         raise SlamError(f"{what} {shown}: cannot read it: {os_reason(exc)}") from None
+
+
+def read_import_file(path: Path, contents: str, max_bytes: int) -> str:
+    """An import file's text (UTF-8, a BOM dropped); a SlamError when it is missing, a folder,
+    a pipe or device, over `max_bytes`, unreadable, not text or empty (`contents`: what the
+    file holds, for the messages: "answers", "battles")."""
+    shown = short(str(path), 200)
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise SlamError(f"{shown} is a folder; name the file of {contents}")
+        if special_file(path):
+            raise SlamError(f"{shown} {NOT_A_FILE}")
+        if size > max_bytes:
+            raise SlamError(f"{shown} is {size / 1e6:.0f} MB; at most {max_bytes / 1e6:.0f} MB "
+                            "per import (split the file, e.g. with `split -l`)")  # fmt: skip
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise SlamError(f"{shown}: file not found") from None
+    except UnicodeDecodeError:
+        raise SlamError(f"{shown}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise SlamError(f"{shown}: cannot read it ({exc.strerror})") from None
+    if not text.strip():
+        raise SlamError(f"{shown}: no {contents} in the file (it is empty)")
+    return text

@@ -38,7 +38,7 @@ from sqlmodel import select
 from core.config import ModelSpec
 from core.errors import SlamError, short
 from core.features import Feature
-from core.paths import NOT_A_FILE, special_file
+from core.paths import read_import_file
 from core.prompts import text_hash
 from hosting.versions import imported_version
 from storage import models as tables
@@ -286,25 +286,7 @@ def _row(obj: Mapping[str, Any], n: int) -> Answer:
 def read_answers(path: Path) -> tuple[list[Answer], ImportResult]:
     """Every answer in an import file; ImportError_ (nothing read) when any line is bad."""
     shown = short(str(path), 200)
-    try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise SlamError(f"{shown} is a folder; name the file of answers")
-        if special_file(path):
-            raise SlamError(f"{shown} {NOT_A_FILE}")
-        if size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES / 1e6
-            raise SlamError(f"{shown} is {size / 1e6:.0f} MB; at most {limit:.0f} MB per "
-                            "import (split the file)")  # fmt: skip
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise SlamError(f"{shown}: file not found") from None
-    except UnicodeDecodeError:
-        raise SlamError(f"{shown}: not a UTF-8 text file") from None
-    except OSError as exc:
-        raise SlamError(f"{shown}: cannot read it ({exc.strerror})") from None
-    if not text.strip():
-        raise SlamError(f"{shown}: no answers in the file (it is empty)")
+    text = read_import_file(path, "answers", MAX_FILE_BYTES)
     fmt = detect(text, path.suffix.lower())
     result = ImportResult(fmt)
     problems: list[str] = []

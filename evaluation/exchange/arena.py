@@ -35,6 +35,7 @@ from sqlmodel import select as orm_select
 from core.config import SlamConfig
 from core.errors import SlamError, short
 from core.features import Feature
+from core.paths import read_import_file
 from core.prompts import text_hash
 from evaluation.exchange.pseudonyms import IMPORTED, Pseudonyms
 from evaluation.exchange.tables import Window, generation_info, utc
@@ -267,22 +268,7 @@ def read_battles(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Battle]:
     from hosting.imports import ImportError_
 
     shown = short(str(path), 200)
-    try:
-        if path.is_dir():
-            raise SlamError(f"{shown} is a folder; name the file of battles")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise SlamError(f"{shown} is {size / 1e6:.0f} MB; at most {max_bytes / 1e6:.0f} MB "
-                            "per import (split the file, e.g. with `split -l`)")  # fmt: skip
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise SlamError(f"{shown}: file not found") from None
-    except UnicodeDecodeError:
-        raise SlamError(f"{shown}: not a UTF-8 text file") from None
-    except OSError as exc:
-        raise SlamError(f"{shown}: cannot read it ({exc.strerror})") from None
-    if not text.strip():
-        raise SlamError(f"{shown}: no battles in the file (it is empty)")
+    text = read_import_file(path, "battles", max_bytes)
     problems: list[str] = []
     battles: list[Battle] = []
     for line, obj, problem in _records(text):

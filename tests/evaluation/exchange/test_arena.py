@@ -246,6 +246,17 @@ def test_a_100_mb_file_is_refused_before_it_is_read(engine: Engine, tmp_path: Pa
     assert counts(engine) == (0, 0, 0)
 
 
+def test_a_pipe_is_refused_instead_of_waiting_for_a_writer(engine: Engine, tmp_path: Path) -> None:
+    import os
+
+    cfg = make_cfg(tmp_path)
+    path = tmp_path / "battles.jsonl"
+    os.mkfifo(path)  # reading it would wait for a writer forever
+    with pytest.raises(SlamError, match="is a pipe, socket or device"):
+        import_battles(engine, cfg, feature(cfg, "support"), path)
+    assert counts(engine) == (0, 0, 0)
+
+
 def test_a_json_array_with_the_arena_extras_imports(engine: Engine, tmp_path: Path) -> None:
     cfg = make_cfg(tmp_path)
     rows = [{**b, "category_tag": {}, "dedup_tag": {"sampled": True}} for b in GOOD]
