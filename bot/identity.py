@@ -10,26 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-from collections.abc import Mapping
-from pathlib import Path
 
-from core.env import environment
-from core.secrets import secret_from_env_or_file
+from core.secrets import DEFAULT_SALT_FILE
+from core.secrets import rater_salt as load_salt  # the rater-hash salt
 
-log = logging.getLogger(__name__)
-DEFAULT_SALT_FILE = Path(".slam/rater_salt")
-
-
-def load_salt(env: Mapping[str, str] | None = None, path: Path | None = None) -> bytes:
-    """The rater-hash salt: `SLAM_RATER_SALT`, else a file (created once, private)."""
-    settings = environment(env)
-    return secret_from_env_or_file(
-        settings.slam_rater_salt,
-        path or Path(settings.slam_rater_salt_file or DEFAULT_SALT_FILE),
-        log=log,
-        generated="generated a rater salt in %s; set SLAM_RATER_SALT in production",
-    )
+__all__ = ["DEFAULT_SALT_FILE", "load_salt", "rater_hash"]
 
 
 def rater_hash(salt: bytes, platform: str, user_id: str) -> str:

@@ -15,9 +15,13 @@ import logging
 import os
 import secrets
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
+from core.env import environment
 from core.errors import SlamError
+
+DEFAULT_SALT_FILE = Path(".slam/rater_salt")
 
 
 def secret_from_env_or_file(
@@ -58,3 +62,18 @@ def secret_from_env_or_file(
     if len(secret) < min_length:
         raise SlamError(too_short.format(path=path))
     return secret
+
+
+def rater_salt(env: Mapping[str, str] | None = None, path: Path | None = None) -> bytes:
+    """The deployment's rater salt: `SLAM_RATER_SALT`, else a file (created once, private).
+    It keys the rater hashes (bot.identity) and the exports' rater pseudonyms
+    (evaluation.exchange)."""
+    settings = environment(env)
+    return secret_from_env_or_file(
+        settings.slam_rater_salt,
+        path or Path(settings.slam_rater_salt_file or DEFAULT_SALT_FILE),
+        log=logging.getLogger("bot.identity"),
+        generated="generated a rater salt in %s; set SLAM_RATER_SALT in production",
+        unreadable="cannot read or create the rater salt {path} ({reason}); set "
+        "SLAM_RATER_SALT instead",
+    )

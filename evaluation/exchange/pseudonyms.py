@@ -17,29 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-from collections.abc import Mapping
-from pathlib import Path
 
-from core.env import environment
-from core.secrets import secret_from_env_or_file
+from core.secrets import rater_salt
 
-log = logging.getLogger(__name__)
-DEFAULT_SALT_FILE = Path(".slam/rater_salt")  # the file bot.identity keeps the salt in
 IMPORTED = "arena"  # the platform of raters imported from Arena battles
-
-
-def pseudonym_key(env: Mapping[str, str] | None = None, path: Path | None = None) -> bytes:
-    """The deployment's key: the rater salt (the variable, else the file, made once)."""
-    settings = environment(env)
-    return secret_from_env_or_file(
-        settings.slam_rater_salt,
-        path or Path(settings.slam_rater_salt_file or DEFAULT_SALT_FILE),
-        log=log,
-        generated="generated a rater salt in %s; set SLAM_RATER_SALT in production",
-        unreadable="cannot read or create the rater salt {path} ({reason}); set "
-        "SLAM_RATER_SALT instead",
-    )
+# The deployment's key: the rater salt bot.identity hashes raters with (the variable, else
+# the file, made once).
+pseudonym_key = rater_salt
 
 
 class Pseudonyms:
