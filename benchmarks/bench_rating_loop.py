@@ -230,10 +230,12 @@ def run(db: str, url: str, work: Path, args: argparse.Namespace) -> Figures:
     proc = start_bot(work, cfg_path, port)
     try:
         cpu0 = cpu_s(proc.pid)
+        client0 = time.process_time()
         warm: list[float] = []  # (when, server CPU) once every rater has their first page
         elapsed, pages, firsts, codes, answered = asyncio.run(loop(
             base, links, args.votes, lambda: warm.extend((time.perf_counter(), cpu_s(proc.pid)))))
         end, server_cpu = time.perf_counter(), cpu_s(proc.pid) - cpu0
+        client_cpu = time.process_time() - client0
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -254,7 +256,8 @@ def run(db: str, url: str, work: Path, args: argparse.Namespace) -> Figures:
           f"{fig.first_p50_ms:.0f} ms")  # fmt: skip
     print(f"  {sent} votes in {elapsed:.2f} s: {fig.votes_s:.0f} votes/s end to end "
           f"(load average {fig.load:.2f}); server CPU {server_cpu / sent * 1000:.1f} ms per "
-          f"vote + page (its ceiling on one core: {sent / max(server_cpu, 1e-9):.0f} votes/s)")
+          f"vote + page (its ceiling on one core: {sent / max(server_cpu, 1e-9):.0f} votes/s); the "
+          f"raters' client CPU {client_cpu / sent * 1000:.1f} ms per vote + page")
     if warm:  # the steady state: from the last rater's first page on (the shared state built)
         n = sum(1 for t in answered if t > warm[0])
         steady_cpu = cpu0 + server_cpu - warm[1]
@@ -295,6 +298,9 @@ def profile(args: argparse.Namespace) -> None:
                 took = time.perf_counter() - t0
                 pstats.Stats(prof).sort_stats("tottime").print_stats(40)
                 pstats.Stats(prof).sort_stats("cumulative").print_stats(60)
+                if os.environ.get("SLAM_PROFILE_CALLEES"):
+                    pstats.Stats(prof).sort_stats("cumulative").print_callees(
+                        os.environ["SLAM_PROFILE_CALLEES"])
                 return took, len(pages)
             finally:
                 await bot.aclose()

@@ -124,10 +124,10 @@ async def next_pair(services: Services, port: ChatPort, user_id: str) -> RaterPa
         if s.connection().execute(_SHOWN, {"platform": platform, "ref": ref}).first() is None:
             targets: list[str | None] = [None]
             targets += ["A", "B"] if services.reactions.score_mode else []
-            for t in targets:
-                rounds.record_message(s, got.pair, platform, ref,
-                                      message_ref(services, platform, user_id, got.pair.id, t),
-                                      t, got.rater_id)  # fmt: skip
+            rounds.record_rater_messages(
+                s, got.pair.id, platform, ref,
+                [(message_ref(services, platform, user_id, got.pair.id, t), t) for t in targets],
+                got.rater_id)  # fmt: skip
         return got, view, _current(s, got.pair.id, got.rater_id)
 
     got, view, (choice, scores, version) = await posting.db(services, work)

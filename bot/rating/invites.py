@@ -101,6 +101,9 @@ class Grant:
         return self.name
 
 
+SIGNED_KEPT = 10_000  # verified tokens (and form tokens) kept per process
+
+
 class TokenError(Exception):
     """Why a token is refused: 'malformed', 'forged', 'expired', 'revoked' or 'wrong_role'."""
 
@@ -124,6 +127,11 @@ class Tokens:
         self._revoked: dict[str, float] = {}  # key -> latest revocation (Unix s)
         self._read_at = -1e18  # when the revocations were last read (monotonic)
         self._lock = threading.Lock()
+        # Tokens whose signature checked out, and form tokens made: a rater's cookie comes
+        # with every request, and its HMAC, base64 and JSON cost more than the page's own
+        # look-ups. Expiry, role and revocation are still checked on every request.
+        self._signed: dict[str, Grant] = {}
+        self._csrf: dict[tuple[str, str], str] = {}
 
     def _sign(self, body: bytes) -> bytes:
         return hmac.new(self.secret, b"slam-web-token:" + body, hashlib.sha256).digest()
@@ -140,6 +148,23 @@ class Tokens:
     def verify(self, token: str, role: Role) -> Grant:
         """The grant of a valid token for `role`; TokenError otherwise. Never raises another
         exception for any input."""
+        grant = self._signed.get(token) if isinstance(token, str) else None
+        if grant is None:
+            grant = self._signed_grant(token)
+            if len(self._signed) >= SIGNED_KEPT:
+                self._signed.clear()
+            self._signed[token] = grant
+        if grant.role != role:
+            raise TokenError("wrong_role")
+        if grant.expires <= self.clock():
+            raise TokenError("expired")
+        revoked = self.revoked_at(role, grant.name)
+        if revoked is not None and grant.issued <= revoked * 1000:
+            raise TokenError("revoked")
+        return grant
+
+    def _signed_grant(self, token: str) -> Grant:
+        """The grant a token carries if we signed it (TokenError: malformed or forged)."""
         if not token or len(token) > MAX_TOKEN or token.count(".") != 1:
             raise TokenError("malformed")
         body_b64, sig_b64 = token.split(".")
@@ -154,20 +179,20 @@ class Tokens:
             grant = Grant(data["r"], data["n"], int(data["i"]), int(data["e"]), str(data["k"]))
         except (ValueError, KeyError, TypeError):  # signed by us, so never expected
             raise TokenError("malformed") from None
-        if grant.role != role:
-            raise TokenError("wrong_role")
-        if grant.expires <= self.clock():
-            raise TokenError("expired")
-        revoked = self.revoked_at(role, grant.name)
-        if revoked is not None and grant.issued <= revoked * 1000:
-            raise TokenError("revoked")
         return grant
 
     def csrf(self, grant: Grant) -> str:
         """The form token bound to this grant (same link, same value)."""
-        mac = hmac.new(self.secret, f"slam-web-csrf:{grant.nonce}:{grant.name}".encode(),
-                       hashlib.sha256)  # fmt: skip
-        return _b64(mac.digest()[:18])
+        key = (grant.nonce, grant.name)
+        got = self._csrf.get(key)
+        if got is None:
+            mac = hmac.new(self.secret, f"slam-web-csrf:{grant.nonce}:{grant.name}".encode(),
+                           hashlib.sha256)  # fmt: skip
+            got = _b64(mac.digest()[:18])
+            if len(self._csrf) >= SIGNED_KEPT:
+                self._csrf.clear()
+            self._csrf[key] = got
+        return got
 
     def check_csrf(self, grant: Grant, value: str) -> bool:
         return hmac.compare_digest(self.csrf(grant).encode(), (value or "").encode())

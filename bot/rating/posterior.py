@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 STALE_SHARE = 0.01  # a state may be this share of its counted votes behind while it refreshes
 REFRESH_S = 0.5  # at most one background refresh per key in this many seconds …
-REFRESH_SHARE = 0.2  # … and background refreshes take at most this share of the time
+REFRESH_SHARE = 0.1  # … and background refreshes take at most this share of the time
 
 
 @dataclass(frozen=True)

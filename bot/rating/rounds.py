@@ -382,6 +382,22 @@ def record_message(
         session.add(pair)
 
 
+_PM = PairMessage.__table__  # type: ignore[attr-defined]
+
+
+def record_rater_messages(session: Session, pair_id: int, platform: str, channel: str,
+                          refs: list[tuple[str, str | None]], rater_id: int) -> None:  # fmt: skip
+    """`record_message` for messages shown to one rater (the web page's pair and its score
+    prompts: `refs` are (message ref, target)), as one Core insert in the session's
+    transaction: a page load records them, and an ORM object per row cost more than the
+    insert itself. Messages of a rater never update the pair's own message."""
+    now = utcnow()
+    rows = [{"pair_id": pair_id, "platform": platform, "channel": channel, "message_ref": ref,
+             "target": target, "rater_id": rater_id, "created_at": now}
+            for ref, target in refs]  # fmt: skip
+    session.connection().execute(_PM.insert(), rows)
+
+
 _GA, _GB = Generation.__table__.alias("ga"), Generation.__table__.alias("gb")  # type: ignore[attr-defined]
 _PA, _PB = Prompt.__table__.alias("pa"), Prompt.__table__.alias("pb")  # type: ignore[attr-defined]
 _TEXTS = (core_select(_GA.c.text, _GB.c.text, _PA.c.text, _PB.c.text)

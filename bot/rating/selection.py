@@ -41,7 +41,7 @@ from sqlalchemy import bindparam, func
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.rating import features, pair_index, posterior, rounds
 from bot.rating.rater_reads import (
@@ -252,18 +252,22 @@ def _model_names(session: Session, version: posterior.Version | None = None) -> 
     return posterior.shared(engine).memo(("model names", version.rest), read)
 
 
-_RATER = select(Rater).where(Rater.platform == bindparam("platform"),
-                             Rater.user_hash == bindparam("user_hash"))  # fmt: skip
+_RT = Rater.__table__  # type: ignore[attr-defined]
+_RATER = core_select(_RT.c.id).where(_RT.c.platform == bindparam("platform"),
+                                     _RT.c.user_hash == bindparam("user_hash"))  # fmt: skip
 
 
-def _rater(session: Session, platform: str, user_hash: str) -> Rater:
-    rater = session.exec(_RATER, params={"platform": platform, "user_hash": user_hash}).first()
-    if rater is None:
-        rater = Rater(platform=platform, user_hash=user_hash)
-        session.add(rater)
-        session.flush()
+def _rater(session: Session, platform: str, user_hash: str) -> int:
+    """The rater's id (one indexed Core read: every page asks), created on their first page."""
+    got = session.connection().execute(
+        _RATER, {"platform": platform, "user_hash": user_hash}).scalar()  # fmt: skip
+    if got is not None:
+        return int(got)
+    rater = Rater(platform=platform, user_hash=user_hash)
+    session.add(rater)
+    session.flush()
     assert rater.id is not None
-    return rater
+    return rater.id
 
 
 def _options(cands: list[Candidate]) -> dict[tuple[int, int], list[tuple[Candidate, Candidate]]]:
@@ -317,12 +321,11 @@ def next_pair(
     opened = sorted(rounds.open_rounds(session), key=lambda r: r.id or 0)
     if not opened:
         raise SlamError("No rating round is open right now; an admin can `round start` one.")
-    rater = _rater(session, platform, user_hash)
-    assert rater.id is not None
+    rater_id = _rater(session, platform, user_hash)
     engine: Engine = session.get_bind()  # type: ignore[assignment]
     version = posterior.data_version(engine, session.connection())
-    mine = RaterVotes.load(session, rater.id)
-    sent, seen = seen_by(session, rater.id, mine)
+    mine = RaterVotes.load(session, rater_id)
+    sent, seen = seen_by(session, rater_id, mine)
     ids = tuple(r.id or 0 for r in opened)
     several = len(opened) > 1
     per_round = cfg.chat.pairs_per_round
@@ -335,7 +338,7 @@ def next_pair(
         if pending:  # a pair already sent but not rated comes first
             done, quota = ((done_all, per_round * len(opened)) if several
                            else (done_of[rnd.id], per_round))  # fmt: skip
-            return NextPair(rnd.id or 0, rater.id, as_orm(session, pending[0]), done, quota,
+            return NextPair(rnd.id or 0, rater_id, as_orm(session, pending[0]), done, quota,
                             "resent", rounds=ids, version=version)  # fmt: skip
     names = _model_names(session, version)
     states = [_state(session, cfg, engine, rnd, pairs, done_of[rnd.id], names,
@@ -361,16 +364,16 @@ def next_pair(
             pair, why = _choose(session, cfg, rid, mine, st.pairs, cands, seen, names,
                                 st.snap, rng)  # fmt: skip
         if pair is not None:
-            return NextPair(rid, rater.id, pair, done, quota, why, decision, ids, fname, version)
+            return NextPair(rid, rater_id, pair, done, quota, why, decision, ids, fname, version)
         exhausted = True
     if several:  # nothing more for this rater in any open round
         settled_all = not exhausted and all(st.snap.settled for st in states)
-        return NextPair(ids[-1], rater.id, None, done_all, quota_all if settled_all else done_all,
+        return NextPair(ids[-1], rater_id, None, done_all, quota_all if settled_all else done_all,
                         "settled" if settled_all else "done", None, ids)  # fmt: skip
     st = states[0]
     if exhausted:
-        return NextPair(ids[0], rater.id, None, st.done, st.done, "done", st.snap.decision)
-    return NextPair(ids[0], rater.id, None, st.done, st.quota,
+        return NextPair(ids[0], rater_id, None, st.done, st.done, "done", st.snap.decision)
+    return NextPair(ids[0], rater_id, None, st.done, st.quota,
                     "settled" if st.snap.settled else "done", st.snap.decision)  # fmt: skip
 
 
@@ -423,17 +426,31 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater: RaterVotes,
             names: dict[int, str], snap: Snapshot,
             rng: random.Random) -> tuple[RatingPair | None, str]:  # fmt: skip
     """The most useful model pair for this rater, then its least-voted unseen pair in the
-    round, else a new pair on the least-used user context."""
+    round, else a new pair on the least-used user context.
+
+    Only the model pairs of what the rater has seen are filtered (an option or a pair is
+    unseen unless its generation pair is in `seen`, and a seen generation pair belongs to one
+    model pair): every page weighs every model pair, but a rater has seen few."""
     by_gen, model_of, every = _answers(cands)
-    options = {mp: [(g1, g2) for g1, g2, gens in opts if gens not in seen]
-               for mp, opts in every.items()}  # fmt: skip
-    options = {mp: opts for mp, opts in options.items() if opts}
-    if not options:
+    touched = {mp for gens in seen if (mp := _model_pair(gens, model_of)) is not None}
+
+    def unseen(mp: tuple[int, int]) -> list[tuple[Candidate, Candidate]]:
+        return [(g1, g2) for g1, g2, gens in every[mp] if gens not in seen]
+
+    live = [mp for mp, opts in every.items()
+            if opts and (mp not in touched or any(g not in seen for _, _, g in opts))]  # fmt: skip
+    if not live:
         return None, "done"
     grouped = pair_index.by_models(round_id, tuple(pairs), model_of, cands)
-    existing: dict[tuple[int, int], list[PairRow]] = defaultdict(list)
-    for mp, rows in grouped.items():
-        existing[mp] = [p for gens, p in rows if gens not in seen]
+
+    def existing(mp: tuple[int, int]) -> list[PairRow]:
+        rows = grouped.get(mp, ())
+        return [p for gens, p in rows if mp not in touched or gens not in seen]
+
+    def has_existing(mp: tuple[int, int]) -> bool:
+        rows = grouped.get(mp, ())
+        return bool(rows) and (mp not in touched or any(g not in seen for g, _ in rows))
+
     plan = snap.plan
     mine = rater.model_pairs
 
@@ -441,26 +458,38 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater: RaterVotes,
         return plan.votes_of(names[mp[0]], names[mp[1]])
 
     explore = rng.random() < cfg.evaluation.explore
-    warm = [mp for mp in options if snap.warming & {names[mp[0]], names[mp[1]]}]
+    warm = [mp for mp in live if snap.warming & {names[mp[0]], names[mp[1]]}]
     if warm:  # a model's new version has too few votes yet: its pairs first (warm-up)
-        options = {mp: options[mp] for mp in warm}
+        live = warm
     useful = {mp: plan.utility_of(names[mp[0]], names[mp[1]])
-              * _spread(mine[frozenset(mp)], votes(mp), snap.raters) for mp in options}
+              * _spread(mine[frozenset(mp)], votes(mp), snap.raters) for mp in live}
     active = cfg.evaluation.pair_selection == "active"
     if active and not explore and not plan.warmup and max(useful.values()) > 0:
-        mp = max(useful, key=lambda m: (useful[m], -votes(m), bool(existing[m]), -m[0], -m[1]))
+        mp = max(useful, key=lambda m: (useful[m], -votes(m), has_existing(m), -m[0], -m[1]))
         why = "informative"
     else:
         def coverage(m: tuple[int, int]) -> tuple[float, bool, int, tuple[int, int]]:
-            first = min((p.id or 0 for p in existing[m]), default=0)
-            return votes(m), not existing[m], first, m
+            first = min((p.id or 0 for p in existing(m)), default=0)
+            return votes(m), not has_existing(m), first, m
 
-        mp = min(options, key=coverage)
+        mp = min(live, key=coverage)
         why = "warm-up" if plan.warmup else "exploration"
-    if existing[mp]:
-        counts = pair_votes(session, round_id, (p.id or 0 for p in existing[mp]))
-        return as_orm(session, min(existing[mp], key=lambda p: (counts[p.id], p.id))), why
-    return _new_pair(session, cfg, round_id, pairs, options[mp], by_gen, names, rng), why
+    rows = existing(mp)
+    if rows:
+        counts = pair_votes(session, round_id, (p.id or 0 for p in rows))
+        return as_orm(session, min(rows, key=lambda p: (counts[p.id], p.id))), why
+    return _new_pair(session, cfg, round_id, pairs, unseen(mp), by_gen, names, rng), why
+
+
+def _model_pair(gens: frozenset[int], model_of: dict[int, int]) -> tuple[int, int] | None:
+    """The (lower, higher) model ids of a generation pair among these answers (None: not
+    two of them)."""
+    if len(gens) != 2:
+        return None
+    a, b = (model_of.get(g) for g in gens)
+    if a is None or b is None:
+        return None
+    return (a, b) if a <= b else (b, a)
 
 
 def _spread(rater_votes: float, pair_votes: float, raters: float) -> float:

@@ -380,3 +380,78 @@ def test_warm_state_builds_what_the_first_page_reads(engine: Engine) -> None:
     with session_scope(engine) as s:
         cold = selection.next_pair(s, cfg, "console", "rater-a", rng=random.Random(0))
         assert cold.pair is not None and model_pair(s, cold.pair) == warm_pair
+
+
+def test_the_choice_is_the_rule_over_every_unseen_option(engine: Engine) -> None:
+    """`_choose` filters only the model pairs whose generation pairs the rater has seen; what
+    it picks equals the rule applied after filtering every option and pair (written out here
+    from the module's docstring), for random sets of seen generation pairs."""
+    from bot.rating import posterior, rater_reads
+    from bot.rating.selection import _choose, _model_names, _spread, _state
+
+    cfg = config()
+    seed(engine, cfg, users=USERS)
+    history(engine, OPEN)
+    with session_scope(engine) as s:
+        rounds.start_round(s, cfg, random.Random(1), n=3)
+    checked = Counter[str]()
+    for trial in range(40):
+        with Session(engine) as s:
+            rnd = rounds.open_rounds(s)[0]
+            assert rnd.id is not None
+            version = posterior.data_version(engine, s.connection())
+            names = _model_names(s, version)
+            pairs = rater_reads.pair_rows(s, rnd.id)
+            st = _state(s, cfg, engine, rnd, pairs, 0, names, None, version)
+            model_of = {c.generation_id: c.model_id for c in st.cands}
+            by_ctx: dict[int, dict[int, Any]] = {}
+            for c in st.cands:
+                by_ctx.setdefault(c.context_id, {}).setdefault(c.model_id, c)
+            options: dict[tuple[int, int], list[frozenset[int]]] = {}
+            for per in by_ctx.values():
+                for m1, m2 in itertools.combinations(sorted(per), 2):
+                    options.setdefault((m1, m2), []).append(
+                        frozenset((per[m1].generation_id, per[m2].generation_id)))
+            every = sorted({g for gs in options.values() for g in gs}, key=sorted)
+            r = random.Random(trial)
+            seen = set(r.sample(every, r.randrange(len(every))))
+            if trial % 3 == 0:  # pairs of another round's answers are seen too
+                seen.add(frozenset((10**6, 10**6 + 1)))
+            unseen = {mp: [g for g in gs if g not in seen] for mp, gs in options.items()}
+            unseen = {mp: gs for mp, gs in unseen.items() if gs}
+            existing = {mp: [p for p in pairs if p.kind != "gold" and p.generations not in seen
+                             and tuple(sorted((model_of.get(p.generation_a_id, -1),
+                                               model_of.get(p.generation_b_id, -1)))) == mp]
+                        for mp in unseen}  # fmt: skip
+            mine = rater_reads.RaterVotes(frozenset(), {}, Counter(), {})
+            got, why = _choose(s, cfg, rnd.id, mine, pairs, st.cands, seen, names, st.snap,
+                               random.Random(trial))  # fmt: skip
+            if not unseen:
+                assert (got, why) == (None, "done")
+                s.rollback()
+                continue
+            plan = st.snap.plan
+
+            def votes(mp: tuple[int, int], plan: Any = plan, names: Any = names) -> float:
+                return float(plan.votes_of(names[mp[0]], names[mp[1]]))
+
+            useful = {mp: plan.utility_of(names[mp[0]], names[mp[1]])
+                      * _spread(0, votes(mp), st.snap.raters) for mp in unseen}  # fmt: skip
+            if not plan.warmup and max(useful.values()) > 0:
+                want = max(unseen, key=lambda m: (useful[m], -votes(m), bool(existing[m]),
+                                                  -m[0], -m[1]))  # fmt: skip
+                assert why == "informative"
+            else:
+                want = min(unseen, key=lambda m: (votes(m), not existing[m],
+                                                  min((p.id for p in existing[m]), default=0), m))
+            assert got is not None
+            gens = frozenset((got.generation_a_id, got.generation_b_id))
+            assert gens not in seen and gens in unseen[want]
+            if existing[want]:
+                counts = rater_reads.pair_votes(s, rnd.id, (p.id for p in existing[want]))
+                assert got.id == min(existing[want], key=lambda p: (counts[p.id], p.id)).id
+                checked["existing"] += 1
+            else:
+                checked["new"] += 1
+            s.rollback()
+    assert checked["existing"] > 5 and checked["new"] > 5, checked
