@@ -72,10 +72,6 @@ _EVENTS = (core_select(_VT.c.id, _VT.c.pair_id, _VT.c.rater_id, _VT.c.kind, _VT.
                        _VT.c.choice, _VT.c.target, _VT.c.score)
            .where(_VT.c.pair_id == bindparam("pair"), _VT.c.rater_id == bindparam("rater"))
            .order_by(_VT.c.id))  # fmt: skip
-_MT = PairMessage.__table__  # type: ignore[attr-defined]
-_SHOWN = core_select(_MT.c.id).where(_MT.c.platform == bindparam("platform"),
-                                     _MT.c.message_ref == bindparam("ref"))  # fmt: skip
-
 
 def _current(s: Session, pair_id: int, rater_id: int) -> tuple[str | None, dict[str, int], int]:
     """The rater's current pairwise choice and scores on a pair (evaluation.human.votes.
@@ -120,15 +116,18 @@ async def next_pair(services: Services, port: ChatPort, user_id: str) -> RaterPa
         if got.pair is None or got.pair.id is None:
             return got, None, (None, {}, 0)
         view = rounds.pair_view(s, got.pair, posting.masker(services, s, got.version), legend)
+        if got.why == "resent":  # shown to them before (its messages are recorded), not rated
+            return got, view, _current(s, got.pair.id, got.rater_id)
+        # Any other pair is new to this rater: the selection never picks a generation pair
+        # they were sent or voted on, so it has no messages or votes of theirs yet.
         ref = message_ref(services, platform, user_id, got.pair.id)
-        if s.connection().execute(_SHOWN, {"platform": platform, "ref": ref}).first() is None:
-            targets: list[str | None] = [None]
-            targets += ["A", "B"] if services.reactions.score_mode else []
-            rounds.record_rater_messages(
-                s, got.pair.id, platform, ref,
-                [(message_ref(services, platform, user_id, got.pair.id, t), t) for t in targets],
-                got.rater_id)  # fmt: skip
-        return got, view, _current(s, got.pair.id, got.rater_id)
+        targets: list[str | None] = [None]
+        targets += ["A", "B"] if services.reactions.score_mode else []
+        rounds.record_rater_messages(
+            s, got.pair.id, platform, ref,
+            [(message_ref(services, platform, user_id, got.pair.id, t), t) for t in targets],
+            got.rater_id)  # fmt: skip
+        return got, view, (None, {}, 0)
 
     got, view, (choice, scores, version) = await posting.db(services, work)
     return RaterPair(got.round_id, got.done, got.quota, got.why, view, choice, scores, version,

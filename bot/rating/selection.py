@@ -270,6 +270,18 @@ def _rater(session: Session, platform: str, user_hash: str) -> int:
     return rater.id
 
 
+def _open_rounds(session: Session, version: posterior.Version) -> list[RatingRound]:
+    """The open rounds, oldest first, kept per process under the data version (its `rest`
+    holds the newest round id and how many are open: a round opened or closed changes it).
+    Kept as copies tied to no session, so no transaction's end expires them."""
+    def read() -> list[RatingRound]:
+        return [RatingRound(**r.model_dump())
+                for r in sorted(rounds.open_rounds(session), key=lambda r: r.id or 0)]
+
+    engine: Engine = session.get_bind()  # type: ignore[assignment]
+    return list(posterior.shared(engine).memo(("open rounds", version.rest), read))
+
+
 def _options(cands: list[Candidate]) -> dict[tuple[int, int], list[tuple[Candidate, Candidate]]]:
     """(lower model id, higher) -> generation pairs on the same user context (first sample)."""
     by_ctx: dict[int, dict[int, Candidate]] = defaultdict(dict)
@@ -318,12 +330,12 @@ def next_pair(
     `results`: an existing Results to reuse (with one open round only)."""
     rng = rng or random.Random()
     ev = cfg.evaluation
-    opened = sorted(rounds.open_rounds(session), key=lambda r: r.id or 0)
+    engine: Engine = session.get_bind()  # type: ignore[assignment]
+    version = posterior.data_version(engine, session.connection())
+    opened = _open_rounds(session, version)
     if not opened:
         raise SlamError("No rating round is open right now; an admin can `round start` one.")
     rater_id = _rater(session, platform, user_hash)
-    engine: Engine = session.get_bind()  # type: ignore[assignment]
-    version = posterior.data_version(engine, session.connection())
     mine = RaterVotes.load(session, rater_id)
     sent, seen = seen_by(session, rater_id, mine)
     ids = tuple(r.id or 0 for r in opened)
