@@ -27,7 +27,7 @@ from storage.models import RatingPair
 
 _PT = RatingPair.__table__  # type: ignore[attr-defined]
 _COLS = (_PT.c.id, _PT.c.kind, _PT.c.generation_a_id, _PT.c.generation_b_id,
-         _PT.c.a_was_first_choice)  # fmt: skip
+         _PT.c.a_was_first_choice, _PT.c.round_id, _PT.c.masked)  # fmt: skip
 _ALL = core_select(*_COLS).where(_PT.c.round_id == bindparam("round")).order_by(_PT.c.id)
 _AFTER = (core_select(*_COLS)
           .where(_PT.c.round_id == bindparam("round"), _PT.c.id > bindparam("last"))
@@ -45,10 +45,23 @@ class PairRow(NamedTuple):
     generation_a_id: int
     generation_b_id: int
     a_was_first_choice: bool
+    round_id: int = 0
+    masked: bool = False
 
     @property
     def generations(self) -> frozenset[int]:
         return frozenset((self.generation_a_id, self.generation_b_id))
+
+    def shown(self) -> RatingPair:
+        """The pair as a rater is shown it, without reading it again: a copy tied to no
+        session holding the columns that never change once a pair is drawn (a rater's pair
+        has no gold answer or decoy). Its channel message and reveal flag are not read."""
+        if self.kind == "gold":
+            raise ValueError("a gold pair's decoy is not in the index: read the pair")
+        return RatingPair(id=self.id, round_id=self.round_id, kind=self.kind,
+                          generation_a_id=self.generation_a_id,
+                          generation_b_id=self.generation_b_id,
+                          a_was_first_choice=self.a_was_first_choice, masked=self.masked)
 
 
 class _Rows(NamedTuple):

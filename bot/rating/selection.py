@@ -117,7 +117,10 @@ class NextPair:
 
     round_id: int
     rater_id: int
-    pair: RatingPair | None  # None: nothing more for this rater in this round
+    # None: nothing more for this rater in this round. For showing: an existing rater's pair
+    # comes from the round's index as a copy tied to no session (bot.rating.pair_index.PairRow.
+    # shown: what a pair view needs; read the pair itself to change it).
+    pair: RatingPair | None
     done: int  # model pairs of this round the rater has rated
     quota: int  # model pairs of this round the rater gets
     why: str  # resent | gold | informative | exploration | warm-up | done | settled
@@ -489,7 +492,7 @@ def _choose(session: Session, cfg: SlamConfig, round_id: int, rater: RaterVotes,
     rows = existing(mp)
     if rows:
         counts = pair_votes(session, round_id, (p.id or 0 for p in rows))
-        return as_orm(session, min(rows, key=lambda p: (counts[p.id], p.id))), why
+        return min(rows, key=lambda p: (counts[p.id], p.id)).shown(), why
     return _new_pair(session, cfg, round_id, pairs, unseen(mp), by_gen, names, rng), why
 
 
