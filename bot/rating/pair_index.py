@@ -58,10 +58,10 @@ class PairRow(NamedTuple):
         has no gold answer or decoy). Its channel message and reveal flag are not read."""
         if self.kind == "gold":
             raise ValueError("a gold pair's decoy is not in the index: read the pair")
-        return RatingPair(id=self.id, round_id=self.round_id, kind=self.kind,
-                          generation_a_id=self.generation_a_id,
-                          generation_b_id=self.generation_b_id,
-                          a_was_first_choice=self.a_was_first_choice, masked=self.masked)
+        return RatingPair.model_construct(  # not validated (these are stored values), and
+            id=self.id, round_id=self.round_id, kind=self.kind,  # no ORM state: never added
+            generation_a_id=self.generation_a_id, generation_b_id=self.generation_b_id,
+            a_was_first_choice=self.a_was_first_choice, masked=self.masked)
 
 
 class _Rows(NamedTuple):
