@@ -95,18 +95,22 @@ def _last_runs(cfg: Any, ids: list[str]) -> dict[str, str]:
 
 
 def run(
-    job: str = typer.Argument(..., help="probe, generate or digest"),
+    job: str = typer.Argument(..., help="probe, generate or digest (or generate:<feature> for a "
+                                        "feature with its own schedule)"),
     config: Path | None = ConfigOpt,
 ) -> None:
     """Run one job now, as the scheduler would; messages are printed instead of posted."""
     from bot.events import Reply
-    from bot.ops import JOBS, JobRun, run_job
+    from bot.ops import JobRun, run_job
+    from bot.ops.jobs import find_planned, planned
     from bot.services import BotServices
     from core.config import load_config
     from storage.migrate import open_database
 
-    JOBS.get(job)  # an unknown job: "unknown job 'x'; expected one of: probe, generate, digest"
     cfg = load_config(config)
+    if find_planned(cfg, job) is None:
+        raise SlamError(f"unknown job '{job[:60]}'; expected one of: "
+                        f"{', '.join(p.name for p in planned(cfg))}")  # fmt: skip
     engine = open_database(cfg.database.url)
 
     async def show(reply: Reply) -> None:

@@ -57,29 +57,44 @@ def _observe_probes(engine: Engine, runs: dict[str, str]) -> None:
         observe_probe(runs[run_id], latency, bool(ok))
 
 
-@job("generate", "generate_cron", "daily generation and a new rating round")
-async def generate_body(run: JobRun, slot: datetime) -> str:
+@job("generate", "generate_cron", "daily generation and a new rating round", per_feature=True)
+async def generate_body(run: JobRun, slot: datetime, feature: str | None = None) -> str:
     """The day's responses from every model of every feature, then a new rating round per
-    feature (each feature's open one closes)."""
+    feature (each feature's open one closes). A feature with its own `schedule` has its own
+    job, `generate:<feature>` (`feature`: this run is that job's), and this one leaves it out."""
+    from bot.ops.jobs import own_schedule
     from bot.rating import features
+    from core.features import features as every
     from hosting.generate import generate
 
     engine, cfg = run.services.engine, run.services.cfg
     run_date = slot.date()
-    result = await generate(
-        engine,
-        cfg,
-        run_date=run_date,
-        progress=False,
-        on_result=lambda job, gen: record_generation(job.model.name, gen.ok),
-    )
-    opened, problems = await asyncio.to_thread(new_rounds, engine, cfg, run_date)
+    own = own_schedule(cfg)
+    names: list[str] | None = None  # None: every feature (none has a schedule of its own)
+    if feature is not None:
+        names = [feature]
+    elif own:
+        names = [f.name for f in every(cfg) if f.name not in own]
+        if not names:
+            return (f"Every feature has its own schedule ({', '.join(sorted(own))}): nothing for "
+                    f"the daily generation.")  # fmt: skip
+
+    def record(job: Any, gen: Any) -> None:
+        record_generation(job.model.name, gen.ok)
+
+    done = errors = skipped = 0
+    for name in names if names is not None else [None]:
+        got = await generate(engine, cfg, feature_name=name, run_date=run_date, progress=False,
+                             on_result=record)  # fmt: skip
+        done, errors, skipped = done + got.done, errors + got.errors, skipped + got.skipped
+    opened, problems = await asyncio.to_thread(new_rounds, engine, cfg, run_date, names)
     if run.post_round is not None:
         for o in opened:
             await run.post_round(o.round_id)
     await announce_settled(run)
-    done = (f"Generated {result.done} response(s) for {run_date} ({result.errors} failed, "
-            f"{result.skipped} already stored).")  # fmt: skip
+    which = f" of {', '.join(names)}" if names is not None else ""
+    done_text = (f"Generated {done} response(s){which} for {run_date} ({errors} failed, "
+                 f"{skipped} already stored).")  # fmt: skip
     several = features.several(cfg)
     lines = []
     for o in opened:
@@ -87,8 +102,8 @@ async def generate_body(run: JobRun, slot: datetime) -> str:
         closed = f" Round {o.closed} was closed." if o.closed is not None else ""
         lines.append(f"Round {o.round_id}{of} is open with {o.pairs} pair(s): rate them with "
                      f"`/slam rate`.{closed}")  # fmt: skip
-    text = " ".join([done, *lines]) if not several else "\n".join(
-        [done, *lines, *(f"No new round for {p}" for p in problems)])  # fmt: skip
+    text = " ".join([done_text, *lines]) if not several else "\n".join(
+        [done_text, *lines, *(f"No new round for {p}" for p in problems)])  # fmt: skip
     await safe_send(run.notify, Reply(text, title="Daily generation"))
     return text
 
@@ -126,18 +141,18 @@ class NewRound:
     closed: int | None
 
 
-def new_rounds(engine: Engine, cfg: SlamConfig,
-               run_date: Any) -> tuple[list[NewRound], list[str]]:  # fmt: skip
-    """For every feature, close its open round (if any) and open one on `run_date`'s
-    responses, atomically per feature: when a feature's round cannot be built, its previous
-    round stays open (with one feature that is an error; with several, the feature is listed
-    with why). Pairs are chosen by bot.rating.selection's planner (informative pairs; only
+def new_rounds(engine: Engine, cfg: SlamConfig, run_date: Any,
+               names: list[str] | None = None) -> tuple[list[NewRound], list[str]]:  # fmt: skip
+    """For every feature (`names`: these), close its open round (if any) and open one on
+    `run_date`'s responses, atomically per feature: when a feature's round cannot be built, its
+    previous round stays open (with one feature that is an error; with several, the feature is
+    listed with why). Pairs are chosen by bot.rating.selection's planner (informative pairs; only
     exploration once settled)."""
     from bot.rating import rounds, selection
 
     with session_scope(engine) as s:
         opened, problems = rounds.start_rounds(
-            s, cfg, run_date=run_date, replace=True,
+            s, cfg, names, run_date=run_date, replace=True,
             planner=lambda f: selection.round_planner(engine, cfg, feature=f))  # fmt: skip
         return [NewRound(o.feature.name, o.round.id or 0, len(o.pairs), o.closed)
                 for o in opened], problems  # fmt: skip

@@ -98,17 +98,21 @@ def running() -> JobRun:
     return run
 
 
-Body = Callable[[JobRun, datetime], Awaitable[str]]
+# A body gets the run and its slot; a per-feature job's body also `feature=` (see `planned`).
+Body = Callable[..., Awaitable[str]]
 
 
 @dataclass(frozen=True)
 class JobDef:
-    """A scheduled job: its cron expression in the config, its body and a description."""
+    """A scheduled job: its cron expression in the config, its body and a description.
+    `per_feature`: a feature with its own `schedule` gets a job of its own, `<name>:<feature>`,
+    at that cron, and the job itself leaves such features out."""
 
     name: str
     cron_key: str  # attribute of ScheduleConfig
     body: Body
     description: str
+    per_feature: bool = False
 
     def cron(self, cfg: SlamConfig) -> str:
         return str(getattr(cfg.schedule, self.cron_key))
@@ -117,14 +121,62 @@ class JobDef:
 JOBS: Registry[JobDef] = Registry("job", builtins=("bot.ops.job_bodies",))
 
 
-def job(name: str, cron_key: str, description: str) -> Callable[[Body], Body]:
+def job(name: str, cron_key: str, description: str,
+        per_feature: bool = False) -> Callable[[Body], Body]:  # fmt: skip
     """Register the decorated body as the job `name`, run at `[schedule].<cron_key>`."""
 
     def deco(body: Body) -> Body:
-        JOBS.add(name, JobDef(name, cron_key, body, description))
+        JOBS.add(name, JobDef(name, cron_key, body, description, per_feature))
         return body
 
     return deco
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One job as the config schedules it: its name (`generate`, or `generate:<feature>` for a
+    feature with its own `schedule`), definition, cron, the config key that cron comes from
+    (for messages) and the feature it is for (None: the job itself)."""
+
+    name: str
+    definition: JobDef
+    cron: str
+    key: str
+    feature: str | None = None
+
+    @property
+    def description(self) -> str:
+        if self.feature is None:
+            return self.definition.description
+        return f"{self.definition.description}: feature {self.feature} only"
+
+
+def planned(cfg: SlamConfig) -> list[Planned]:
+    """Every job the config schedules: the registered ones at their `[schedule]` cron, plus,
+    for a per-feature job, one job per feature with its own `schedule` (`[[features]]`)."""
+    from core.features import features
+
+    out: list[Planned] = []
+    for name, d in JOBS.items():
+        out.append(Planned(name, d, d.cron(cfg), f"schedule.{d.cron_key}"))
+        if d.per_feature:
+            for f in features(cfg):
+                if f.schedule:
+                    out.append(Planned(f"{name}:{f.name}", d, f.schedule,
+                                       f"features.{f.name}.schedule", f.name))  # fmt: skip
+    return out
+
+
+def find_planned(cfg: SlamConfig, name: str) -> Planned | None:
+    return next((p for p in planned(cfg) if p.name == name), None)
+
+
+def own_schedule(cfg: SlamConfig) -> set[str]:
+    """The features with their own `schedule`: a per-feature job's run at its `[schedule]` cron
+    leaves them out (their own job serves them)."""
+    from core.features import features
+
+    return {f.name for f in features(cfg) if f.schedule}
 
 
 def job_id(name: str) -> str:
@@ -141,16 +193,15 @@ async def run_job(name: str, run: JobRun | None = None, *, manual: bool = False)
     `heartbeat_interval`; if another replica took it over meanwhile (this one stalled past
     the TTL), this run stops and reports 'lost'."""
     run = run or running()
-    jobdef = JOBS.find(name)
-    if jobdef is None:
-        log.error("scheduled job %r is not defined; known: %s", name, sorted(JOBS))
-        return "error"
     engine, cfg = run.services.engine, run.services.cfg
+    plan = find_planned(cfg, name)
+    if plan is None:
+        log.error("scheduled job %r is not defined; known: %s", name,
+                  sorted(p.name for p in planned(cfg)))  # fmt: skip
+        return "error"
     now = run.clock()
     try:
-        trigger = cron_trigger(
-            jobdef.cron(cfg), cfg.schedule.timezone, f"schedule.{jobdef.cron_key}"
-        )
+        trigger = cron_trigger(plan.cron, cfg.schedule.timezone, plan.key)
         slot = (now if manual else slot_for(trigger, now) or now).astimezone(run.tz)
         key = f"manual:{now.astimezone(UTC).isoformat()}" if manual else slot_key(slot)
         won = await asyncio.to_thread(
@@ -166,7 +217,8 @@ async def run_job(name: str, run: JobRun | None = None, *, manual: bool = False)
         )
         return "skipped"
     t0 = time.perf_counter()
-    body = asyncio.ensure_future(jobdef.body(run, slot))
+    extra = {"feature": plan.feature} if plan.feature is not None else {}
+    body = asyncio.ensure_future(plan.definition.body(run, slot, **extra))
     lost = asyncio.Event()
     beat = asyncio.create_task(_heartbeat(run, name, key, body, lost))
     try:

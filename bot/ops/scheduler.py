@@ -50,13 +50,13 @@ from bot.events import Reply
 from bot.ops import leases
 from bot.ops.cron import cron_trigger, next_fire_times, slot_for, slot_key
 from bot.ops.jobs import (
-    JOBS,
     RUNNING,
     JobRun,
     Notify,
     RoundHook,
     chat_notifier,
     job_id,
+    planned,
     round_poster,
     run_job,
     safe_send,
@@ -87,15 +87,10 @@ def planned_jobs(cfg: SlamConfig) -> list[PlannedJob]:
     """The configured jobs with their triggers; SlamError naming the key for a bad cron."""
     tz = cfg.schedule.timezone
     return [
-        PlannedJob(
-            name,
-            job_id(name),
-            d.cron(cfg),
-            d.description,
-            cron_trigger(d.cron(cfg), tz, f"schedule.{d.cron_key}"),
-        )
-        for name, d in JOBS.items()
-    ]
+        PlannedJob(p.name, job_id(p.name), p.cron, p.description,
+                   cron_trigger(p.cron, tz, p.key))
+        for p in planned(cfg)
+    ]  # fmt: skip
 
 
 def upcoming(
