@@ -16,6 +16,7 @@ from core.options import ConfigOpt, bounded
 
 if TYPE_CHECKING:
     from core.config import SlamConfig
+    from evaluation.results import VersionInfo
 
 
 EXAMPLE_INPUTS = "support-tickets.jsonl"  # what the example [[features]] table reads
@@ -84,21 +85,52 @@ def db_current(config: Path | None = ConfigOpt) -> None:
 
 
 def models(config: Path | None = ConfigOpt) -> None:
-    """List the configured models (reference first) and where they run."""
+    """List the configured models (reference first), where they run and, once the bot has
+    seen them answer, their current version (the results service's `model_versions`)."""
     from rich.table import Table
 
     from core.console import make_console
 
     cfg = _config(config)
+    versions, note = _model_versions(cfg)
     table = Table(title="Configured models")
-    for col in ("name", "backend", "model", "quant", "hardware", "role"):
+    for col in ("name", "backend", "model", "quant", "hardware", "role", "version"):
         table.add_column(col)
     for m in sorted(cfg.models, key=lambda m: not m.reference):
         role = "reference" if m.reference else "candidate"
         if cfg.judge_model and cfg.judge_model.name == m.name:
             role += " + judge"
-        table.add_row(m.name, m.backend, m.model, m.quantization, m.hardware, role)
-    make_console().print(table)
+        seen = versions.get(m.name, [])
+        version = "—" if not seen else (
+            f"{seen[-1].label} (since {seen[-1].day}"
+            + (f"; {len(seen)} versions)" if len(seen) > 1 else ")"))  # fmt: skip
+        table.add_row(m.name, m.backend, m.model, m.quantization, m.hardware, role, version)
+    console = make_console()
+    console.print(table)
+    if note:
+        console.print(note)
+
+
+def _model_versions(cfg: SlamConfig) -> tuple[dict[str, list[VersionInfo]], str | None]:
+    """Each model's versions from the database, if there is one to read (it is never created
+    or changed here: `slam models` works without a database, or beside a damaged one)."""
+    from sqlalchemy.engine import make_url
+
+    from evaluation.results import Results
+    from storage.db import make_engine
+
+    try:
+        url = make_url(cfg.database.url)
+        if url.get_backend_name() == "sqlite" and not (
+                url.database and Path(url.database).is_file()):  # fmt: skip
+            return {}, None
+        engine = make_engine(cfg.database.url)
+        try:
+            return Results(engine, cfg).model_versions, None
+        finally:
+            engine.dispose()
+    except Exception as exc:  # no versions: the list is still useful
+        return {}, f"(versions not shown: the database could not be read: {str(exc)[:120]})"
 
 
 def generate(

@@ -101,8 +101,7 @@ def run(
 ) -> None:
     """Run one job now, as the scheduler would; messages are printed instead of posted."""
     from bot.events import Reply
-    from bot.ops import JobRun, run_job
-    from bot.ops.jobs import find_planned, planned
+    from bot.ops import JobRun, find_planned, planned, run_job
     from bot.services import BotServices
     from core.config import load_config
     from storage.migrate import open_database

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from core.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from bot.ops.jobs import JOBS, JobRun, run_job
+    from bot.ops.jobs import JOBS, JobRun, find_planned, planned, run_job
     from bot.ops.leases import latest
     from bot.ops.observability import ERRORS, REJECTED, add_routes, setup_logging
     from bot.ops.runtime import AdapterRuntime

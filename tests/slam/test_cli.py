@@ -174,3 +174,40 @@ models = ["gpt-4", "mistral-7b-q4"]
     support = rows[SUPPORT]
     assert support[1:5] == ["4 from tickets.jsonl", "kind: 2", "mistral-7b-q4", "gpt-4"]
     assert support[5].startswith("Decision:") and "Traceback" not in text
+
+
+def test_models_shows_each_models_current_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`slam models` adds the version the results service counts (the newest one seen), and
+    works the same without a database (no file is made)."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import Session, select
+
+    from storage.db import make_engine
+    from storage.models import ModelRecord, ModelVersion
+
+    db = tmp_path / "db.sqlite"
+    monkeypatch.setenv("SLAM_DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    code, text = run(["models"], capsys)
+    assert code == 0 and "version" in text and not db.exists()
+    assert run(["db", "upgrade"], capsys)[0] == 0
+    engine = make_engine(f"sqlite:///{db}")
+    with Session(engine) as s:
+        s.add(ModelRecord(name="gemma3-270m-q4_k_m", backend="llamacpp", model_id="x"))
+        s.commit()
+        m = s.exec(select(ModelRecord)).one()
+        for i, label in enumerate(["sha256:aaaa111", "sha256:bbbb222"]):
+            s.add(ModelVersion(model_id=m.id, identity=label, label=label,
+                               first_seen=datetime(2026, 12, 1 + i, tzinfo=UTC)))  # fmt: skip
+        s.commit()
+    engine.dispose()
+    code, text = run(["models"], capsys)
+    assert code == 0, text
+    row = next(line for line in text.splitlines() if "gemma3-270m-q4_k_m" in line)
+    cells = " ".join(text.replace("│", " ").split())  # the cell may wrap
+    assert "sha256:bbbb222" in row and "sha256:aaaa111" not in text, text
+    assert "sha256:bbbb222 (since" in cells and "2026-12-02; 2 versions)" in cells, text
