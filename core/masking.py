@@ -78,6 +78,8 @@ _SPLIT = re.compile(r"[\s\-_.·・'’]+")
 def fold(text: str) -> tuple[str, list[int]]:
     """The text as matched (NFKC, lookalikes read as Latin, zero-width characters gone) and,
     per folded character, the index of the original character it came from."""
+    if text.isascii():  # NFKC, the zero-width and the lookalike tables leave ASCII as it is
+        return text, list(range(len(text)))
     out: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):

@@ -234,3 +234,18 @@ def test_letter_classes_match_the_same_with_or_without_ignorecase() -> None:
         folded = {m.start() for m in re.finditer(plain, everything, re.IGNORECASE)}
         scoped = {m.start() for m in re.finditer(cls, everything, re.IGNORECASE)}
         assert scoped == folded and len(scoped) > 50_000
+
+
+def test_ascii_text_folds_to_itself() -> None:
+    """fold's ASCII shortcut is what the per-character rule gives: NFKC, the zero-width and
+    the lookalike tables leave every ASCII character as it is."""
+    from core.masking import _LOOKALIKE, _ZERO_WIDTH
+
+    for o in range(128):
+        ch = chr(o)
+        assert unicodedata.normalize("NFKC", ch).translate(_ZERO_WIDTH).translate(_LOOKALIKE) == ch
+    text = "Qwen2.5 **7B** said:\n\tI'm\x00\x7f GPT-4 -- fine_tuned."
+    assert fold(text) == (text, list(range(len(text))))
+    assert fold("") == ("", [])
+    # Not ASCII: the per-character rule (a Cyrillic е, a zero-width space, a full-width Ｑ).
+    assert fold("Qw\u0435n\u200b Ｑ") == ("Qwen Q", [0, 1, 2, 3, 5, 6])
