@@ -186,5 +186,8 @@ def _pair_models(session: Session, pairs: set[int]) -> dict[int, tuple[str, str]
     )
     if len(pairs) < 500:
         q = q.where(RP.id.in_(sorted(pairs)))
-    rows = session.connection().execute(q).all()
-    return {pid: (a, b) for pid, a, b in rows if pid in pairs}
+    result = session.connection().execute(q)
+    try:  # plain DBAPI tuples: tens of thousands of pairs
+        return {pid: (a, b) for pid, a, b in result.cursor.fetchall() if pid in pairs}
+    finally:
+        result.close()
