@@ -69,13 +69,12 @@ def judge_rows(session: Session, scope: Scope = EVERYTHING) -> dict[str, list[Ro
         if entry is None:  # a method no longer registered: no reader
             continue
         votes = []
-        for v in entry.read(answers, slot):
-            if v.x not in model_of or v.y not in model_of:
+        choices = {X: "A", TIE: "tie"}
+        for x, y, verdict, order in entry.read(answers, slot):
+            mx, my = model_of.get(x), model_of.get(y)
+            if mx is None or my is None or (order is None and mx == my):
                 continue
-            if v.order is None and model_of[v.x] == model_of[v.y]:
-                continue
-            choice = "A" if v.verdict == X else "tie" if v.verdict == TIE else "B"
-            votes.append((model_of[v.x], model_of[v.y], v.x, v.y, choice, 1.0))
+            votes.append((mx, my, x, y, choices.get(verdict, "B"), 1.0))
         if votes:
             out[f"{judge} / {method}"] = votes
     return out

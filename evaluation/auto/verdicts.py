@@ -106,12 +106,14 @@ def score_verdicts(rows: Sequence[Answer], slot: Mapping[int, Slot]) -> list[Ver
         if r.score is not None and g is not None and g in slot:
             by_slot[slot[g]][g] = r.score
     out = []
+    make = tuple.__new__  # Verdict(x, y, v) without the keyword machinery: 100,000s of them
     for scores in by_slot.values():
         ids = sorted(scores)
         for i, x in enumerate(ids):
+            sx = scores[x]
             for y in ids[i + 1 :]:
-                sx, sy = scores[x], scores[y]
-                out.append(Verdict(x, y, X if sx > sy else Y if sy > sx else TIE))
+                sy = scores[y]
+                out.append(make(Verdict, (x, y, X if sx > sy else Y if sy > sx else TIE, None)))
     return out
 
 

@@ -27,6 +27,7 @@ import re
 from collections import OrderedDict, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from statistics import NormalDist
 from threading import Lock
 from typing import Any
@@ -71,6 +72,30 @@ def style_diff(fa: NDArray[np.float64], fb: NDArray[np.float64]) -> NDArray[np.f
     return np.divide(fa - fb, total, out=np.zeros_like(total, dtype=np.float64), where=total > 0)
 
 
+def aggregate_rows(
+    ia: NDArray[np.int64],
+    ib: NDArray[np.int64],
+    d: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w: NDArray[np.float64],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64],
+           NDArray[np.float64]]:  # fmt: skip
+    """The same rows with equal (a, b, d) merged: weight Σw, points Σw·y / Σw. The weighted
+    log-likelihood Σ w·(y·η − log(1 + e^η)) of rows sharing η is W·(ȳ·η − log(1 + e^η)), so a
+    fit on the merged rows is the same MAP and curvature (votes on one pair of responses share
+    their style features: 100,000 votes make a few tens of thousands of rows)."""
+    if len(y) == 0:
+        return ia, ib, d, y, w
+    key = np.ascontiguousarray(np.column_stack([ia.astype(np.float64), ib.astype(np.float64),
+                                                d + 0.0]))  # +0.0: -0.0 and 0.0 are one row
+    rows = key.view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    weight = np.bincount(inverse, weights=w).astype(np.float64)
+    points = np.bincount(inverse, weights=w * y) / np.where(weight > 0, weight, 1.0)
+    return ia[first], ib[first], d[first], points.astype(np.float64), weight
+
+
 def fit_style(
     ia: NDArray[np.int64],
     ib: NDArray[np.int64],
@@ -81,26 +106,56 @@ def fit_style(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """MAP (θ = n strengths then k coefficients, natural-log units) and its covariance (the
     inverse negative Hessian) of logit P(A wins) = r_a − r_b + βᵀd, points y ∈ [0, 1] with
-    weights w, prior N(0, PRIOR_SD²) on every parameter."""
+    weights w, prior N(0, PRIOR_SD²) on every parameter.
+
+    Rows with equal (a, b, d) are merged first (`aggregate_rows`: the same MAP), and the
+    design matrix [e_a − e_b | d] is never built: the gradient and the Hessian come from sums
+    per model (bincount) and the k×k block of d, O(rows·k²) per Newton step instead of
+    O(rows·(n + k)²)."""
+    ia, ib, d, y, w = aggregate_rows(np.asarray(ia, dtype=np.int64),
+                                     np.asarray(ib, dtype=np.int64),
+                                     np.asarray(d, dtype=np.float64).reshape(len(y), -1),
+                                     np.asarray(y, dtype=np.float64),
+                                     np.asarray(w, dtype=np.float64))  # fmt: skip
     k = d.shape[1]
-    x = np.zeros((len(y), n + k))
-    rows = np.arange(len(y))
-    x[rows, ia] += 1.0
-    x[rows, ib] -= 1.0
-    x[:, n:] = d
-    theta = np.zeros(n + k)
     eye = np.eye(n + k)
+    pair_ab, pair_ba = ia * n + ib, ib * n + ia
+
+    def per_model(v: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Σ over rows of v·(e_a − e_b): Eᵀv."""
+        out = np.bincount(ia, weights=v, minlength=n) - np.bincount(ib, weights=v, minlength=n)
+        return out.astype(np.float64)
+
+    def curvature(theta: NDArray[np.float64]) -> tuple[NDArray[np.float64],
+                                                        NDArray[np.float64]]:  # fmt: skip
+        eta = theta[ia] - theta[ib] + d @ theta[n:]
+        p = 1.0 / (1.0 + np.exp(-eta))
+        s = w * p * (1 - p)
+        hess = np.empty((n + k, n + k))
+        diag = np.bincount(ia, weights=s, minlength=n) + np.bincount(ib, weights=s, minlength=n)
+        off = np.bincount(pair_ab, weights=s, minlength=n * n) + np.bincount(
+            pair_ba, weights=s, minlength=n * n)  # fmt: skip
+        hess[:n, :n] = np.diag(diag) - off.reshape(n, n)
+        sd = d * s[:, None]
+        cross = np.column_stack([per_model(sd[:, j]) for j in range(k)]) if k else np.zeros((n, 0))
+        hess[:n, n:] = cross
+        hess[n:, :n] = cross.T
+        hess[n:, n:] = d.T @ sd
+        hess += RIDGE * eye
+        return p, hess
+
+    theta = np.zeros(n + k)
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(x @ theta)))
-        grad = x.T @ (w * (y - p)) - RIDGE * theta
-        hess = (x * (w * p * (1 - p))[:, None]).T @ x + RIDGE * eye
+        p, hess = curvature(theta)
+        r = w * (y - p)
+        grad = np.concatenate([per_model(r), d.T @ r]) - RIDGE * theta
         step = np.clip(np.linalg.solve(hess, grad), -4.0, 4.0)
         theta += step
         if float(np.max(np.abs(step), initial=0.0)) < 1e-10:
             break
-    p = 1.0 / (1.0 + np.exp(-(x @ theta)))
-    hess = (x * (w * p * (1 - p))[:, None]).T @ x + RIDGE * eye
-    return theta, np.linalg.inv(hess)
+    _, hess = curvature(theta)
+    cov = np.asarray(np.linalg.inv(hess), dtype=np.float64)
+    return theta, cov
 
 
 @dataclass(frozen=True)
@@ -194,23 +249,45 @@ def style_control(
     """Style-controlled ratings and coefficients from (model A, model B, generation A,
     generation B, choice, votes) rows and the generations' texts (or their `features`)."""
     feats = features if features is not None else {g: style_features(t) for g, t in texts.items()}
-    points = {c: _points(c, both_bad) for c in {r[4] for r in rows}}
-    keep = [r for r in rows if r[0] != r[1] and r[5] > 0 and points[r[4]] is not None
-            and r[2] in feats and r[3] in feats]  # fmt: skip
-    result = StyleResult({}, {}, reference, int(sum(r[5] for r in keep)), ci)
-    if not keep:
+    if not rows:
+        return StyleResult({}, {}, reference, 0, ci)
+    # Columns as arrays (a hundred thousand rows: no per-row Python beyond one map per column).
+    col_a, col_b, col_ga, col_gb, col_c, col_n = (list(map(itemgetter(i), rows)) for i in range(6))
+    size = len(rows)
+    names = sorted(set(col_a) | set(col_b))
+    name_idx = {x: i for i, x in enumerate(names)}
+    ia = np.fromiter(map(name_idx.__getitem__, col_a), np.int64, size)
+    ib = np.fromiter(map(name_idx.__getitem__, col_b), np.int64, size)
+    choices = sorted(set(col_c), key=str)
+    choice_idx = {c: i for i, c in enumerate(choices)}
+    pts = np.array([np.nan if (v := _points(c, both_bad)) is None else v for c in choices],
+                   dtype=np.float64)  # not counted: NaN, left out below
+    y = pts[np.fromiter(map(choice_idx.__getitem__, col_c), np.int64, size)]
+    w = np.fromiter(col_n, np.float64, size)
+    gens = np.array(sorted(feats), dtype=np.int64)
+    table = np.array([feats[int(g)] for g in gens]).reshape(len(gens), len(FEATURES))
+
+    def position(col: list[Any]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+        try:
+            ids = np.fromiter(col, np.int64, size)
+        except TypeError:  # a missing generation id: in no row kept
+            ids = np.fromiter((-1 if g is None else g for g in col), np.int64, size)
+        at = np.minimum(np.searchsorted(gens, ids), max(len(gens) - 1, 0))
+        return at, (gens[at] == ids) if len(gens) else np.zeros(size, dtype=bool)
+
+    at_a, has_a = position(col_ga)
+    at_b, has_b = position(col_gb)
+    keep = (ia != ib) & (w > 0) & ~np.isnan(y) & has_a & has_b
+    result = StyleResult({}, {}, reference, int(w[keep].sum()), ci)
+    if not keep.any():
         return result
-    models = sorted({r[0] for r in keep} | {r[1] for r in keep})
-    idx = {m: i for i, m in enumerate(models)}
-    gens = list(feats)
-    where = {g: k for k, g in enumerate(gens)}
-    table = np.array([feats[g] for g in gens])
-    cols = list(zip(*keep, strict=True))
-    ia = np.array([idx[m] for m in cols[0]], dtype=np.int64)
-    ib = np.array([idx[m] for m in cols[1]], dtype=np.int64)
-    d = style_diff(table[[where[g] for g in cols[2]]], table[[where[g] for g in cols[3]]])
-    y = np.array([points[c] for c in cols[4]], dtype=np.float64)
-    w = np.array(cols[5], dtype=np.float64)
+    used_models = np.unique(np.concatenate([ia[keep], ib[keep]]))
+    models = [names[i] for i in used_models]  # sorted, as names are
+    idx = {x: i for i, x in enumerate(models)}
+    renumber = np.full(len(names), -1, dtype=np.int64)
+    renumber[used_models] = np.arange(len(used_models))
+    ia, ib, y, w = renumber[ia[keep]], renumber[ib[keep]], y[keep], w[keep]
+    d = style_diff(table[at_a[keep]], table[at_b[keep]])
     rms = np.sqrt((w[:, None] * d**2).sum(axis=0) / w.sum())
     used = rms > 1e-12
     result.features = tuple(f for f, u in zip(FEATURES, used, strict=True) if u)
@@ -227,9 +304,8 @@ def style_control(
         theta, cov = fit_style(ia, ib, d, y, w, len(models))
     z = NormalDist().inv_cdf(0.5 + ci / 2)
     anchor = idx.get(reference or "")
-    votes = np.zeros(len(models))
-    np.add.at(votes, ia, w)
-    np.add.at(votes, ib, w)
+    votes = np.bincount(ia, weights=w, minlength=len(models)) + np.bincount(
+        ib, weights=w, minlength=len(models))  # fmt: skip
     for m, i in idx.items():
         if anchor is None:
             point = SCALE * (theta[i] - theta[: len(models)].mean()) + INIT

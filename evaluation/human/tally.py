@@ -114,11 +114,12 @@ class VoteTally:
 
     def rater_tallies(self) -> list[tuple[int, str, str, str, int]]:
         """As `votes.rater_tallies` (what rule 9 reads)."""
-        counts: dict[tuple[int, str, str, str], int] = defaultdict(int)
-        for (pair, rater, kind, _), (choice, _) in self.streams.items():
-            if kind == "pairwise" and choice in PAIRWISE_CHOICES and pair in self.pair_models:
-                a, b = self.pair_models[pair]
-                counts[(rater, a, b, choice)] += 1
+        models, choices = self.pair_models, frozenset(PAIRWISE_CHOICES)
+        counts: Counter[tuple[int, str, str, str]] = Counter(
+            (rater, *ab, choice)
+            for (pair, rater, kind, _), (choice, _) in self.streams.items()
+            if kind == "pairwise" and choice in choices and (ab := models.get(pair)) is not None
+        )  # fmt: skip
         return sorted((r, a, b, c, n) for (r, a, b, c), n in counts.items())
 
     def gold_votes(self) -> list[tuple[int, bool]]:
@@ -185,5 +186,8 @@ def _pair_models(session: Session, pairs: set[int]) -> dict[int, tuple[str, str]
     )
     if len(pairs) < 500:
         q = q.where(RP.id.in_(sorted(pairs)))
-    rows = session.connection().execute(q).all()
-    return {pid: (a, b) for pid, a, b in rows if pid in pairs}
+    result = session.connection().execute(q)
+    try:  # plain DBAPI tuples: tens of thousands of pairs
+        return {pid: (a, b) for pid, a, b in result.cursor.fetchall() if pid in pairs}
+    finally:
+        result.close()

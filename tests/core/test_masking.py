@@ -234,3 +234,46 @@ def test_letter_classes_match_the_same_with_or_without_ignorecase() -> None:
         folded = {m.start() for m in re.finditer(plain, everything, re.IGNORECASE)}
         scoped = {m.start() for m in re.finditer(cls, everything, re.IGNORECASE)}
         assert scoped == folded and len(scoped) > 50_000
+
+
+def test_ascii_text_folds_to_itself() -> None:
+    """fold's ASCII shortcut is what the per-character rule gives: NFKC, the zero-width and
+    the lookalike tables leave every ASCII character as it is."""
+    from core.masking import _LOOKALIKE, _ZERO_WIDTH
+
+    for o in range(128):
+        ch = chr(o)
+        assert unicodedata.normalize("NFKC", ch).translate(_ZERO_WIDTH).translate(_LOOKALIKE) == ch
+    text = "Qwen2.5 **7B** said:\n\tI'm\x00\x7f GPT-4 -- fine_tuned."
+    assert fold(text) == (text, list(range(len(text))))
+    assert fold("") == ("", [])
+    # Not ASCII: the per-character rule (a Cyrillic е, a zero-width space, a full-width Ｑ).
+    assert fold("Qw\u0435n\u200b Ｑ") == ("Qwen Q", [0, 1, 2, 3, 5, 6])
+
+
+def test_shared_end_boundaries_find_what_one_boundary_per_name_finds() -> None:
+    """The masker writes one end boundary after a run of names that share it; the pattern
+    with a boundary after every name (`shared_ends=False`) finds the same matches, with the
+    same group (what kind of name), on names with every kind of neighbour."""
+    import random
+
+    names = ["gemma2-9b-instruct-fp16", "ollama:qwen2.5:7b", "Mistral-7B-q4", "my/dir/phi3.gguf"]
+    fast, ref = Masker(names), Masker(names, shared_ends=False)
+    assert fast._kinds == ref._kinds and len(fast._re.pattern) < len(ref._re.pattern)
+    everything = [n for e in table()["families"].values() for n in e.get("names", [])
+                  + e.get("makers", [])] + names  # fmt: skip
+    rng = random.Random(5)
+    around = ["", " ", "-", "x", "X", "7", "_", ".", "é", "е", "中", "ー", "2.5", "-7b", "s", "'s"]
+    texts = []
+    for n in everything:
+        for _ in range(6):
+            a, b = rng.choice(around), rng.choice(around)
+            word = rng.choice([n, n.upper(), n.lower(), n.replace("-", " "), n.title()])
+            texts.append(f"{a}{word}{b} and {rng.choice(everything)}{rng.choice(around)}")
+    texts.append(" ".join(rng.choice(everything) + rng.choice(around) for _ in range(3000)))
+    for text in texts:
+        folded = fold(text)[0]
+        got = [(m.start(), m.end(), m.lastindex) for m in fast._re.finditer(folded)]
+        want = [(m.start(), m.end(), m.lastindex) for m in ref._re.finditer(folded)]
+        assert got == want, text
+        assert fast.mask(text) == ref.mask(text) and fast.leaks(text) == ref.leaks(text)

@@ -79,6 +79,63 @@ def test_the_fit_is_the_penalized_logistic_regression() -> None:
     assert np.allclose(np.linalg.inv(cov), (hess + hess.T) / 2, rtol=1e-5, atol=1e-6)
 
 
+def _dense_fit(ia: np.ndarray, ib: np.ndarray, d: np.ndarray, y: np.ndarray, w: np.ndarray,
+               n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fit as it was written before rows were merged: Newton's method on the dense
+    design matrix [e_a − e_b | d], one row per given row."""
+    k = d.shape[1]
+    x = np.zeros((len(y), n + k))
+    x[np.arange(len(y)), ia] += 1.0
+    x[np.arange(len(y)), ib] -= 1.0
+    x[:, n:] = d
+    theta = np.zeros(n + k)
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(x @ theta)))
+        grad = x.T @ (w * (y - p)) - RIDGE * theta
+        hess = (x * (w * p * (1 - p))[:, None]).T @ x + RIDGE * np.eye(n + k)
+        step = np.clip(np.linalg.solve(hess, grad), -4.0, 4.0)
+        theta += step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    p = 1.0 / (1.0 + np.exp(-(x @ theta)))
+    hess = (x * (w * p * (1 - p))[:, None]).T @ x + RIDGE * np.eye(n + k)
+    return theta, np.linalg.inv(hess)
+
+
+def test_the_fit_on_merged_rows_is_the_fit_on_every_vote() -> None:
+    """Votes on one pair of responses share (a, b, d): the fit merges them (weights summed,
+    points averaged) and solves without the dense design matrix. Same MAP and covariance as
+    the dense fit with one row per vote (ties: half a point), to 1e-6."""
+    rng = np.random.default_rng(7)
+    n, n_pairs = 6, 300
+    pa = rng.integers(0, n, n_pairs)
+    pb = (pa + rng.integers(1, n, n_pairs)) % n
+    pd = rng.normal(size=(n_pairs, 3))
+    pd[:40, 1] = 0.0  # some features equal on both sides
+    votes = rng.integers(0, n_pairs, 4000)  # many votes per pair
+    truth = rng.normal(size=n)
+    logit = truth[pa[votes]] - truth[pb[votes]] + pd[votes] @ np.array([0.7, -0.3, 0.2])
+    u = rng.random(len(votes))
+    y = np.where(u < 0.15, 0.5, rng.random(len(votes)) < 1 / (1 + np.exp(-logit))).astype(float)
+    ones = np.ones(len(votes))
+    theta, cov = fit_style(pa[votes], pb[votes], pd[votes], y, ones, n)
+    ref_theta, ref_cov = _dense_fit(pa[votes], pb[votes], pd[votes], y, ones, n)
+    assert np.allclose(theta, ref_theta, atol=1e-6, rtol=0)
+    assert np.allclose(cov, ref_cov, atol=1e-6, rtol=1e-6)
+    # Rows already counted per (pair, choice), as the results service passes them: the same.
+    key = votes * 3 + (y * 2).astype(int)
+    uniq, count = np.unique(key, return_counts=True)
+    rows, pts = uniq // 3, (uniq % 3) / 2
+    theta2, cov2 = fit_style(pa[rows], pb[rows], pd[rows], pts, count.astype(float), n)
+    assert np.allclose(theta2, ref_theta, atol=1e-6, rtol=0)
+    assert np.allclose(cov2, ref_cov, atol=1e-6, rtol=1e-6)
+    # Unmerged rows with unequal weights (the scipy/scikit-learn data): the dense fit too.
+    ia, ib, d, yy, w = _data(rng)
+    t3, c3 = fit_style(ia, ib, d, yy, w, 4)
+    r3, rc3 = _dense_fit(ia, ib, d, yy, w, 4)
+    assert np.allclose(t3, r3, atol=1e-9) and np.allclose(c3, rc3, atol=1e-9)
+
+
 def test_style_control_takes_the_length_advantage_out_of_the_ratings() -> None:
     """A verbose model wins votes for its length; raw Bradley–Terry rates it up, the
     style-controlled fit puts it back near its true strength and finds the length effect."""
@@ -207,3 +264,29 @@ def test_few_votes_need_more_votes_and_many_show_the_rating() -> None:
         if not shown:  # the widths behind the rule: style several times the raw one's
             s, r = style.ratings["a"], raw.ratings["a"]
             assert s.hi - s.lo > 1.5 * (r.hi - r.lo)
+
+
+def test_rows_the_fit_cannot_use_are_left_out() -> None:
+    """Same-model rows, zero counts, uncounted "both bad" votes (both_bad = "exclude") and rows
+    whose responses have no features change nothing; a model only they name is not rated."""
+    rng = np.random.default_rng(3)
+    texts = {g: "w " * int(rng.integers(5, 60)) + "**b** " * int(rng.integers(0, 3))
+             for g in range(200)}  # fmt: skip
+    models = ["a", "b", "c"]
+    clean = []
+    for _ in range(600):
+        i, j = rng.choice(3, 2, replace=False)
+        ga, gb = (int(g) for g in rng.integers(0, 200, 2))
+        clean.append((models[i], models[j], ga, gb, str(rng.choice(["A", "B", "tie"])),
+                      float(rng.integers(1, 4))))  # fmt: skip
+    junk = [("a", "a", 1, 2, "A", 3.0), ("a", "b", 1, 2, "B", 0.0),
+            ("b", "c", 3, 4, "both_bad", 2.0), ("a", "c", 5, 999, "A", 1.0),
+            ("zed", "a", 6, 998, "B", 2.0)]  # fmt: skip
+    mixed = clean[:300] + junk + clean[300:]
+    want = style_control(clean, texts, "a", both_bad="exclude")
+    got = style_control(mixed, texts, "a", both_bad="exclude")
+    assert set(got.ratings) == {"a", "b", "c"} and got.n_votes == want.n_votes
+    for m in models:
+        assert math.isclose(got.ratings[m].rating, want.ratings[m].rating, abs_tol=1e-9)
+        assert math.isclose(got.ratings[m].lo, want.ratings[m].lo, abs_tol=1e-9)
+    assert got.coefficients.keys() == want.coefficients.keys() == {"words", "bold"}
